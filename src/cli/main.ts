@@ -1,0 +1,59 @@
+import { parseArgs } from 'node:util';
+import { DemError } from '../engine/errors.ts';
+import { runInspect } from './inspect.ts';
+
+/**
+ * `dem` — the studio's engine from the command line. Each command lives in its own module and
+ * returns an exit code; DemErrors become one line on stderr naming the file and the problem.
+ */
+export const USAGE = `dem — DEM Studio's engine on the command line
+
+Usage:
+  dem inspect PATH [--json]        architecture, parameter count, dtypes and tensors of a
+                                   checkpoint folder (config.json + safetensors, sharded or not)
+  dem help                         this text
+
+Run 'dem COMMAND --help' for a command's options.`;
+
+type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  inspect: runInspect,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    console.log(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`dem: unknown command '${name}'\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+export function reportError(error: unknown): number {
+  if (error instanceof DemError) {
+    console.error(`dem: error: ${error.message}`);
+    return error.code === 'cancelled' ? 130 : 1;
+  }
+  if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+    console.error(`dem: ${error.message}`);
+    return 2;
+  }
+  if (error instanceof Error && 'code' in error && (error.code === 'ENOENT' || error.code === 'EACCES' || error.code === 'ENOTDIR')) {
+    console.error(`dem: error: ${error.message}`);
+    return 1;
+  }
+  console.error(error);
+  return 1;
+}
+
+export { parseArgs };
