@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { perplexity, splitWindows, type WindowScorer } from './perplexity.ts';
+import { CancelledError, InputError } from '../errors.ts';
+
+// A scorer whose NLL for predicting token b after the window prefix is a known function, so
+// the expected perplexity can be computed independently by brute force.
+const nllOf = (prev: number, next: number): number => ((prev * 7 + next * 3) % 11) / 10 + 0.05;
+const scorer: WindowScorer = {
+  async nllWindows(windows) {
+    return windows.map((w) => w.slice(1).reduce((s, t, j) => s + nllOf(w[j]!, t), 0));
+  },
+};
+
+describe('perplexity windows (DEM.md definition)', () => {
+  it('splits consecutive windows and skips windows of < 2 tokens', () => {
+    expect(splitWindows([1, 2, 3, 4, 5, 6, 7], 3)).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(splitWindows([1, 2, 3, 4, 5, 6, 7, 8], 3)).toEqual([[1, 2, 3], [4, 5, 6], [7, 8]]);
+    expect(() => splitWindows([1, 2], 1)).toThrow(InputError);
+  });
+
+  it('matches a brute-force computation on random ids', async () => {
+    for (const [n, context] of [[1, 4], [97, 16], [64, 64], [65, 64], [300, 7]] as const) {
+      const ids = Array.from({ length: n }, (_, i) => (i * 2654435761) % 50);
+      if (n < 2) {
+        await expect(perplexity(scorer, ids, { context })).rejects.toThrow(InputError);
+        continue;
+      }
+      let sum = 0;
+      let count = 0;
+      for (let s = 0; s < n; s += context) {
+        for (let j = s + 1; j < Math.min(n, s + context); j++) {
+          sum += nllOf(ids[j - 1]!, ids[j]!);
+          count++;
+        }
+      }
+      const r = await perplexity(scorer, ids, { context, batchWindows: 3 });
+      expect(r.predicted).toBe(count);
+      expect(r.tokens).toBe(n);
+      expect(r.nllSum).toBeCloseTo(sum, 10);
+      expect(r.ppl).toBeCloseTo(Math.exp(sum / count), 10);
+    }
+  });
+
+  it('reports progress and stops when cancelled', async () => {
+    const ids = Array.from({ length: 100 }, (_, i) => i % 13);
+    const seen: number[] = [];
+    const controller = new AbortController();
+    const run = perplexity(scorer, ids, {
+      context: 10,
+      batchWindows: 2,
+      signal: controller.signal,
+      onProgress: (done) => {
+        seen.push(done);
+        if (done >= 4) controller.abort();
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
+    expect(seen).toEqual([0, 2, 4]);
+  });
+});

@@ -1,0 +1,65 @@
+import { InputError, throwIfAborted } from '../errors.ts';
+
+/**
+ * Perplexity exactly as ../shared/DEM.md defines it: ids (encoded without special tokens) split
+ * into consecutive windows of `context` tokens, the last possibly shorter; windows of < 2 tokens
+ * are skipped; each window predicts its tokens 1..n−1 from the preceding ones in that window;
+ * ppl = exp(total NLL / predicted tokens).
+ */
+export interface PerplexityResult {
+  tokens: number;
+  predicted: number;
+  context: number;
+  nllSum: number;
+  nllMean: number;
+  ppl: number;
+}
+
+/** Anything that can score windows: returns the summed NLL of tokens 1..n−1 of each window. */
+export interface WindowScorer {
+  nllWindows(windows: readonly (readonly number[])[], signal?: AbortSignal): Promise<number[]>;
+}
+
+export interface PerplexityOptions {
+  context: number;
+  /** Windows scored per call (a batch on the GPU). */
+  batchWindows?: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+  /** For error messages: which validation text this is. */
+  label?: string;
+}
+
+export function splitWindows(ids: readonly number[], context: number): number[][] {
+  if (!Number.isInteger(context) || context < 2) throw new InputError(`context must be an integer ≥ 2 (got ${context})`);
+  const out: number[][] = [];
+  for (let start = 0; start < ids.length; start += context) {
+    const window = ids.slice(start, start + context);
+    if (window.length >= 2) out.push(window);
+  }
+  return out;
+}
+
+export async function perplexity(scorer: WindowScorer, ids: readonly number[], options: PerplexityOptions): Promise<PerplexityResult> {
+  const windows = splitWindows(ids, options.context);
+  const predicted = windows.reduce((n, w) => n + w.length - 1, 0);
+  if (predicted === 0) {
+    throw new InputError(
+      `${options.label ? `${options.label}: ` : ''}the text has ${ids.length} token${ids.length === 1 ? '' : 's'}; perplexity needs at least 2`,
+    );
+  }
+  const batch = Math.max(1, options.batchWindows ?? 8);
+  let nllSum = 0;
+  let done = 0;
+  options.onProgress?.(0, windows.length);
+  for (let i = 0; i < windows.length; i += batch) {
+    throwIfAborted(options.signal);
+    const part = windows.slice(i, i + batch);
+    const sums = await scorer.nllWindows(part, options.signal);
+    for (const s of sums) nllSum += s;
+    done += part.length;
+    options.onProgress?.(done, windows.length);
+  }
+  const nllMean = nllSum / predicted;
+  return { tokens: ids.length, predicted, context: options.context, nllSum, nllMean, ppl: Math.exp(nllMean) };
+}
