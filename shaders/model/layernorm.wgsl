@@ -1,0 +1,34 @@
+// LayerNorm over the last dim, one workgroup per row: y = (x - mean) / sqrt(var + eps) * w + b.
+// x, y (rows, C) f32; w, b (C) raw weight words. Two-pass mean/variance for accuracy.
+// @include model/weights.wgsl
+override WG: u32 = 256;
+override DT_W: u32 = 0u;
+override DT_B: u32 = 0u;
+// @include model/reduce.wgsl
+
+struct Params { rows: u32, C: u32, eps: f32, _pad: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> b: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let lid = lid3.x;
+  let row = wid.x + wid.y * nwg.x;
+  // Uniform control flow: every invocation of a workgroup shares `row`, so the early return is uniform.
+  if (row >= p.rows) { return; }
+  let base = row * p.C;
+  var s = 0.0;
+  for (var c = lid; c < p.C; c += WG) { s += x[base + c]; }
+  let mean = wg_sum(s, lid) / f32(p.C);
+  var s2 = 0.0;
+  for (var c = lid; c < p.C; c += WG) { let d = x[base + c] - mean; s2 += d * d; }
+  let rstd = inverseSqrt(wg_sum(s2, lid) / f32(p.C) + p.eps);
+  for (var c = lid; c < p.C; c += WG) {
+    let wv = w_decode(w[w_word(c, DT_W)], c, DT_W);
+    let bv = w_decode(b[w_word(c, DT_B)], c, DT_B);
+    y[base + c] = (x[base + c] - mean) * rstd * wv + bv;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Float64 reference for attention.wgsl with a plain (two-pass) softmax.
+ * q (B, T, NH*HS); k, v (B, p0 + T, NKV*HS) holding all keys; out (B, T, NH*HS).
+ */
+export function attentionRef(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  B: number,
+  T: number,
+  p0: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+): Float64Array {
+  const S = p0 + T;
+  const KVD = NKV * HS;
+  const out = new Float64Array(B * T * NH * HS);
+  const scale = 1 / Math.sqrt(HS);
+  const att = new Float64Array(S);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < NH; h++) {
+      const kvh = Math.floor(h / (NH / NKV));
+      for (let t = 0; t < T; t++) {
+        const qa = (b * T + t) * NH * HS + h * HS;
+        const n = p0 + t + 1;
+        let mx = -Infinity;
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let d = 0; d < HS; d++) s += q[qa + d]! * k[(b * S + j) * KVD + kvh * HS + d]!;
+          att[j] = s * scale;
+          mx = Math.max(mx, att[j]!);
+        }
+        let sum = 0;
+        for (let j = 0; j < n; j++) {
+          att[j] = Math.exp(att[j]! - mx);
+          sum += att[j]!;
+        }
+        for (let d = 0; d < HS; d++) {
+          let o = 0;
+          for (let j = 0; j < n; j++) o += att[j]! * v[(b * S + j) * KVD + kvh * HS + d]!;
+          out[qa + d] = o / sum;
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,54 @@
+import type { Bindable } from '../gpu/runtime.ts';
+import type { KernelPass } from './pass.ts';
+import { f32Bits } from './weights.ts';
+
+/**
+ * Twin of shaders/model/attention.wgsl: causal GQA attention with an online softmax.
+ * Element (b, t, head, d) of q, k, v is read at b*bs + t*ld + off + head*HS + d, so they can be
+ * column blocks of one fused (B, T, (NH + 2 NKV) HS) buffer or a (B, P, NKV HS) KV cache.
+ * Queries sit at positions [p0, p0 + T); keys [0, p0 + T) must be present in k/v.
+ */
+export interface StridedHeads {
+  buffer: Bindable;
+  bs: number; // batch stride (elements)
+  ld: number; // row (position) stride
+  off: number; // column of head 0
+}
+
+export interface AttentionArgs {
+  B: number;
+  T: number;
+  p0: number;
+  NH: number;
+  NKV: number;
+  HS: number;
+  q: StridedHeads;
+  k: StridedHeads;
+  v: StridedHeads;
+  out: Bindable; // (B, T, NH*HS) f32
+}
+
+/** Floats per K (and V) tile in workgroup memory; matches TILE in attention.wgsl. */
+export const ATTENTION_TILE = 2048;
+/** Largest head size the shader's per-invocation accumulators hold. */
+export const ATTENTION_HS_MAX = 256;
+
+export function attention(pass: KernelPass, a: AttentionArgs): void {
+  if (a.HS > ATTENTION_HS_MAX) throw new RangeError(`attention: head size ${a.HS} exceeds ${ATTENTION_HS_MAX}`);
+  if (a.NH % a.NKV !== 0) throw new RangeError(`attention: NH ${a.NH} is not a multiple of NKV ${a.NKV}`);
+  const wg = pass.rt.workgroupSize(64);
+  const kt = Math.floor(ATTENTION_TILE / a.HS);
+  pass.run(
+    'model/attention',
+    { WG: wg },
+    [
+      a.T, a.p0, a.NH, a.NKV,
+      a.HS, kt, f32Bits(1 / Math.sqrt(a.HS)), 0,
+      a.q.bs, a.q.ld, a.q.off, 0,
+      a.k.bs, a.k.ld, a.k.off, 0,
+      a.v.bs, a.v.ld, a.v.off, 0,
+    ],
+    [a.q.buffer, a.k.buffer, a.v.buffer, a.out],
+    [Math.ceil(a.T / wg), a.NH, a.B],
+  );
+}

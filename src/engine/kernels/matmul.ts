@@ -1,0 +1,55 @@
+import type { Bindable } from '../gpu/runtime.ts';
+import type { KernelPass } from './pass.ts';
+import { dtypeCode, type WeightRef } from './weights.ts';
+
+/**
+ * Twin of shaders/model/matmul.wgsl: y (M, N) = x (M, K) · Wᵀ (+ bias), W decoded from raw words.
+ * layout 'linear': W (NW, K) as nn.Linear stores it; 'conv1d': W (K, NW) as GPT-2's Conv1D does.
+ * Output column n uses weight row/column n0 + n (NW ≥ n0 + N), so a caller can stream over
+ * slices of a large W (the LM head) and write into column blocks of a wider y (fused qkv).
+ */
+export type WeightLayout = 'linear' | 'conv1d';
+
+export interface MatmulArgs {
+  M: number;
+  N: number;
+  K: number;
+  x: Bindable; // (M, lda) f32
+  lda?: number; // default K
+  xoff?: number;
+  w: WeightRef;
+  layout: WeightLayout;
+  NW?: number; // rows (linear) / columns (conv1d) of W; default n0 + N
+  n0?: number;
+  bias?: WeightRef; // (NW)
+  y: Bindable; // (M, ldy) f32
+  ldy?: number; // default N
+  yoff?: number;
+}
+
+/** Invocations per side; each computes a 4x4 block, so a workgroup covers (4*TS, 4*TS) of y. */
+const TS = 16;
+
+export function matmul(pass: KernelPass, a: MatmulArgs): void {
+  const ts = Math.floor(Math.sqrt(pass.rt.workgroupSize(TS * TS)));
+  const tile = 4 * ts;
+  const n0 = a.n0 ?? 0;
+  const bias = a.bias ?? a.w;
+  const maxDim = pass.rt.limits.maxComputeWorkgroupsPerDimension;
+  const gx = Math.ceil(a.N / tile);
+  const gy = Math.ceil(a.M / tile);
+  if (gx > maxDim || gy > maxDim) throw new RangeError(`matmul: (${a.M}, ${a.N}) needs more than ${maxDim} workgroups per dimension`);
+  pass.run(
+    'model/matmul',
+    {
+      TS: ts,
+      DT_W: dtypeCode(a.w.dtype),
+      DT_B: dtypeCode(bias.dtype),
+      TRANS_W: a.layout === 'conv1d' ? 1 : 0,
+      HAS_BIAS: a.bias ? 1 : 0,
+    },
+    [a.M, a.N, a.K, a.lda ?? a.K, a.xoff ?? 0, a.ldy ?? a.N, a.yoff ?? 0, n0, a.NW ?? n0 + a.N, 0, 0, 0],
+    [a.x, a.w.buffer, bias.buffer, a.y],
+    [gx, gy],
+  );
+}

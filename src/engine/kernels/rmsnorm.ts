@@ -1,0 +1,24 @@
+import type { Bindable } from '../gpu/runtime.ts';
+import { pow2WorkgroupSize, rowGrid, type KernelPass } from './pass.ts';
+import { dtypeCode, f32Bits, type WeightRef } from './weights.ts';
+
+/** Twin of shaders/model/rmsnorm.wgsl: y (rows, C) = x * rsqrt(mean(x²) + eps) * w. */
+export interface RmsNormArgs {
+  rows: number;
+  C: number;
+  eps: number;
+  x: Bindable; // (rows, C) f32
+  w: WeightRef; // (C)
+  y: Bindable; // (rows, C) f32
+}
+
+export function rmsNorm(pass: KernelPass, a: RmsNormArgs): void {
+  const wg = pow2WorkgroupSize(pass.rt, Math.min(256, Math.max(32, a.C)));
+  pass.run(
+    'model/rmsnorm',
+    { WG: wg, DT_W: dtypeCode(a.w.dtype) },
+    [a.rows, a.C, f32Bits(a.eps), 0],
+    [a.x, a.w.buffer, a.y],
+    rowGrid(pass.rt, a.rows),
+  );
+}
