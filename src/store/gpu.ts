@@ -1,0 +1,45 @@
+import type { StateCreator } from 'zustand/vanilla';
+import { toErrorInfo } from '../worker/errors.ts';
+import { errorNotice } from './notifications.ts';
+import type { GpuSlice, StoreDeps, StudioState } from './types.ts';
+
+export const createGpuSlice =
+  ({ engine }: StoreDeps): StateCreator<StudioState, [], [], GpuSlice> =>
+  (set, get) => ({
+    gpuStatus: 'idle',
+    adapter: null,
+    gpuError: null,
+    connectGpu: async () => {
+      const before = get().gpuStatus;
+      if (before === 'connecting') return;
+      // A crashed Worker is replaced; a lost device is re-requested by the same Worker.
+      if (before === 'crashed') engine.restart();
+      set({ gpuStatus: 'connecting', gpuError: null });
+      try {
+        const adapter = await engine.init();
+        set({ gpuStatus: 'ready', adapter, gpuError: null });
+      } catch (error) {
+        const info = toErrorInfo(error);
+        const status = info.code === 'worker-crashed' ? 'crashed' : 'unavailable';
+        set({ gpuStatus: status, adapter: null, gpuError: info });
+      }
+    },
+  });
+
+/** Wires the engine's unsolicited failures into the store; returns the unsubscribe. */
+export function watchEngine({ engine }: StoreDeps, store: { getState: () => StudioState; setState: (p: Partial<StudioState>) => void }): () => void {
+  const offLost = engine.onDeviceLost((error) => {
+    const info = toErrorInfo(error);
+    store.setState({ gpuStatus: 'lost', gpuError: info });
+    store.getState().notify(errorNotice('GPU device lost', info));
+  });
+  const offCrash = engine.onCrash((error) => {
+    const info = toErrorInfo(error);
+    store.setState({ gpuStatus: 'crashed', adapter: null, gpuError: info });
+    store.getState().notify(errorNotice('Engine stopped', info));
+  });
+  return () => {
+    offLost();
+    offCrash();
+  };
+}
