@@ -32,7 +32,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   let b = wid.z;
   let kvh = h / (p.NH / p.NKV);
   let t = wid.x * WG + lid;
-  let active = t < p.T;
+  let live = t < p.T;
   let HS = p.HS;
   // Keys this workgroup needs: up to the position of its last (valid) query.
   let nkeys = p.p0 + min(p.T, (wid.x + 1u) * WG);
@@ -40,7 +40,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
 
   var qv: array<f32, HS_MAX>;
   var acc: array<f32, HS_MAX>;
-  if (active) {
+  if (live) {
     let qa = b * p.q_bs + t * p.q_ld + p.q_off + h * HS;
     for (var d = 0u; d < HS; d++) { qv[d] = q[qa + d] * p.scale; acc[d] = 0.0; }
   }
@@ -55,7 +55,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
       vt[e] = v[b * p.v_bs + (k0 + j) * p.v_ld + p.v_off + kvh * HS + d];
     }
     workgroupBarrier();
-    if (active) {
+    if (live) {
       for (var j = 0u; j < nk; j++) {
         if (k0 + j > qpos) { break; }
         var s = 0.0;
@@ -70,7 +70,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
     }
     workgroupBarrier();
   }
-  if (active) {
+  if (live) {
     let oa = (b * p.T + t) * p.NH * HS + h * HS;
     let inv = 1.0 / l;
     for (var d = 0u; d < HS; d++) { out[oa + d] = acc[d] * inv; }

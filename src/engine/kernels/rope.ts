@@ -1,10 +1,10 @@
 import type { Bindable } from '../gpu/runtime.ts';
 import type { KernelPass } from './pass.ts';
-import { f32Bits } from './weights.ts';
 
 /**
  * Twin of shaders/model/rope.wgsl: rotates, in place, heads [0, nheads) of width HS starting at
- * column `off` of each row (row stride `ld`) of `buf`; row r sits at position p0 + r % T.
+ * column `off` of each row (row stride `ld`) of `buf`; row r sits at position p0 + r % T, which
+ * must be < the positions `table` was built for.
  */
 export interface RopeArgs {
   rows: number; // B*T
@@ -14,8 +14,26 @@ export interface RopeArgs {
   off: number;
   nheads: number;
   HS: number; // even
-  theta: number;
+  table: Bindable; // ropeTable(P, HS, theta) on the GPU
   buf: Bindable; // (B*T, ld) f32
+}
+
+/**
+ * (P, HS/2, 2) cos/sin table as Hugging Face computes it: inv_freq = 1 / theta^(2j/HS) in f32,
+ * angle = pos * inv_freq in f32, cos/sin of that angle (accurately, rounded to f32).
+ */
+export function ropeTable(P: number, HS: number, theta: number): Float32Array {
+  const half = HS / 2;
+  const out = new Float32Array(P * half * 2);
+  for (let j = 0; j < half; j++) {
+    const inv = Math.fround(1 / theta ** ((2 * j) / HS));
+    for (let pos = 0; pos < P; pos++) {
+      const ang = Math.fround(pos * inv);
+      out[(pos * half + j) * 2] = Math.cos(ang);
+      out[(pos * half + j) * 2 + 1] = Math.sin(ang);
+    }
+  }
+  return out;
 }
 
 export function rope(pass: KernelPass, a: RopeArgs): void {
@@ -23,8 +41,8 @@ export function rope(pass: KernelPass, a: RopeArgs): void {
   pass.run(
     'model/rope',
     { WG: wg },
-    [a.rows, a.T, a.p0, a.ld, a.off, a.nheads, a.HS, f32Bits(Math.log2(a.theta))],
-    [a.buf],
+    [a.rows, a.T, a.p0, a.ld, a.off, a.nheads, a.HS, 0],
+    [a.buf, a.table],
     pass.rt.grid1d(a.rows * a.nheads * (a.HS / 2), wg),
   );
 }

@@ -1,0 +1,86 @@
+import { describe, it } from 'vitest';
+import { withGpu } from '../../testing/gpu.ts';
+import { checkClose, freshSeed, randn, rng, roundF32, uploadF32 } from '../model/testutil.ts';
+import { attention } from './attention.ts';
+import { attentionRef } from './attention.ref.ts';
+import { kvStore } from './kvcache.ts';
+import { kvStoreRef } from './kvcache.ref.ts';
+import { KernelPass } from './pass.ts';
+
+function split(qkv: Float64Array, rows: number, ld: number, off: number, width: number): Float64Array {
+  const out = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let e = 0; e < width; e++) out[r * width + e] = qkv[r * ld + off + e]!;
+  return out;
+}
+
+describe('attention.wgsl', () => {
+  for (const [NH, NKV, HS, T] of [[4, 2, 10, 13], [3, 3, 16, 70], [2, 1, 130, 9]]) {
+    it(`causal GQA from a fused qkv buffer: B=2, T=${T}, NH=${NH}, NKV=${NKV}, HS=${HS}`, async () => {
+      const seed = freshSeed();
+      const next = rng(seed);
+      const B = 2;
+      const QD = NH * HS;
+      const KVD = NKV * HS;
+      const ld = QD + 2 * KVD;
+      const qkv = roundF32(randn(next, B * T * ld));
+      const { got } = await withGpu(async (rt) => {
+        const buf = uploadF32(rt, 'qkv', qkv);
+        const out = rt.storage('out', B * T * QD * 4);
+        const pass = new KernelPass(rt, 'test.attention');
+        attention(pass, {
+          B, T, p0: 0, NH, NKV, HS,
+          q: { buffer: buf, bs: T * ld, ld, off: 0 },
+          k: { buffer: buf, bs: T * ld, ld, off: QD },
+          v: { buffer: buf, bs: T * ld, ld, off: QD + KVD },
+          out,
+        });
+        pass.submit();
+        return { got: await rt.readF32(out) };
+      });
+      const rows = B * T;
+      const want = attentionRef(split(qkv, rows, ld, 0, QD), split(qkv, rows, ld, QD, KVD), split(qkv, rows, ld, QD + KVD, KVD), B, T, 0, NH, NKV, HS);
+      checkClose('attention', got, want, 1e-5, 1e-4, seed);
+    });
+  }
+
+  it('KV cache: store keys of positions [p0, p0+T) then attend to [0, p0+T), B=2, p0=11, T=5, P=19', async () => {
+    const seed = freshSeed();
+    const next = rng(seed);
+    const [B, NH, NKV, HS, p0, T, P] = [2, 4, 2, 10, 11, 5, 19];
+    const QD = NH * HS;
+    const KVD = NKV * HS;
+    const ld = QD + 2 * KVD;
+    const qkv = roundF32(randn(next, B * T * ld));
+    // Cache rows [0, p0) hold earlier steps; rows beyond p0+T hold junk the kernel must not read.
+    const kc = roundF32(randn(next, B * P * KVD));
+    const vc = roundF32(randn(next, B * P * KVD));
+    const got = await withGpu(async (rt) => {
+      const buf = uploadF32(rt, 'qkv', qkv);
+      const kb = uploadF32(rt, 'kc', kc);
+      const vb = uploadF32(rt, 'vc', vc);
+      const out = rt.storage('out', B * T * QD * 4);
+      const pass = new KernelPass(rt, 'test.attention.cache');
+      kvStore(pass, { B, T, p0, P, KVD, qkv: buf, ld, kOff: QD, vOff: QD + KVD, kc: kb, vc: vb });
+      attention(pass, {
+        B, T, p0, NH, NKV, HS,
+        q: { buffer: buf, bs: T * ld, ld, off: 0 },
+        k: { buffer: kb, bs: P * KVD, ld: KVD, off: 0 },
+        v: { buffer: vb, bs: P * KVD, ld: KVD, off: 0 },
+        out,
+      });
+      pass.submit();
+      return { out: await rt.readF32(out), kc: await rt.readF32(kb), vc: await rt.readF32(vb) };
+    });
+    kvStoreRef(qkv, B, T, p0, P, KVD, ld, QD, QD + KVD, kc, vc);
+    checkClose('kv store k', got.kc, kc, 0, 0, seed);
+    checkClose('kv store v', got.vc, vc, 0, 0, seed);
+    const S = p0 + T;
+    const prefix = (c: Float64Array): Float64Array => {
+      const o = new Float64Array(B * S * KVD);
+      for (let b = 0; b < B; b++) o.set(c.subarray(b * P * KVD, (b * P + S) * KVD), b * S * KVD);
+      return o;
+    };
+    const want = attentionRef(split(qkv, B * T, ld, 0, QD), prefix(kc), prefix(vc), B, T, p0, NH, NKV, HS);
+    checkClose('attention with cache', got.out, want, 1e-5, 1e-4, seed);
+  });
+});
