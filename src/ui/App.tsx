@@ -1,0 +1,54 @@
+import { useEffect } from 'react';
+import { selectCheckpoints, selectConnectGpu } from '../store/index.ts';
+import { AddCheckpoint, DropZone } from './AddCheckpoint.tsx';
+import { CheckpointCard } from './CheckpointCard.tsx';
+import { GpuBanner, GpuStatus } from './GpuStatus.tsx';
+import { Notifications } from './Notifications.tsx';
+import { useStudio } from './store.tsx';
+
+export function App() {
+  const connect = useStudio(selectConnectGpu);
+  useEffect(() => {
+    void connect();
+  }, [connect]);
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <h1 className="topbar__title">
+          DEM Studio <span className="topbar__sub">merge fine-tuned language models in the browser</span>
+        </h1>
+        <GpuStatus />
+      </header>
+      <GpuBanner />
+      <main className="main">
+        <AddCheckpoint />
+        <Checkpoints />
+      </main>
+      <Notifications />
+      <DropZone />
+    </div>
+  );
+}
+
+function Checkpoints() {
+  const checkpoints = useStudio(selectCheckpoints);
+  return (
+    <section className="checkpoints" aria-labelledby="checkpoints-title">
+      <h2 id="checkpoints-title" className="section-title">
+        Checkpoints <span className="muted">({checkpoints.filter((c) => c.status === 'ready').length} loaded)</span>
+      </h2>
+      {checkpoints.length === 0 ? (
+        <p className="empty" data-testid="empty-state">
+          No checkpoints yet. Add a base model and its fine-tunes to compare and merge them.
+        </p>
+      ) : (
+        <div className="cards" data-testid="checkpoint-list">
+          {checkpoints.map((c) => (
+            <CheckpointCard key={c.id} entry={c} />
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,43 @@
+/** Display formats for the checkpoint cards. Exact values go in `title` attributes. */
+
+const countUnits = [
+  { value: 1e12, suffix: 'T' },
+  { value: 1e9, suffix: 'B' },
+  { value: 1e6, suffix: 'M' },
+  { value: 1e3, suffix: 'K' },
+];
+
+/** 12 -> '12', 12_345 -> '12.3 K', 124_439_808 -> '124.4 M'. */
+export function formatCount(n: number): string {
+  for (const { value, suffix } of countUnits) {
+    // Round first so 999_950 reads '1.0 M', not '1000.0 K'.
+    if (Math.abs(n) >= value * 0.99995) return `${(n / value).toFixed(1)} ${suffix}`;
+  }
+  return String(n);
+}
+
+const byteUnits = ['B', 'kB', 'MB', 'GB', 'TB'];
+
+/** Decimal units as the Hugging Face hub shows sizes: 548_118_077 -> '548.1 MB'. */
+export function formatBytes(n: number): string {
+  let value = n;
+  let unit = 0;
+  while (Math.abs(value) >= 999.95 && unit < byteUnits.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${byteUnits[unit]}`;
+}
+
+/** (768, 2304) style, as the comments write shapes; a scalar is '()'. */
+export function formatShape(shape: readonly number[]): string {
+  return `(${shape.join(', ')})`;
+}
+
+/** 'BF16 · F32', largest share first. */
+export function formatDtypes(dtypes: Readonly<Record<string, number>>): string {
+  return Object.entries(dtypes)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([dtype]) => dtype)
+    .join(' · ');
+}
