@@ -119,7 +119,7 @@ function Summary({ summary }: { summary: CheckpointSummary }) {
         </div>
         <div>
           <dt>Size</dt>
-          <dd data-testid="checkpoint-size" data-bytes={summary.totalBytes} title={`${summary.totalBytes.toLocaleString('en-US')} bytes`}>
+          <dd data-testid="checkpoint-size" data-bytes={summary.totalBytes} title={`${summary.totalBytes.toLocaleString('en-US')} bytes of tensor data`}>
             {formatBytes(summary.totalBytes)}
           </dd>
         </div>
