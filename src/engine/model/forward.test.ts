@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { withGpu } from '../../testing/gpu.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { ModelSpec } from '../io/spec.ts';
+import type { WeightDtype } from '../kernels/weights.ts';
+import { IncompatibleCheckpointError, InputError } from '../errors.ts';
+import { GpuModel, type GpuTensor } from './forward.ts';
+import { forwardTensors } from './names.ts';
+import { referenceForward } from './reference.ts';
+import { asStored, checkClose, freshSeed, randn, rng } from './testutil.ts';
+
+const base = { maxPositions: 40, normEps: 1e-5, ropeTheta: 10000, mlpBias: false } as const;
+
+const GPT2: ModelSpec = {
+  ...base, modelType: 'gpt2', family: 'gpt2', vocabSize: 301, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 8,
+  intermediateSize: 128, norm: 'layernorm', activation: 'gelu_new', positions: 'learned', attnBias: true, mlpBias: true, tieWordEmbeddings: true,
+};
+const LLAMA_GQA: ModelSpec = {
+  ...base, modelType: 'qwen2', family: 'llama', vocabSize: 301, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8,
+  intermediateSize: 72, norm: 'rmsnorm', normEps: 1e-6, activation: 'silu', positions: 'rope', attnBias: true, tieWordEmbeddings: false,
+};
+const LLAMA_TIED: ModelSpec = { ...LLAMA_GQA, modelType: 'llama', numKvHeads: 4, attnBias: false, tieWordEmbeddings: true, ropeTheta: 500000 };
+
+/** Random weights for `spec` in `dtype`: GPU buffers of the stored bytes and their exact float64 decoding. */
+function makeWeights(rt: GpuRuntime, spec: ModelSpec, dtype: WeightDtype, seed: number): { gpu: Map<string, GpuTensor>; ref: Map<string, Float64Array> } {
+  const next = rng(seed);
+  const gpu = new Map<string, GpuTensor>();
+  const ref = new Map<string, Float64Array>();
+  for (const t of forwardTensors(spec)) {
+    if (t.optional) continue;
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const isNorm = /(ln_|layernorm|norm)\S*\.weight$/.test(t.name);
+    const values = isNorm ? randn(next, n, 0.1).map((v) => 1 + v) : t.name.endsWith('.bias') ? randn(next, n, 0.1) : randn(next, n, t.shape[0] === spec.vocabSize ? 0.5 : 0.25);
+    const stored = asStored(values, dtype);
+    gpu.set(t.name, { buffer: rt.upload(t.name, stored.bytes), dtype, shape: t.shape });
+    ref.set(t.name, stored.values);
+  }
+  return { gpu, ref };
+}
+
+function randomIds(next: () => number, n: number, V: number): number[] {
+  return Array.from({ length: n }, () => Math.floor(Math.abs(next()) * 7919) % V);
+}
+
+const relErr = (got: number, want: number): number => Math.abs(got - want) / Math.abs(want);
+
+describe('GpuModel vs the float64 reference', () => {
+  const cases: [string, ModelSpec, WeightDtype][] = [
+    ['GPT-2 (L=2, C=32, NH=4, V=301), F32', GPT2, 'F32'],
+    ['GPT-2, BF16', GPT2, 'BF16'],
+    ['qwen2-style Llama (GQA 4/2, q/k/v bias, untied head), BF16', LLAMA_GQA, 'BF16'],
+    ['Llama (tied head, no bias, theta 5e5), F16', LLAMA_TIED, 'F16'],
+  ];
+  for (const [name, spec, dtype] of cases) {
+    it(`${name}: batched window NLL (relative error ≤ 1e-4)`, async () => {
+      const seed = freshSeed();
+      const next = rng(seed + 1);
+      // Windows of unequal length in one batch (padding), a vocabulary chunk that splits V unevenly.
+      const windows = [randomIds(next, 13, spec.vocabSize), randomIds(next, 13, spec.vocabSize), randomIds(next, 7, spec.vocabSize)];
+      const { batch, single } = await withGpu(async (rt) => {
+        const w = makeWeights(rt, spec, dtype, seed);
+        const model = await GpuModel.create(rt, spec, w.gpu, { maxContext: 16, maxBatch: 2, vocabChunk: 128 });
+        const batch = await model.nllBatch(windows);
+        const single = await model.nll(windows[2]!);
+        model.destroy();
+        const want = windows.map((ids) => referenceForward(spec, w.ref, ids).nll);
+        return { batch: { ...batch, want }, single };
+      });
+      const wantSums = batch.want.map((n) => n.reduce((a, b) => a + b, 0));
+      const wantTotal = wantSums.reduce((a, b) => a + b, 0);
+      expect(batch.count).toBe(12 + 12 + 6);
+      const err = relErr(batch.nllSum, wantTotal);
+      console.log(`${name}: NLL sum ${batch.nllSum.toFixed(6)} vs ${wantTotal.toFixed(6)}, relative error ${err.toExponential(2)} (seed ${seed})`);
+      expect(err, `seed ${seed}`).toBeLessThanOrEqual(1e-4);
+      checkClose('per-window NLL', batch.perWindow, wantSums, 0, 1e-4, seed);
+      expect(single.count).toBe(6);
+      expect(relErr(single.nllSum, wantSums[2]!), `seed ${seed}`).toBeLessThanOrEqual(1e-4);
+    });
+  }
+
+  for (const [name, spec, dtype] of [cases[0]!, cases[2]!]) {
+    it(`${name}: last-position logits, with and without a KV cache`, async () => {
+      const seed = freshSeed();
+      const ids = randomIds(rng(seed + 1), 11, spec.vocabSize);
+      const { full, steps, want } = await withGpu(async (rt) => {
+        const w = makeWeights(rt, spec, dtype, seed);
+        const model = await GpuModel.create(rt, spec, w.gpu, { maxContext: 16 });
+        const full = await model.logitsLast(ids);
+        // Prefill 8 tokens, then decode the remaining 3 one at a time.
+        const cache = model.createKvCache(12);
+        const steps = [await model.logitsLast(ids.slice(0, 8), cache)];
+        for (let t = 8; t < ids.length; t++) steps.push(await model.logitsLast([ids[t]!], cache));
+        expect(cache.length).toBe(11);
+        await expect(model.logitsLast([1, 2], cache)).rejects.toBeInstanceOf(InputError);
+        cache.release();
+        model.destroy();
+        const want = (n: number): Float64Array => referenceForward(spec, w.ref, ids.slice(0, n)).logits.slice((n - 1) * spec.vocabSize, n * spec.vocabSize);
+        return { full, steps, want };
+      });
+      const V = spec.vocabSize;
+      checkClose('logitsLast (no cache)', full, want(11), 1e-4, 1e-4, seed);
+      checkClose('logitsLast after prefill', steps[0]!, want(8), 1e-4, 1e-4, seed);
+      for (let s = 1; s < steps.length; s++) checkClose(`logitsLast decode step ${s}`, steps[s]!, want(8 + s), 1e-4, 1e-4, seed);
+      expect(full.length).toBe(V);
+    });
+  }
+
+  it('rejects missing tensors, wrong shapes and out-of-vocabulary ids with typed errors', async () => {
+    await withGpu(async (rt) => {
+      const w = makeWeights(rt, GPT2, 'F32', 1);
+      const bad = new Map(w.gpu);
+      bad.delete('h.1.mlp.c_fc.bias');
+      await expect(GpuModel.create(rt, GPT2, bad)).rejects.toThrow(/h\.1\.mlp\.c_fc\.bias/);
+      const wrong = new Map(w.gpu);
+      wrong.set('h.0.attn.c_attn.weight', { ...w.gpu.get('h.0.attn.c_attn.weight')!, shape: [96, 32] });
+      await expect(GpuModel.create(rt, GPT2, wrong)).rejects.toBeInstanceOf(IncompatibleCheckpointError);
+      const model = await GpuModel.create(rt, GPT2, w.gpu, { maxContext: 16 });
+      await expect(model.nll([1, 301])).rejects.toBeInstanceOf(InputError);
+      await expect(model.nll(Array.from({ length: 17 }, () => 1))).rejects.toBeInstanceOf(InputError);
+      model.destroy();
+    });
+  });
+});

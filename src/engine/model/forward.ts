@@ -1,0 +1,388 @@
+import { IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { ModelSpec } from '../io/spec.ts';
+import { geluNew, siluMul } from '../kernels/activation.ts';
+import { attention, type StridedHeads } from '../kernels/attention.ts';
+import { embedding } from '../kernels/embedding.ts';
+import { kvStore } from '../kernels/kvcache.ts';
+import { layerNorm } from '../kernels/layernorm.ts';
+import { lmHeadLogits, lmHeadNll } from '../kernels/lmhead_nll.ts';
+import { matmul, type WeightLayout } from '../kernels/matmul.ts';
+import { KernelPass } from '../kernels/pass.ts';
+import { residualAdd } from '../kernels/residual.ts';
+import { rmsNorm } from '../kernels/rmsnorm.ts';
+import { rope, ropeTable } from '../kernels/rope.ts';
+import { dtypeBytes, type WeightDtype, type WeightRef } from '../kernels/weights.ts';
+import { forwardTensors, headName } from './names.ts';
+import type { WindowScorer } from './perplexity.ts';
+
+/**
+ * The transformer forward pass on the GPU for GPT-2 and the Llama family, built from the
+ * kernels in ../kernels over weights already on the GPU (raw stored bytes, decoded in WGSL).
+ * Activations for (B, T) rows are allocated once for the largest batch seen and reused; the
+ * LM head streams over vocabulary chunks so (B*T, V) logits never exist.
+ */
+export interface GpuTensor {
+  buffer: GPUBuffer;
+  dtype: WeightDtype;
+  shape: number[];
+}
+
+export interface GpuModelOptions {
+  /** Longest window / generation context; default min(maxPositions, 1024). */
+  maxContext?: number;
+  /** Windows per dispatch in nllBatch; default 8. */
+  maxBatch?: number;
+  /** Vocabulary columns per LM-head chunk; default: what fits 16 MiB of logits. */
+  vocabChunk?: number;
+}
+
+export interface NllResult {
+  nllSum: number;
+  count: number;
+}
+
+/** Per-layer K and V for one sequence (B = 1): (capacity, NKV*HS) f32 each. */
+export class KvCache {
+  readonly k: GPUBuffer[];
+  readonly v: GPUBuffer[];
+  readonly capacity: number;
+  /** Positions already stored; the next logitsLast call continues from here. */
+  length = 0;
+  private readonly rt: GpuRuntime;
+
+  constructor(rt: GpuRuntime, layers: number, capacity: number, kvd: number) {
+    this.rt = rt;
+    this.capacity = capacity;
+    this.k = Array.from({ length: layers }, (_, i) => rt.storage(`GpuModel.kvcache.k${i}`, capacity * kvd * 4));
+    this.v = Array.from({ length: layers }, (_, i) => rt.storage(`GpuModel.kvcache.v${i}`, capacity * kvd * 4));
+  }
+
+  release(): void {
+    this.rt.release(...this.k, ...this.v);
+  }
+}
+
+interface Linear {
+  w: WeightRef;
+  b?: WeightRef;
+}
+
+interface Layer {
+  norm1: WeightRef;
+  norm1b?: WeightRef;
+  norm2: WeightRef;
+  norm2b?: WeightRef;
+  qkv: Linear[]; // GPT-2: [c_attn]; Llama: [q, k, v]
+  o: Linear;
+  up: Linear; // c_fc / up_proj
+  gate?: Linear;
+  down: Linear;
+}
+
+interface Workspace {
+  rows: number;
+  VC: number;
+  ids: GPUBuffer; // (rows) u32
+  targets: GPUBuffer; // (rows) i32
+  x: GPUBuffer; // (rows, C) residual stream
+  xn: GPUBuffer; // (rows, C) normed
+  qkv: GPUBuffer; // (rows, QD + 2 KVD)
+  att: GPUBuffer; // (rows, QD)
+  proj: GPUBuffer; // (rows, C)
+  ff: GPUBuffer; // (rows, FF)
+  ff2: GPUBuffer; // (rows, FF), Llama up projection
+  chunk: GPUBuffer; // (rows, VC) logits of one vocabulary chunk
+  state: GPUBuffer; // (rows, 3)
+  nll: GPUBuffer; // (rows)
+  logits: GPUBuffer; // (V) for generation
+}
+
+const CHUNK_BYTES = 16 * 1024 * 1024;
+
+export class GpuModel implements WindowScorer {
+  readonly rt: GpuRuntime;
+  readonly spec: ModelSpec;
+  readonly maxContext: number;
+  readonly maxBatch: number;
+  private readonly vocabChunk: number | undefined;
+  private readonly layers: Layer[];
+  private readonly embed: WeightRef;
+  private readonly wpe: WeightRef | undefined;
+  private readonly normF: WeightRef;
+  private readonly normFb: WeightRef | undefined;
+  private readonly head: WeightRef;
+  private readonly ropeTable: GPUBuffer | undefined;
+  private readonly layout: WeightLayout;
+  private ws: Workspace | undefined;
+  private busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(rt: GpuRuntime, spec: ModelSpec, weights: Map<string, GpuTensor>, options: GpuModelOptions) {
+    this.rt = rt;
+    this.spec = spec;
+    this.maxContext = options.maxContext ?? Math.min(spec.maxPositions, 1024);
+    this.maxBatch = Math.max(1, options.maxBatch ?? 8);
+    this.vocabChunk = options.vocabChunk;
+    if (spec.family === 'gpt2' && this.maxContext > spec.maxPositions) {
+      throw new InputError(`maxContext ${this.maxContext} exceeds GPT-2's ${spec.maxPositions} learned positions`);
+    }
+    if (spec.headDim % 2 !== 0 && spec.positions === 'rope') throw new IncompatibleCheckpointError(`RoPE needs an even head size (got ${spec.headDim})`);
+    const ref = (name: string): WeightRef => {
+      const t = weights.get(name)!;
+      return { buffer: t.buffer, dtype: t.dtype };
+    };
+    const opt = (name: string): WeightRef | undefined => (weights.has(name) ? ref(name) : undefined);
+    const lin = (prefix: string): Linear => ({ w: ref(`${prefix}.weight`), b: opt(`${prefix}.bias`) });
+    this.head = ref(headName(spec, (n) => weights.has(n)));
+    if (spec.family === 'gpt2') {
+      this.layout = 'conv1d';
+      this.embed = ref('wte.weight');
+      this.wpe = ref('wpe.weight');
+      this.normF = ref('ln_f.weight');
+      this.normFb = ref('ln_f.bias');
+      this.layers = Array.from({ length: spec.numLayers }, (_, i) => ({
+        norm1: ref(`h.${i}.ln_1.weight`),
+        norm1b: ref(`h.${i}.ln_1.bias`),
+        norm2: ref(`h.${i}.ln_2.weight`),
+        norm2b: ref(`h.${i}.ln_2.bias`),
+        qkv: [lin(`h.${i}.attn.c_attn`)],
+        o: lin(`h.${i}.attn.c_proj`),
+        up: lin(`h.${i}.mlp.c_fc`),
+        down: lin(`h.${i}.mlp.c_proj`),
+      }));
+    } else {
+      this.layout = 'linear';
+      this.embed = ref('model.embed_tokens.weight');
+      this.wpe = undefined;
+      this.normF = ref('model.norm.weight');
+      this.normFb = undefined;
+      this.layers = Array.from({ length: spec.numLayers }, (_, i) => {
+        const l = `model.layers.${i}`;
+        return {
+          norm1: ref(`${l}.input_layernorm.weight`),
+          norm2: ref(`${l}.post_attention_layernorm.weight`),
+          qkv: [lin(`${l}.self_attn.q_proj`), lin(`${l}.self_attn.k_proj`), lin(`${l}.self_attn.v_proj`)],
+          o: lin(`${l}.self_attn.o_proj`),
+          gate: lin(`${l}.mlp.gate_proj`),
+          up: lin(`${l}.mlp.up_proj`),
+          down: lin(`${l}.mlp.down_proj`),
+        };
+      });
+    }
+    this.ropeTable = spec.positions === 'rope' ? rt.upload('GpuModel.rope.table', ropeTable(this.maxContext, spec.headDim, spec.ropeTheta)) : undefined;
+  }
+
+  /** Checks every tensor the forward reads (presence, shape, dtype, bytes) and builds the model. */
+  static async create(rt: GpuRuntime, spec: ModelSpec, weights: Map<string, GpuTensor>, options: GpuModelOptions = {}): Promise<GpuModel> {
+    for (const t of forwardTensors(spec)) {
+      const w = weights.get(t.name);
+      if (!w) {
+        if (t.optional) continue;
+        throw new IncompatibleCheckpointError('missing tensor the forward pass needs', { tensor: t.name });
+      }
+      if (w.dtype !== 'F32' && w.dtype !== 'F16' && w.dtype !== 'BF16') {
+        throw new IncompatibleCheckpointError(`dtype ${String(w.dtype)} is not supported (F32, F16, BF16)`, { tensor: t.name });
+      }
+      if (w.shape.length !== t.shape.length || w.shape.some((d, i) => d !== t.shape[i])) {
+        throw new IncompatibleCheckpointError(`shape [${w.shape.join(', ')}] does not match the config's [${t.shape.join(', ')}]`, { tensor: t.name });
+      }
+      const bytes = t.shape.reduce((a, b) => a * b, 1) * dtypeBytes(w.dtype);
+      if (w.buffer.size < bytes) throw new IncompatibleCheckpointError(`GPU buffer holds ${w.buffer.size} bytes, needs ${bytes}`, { tensor: t.name });
+    }
+    return rt.scoped('GpuModel.create', () => new GpuModel(rt, spec, weights, options));
+  }
+
+  /** Summed NLL of tokens 1..n-1 of one window, predicted from the preceding ones. */
+  async nll(ids: readonly number[]): Promise<NllResult> {
+    const [sum] = await this.nllWindows([ids]);
+    return { nllSum: sum!, count: Math.max(0, ids.length - 1) };
+  }
+
+  /** Several windows, batched (B, T) per dispatch; per-window sums and their total. */
+  async nllBatch(windows: readonly (readonly number[])[], signal?: AbortSignal): Promise<NllResult & { perWindow: number[] }> {
+    const perWindow = await this.nllWindows(windows, signal);
+    return {
+      nllSum: perWindow.reduce((a, b) => a + b, 0),
+      count: windows.reduce((n, w) => n + Math.max(0, w.length - 1), 0),
+      perWindow,
+    };
+  }
+
+  /** WindowScorer for perplexity(): summed NLL of tokens 1..n-1 of each window. */
+  nllWindows(windows: readonly (readonly number[])[], signal?: AbortSignal): Promise<number[]> {
+    return this.serial(async () => {
+      const out: number[] = [];
+      for (let i = 0; i < windows.length; i += this.maxBatch) {
+        throwIfAborted(signal);
+        out.push(...(await this.nllGroup(windows.slice(i, i + this.maxBatch))));
+      }
+      return out;
+    });
+  }
+
+  /** A KV cache for generation with logitsLast (one sequence, up to `capacity` positions). */
+  createKvCache(capacity = this.maxContext): KvCache {
+    if (capacity > this.maxContext) throw new InputError(`KV cache capacity ${capacity} exceeds maxContext ${this.maxContext}`);
+    return new KvCache(this.rt, this.spec.numLayers, capacity, this.spec.numKvHeads * this.spec.headDim);
+  }
+
+  /**
+   * Logits (V) after the last of `ids`. With a cache, `ids` are the new tokens following the
+   * cache.length positions already stored, and the cache is extended by them.
+   */
+  logitsLast(ids: readonly number[], cache?: KvCache): Promise<Float32Array> {
+    return this.serial(async () => {
+      const T = ids.length;
+      if (T === 0) throw new InputError('logitsLast needs at least one token');
+      const p0 = cache?.length ?? 0;
+      const limit = cache?.capacity ?? this.maxContext;
+      if (p0 + T > limit) throw new InputError(`${p0 + T} positions exceed the ${cache ? 'KV cache capacity' : 'maximum context'} (${limit})`);
+      this.checkIds(ids);
+      const ws = this.workspace(T);
+      this.rt.write(ws.ids, Uint32Array.from(ids));
+      await this.rt.scoped('GpuModel.logitsLast', () => {
+        const pass = new KernelPass(this.rt, 'GpuModel.logitsLast');
+        this.encodeForward(pass, ws, 1, T, p0, cache);
+        lmHeadLogits(pass, { row: T - 1, C: this.spec.hiddenSize, V: this.spec.vocabSize, x: ws.xn, w: this.head, out: ws.logits });
+        pass.submit();
+      });
+      const logits = await this.rt.readF32(ws.logits, this.spec.vocabSize);
+      if (cache) cache.length = p0 + T;
+      return logits;
+    });
+  }
+
+  /** Releases the activation workspace and tables (weights belong to the caller). */
+  destroy(): void {
+    this.releaseWorkspace();
+    this.rt.release(this.ropeTable);
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.busy.then(work, work);
+    this.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  private checkIds(ids: readonly number[]): void {
+    const V = this.spec.vocabSize;
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= V) throw new InputError(`token id ${id} is outside the vocabulary [0, ${V})`);
+  }
+
+  private async nllGroup(windows: readonly (readonly number[])[]): Promise<number[]> {
+    const B = windows.length;
+    // Shorter windows are padded at the end: causal attention keeps padding out of real rows.
+    const T = Math.max(...windows.map((w) => w.length));
+    if (T > this.maxContext) throw new InputError(`a window of ${T} tokens exceeds the maximum context (${this.maxContext})`);
+    const ids = new Uint32Array(B * T);
+    const targets = new Int32Array(B * T).fill(-1);
+    windows.forEach((w, b) => {
+      this.checkIds(w);
+      for (let t = 0; t < w.length; t++) {
+        ids[b * T + t] = w[t]!;
+        if (t + 1 < w.length) targets[b * T + t] = w[t + 1]!;
+      }
+    });
+    const ws = this.workspace(B * T);
+    this.rt.write(ws.ids, ids);
+    this.rt.write(ws.targets, targets);
+    await this.rt.scoped('GpuModel.nll', () => {
+      const pass = new KernelPass(this.rt, 'GpuModel.nll');
+      this.encodeForward(pass, ws, B, T, 0);
+      const { hiddenSize: C, vocabSize: V } = this.spec;
+      lmHeadNll(pass, { rows: B * T, C, V, x: ws.xn, w: this.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll });
+      pass.submit();
+    });
+    const nll = await this.rt.readF32(ws.nll, B * T);
+    return windows.map((w, b) => {
+      let s = 0;
+      for (let t = 0; t + 1 < w.length; t++) s += nll[b * T + t]!;
+      return s;
+    });
+  }
+
+  /** Records embedding → L blocks → final norm for (B, T) rows at positions [p0, p0 + T); result in ws.xn. */
+  private encodeForward(pass: KernelPass, ws: Workspace, B: number, T: number, p0: number, cache?: KvCache): void {
+    const s = this.spec;
+    const { hiddenSize: C, numHeads: NH, numKvHeads: NKV, headDim: HS, intermediateSize: FF } = s;
+    const rows = B * T;
+    const QD = NH * HS;
+    const KVD = NKV * HS;
+    const ld = QD + 2 * KVD;
+    const norm = (x: GPUBuffer, w: WeightRef, b: WeightRef | undefined, y: GPUBuffer): void => {
+      if (s.norm === 'layernorm') layerNorm(pass, { rows, C, eps: s.normEps, x, w, b: b!, y });
+      else rmsNorm(pass, { rows, C, eps: s.normEps, x, w, y });
+    };
+    const mm = (x: GPUBuffer, K: number, l: Linear, N: number, y: GPUBuffer, ldy = N, yoff = 0): void =>
+      matmul(pass, { M: rows, N, K, x, w: l.w, layout: this.layout, bias: l.b, y, ldy, yoff });
+
+    embedding(pass, { rows, T, C, p0, ids: ws.ids, wte: this.embed, wpe: this.wpe, out: ws.x });
+    this.layers.forEach((L, i) => {
+      norm(ws.x, L.norm1, L.norm1b, ws.xn);
+      if (L.qkv.length === 1) mm(ws.xn, C, L.qkv[0]!, ld, ws.qkv);
+      else [QD, KVD, KVD].forEach((n, j) => mm(ws.xn, C, L.qkv[j]!, n, ws.qkv, ld, [0, QD, QD + KVD][j]));
+      if (this.ropeTable) rope(pass, { rows, T, p0, ld, off: 0, nheads: NH + NKV, HS, table: this.ropeTable, buf: ws.qkv });
+      const q: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: 0 };
+      let k: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: QD };
+      let v: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: QD + KVD };
+      if (cache) {
+        kvStore(pass, { B, T, p0, P: cache.capacity, KVD, qkv: ws.qkv, ld, kOff: QD, vOff: QD + KVD, kc: cache.k[i]!, vc: cache.v[i]! });
+        k = { buffer: cache.k[i]!, bs: cache.capacity * KVD, ld: KVD, off: 0 };
+        v = { buffer: cache.v[i]!, bs: cache.capacity * KVD, ld: KVD, off: 0 };
+      }
+      attention(pass, { B, T, p0, NH, NKV, HS, q, k, v, out: ws.att });
+      mm(ws.att, QD, L.o, C, ws.proj);
+      residualAdd(pass, rows * C, ws.x, ws.proj);
+      norm(ws.x, L.norm2, L.norm2b, ws.xn);
+      mm(ws.xn, C, L.up, FF, ws.ff);
+      if (L.gate) {
+        mm(ws.xn, C, L.gate, FF, ws.ff2);
+        siluMul(pass, rows * FF, ws.ff2, ws.ff);
+        mm(ws.ff2, FF, L.down, C, ws.proj);
+      } else {
+        geluNew(pass, rows * FF, ws.ff);
+        mm(ws.ff, FF, L.down, C, ws.proj);
+      }
+      residualAdd(pass, rows * C, ws.x, ws.proj);
+    });
+    norm(ws.x, this.normF, this.normFb, ws.xn);
+  }
+
+  private workspace(rows: number): Workspace {
+    if (this.ws && this.ws.rows >= rows) return this.ws;
+    this.releaseWorkspace();
+    const s = this.spec;
+    const QD = s.numHeads * s.headDim;
+    const ld = QD + 2 * s.numKvHeads * s.headDim;
+    const V = s.vocabSize;
+    let VC = this.vocabChunk ?? Math.max(1, Math.floor(CHUNK_BYTES / (rows * 4)));
+    if (VC >= 64 && this.vocabChunk === undefined) VC -= VC % 64;
+    VC = Math.min(V, VC);
+    const buf = (label: string, floats: number): GPUBuffer => this.rt.storage(`GpuModel.${label}`, floats * 4);
+    this.ws = {
+      rows,
+      VC,
+      ids: buf('ids', rows),
+      targets: buf('targets', rows),
+      x: buf('x', rows * s.hiddenSize),
+      xn: buf('xn', rows * s.hiddenSize),
+      qkv: buf('qkv', rows * ld),
+      att: buf('att', rows * QD),
+      proj: buf('proj', rows * s.hiddenSize),
+      ff: buf('ff', rows * s.intermediateSize),
+      ff2: buf('ff2', s.family === 'gpt2' ? 1 : rows * s.intermediateSize),
+      chunk: buf('chunk', rows * VC),
+      state: buf('state', rows * 3),
+      nll: buf('nll', rows),
+      logits: buf('logits', V),
+    };
+    return this.ws;
+  }
+
+  private releaseWorkspace(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.rt.release(ws.ids, ws.targets, ws.x, ws.xn, ws.qkv, ws.att, ws.proj, ws.ff, ws.ff2, ws.chunk, ws.state, ws.nll, ws.logits);
+    this.ws = undefined;
+  }
+}
