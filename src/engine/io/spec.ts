@@ -24,8 +24,12 @@ export interface ModelSpec {
   positions: 'learned' | 'rope';
   ropeTheta: number; // 10000 when unused
   attnBias: boolean; // q/k/v projection bias (GPT-2 true; qwen2 true; llama attention_bias)
+  /** Output projection bias (GPT-2 c_proj: true; llama: attention_bias; qwen2/mistral: false). Absent = false. */
+  attnOutBias?: boolean;
   mlpBias: boolean; // GPT-2 true; llama mlp_bias
   tieWordEmbeddings: boolean;
+  /** Mistral `sliding_window`: attention looks back at most this many tokens. Absent = full causal. */
+  slidingWindow?: number;
   torchDtype?: string; // informational, from config
   bosTokenId?: number;
   eosTokenId?: number;
