@@ -24,7 +24,7 @@ function errorOf(raw: unknown, file = 'recipe.json'): InputError {
   throw new Error('expected parseRecipe to throw');
 }
 
-function withParams(method: string, models: unknown[], parameters: unknown = {}, base = 'b'): unknown {
+function withParams(method: string, models: unknown[], parameters: unknown = {}, base = 'b'): Record<string, unknown> {
   return { version: 1, method, base, models, parameters };
 }
 
