@@ -1,6 +1,7 @@
 import {
   CancelledError,
   GpuRuntime,
+  InputError,
   blobSource,
   requestDevice,
   summariseDevice,
@@ -10,7 +11,6 @@ import {
   type FileSet,
   type ShaderSources,
 } from '../engine/index.ts';
-import { InputError } from '../engine/index.ts';
 import { toErrorInfo } from './errors.ts';
 import type { FileEntry, Progress, Reply, Request, RequestKind, RequestOf, Results } from './protocol.ts';
 
