@@ -86,7 +86,7 @@ describe('parseRecipe', () => {
 
   it('lists the known methods for an unknown one', () => {
     const e = errorOf(withParams('frankenmerge', []));
-    expect(e.message).toMatch(/method: unknown merge method the string "frankenmerge"/);
+    expect(e.message).toMatch(/method: unknown merge method 'frankenmerge'/);
     for (const m of METHOD_NAMES) expect(e.message).toContain(m);
   });
 

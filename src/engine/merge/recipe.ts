@@ -497,7 +497,8 @@ export function parseRecipeWith(json: unknown, ctx: { file?: string; names: Fiel
   const methodRaw = json[names.method];
   if (methodRaw === undefined) fail(ctx, names.method, `missing; one of ${METHOD_NAMES.join(', ')}`);
   if (!isMethodName(methodRaw)) {
-    fail(ctx, names.method, `unknown merge method ${describe(methodRaw)}; the studio supports ${METHOD_NAMES.join(', ')}`);
+    const shown = typeof methodRaw === 'string' ? `'${methodRaw}'` : describe(methodRaw);
+    fail(ctx, names.method, `unknown merge method ${shown}; the studio supports ${METHOD_NAMES.join(', ')}`);
   }
   const method = methodRaw;
   const spec = METHOD_SPECS[method];

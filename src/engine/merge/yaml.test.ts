@@ -361,7 +361,7 @@ parameters:
     expect(errorOf(`merge_method: ties\n${base}tokenizer_source: union\n`).message).toMatch(/tokenizer_source: tokenizer merging is not supported/);
     expect(errorOf(`merge_method: ties\n${base}lora_rank: 8\n`).message).toMatch(/lora_rank: unsupported key \(supported: merge_method, base_model, models, parameters, dtype, out_dtype\)/);
     expect(errorOf(`merge_method: della\n${base}`).message).toMatch(/merge_method: mergekit's 'della' is not supported by the studio; it supports task_arithmetic, linear, ties/);
-    expect(errorOf(`merge_method: magic\n${base}`).message).toMatch(/merge_method: unknown merge method the string "magic"; the studio supports task_arithmetic/);
+    expect(errorOf(`merge_method: magic\n${base}`).message).toMatch(/merge_method: unknown merge method 'magic'; the studio supports task_arithmetic/);
     expect(errorOf(`${base}`).message).toMatch(/merge_method: missing/);
     expect(errorOf(`merge_method: ties\nmodels:\n  - model: a\n    parameters: {weight: 1}\n`).message).toMatch(/base_model: missing: ties needs the base checkpoint/);
     expect(errorOf('merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {weight: 1, epsilon: 0.1}\n').message).toMatch(/models\[0\]\.parameters\.epsilon: ties does not take `epsilon`/);
