@@ -1,0 +1,49 @@
+// Weighted combination of packed rows, the interactive DEM kernel: any number N of rows, one
+// pass. out (n) = alpha * base + sum_r coef[r] * rows[r, :], in f32, encoded to OUT_DT.
+//   task_arithmetic: rows = deltas, alpha = 1, coef = lambda * w (/ sum w)
+//   linear:          rows = models, no base,  coef = w / sum w
+//   slerp:           rows = model 1, base = model 0, alpha/coef = the slerp factors
+// When the weighted sum is exactly 0 the base passes through untouched (alpha * base), so
+// w = 0 returns the base bit for bit, signed zeros included.
+// Twin: src/engine/kernels/mergeCombine.ts.
+// @include common/dtype.wgsl
+// @include common/index.wgsl
+
+override WG: u32 = 256;
+override BASE_DT: u32 = 0u;
+override OUT_DT: u32 = 0u;
+override HAS_BASE: bool = true;
+
+struct Params { n: u32, rows: u32, alpha: f32, _pad: u32 }
+
+@group(0) @binding(0) var<storage, read> base: array<u32>;   // (n) in BASE_DT
+@group(0) @binding(1) var<storage, read> rows: array<f32>;   // (N, n)
+@group(0) @binding(2) var<storage, read> coef: array<f32>;   // (N)
+@group(0) @binding(3) var<storage, read_write> out: array<u32>; // (n) in OUT_DT
+@group(0) @binding(4) var<uniform> params: Params;
+
+fn value(i: u32) -> f32 {
+  var s = 0.0;
+  for (var r = 0u; r < params.rows; r++) {
+    s += coef[r] * rows[r * params.n + i];
+  }
+  // Reading `base` unconditionally keeps binding 0 in the auto layout for every variant.
+  let b = params.alpha * decode_value(base[word_index(select(0u, i, HAS_BASE), BASE_DT)], i, BASE_DT);
+  if (!HAS_BASE) { return s; }
+  return select(b + s, b, s == 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let w = flat_index(gid, nwg, WG);
+  if (OUT_DT == DT_F32) {
+    if (w < params.n) { out[w] = bitcast<u32>(value(w)); }
+    return;
+  }
+  let i = 2u * w;
+  if (i >= params.n) { return; }
+  let lo = encode_half(bitcast<u32>(value(i)), OUT_DT);
+  var hi = 0u;
+  if (i + 1u < params.n) { hi = encode_half(bitcast<u32>(value(i + 1u)), OUT_DT); }
+  out[w] = lo | (hi << 16u);
+}

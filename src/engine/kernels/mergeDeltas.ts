@@ -1,0 +1,45 @@
+import { InputError } from '../errors.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import { checkBuffer, DTYPE_CODE, type DType } from './decode.ts';
+
+/** A tensor on the GPU in its stored dtype: (n) elements, F16/BF16 two per u32 word. */
+export interface GpuTensor {
+  buffer: GPUBuffer;
+  dtype: DType;
+}
+
+const WG = 256;
+
+/**
+ * Packed distribution vectors (shaders/merge/deltas.wgsl): (N, n) f32 with row i = θ_i − θ_base,
+ * each decoded exactly from its own dtype and subtracted in f32 (exact whenever θ_i/2 <= θ <= 2θ_i,
+ * Sterbenz, and for F16/BF16 whenever their exponents differ by at most 12/15). Without a base the
+ * rows are the decoded models themselves (linear, slerp). This is the resident buffer the
+ * interactive combine kernels read; `dst` reuses one.
+ */
+export function computeDeltas(rt: GpuRuntime, base: GpuTensor | undefined, models: readonly GpuTensor[], n: number, dst?: GPUBuffer): GPUBuffer {
+  const N = models.length;
+  if (N === 0) throw new InputError('computeDeltas: no models');
+  if (base) checkBuffer(base.buffer, base.dtype, n, 'computeDeltas base');
+  models.forEach((m, i) => checkBuffer(m.buffer, m.dtype, n, `computeDeltas model ${i}`));
+  const out = dst ?? rt.storage('mergeDeltas.packed', N * n * 4);
+  checkBuffer(out, 'F32', N * n, 'computeDeltas destination');
+  if (n === 0) return out;
+  const wg = rt.workgroupSize(WG);
+  const encoder = rt.device.createCommandEncoder({ label: 'mergeDeltas.encoder' });
+  const params: GPUBuffer[] = [];
+  models.forEach((m, row) => {
+    const p = rt.uniform(`mergeDeltas.params${row}`, new Uint32Array([n, row]));
+    params.push(p);
+    const pipeline = rt.pipeline('merge/deltas', {
+      WG: wg,
+      X_DT: DTYPE_CODE[m.dtype],
+      BASE_DT: DTYPE_CODE[base?.dtype ?? 'F32'],
+      HAS_BASE: base ? 1 : 0,
+    });
+    rt.dispatch(pipeline, [m.buffer, base?.buffer ?? m.buffer, out, p], rt.grid1d(n, wg), encoder);
+  });
+  rt.device.queue.submit([encoder.finish()]);
+  rt.release(...params);
+  return out;
+}

@@ -1,0 +1,218 @@
+/**
+ * Float64 references of the merge methods (mergekit semantics, https://github.com/arcee-ai/mergekit)
+ * and the helpers the GPU paths share with them: the DARE RNG (bit-identical to
+ * shaders/common/rng.wgsl), the rank arithmetic of the magnitude trims, and slerp's factors.
+ *
+ * Conventions, deliberately the same on CPU and GPU:
+ * - Δ_i = θ_i − θ_base. Trim masks (ties, breadcrumbs) rank |Δ_i| rounded to f32, the precision
+ *   of the GPU's delta buffers (mergekit ranks in the checkpoint dtype), so CPU and GPU masks
+ *   agree exactly; everything after the mask is float64 here.
+ * - Magnitude trims keep every element whose |Δ| lies between two rank thresholds (k-th largest),
+ *   so equal magnitudes at a threshold are all kept (mergekit's argsort keeps an arbitrary k).
+ */
+
+// ---------------------------------------------------------------- RNG (shaders/common/rng.wgsl)
+
+export function pcgHash(v: number): number {
+  const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+export function rowKey(seed: number, tensor: number, model: number): number {
+  return pcgHash((model ^ pcgHash((tensor ^ pcgHash(seed >>> 0)) >>> 0)) >>> 0);
+}
+
+export function elementHash(key: number, element: number): number {
+  return pcgHash((pcgHash(element) ^ key) >>> 0);
+}
+
+/** Largest u32 h with h < density · 2^32: an element is kept when its hash is <= this. */
+export function dareKeepThreshold(density: number): number {
+  return Math.min(2 ** 32 - 1, Math.max(0, Math.ceil(density * 2 ** 32) - 1));
+}
+
+// ---------------------------------------------------------------- ranks and selection
+
+/** Bits of |x| as f32: ordered like the magnitudes (NaN above Inf). */
+export function absBits(x: number): number {
+  F32[0] = x;
+  return U32[0]! & 0x7fffffff;
+}
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/** Rank 0 in a band means "above everything": 0xFFFFFFFF. */
+export const ABOVE_ALL = 0xffffffff;
+
+/** k-th largest (1-based) of the bit patterns, by sorting; 0 gives ABOVE_ALL. */
+export function kthLargestBits(bits: ArrayLike<number>, k: number): number {
+  if (k === 0) return ABOVE_ALL;
+  const sorted = Uint32Array.from(bits).sort();
+  const v = sorted[sorted.length - k];
+  if (v === undefined) throw new RangeError(`rank ${k} outside 1..${sorted.length}`);
+  return v;
+}
+
+/**
+ * Band of ranks [lo, hi] (1-based, k-th largest) an element's |Δ| must lie within to be kept;
+ * rank 0 is ABOVE_ALL. `magnitude` is ties' trim: keep the top floor(density·n) (mergekit's
+ * int()), at least one when density > 0; density >= 1 keeps everything.
+ */
+export function magnitudeRanks(n: number, density: number): { lo: number; hi: number } {
+  if (density >= 1) return { lo: n, hi: 1 };
+  let k = Math.floor(density * n);
+  if (k === 0 && density > 0) k = 1;
+  return { lo: k, hi: 0 };
+}
+
+/**
+ * breadcrumbs (mergekit magnitude_outliers): drop the floor(gamma·n) largest and as many of the
+ * smallest as leave floor(density·n); when that is negative the top cut shrinks instead.
+ */
+export function outlierRanks(n: number, density: number, gamma: number): { lo: number; hi: number } {
+  if (density >= 1) return { lo: n, hi: 1 };
+  const target = Math.floor(density * n);
+  let top = Math.floor(gamma * n);
+  const bottom = n - target - top;
+  if (bottom < 0) top += bottom;
+  if (target === 0) return { lo: 0, hi: 1 }; // lo above everything: keep none
+  return { lo: top + target, hi: top + 1 };
+}
+
+/** Keep mask of a row of f32-rounded deltas for a rank band. */
+export function bandMask(delta32: ArrayLike<number>, ranks: { lo: number; hi: number }): Uint8Array {
+  const bits = Uint32Array.from({ length: delta32.length }, (_, i) => absBits(delta32[i]!));
+  const lo = kthLargestBits(bits, ranks.lo);
+  const hi = ranks.hi === 0 ? ABOVE_ALL : kthLargestBits(bits, ranks.hi);
+  return Uint8Array.from(bits, (b) => (b >= lo && b <= hi ? 1 : 0));
+}
+
+// ---------------------------------------------------------------- methods
+
+export interface GeneralizedOptions {
+  /** none: task arithmetic; magnitude: ties; random: DARE; outliers: breadcrumbs. */
+  sparsify: 'none' | 'magnitude' | 'random' | 'outliers';
+  consensus: boolean;
+  normalize: boolean;
+  lambda: number;
+  densities: readonly number[];
+  gammas?: readonly number[];
+  seed: number;
+  tensorIndex: number;
+  /** Filled with |Σ v| / Σ |v| per element: how clear the sign election was (0: a coin flip). */
+  margin?: Float64Array;
+}
+
+/** θ − base per model, and the same rounded to f32 (what the GPU holds and ranks). */
+function deltas(base: Float64Array, models: readonly Float64Array[]): { d: Float64Array[]; d32: Float32Array[] } {
+  const d = models.map((m) => m.map((x, i) => x - base[i]!));
+  return { d, d32: models.map((m) => Float32Array.from(m, (x, i) => x - base[i]!)) };
+}
+
+/** mergekit's generalized task arithmetic: sparsify each Δ_i, weight, optional sign consensus. */
+export function generalizedTaskArithmetic(
+  base: Float64Array,
+  models: readonly Float64Array[],
+  weights: readonly number[],
+  o: GeneralizedOptions,
+): Float64Array {
+  const n = base.length;
+  const N = models.length;
+  const { d, d32 } = deltas(base, models);
+  const keep: (Uint8Array | undefined)[] = d32.map((row, r) => {
+    const density = o.densities[r]!;
+    if (o.sparsify === 'magnitude') return bandMask(row, magnitudeRanks(n, density));
+    if (o.sparsify === 'outliers') return bandMask(row, outlierRanks(n, density, o.gammas?.[r] ?? 0));
+    if (o.sparsify === 'random') {
+      const key = rowKey(o.seed, o.tensorIndex, r);
+      const thr = dareKeepThreshold(density);
+      return Uint8Array.from({ length: n }, (_, i) => (elementHash(key, i) <= thr ? 1 : 0));
+    }
+    return undefined;
+  });
+  const coef = weights.map((w, r) => (o.sparsify === 'random' ? w / o.densities[r]! : w));
+  const sumW = weights.reduce((a, b) => a + b, 0);
+  const out = new Float64Array(n);
+  const v = new Float64Array(N);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    let abs = 0;
+    for (let r = 0; r < N; r++) {
+      v[r] = keep[r] && !keep[r]![i] ? 0 : coef[r]! * d[r]![i]!;
+      s += v[r]!;
+      abs += Math.abs(v[r]!);
+    }
+    let mixed = s;
+    if (o.consensus) {
+      const positive = s >= 0;
+      let acc = 0;
+      let div = 0;
+      for (let r = 0; r < N; r++) {
+        if (v[r] !== 0 && v[r]! > 0 === positive) {
+          acc += v[r]!;
+          div += weights[r]!;
+        }
+      }
+      mixed = o.normalize ? acc / (div === 0 ? 1 : div) : acc;
+      if (o.margin) o.margin[i] = abs === 0 ? 1 : Math.abs(s) / abs;
+    } else if (o.normalize) {
+      mixed = s / (Math.abs(sumW) < 1e-8 ? 1 : sumW);
+    }
+    out[i] = base[i]! + o.lambda * mixed;
+  }
+  return out;
+}
+
+/** DEM / task arithmetic: θ + λ Σ ω_i Δ_i (/ Σ ω_i when normalize). */
+export function taskArithmetic(base: Float64Array, models: readonly Float64Array[], weights: readonly number[], lambda: number, normalize: boolean): Float64Array {
+  return generalizedTaskArithmetic(base, models, weights, {
+    sparsify: 'none', consensus: false, normalize, lambda, densities: weights.map(() => 1), seed: 0, tensorIndex: 0,
+  });
+}
+
+/** Σ w_i θ_i (/ Σ w_i when normalize; a zero sum divides by 1). */
+export function linear(models: readonly Float64Array[], weights: readonly number[], normalize: boolean): Float64Array {
+  const n = models[0]?.length ?? 0;
+  const sumW = weights.reduce((a, b) => a + b, 0);
+  const div = normalize && sumW !== 0 ? sumW : 1;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let r = 0; r < models.length; r++) s += weights[r]! * models[r]![i]!;
+    out[i] = s / div;
+  }
+  return out;
+}
+
+/** mergekit's slerp DOT_THRESHOLD and the norm below which a vector is not normalised. */
+export const DOT_THRESHOLD = 0.9995;
+export const SLERP_EPS = 1e-8;
+
+/**
+ * Factors (s0, s1) with slerp(t, v0, v1) = s0·v0 + s1·v1, from a·b, |a|², |b|² (mergekit:
+ * normalise copies to get the angle; near-parallel (|cos| > DOT_THRESHOLD) falls back to lerp).
+ */
+export function slerpFactors(t: number, dot: number, aa: number, bb: number): { s0: number; s1: number; lerp: boolean } {
+  const na = Math.sqrt(aa);
+  const nb = Math.sqrt(bb);
+  const cos = dot / ((na > SLERP_EPS ? na : 1) * (nb > SLERP_EPS ? nb : 1));
+  if (!(Math.abs(cos) <= DOT_THRESHOLD)) return { s0: 1 - t, s1: t, lerp: true };
+  const theta0 = Math.acos(cos);
+  const sin0 = Math.sin(theta0);
+  const thetaT = theta0 * t;
+  return { s0: Math.sin(theta0 - thetaT) / sin0, s1: Math.sin(thetaT) / sin0, lerp: false };
+}
+
+export function slerp(t: number, v0: Float64Array, v1: Float64Array): Float64Array {
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < v0.length; i++) {
+    dot += v0[i]! * v1[i]!;
+    aa += v0[i]! * v0[i]!;
+    bb += v1[i]! * v1[i]!;
+  }
+  const { s0, s1 } = slerpFactors(t, dot, aa, bb);
+  return v0.map((x, i) => s0 * x + s1 * v1[i]!);
+}

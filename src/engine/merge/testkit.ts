@@ -1,0 +1,79 @@
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { DType } from '../kernels/decode.ts';
+import { decodeArray, elementBits, encodeArray, numberToBf16Bits, numberToF16Bits } from '../kernels/decode.ref.ts';
+import type { GpuTensor } from '../kernels/mergeDeltas.ts';
+
+/**
+ * Test helpers for the merge kernels and methods (used by *.test.ts only): random tensors in a
+ * stored dtype, and comparisons against float64 references that report the first mismatches.
+ */
+
+/** Uniform in ±scale, never exactly zero. */
+export function randomValues(n: number, scale = 1): Float64Array {
+  return Float64Array.from({ length: n }, () => (Math.random() * 2 - 1) * scale || scale / 3);
+}
+
+export interface TestTensor {
+  gpu: GpuTensor;
+  /** The exact stored values (after rounding to the dtype). */
+  values: Float64Array;
+}
+
+export function uploadTensor(rt: GpuRuntime, label: string, values: ArrayLike<number>, dtype: DType): TestTensor {
+  const bytes = encodeArray(values, dtype);
+  return { gpu: { buffer: rt.upload(label, bytes), dtype }, values: decodeArray(bytes, dtype, values.length) };
+}
+
+/** Base plus `count` fine-tunes near it (θ + small Δ), like real distribution vectors. */
+export function fineTunes(base: Float64Array, count: number, spread = 0.05): Float64Array[] {
+  return Array.from({ length: count }, () => base.map((x) => x + (Math.random() * 2 - 1) * spread * (Math.abs(x) + 0.01)));
+}
+
+const ordered16 = (h: number): number => (h & 0x8000 ? 0x8000 - (h & 0x7fff) : 0x8000 + h);
+
+export interface Comparison {
+  /** Messages for the first mismatches (empty when all pass). */
+  mismatches: string[];
+  /** F32: max |gpu − ref| / max(1, |ref|). F16/BF16: max distance in ulps. */
+  worst: number;
+  /** F16/BF16: how many elements equal the RNE-rounded reference bit for bit. */
+  exact: number;
+  n: number;
+}
+
+/**
+ * F32: |gpu − ref| <= atol + rtol·|ref| (atol = rtol = 1e-6 by default). F16/BF16: the GPU bits
+ * against the reference rounded once with RNE, allowing `ulps` (1: the f32 result may sit on the
+ * other side of a rounding midpoint).
+ */
+export function compareOutput(bytes: ArrayBuffer, ref: Float64Array, dtype: DType, opts: { rtol?: number; atol?: number; ulps?: number; skip?: (i: number) => boolean } = {}): Comparison {
+  const n = ref.length;
+  const mismatches: string[] = [];
+  let worst = 0;
+  let exact = 0;
+  if (dtype === 'F32') {
+    const rtol = opts.rtol ?? 1e-6;
+    const atol = opts.atol ?? 1e-6;
+    const got = decodeArray(bytes, 'F32', n);
+    for (let i = 0; i < n; i++) {
+      if (opts.skip?.(i)) continue;
+      const err = Math.abs(got[i]! - ref[i]!);
+      worst = Math.max(worst, err / Math.max(1, Math.abs(ref[i]!)));
+      if (got[i] === Math.fround(ref[i]!)) exact++;
+      if (!(err <= atol + rtol * Math.abs(ref[i]!)) && mismatches.length < 8) mismatches.push(`[${i}] gpu ${got[i]} ref ${ref[i]} err ${err.toExponential(2)}`);
+    }
+  } else {
+    const ulps = opts.ulps ?? 1;
+    const bits = elementBits(bytes, dtype, n);
+    const enc = dtype === 'F16' ? numberToF16Bits : numberToBf16Bits;
+    for (let i = 0; i < n; i++) {
+      if (opts.skip?.(i)) continue;
+      const want = enc(ref[i]!);
+      const d = Math.abs(ordered16(bits[i]!) - ordered16(want));
+      worst = Math.max(worst, d);
+      if (d === 0) exact++;
+      if (d > ulps && mismatches.length < 8) mismatches.push(`[${i}] gpu 0x${bits[i]!.toString(16)} ref 0x${want.toString(16)} (${ref[i]}) ${d} ulps`);
+    }
+  }
+  return { mismatches, worst, exact, n };
+}
