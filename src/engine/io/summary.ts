@@ -18,10 +18,13 @@ export interface CheckpointSummary {
   spec: ModelSpec;
   /** Elements of 'param' tensors only. */
   parameterCount: number;
+  /** Elements of 'buffer' tensors (not counted in parameterCount). */
   bufferCount: number;
-  /** dtype -> number of elements stored in that dtype (params and buffers). */
+  /** dtype -> number of elements stored in that dtype (params, buffers and unknown tensors). */
   dtypes: Record<string, number>;
+  /** Bytes of tensor data (headers excluded). */
   totalBytes: number;
+  /** Files read: config.json, the index if sharded, the .safetensors files, tokenizer.json if present. */
   files: string[];
   sharded: boolean;
   tensors: TensorSummary[];
