@@ -155,6 +155,7 @@ describe('header validation', () => {
     ['not JSON', rawFile('{"a":'), /not valid JSON/],
     ['JSON array', rawFile('[1,2]'), /start with '\{'/],
     ['leading space', rawFile(' {}'), /start with '\{'/],
+    ['byte order mark', rawFile('\ufeff{}'), /start with '\{'/],
     ['metadata not object', rawFile('{"__metadata__":[1]}'), /__metadata__/],
     ['metadata value not string', rawFile('{"__metadata__":{"k":1}}'), /__metadata__ value for 'k'/],
     ['entry not object', rawFile('{"w":5}'), /tensor 'w'.*entry must be an object/],

@@ -67,7 +67,7 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
 
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes); // keep a BOM so the '{' check refuses it
   } catch {
     return fail('header is not valid UTF-8');
   }
