@@ -6,6 +6,7 @@ import type { WeightDtype } from '../kernels/weights.ts';
 import { IncompatibleCheckpointError, InputError } from '../errors.ts';
 import { GpuModel, type GpuTensor } from './forward.ts';
 import { forwardTensors } from './names.ts';
+import { perplexity } from './perplexity.ts';
 import { referenceForward } from './reference.ts';
 import { asStored, checkClose, freshSeed, randn, rng } from './testutil.ts';
 
@@ -104,6 +105,23 @@ describe('GpuModel vs the float64 reference', () => {
       expect(full.length).toBe(V);
     });
   }
+
+  it('scores perplexity() windows as DEM.md defines them (context 9 over 30 tokens)', async () => {
+    const seed = freshSeed();
+    const ids = randomIds(rng(seed + 1), 30, LLAMA_GQA.vocabSize);
+    const { got, want } = await withGpu(async (rt) => {
+      const w = makeWeights(rt, LLAMA_GQA, 'F32', seed);
+      const model = await GpuModel.create(rt, LLAMA_GQA, w.gpu, { maxContext: 9 });
+      const got = await perplexity(model, ids, { context: 9, batchWindows: 3 });
+      model.destroy();
+      // Windows 9, 9, 9, 3 tokens: 8 + 8 + 8 + 2 predictions.
+      let nll = 0;
+      for (let s = 0; s < ids.length; s += 9) nll += referenceForward(LLAMA_GQA, w.ref, ids.slice(s, s + 9)).nll.reduce((a, b) => a + b, 0);
+      return { got, want: nll };
+    });
+    expect(got.predicted).toBe(26);
+    expect(relErr(got.nllSum, want), `seed ${seed}`).toBeLessThanOrEqual(1e-4);
+  });
 
   it('rejects missing tensors, wrong shapes and out-of-vocabulary ids with typed errors', async () => {
     await withGpu(async (rt) => {
