@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { chromium, expect, test, type Page } from '@playwright/test';
-import { corruptCopy, expectedParameterCount, fixtureDir, fixtureFiles, readConfig } from './helpers/fixtures.ts';
+import { readdir } from 'node:fs/promises';
+import { FIXTURES, corruptCopy, expectedParameterCount, fixtureDir, fixtureFiles, readConfig } from './helpers/fixtures.ts';
 import { card, openStudio, waitForAdapter } from './helpers/studio.ts';
 
 /**
@@ -75,6 +76,25 @@ test.describe('DEM Studio', () => {
     await expect(llama.getByTestId('checkpoint-sharded')).toHaveText(`sharded, ${shards} files`);
   });
 
+  test('picking a parent folder adds every checkpoint inside it', async ({ page }) => {
+    const names = (await readdir(FIXTURES, { withFileTypes: true }))
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .map((d) => d.name)
+      .sort();
+    await openStudio(page);
+    await addFolder(page, FIXTURES);
+    await expect(page.getByTestId('checkpoint-card')).toHaveCount(names.length);
+    for (const name of names) {
+      const config = await readConfig(fixtureDir(name));
+      const c = card(page, name);
+      await expect(c, name).toHaveAttribute('data-status', 'ready');
+      await expect(c.getByTestId('checkpoint-params'), name).toHaveAttribute('data-count', String(expectedParameterCount(config)));
+    }
+    // The first becomes the base, the rest fine-tunes.
+    await expect(page.locator('[data-testid="checkpoint-role"] >> nth=0')).toHaveValue('base');
+    await expect(page.locator('[data-testid="checkpoint-role"]').filter({ has: page.locator('option:checked[value="base"]') })).toHaveCount(1);
+  });
+
   test('a corrupt safetensors file is reported by name while loaded cards stay', async ({ page }) => {
     const weights = (await fixtureFiles(GPT2)).map((f) => basename(f)).find((f) => f.endsWith('.safetensors'));
     if (!weights) throw new Error('tiny-gpt2 fixture has no .safetensors file');
@@ -102,6 +122,25 @@ test.describe('DEM Studio', () => {
     await notice.getByTestId('notification-dismiss').click();
     await expect(notice).toHaveCount(0);
     await expect(gpt2).toHaveAttribute('data-status', 'ready');
+  });
+
+  test('works from the keyboard', async ({ page }) => {
+    await openStudio(page);
+    await waitForAdapter(page);
+    await addFolder(page, GPT2);
+    const gpt2 = card(page, 'tiny-gpt2');
+    await expect(gpt2).toHaveAttribute('data-status', 'ready');
+    // Tab order: GPU status, folder picker, files picker, then the card's controls.
+    const focused = async (): Promise<string | null> => page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName ?? null);
+    const order: (string | null)[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      await page.keyboard.press('Tab');
+      order.push(await focused());
+    }
+    expect(order).toEqual(['SUMMARY', 'folder-input', 'files-input', 'checkpoint-role', 'checkpoint-remove', 'tensor-toggle']);
+    await page.keyboard.press('Enter');
+    await expect(gpt2.getByTestId('tensor-toggle')).toHaveAttribute('aria-expanded', 'true');
+    await expect(gpt2.getByTestId('tensor-table')).toBeVisible();
   });
 
   test('adds a checkpoint folder dropped onto the page', async ({ page }) => {
