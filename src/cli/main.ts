@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DemError } from '../engine/errors.ts';
 import { runInspect } from './inspect.ts';
+import { runMerge } from './merge.ts';
 
 /**
  * `dem` — the studio's engine from the command line. Each command lives in its own module and
@@ -11,6 +12,12 @@ export const USAGE = `dem — DEM Studio's engine on the command line
 Usage:
   dem inspect PATH [--json]        architecture, parameter count, dtypes and tensors of a
                                    checkpoint folder (config.json + safetensors, sharded or not)
+  dem merge --base DIR --model DIR[:W] ... --out DIR
+                                   merge fine-tunes into the base on the GPU (task_arithmetic/DEM,
+                                   linear, ties, dare_linear, dare_ties, breadcrumbs, slerp) and
+                                   write an HF folder + recipe JSON + mergekit YAML
+  dem merge --config FILE.yml --out DIR
+                                   the same from a mergekit YAML config
   dem help                         this text
 
 Run 'dem COMMAND --help' for a command's options.`;
@@ -19,6 +26,7 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, Command> = {
   inspect: runInspect,
+  merge: runMerge,
 };
 
 export async function main(argv: string[]): Promise<number> {

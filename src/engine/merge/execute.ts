@@ -1,0 +1,159 @@
+import { IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
+import { checkCompatibility } from '../io/compat.ts';
+import { isMergeable, type DType } from '../io/dtypes.ts';
+import type { GpuTensor } from '../kernels/mergeDeltas.ts';
+import { resolveTensorParams, type ResolvedTensorParams } from './coefficients.ts';
+import type { MergeRecipe, RecipeDtype } from './recipe.ts';
+import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
+
+/**
+ * Streams a merge tensor by tensor: for each tensor of the base, read its bytes and the
+ * fine-tunes' (lazily, from the files), upload, run the method's kernel, and hand the result on
+ * (as bytes for export, or as a GPU buffer for the forward pass) before the next tensor is read.
+ * GPU memory therefore peaks at one tensor's inputs + packed deltas + output, whatever the
+ * checkpoint's size. Non-float tensors and buffers (GPT-2's attn.bias masks) are the base's bytes.
+ */
+export interface MergeJob {
+  recipe: MergeRecipe;
+  base: Checkpoint;
+  /** The recipe's models, in recipe order (the base itself may appear for `linear`). */
+  models: readonly Checkpoint[];
+}
+
+export interface PlannedTensor {
+  ref: TensorRef;
+  /** Output dtype (merged tensors: the recipe's dtype, else the base's; copied tensors: the base's). */
+  dtype: DType;
+  merged: boolean;
+  byteLength: number;
+}
+
+export interface MergedTensor extends PlannedTensor {
+  /** The output bytes (output 'bytes'). */
+  data?: Uint8Array;
+  /** The output on the GPU in `dtype` (output 'gpu'); the caller owns and releases it. */
+  buffer?: GPUBuffer;
+}
+
+export interface MergeProgress {
+  done: number;
+  total: number;
+  tensor: string;
+  bytesRead: number;
+}
+
+export interface StreamMergeOptions {
+  output: 'bytes' | 'gpu';
+  signal?: AbortSignal;
+  onProgress?: (p: MergeProgress) => void;
+}
+
+const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Refuses checkpoints that cannot be merged, listing every error-level mismatch at once. */
+export function checkMergeable(job: MergeJob): void {
+  const others = job.models.filter((m) => m !== job.base);
+  const report = checkCompatibility(job.base, others);
+  const errors = report.items.filter((i) => i.severity === 'error');
+  if (errors.length > 0) {
+    throw new IncompatibleCheckpointError(
+      `cannot merge with base '${job.base.name}': ${errors.length} mismatch${errors.length === 1 ? '' : 'es'}:\n` +
+        errors.map((e) => `  ${e.checkpoint}${e.tensor ? ` [${e.tensor}]` : ''}: ${e.message}`).join('\n'),
+    );
+  }
+  if (job.models.length !== job.recipe.models.length) {
+    throw new InputError(`the recipe lists ${job.recipe.models.length} models but ${job.models.length} checkpoints were given`);
+  }
+}
+
+/** What the merge will produce, in the order it produces it (the base's tensor order). */
+export function planMerge(job: MergeJob): PlannedTensor[] {
+  const outDtype = job.recipe.dtype ? RECIPE_DTYPE[job.recipe.dtype] : undefined;
+  return [...job.base.tensors.values()].map((ref) => {
+    const merged = ref.kind === 'param' && isMergeable(ref.dtype) && job.models.every((m) => m.tensors.has(ref.name));
+    const dtype = merged && outDtype ? outDtype : ref.dtype;
+    const n = elementCount(ref.shape);
+    return { ref, dtype, merged, byteLength: merged ? n * (dtype === 'F32' ? 4 : 2) : ref.byteLength };
+  });
+}
+
+/** The method's parameters for one tensor, by the names its ParamSpecs use. */
+export function methodParams(method: MergeMethod, r: ResolvedTensorParams): MergeParams {
+  const out: Record<string, number | boolean | readonly number[]> = {};
+  for (const p of method.params) {
+    if (p.name === 'lambda') out.lambda = r.lambda;
+    else if (p.name === 'normalize') out.normalize = r.normalize;
+    else if (p.name === 't') out.t = r.t;
+    else if (p.name === 'density') out.density = r.models.map((m) => m.density);
+    else if (p.name === 'gamma') out.gamma = r.models.map((m) => m.gamma);
+  }
+  return out;
+}
+
+function u32Seed(seed: number): number {
+  return seed >>> 0;
+}
+
+export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: StreamMergeOptions): AsyncGenerator<MergedTensor> {
+  checkMergeable(job);
+  const method = getMethod(job.recipe.method);
+  const plan = planMerge(job);
+  const numLayers = job.base.spec.numLayers;
+  let bytesRead = 0;
+  for (const [index, item] of plan.entries()) {
+    throwIfAborted(options.signal);
+    const { ref } = item;
+    if (!item.merged) {
+      const data = await job.base.read(ref.name);
+      bytesRead += data.byteLength;
+      yield options.output === 'gpu' ? { ...item, buffer: rt.upload(`merge.copy.${ref.name}`, data) } : { ...item, data };
+      options.onProgress?.({ done: index + 1, total: plan.length, tensor: ref.storedName, bytesRead });
+      continue;
+    }
+    const n = elementCount(ref.shape);
+    const resolved = resolveTensorParams(job.recipe, ref.storedName, ref.layer, numLayers);
+    const inputs: GPUBuffer[] = [];
+    const upload = async (ckpt: Checkpoint, role: string): Promise<GpuTensor> => {
+      const t = ckpt.tensors.get(ref.name)!;
+      const data = await ckpt.read(ref.name);
+      bytesRead += data.byteLength;
+      const buffer = rt.upload(`merge.${role}.${ref.name}`, data);
+      inputs.push(buffer);
+      return { buffer, dtype: t.dtype as GpuTensor['dtype'] };
+    };
+    let out: GPUBuffer | undefined;
+    try {
+      const base = method.needsBase ? await upload(job.base, 'base') : undefined;
+      const models: GpuTensor[] = [];
+      for (const [i, m] of job.models.entries()) models.push(await upload(m, `model${i}`));
+      throwIfAborted(options.signal);
+      out = await rt.scoped(`merge ${method.name} ${ref.storedName}`, () =>
+        method.gpu(
+          rt,
+          { n, base, models, weights: resolved.models.map((m) => m.weight), outDtype: item.dtype as GpuTensor['dtype'] },
+          methodParams(method, resolved),
+          { tensorIndex: index, seed: u32Seed(resolved.seed), tensor: ref.storedName },
+        ),
+      );
+    } finally {
+      rt.release(...inputs);
+    }
+    if (options.output === 'gpu') {
+      yield { ...item, buffer: out };
+    } else {
+      try {
+        const data = new Uint8Array(await rt.read(out, 0, item.byteLength));
+        yield { ...item, data };
+      } finally {
+        rt.release(out);
+      }
+    }
+    options.onProgress?.({ done: index + 1, total: plan.length, tensor: ref.storedName, bytesRead });
+  }
+}
