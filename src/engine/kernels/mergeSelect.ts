@@ -5,11 +5,12 @@ import { checkBuffer } from './decode.ts';
 /** Rank 0 asks for "above everything": the result is 0xFFFFFFFF. */
 export const ABOVE_ALL = 0xffffffff;
 
-const WG = 256;
-const SHIFTS = [24, 16, 8, 0] as const;
+const WG = 64; // power of two: the histogram reduces through workgroup memory as a tree
+const PER = 64; // elements per invocation, as in shaders/merge/select.wgsl
+const SHIFTS = [28, 24, 20, 16, 12, 8, 4, 0] as const;
 
 /**
- * k-th largest |x| per row of rows (N, n) f32 by GPU radix select on the float bits
+ * k-th largest |x| per row of rows (N, n) f32 by GPU radix select (4-bit digits) on the float bits
  * (shaders/merge/select.wgsl): K (1 or 2) queries per row, `ranks` (N, K), 1-based, 0 for
  * ABOVE_ALL. Returns the state buffer (N, K, 2) u32 whose word 2·(r·K + q) is the bit pattern
  * of the answer (|x| as f32 bits); merge/sparse reads it in place, nothing comes back to the CPU.
@@ -27,17 +28,25 @@ export function selectAbsRanks(rt: GpuRuntime, rows: GPUBuffer, N: number, n: nu
   }
   const state = rt.upload('mergeSelect.state', init);
   if (n === 0) return state;
-  const hist = rt.storage('mergeSelect.hist', N * K * 256 * 4);
-  const params = rt.uniform('mergeSelect.params', new Uint32Array([n, N, K, 0]));
   const wg = rt.workgroupSize(WG);
-  const [gx, gy] = rt.grid1d(n, wg);
+  const groups = Math.ceil(n / (wg * PER));
+  const partial = rt.storage('mergeSelect.partial', N * groups * K * 16 * 4);
+  // One Params per pass at 256-byte offsets (minUniformBufferOffsetAlignment is at most 256).
+  const stride = 256;
+  const passes = new Uint32Array((SHIFTS.length * stride) / 4);
+  SHIFTS.forEach((shift, p) => passes.set([n, N, K, groups, shift], (p * stride) / 4));
+  const params = rt.uniform('mergeSelect.params', passes);
+  const [gx, gy] = rt.grid1d(groups * wg, wg);
   const encoder = rt.device.createCommandEncoder({ label: 'mergeSelect.encoder' });
-  for (const shift of SHIFTS) {
-    rt.dispatch(rt.pipeline('merge/select', { WG: wg, SHIFT: shift }, 'histogram'), [state, hist, params, rows], [gx, gy, N], encoder);
-    rt.dispatch(rt.pipeline('merge/select', { WG: wg, SHIFT: shift }, 'pick'), [state, hist, params], rt.grid1d(N * K, wg), encoder);
-  }
+  const histogram = rt.pipeline('merge/select', { WG: wg }, 'histogram');
+  const pick = rt.pipeline('merge/select', { WG: wg }, 'pick');
+  SHIFTS.forEach((_, p) => {
+    const pass = { buffer: params, offset: p * stride, size: 32 };
+    rt.dispatch(histogram, [state, partial, pass, rows], [gx, gy, N], encoder);
+    rt.dispatch(pick, [state, partial, pass], rt.grid1d(N * K, wg), encoder);
+  });
   rt.device.queue.submit([encoder.finish()]);
-  rt.release(hist, params);
+  rt.release(partial, params);
   return state;
 }
 

@@ -1,0 +1,34 @@
+import { combineLinear } from '../../kernels/merge.ts';
+import { computeDeltas } from '../../kernels/mergeDeltas.ts';
+import { linear as reference } from '../reference.ts';
+import { checkCall, flag, MERGEKIT_DOCS, resolveParams } from './params.ts';
+import type { MergeMethod } from './types.ts';
+
+/** mergekit linear: Σ w_i θ_i / Σ w_i. The base, if any, is not used (list it as a model to include it). */
+export const linear: MergeMethod = {
+  name: 'linear',
+  description: 'Weighted average of the models: Σ w_i θ_i / Σ w_i (model soup).',
+  reference: `${MERGEKIT_DOCS}#linear`,
+  params: [{ name: 'normalize', type: 'boolean', default: true, description: 'Divide by Σ w_i (skipped when it is 0).' }],
+  needsBase: false,
+  minModels: 1,
+  maxModels: Number.POSITIVE_INFINITY,
+  cpu(_base, models, weights, params, ctx) {
+    checkCall(this, true, models.length, weights.length, ctx);
+    const p = resolveParams(this, params, models.length, ctx);
+    return reference(models, weights, flag(p, 'normalize'));
+  },
+  async gpu(rt, inputs, params, ctx) {
+    checkCall(this, true, inputs.models.length, inputs.weights.length, ctx);
+    const p = resolveParams(this, params, inputs.models.length, ctx);
+    const normalize = flag(p, 'normalize');
+    // Resident deltas (relative to the base) work too: Σ c_i θ_i = (Σ c_i) θ + Σ c_i Δ_i.
+    if (inputs.deltas && inputs.base) return combineLinear(rt, { ...inputs, rows: inputs.deltas, normalize, base: inputs.base });
+    const rows = computeDeltas(rt, undefined, inputs.models, inputs.n);
+    try {
+      return combineLinear(rt, { ...inputs, rows, normalize, base: undefined });
+    } finally {
+      rt.release(rows);
+    }
+  },
+};

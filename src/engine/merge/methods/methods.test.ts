@@ -1,0 +1,86 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { withGpu } from '../../../testing/gpu.ts';
+import type { DType } from '../../kernels/decode.ts';
+import { generalizedTaskArithmetic } from '../reference.ts';
+import { METHODS } from '../registry.ts';
+import { compareOutput, fineTunes, randomValues, uploadTensor } from '../testkit.ts';
+import { generalizedOptions } from './generalized.ts';
+import { resolveParams } from './params.ts';
+import type { MergeMethod, MergeParams } from './types.ts';
+
+/**
+ * Every method, GPU against its float64 reference, on fresh random tensors of awkward sizes
+ * and every dtype. F32 output: |gpu − ref| <= 1e-6 + 1e-6·|ref|. F16/BF16 output: the GPU bits
+ * against the reference rounded once (RNE) — the GPU rounds its f32 result, so an element whose
+ * exact value lies within f32 error of a rounding midpoint may land 1 ulp away; allowed: 1 ulp.
+ * Sign elections decided by less than 1e-5 of Σ|v| (a coin flip in f32) are skipped and counted.
+ */
+const SIZES = [1, 7, 1000, 4099, 70001];
+const CASES: { name: string; base: DType; models: DType[]; out: DType }[] = [
+  { name: 'F32', base: 'F32', models: ['F32', 'F32', 'F32'], out: 'F32' },
+  { name: 'F16', base: 'F16', models: ['F16', 'F16', 'F16'], out: 'F16' },
+  { name: 'BF16', base: 'BF16', models: ['BF16', 'BF16', 'BF16'], out: 'BF16' },
+  { name: 'mixed->F32', base: 'BF16', models: ['F16', 'F32', 'BF16'], out: 'F32' },
+];
+const PARAMS: Record<string, MergeParams> = {
+  task_arithmetic: { lambda: 0.9 },
+  linear: {},
+  ties: { density: [0.5, 0.3, 0.8], lambda: 1.2 },
+  dare_linear: { density: [0.5, 0.3, 0.8] },
+  dare_ties: { density: 0.6, normalize: true },
+  breadcrumbs: { density: [0.7, 0.8, 0.9], gamma: 0.05 },
+  breadcrumbs_ties: { density: 0.8, gamma: [0.01, 0.1, 0.02] },
+  slerp: { t: 0.3 },
+};
+
+const stats: string[] = [];
+afterAll(() => console.log(`worst error per method/dtype (F32: relative to max(1,|ref|); F16/BF16: ulps, exact share):\n${stats.join('\n')}`));
+
+function consensusMargin(method: MergeMethod, base: Float64Array, models: Float64Array[], weights: number[], params: MergeParams, n: number): Float64Array | undefined {
+  const m = method as MergeMethod & { sparsify?: 'magnitude' | 'random' | 'outliers'; consensus?: boolean };
+  if (!m.consensus || !m.sparsify) return undefined;
+  const margin = new Float64Array(n);
+  const p = resolveParams(method, params, models.length);
+  generalizedTaskArithmetic(base, models, weights, { ...generalizedOptions(m.sparsify, true, p, { seed: 7, tensorIndex: 3 }), margin });
+  return margin;
+}
+
+describe.each(METHODS.map((m) => [m.name, m] as const))('%s: GPU vs float64 reference', (name, method) => {
+  const results: string[] = [];
+  afterAll(() => stats.push(`${name.padEnd(17)} ${results.join('  ')}`));
+  for (const c of CASES) {
+    it(`${c.name} at n = ${SIZES.join(', ')}`, async () => {
+      let worst = 0;
+      let exact = 0;
+      let total = 0;
+      let skipped = 0;
+      for (const n of SIZES) {
+        await withGpu(async (rt) => {
+          const N = method.maxModels === 1 ? 1 : 3;
+          const baseValues = randomValues(n);
+          const near = fineTunes(baseValues, N, 0.2);
+          // slerp needs a real angle: a partly correlated independent tensor.
+          const modelValues = name === 'slerp' ? [baseValues.map((x) => 0.3 * x + Math.random() - 0.5)] : near;
+          const base = uploadTensor(rt, 'base', baseValues, c.base);
+          const models = modelValues.map((v, i) => uploadTensor(rt, `model${i}`, v, c.models[i]!));
+          const weights = N === 1 ? [1] : [0.7, -0.4, 1.3];
+          const ctx = { seed: 7, tensorIndex: 3, tensor: `t${n}` };
+          const params = PARAMS[name] ?? {};
+          const out = await method.gpu(rt, { n, base: base.gpu, models: models.map((m) => m.gpu), weights, outDtype: c.out }, params, ctx);
+          const ref = method.cpu(method.needsBase ? base.values : undefined, models.map((m) => m.values), weights, params, ctx);
+          const margin = consensusMargin(method, base.values, models.map((m) => m.values), weights, params, n);
+          const skip = margin ? (i: number): boolean => margin[i]! < 1e-5 : undefined;
+          const cmp = compareOutput(await rt.read(out), ref, c.out, { skip });
+          skipped += margin ? margin.filter((x) => x < 1e-5).length : 0;
+          expect(cmp.mismatches, `n = ${n}`).toEqual([]);
+          worst = Math.max(worst, cmp.worst);
+          exact += cmp.exact;
+          total += n;
+        });
+      }
+      expect(skipped).toBeLessThanOrEqual(total * 1e-3);
+      results.push(c.out === 'F32' ? `${c.name}: ${worst.toExponential(1)}` : `${c.name}: ${worst} ulp, ${((100 * exact) / total).toFixed(2)}% exact`);
+      if (skipped) results.push(`(${skipped} ambiguous signs skipped)`);
+    });
+  }
+});

@@ -1,0 +1,28 @@
+import { combineSlerp } from '../../kernels/merge.ts';
+import { slerp as reference } from '../reference.ts';
+import { checkCall, MERGEKIT_DOCS, num, resolveParams } from './params.ts';
+import type { MergeMethod } from './types.ts';
+
+/**
+ * mergekit slerp between exactly two models: the base (t = 0) and one other (t = 1), on the
+ * flattened tensor. Weights are not used (pass [1]).
+ */
+export const slerp: MergeMethod = {
+  name: 'slerp',
+  description: 'Spherical interpolation between the base (t = 0) and one other model (t = 1); linear when nearly parallel.',
+  reference: `${MERGEKIT_DOCS}#slerp`,
+  params: [{ name: 't', type: 'number', default: 0.5, min: 0, max: 1, description: 'Interpolation parameter: 0 gives the base, 1 the other model.' }],
+  needsBase: true,
+  minModels: 1,
+  maxModels: 1,
+  cpu(base, models, weights, params, ctx) {
+    checkCall(this, base !== undefined, models.length, weights.length, ctx);
+    const p = resolveParams(this, params, models.length, ctx);
+    return reference(num(p, 't'), base!, models[0]!);
+  },
+  async gpu(rt, inputs, params, ctx) {
+    checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
+    const p = resolveParams(this, params, inputs.models.length, ctx);
+    return combineSlerp(rt, { n: inputs.n, outDtype: inputs.outDtype, dst: inputs.dst, from: inputs.base!, to: inputs.models[0]!, t: num(p, 't') });
+  },
+};

@@ -1,0 +1,30 @@
+import { combineTaskArithmetic } from '../../kernels/merge.ts';
+import { taskArithmetic as reference } from '../reference.ts';
+import { checkCall, flag, MERGEKIT_DOCS, num, resolveParams, withDeltas } from './params.ts';
+import type { MergeMethod } from './types.ts';
+
+/** DEM (arXiv 2406.15570) = mergekit's task_arithmetic: θ_base + λ Σ ω_i Δ_i. */
+export const taskArithmetic: MergeMethod = {
+  name: 'task_arithmetic',
+  description: 'Distribution Edited Model: base + λ·Σ ω_i (θ_i − θ_base). Weights need not sum to 1 and may be negative.',
+  reference: `${MERGEKIT_DOCS}#task-arithmetic (DEM: https://arxiv.org/abs/2406.15570)`,
+  params: [
+    { name: 'lambda', type: 'number', default: 1, description: 'Scale on the weighted sum of distribution vectors.' },
+    { name: 'normalize', type: 'boolean', default: false, description: 'Divide the weighted sum by Σ ω_i (skipped when |Σ ω| < 1e-8).' },
+  ],
+  needsBase: true,
+  minModels: 1,
+  maxModels: Number.POSITIVE_INFINITY,
+  cpu(base, models, weights, params, ctx) {
+    checkCall(this, base !== undefined, models.length, weights.length, ctx);
+    const p = resolveParams(this, params, models.length, ctx);
+    return reference(base!, models, weights, num(p, 'lambda'), flag(p, 'normalize'));
+  },
+  async gpu(rt, inputs, params, ctx) {
+    checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
+    const p = resolveParams(this, params, inputs.models.length, ctx);
+    return withDeltas(rt, inputs, (deltas) =>
+      combineTaskArithmetic(rt, { ...inputs, base: inputs.base!, deltas, lambda: num(p, 'lambda'), normalize: flag(p, 'normalize') }),
+    );
+  },
+};
