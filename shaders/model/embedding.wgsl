@@ -1,6 +1,6 @@
 // Token embedding gather (+ GPT-2 learned positions): out[r, c] = wte[ids[r], c] + wpe[p0 + r % T, c].
 // ids (B*T) u32, validated < V on the host; wte (V, C), wpe (P, C) raw weight words; out (B*T, C).
-// @include model/weights.wgsl
+// @include common/dtype.wgsl
 override WG: u32 = 256;
 override DT_E: u32 = 0u;
 override DT_P: u32 = 0u;
@@ -20,10 +20,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let r = i / p.C;
   let c = i % p.C;
   let e = ids[r] * p.C + c;
-  var v = w_decode(wte[w_word(e, DT_E)], e, DT_E);
+  var v = decode_value(wte[word_index(e, DT_E)], e, DT_E);
   if (LEARNED) {
     let q = (p.p0 + r % p.T) * p.C + c;
-    v = v + w_decode(wpe[w_word(q, DT_P)], q, DT_P);
+    v = v + decode_value(wpe[word_index(q, DT_P)], q, DT_P);
   }
   out[i] = v;
 }

@@ -1,6 +1,6 @@
 // LayerNorm over the last dim, one workgroup per row: y = (x - mean) / sqrt(var + eps) * w + b.
 // x, y (rows, C) f32; w, b (C) raw weight words. Two-pass mean/variance for accuracy.
-// @include model/weights.wgsl
+// @include common/dtype.wgsl
 override WG: u32 = 256;
 override DT_W: u32 = 0u;
 override DT_B: u32 = 0u;
@@ -27,8 +27,8 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   for (var c = lid; c < p.C; c += WG) { let d = x[base + c] - mean; s2 += d * d; }
   let rstd = inverseSqrt(wg_sum(s2, lid) / f32(p.C) + p.eps);
   for (var c = lid; c < p.C; c += WG) {
-    let wv = w_decode(w[w_word(c, DT_W)], c, DT_W);
-    let bv = w_decode(b[w_word(c, DT_B)], c, DT_B);
+    let wv = decode_value(w[word_index(c, DT_W)], c, DT_W);
+    let bv = decode_value(b[word_index(c, DT_B)], c, DT_B);
     y[base + c] = (x[base + c] - mean) * rstd * wv + bv;
   }
 }

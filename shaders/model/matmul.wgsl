@@ -6,7 +6,7 @@
 //   TRANS_W = false: nn.Linear, W (NW, K), element (n, k) at (n0 + n) * K + k
 //   TRANS_W = true:  GPT-2 Conv1D, W (K, NW), element (n, k) at k * ldw + n0 + n
 // bias (NW) raw words, element n0 + n. n0 lets the LM head stream over vocabulary chunks.
-// @include model/weights.wgsl
+// @include common/dtype.wgsl
 override TS: u32 = 16u;
 override DT_W: u32 = 0u;
 override DT_B: u32 = 0u;
@@ -57,7 +57,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
       if (gn < p.N && gwk < p.K) {
         var wi: u32;
         if (TRANS_W) { wi = gwk * p.ldw + p.n0 + gn; } else { wi = (p.n0 + gn) * p.K + gwk; }
-        wv = w_decode(w[w_word(wi, DT_W)], wi, DT_W);
+        wv = decode_value(w[word_index(wi, DT_W)], wi, DT_W);
       }
       ws[wk * Q + n / 4u][n % 4u] = wv;
     }
@@ -83,7 +83,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
       var v = acc[j];
       if (HAS_BIAS) {
         let bi = p.n0 + gn;
-        v += w_decode(bias[w_word(bi, DT_B)], bi, DT_B);
+        v += decode_value(bias[word_index(bi, DT_B)], bi, DT_B);
       }
       y[gm * p.ldy + p.yoff + gn] = v;
     }

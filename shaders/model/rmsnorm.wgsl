@@ -1,6 +1,6 @@
 // RMSNorm (Llama family), one workgroup per row: y = x * rsqrt(mean(x^2) + eps) * w, in f32 as HF does.
 // x, y (rows, C) f32; w (C) raw weight words.
-// @include model/weights.wgsl
+// @include common/dtype.wgsl
 override WG: u32 = 256;
 override DT_W: u32 = 0u;
 // @include model/reduce.wgsl
@@ -21,6 +21,6 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   for (var c = lid; c < p.C; c += WG) { let v = x[base + c]; s2 += v * v; }
   let r = inverseSqrt(wg_sum(s2, lid) / f32(p.C) + p.eps);
   for (var c = lid; c < p.C; c += WG) {
-    y[base + c] = x[base + c] * r * w_decode(w[w_word(c, DT_W)], c, DT_W);
+    y[base + c] = x[base + c] * r * decode_value(w[word_index(c, DT_W)], c, DT_W);
   }
 }
