@@ -28,7 +28,9 @@ fn value(i: u32) -> f32 {
     s += coef[r] * rows[r * params.n + i];
   }
   // Reading `base` unconditionally keeps binding 0 in the auto layout for every variant.
-  let b = params.alpha * decode_value(base[word_index(select(0u, i, HAS_BASE), BASE_DT)], i, BASE_DT);
+  let raw = decode_value(base[word_index(select(0u, i, HAS_BASE), BASE_DT)], i, BASE_DT);
+  // No multiply for alpha = 1: f32 subnormals would be flushed by it on some devices.
+  let b = select(params.alpha * raw, raw, params.alpha == 1.0);
   if (!HAS_BASE) { return s; }
   return select(b + s, b, s == 0.0);
 }
