@@ -95,8 +95,10 @@ def bytes_to_unicode():
 
 
 # GPT-2's pre-tokenisation pattern, written for Python's `re` (no \p classes): letters and digits
-# are approximated by [^\W\d_] and \d, exact for the ASCII text the fixtures use.
-PRETOKEN = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+""")
+# are approximated by [^\W\d_] and \d, exact for the ASCII text the fixtures use. The original's
+# "other" class [^\s\p{L}\p{N}] includes '_', which Python's \w counts as a word character, so it
+# is spelled (?:[^\s\w]|_) here (with [^\s\w] alone, findall silently dropped every underscore).
+PRETOKEN = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
 
 
 class ByteBPE:
@@ -107,6 +109,8 @@ class ByteBPE:
         pairs = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in merges]
         self.ranks = {p: i for i, p in enumerate(pairs)}
         self.byte_map = bytes_to_unicode()
+        # Longest first so a token that contains another wins.
+        self.added = {t["content"]: t["id"] for t in sorted(tokenizer_json.get("added_tokens") or [], key=lambda t: -len(t["content"]))}
 
     def bpe(self, word):
         parts = list(word)
@@ -131,10 +135,21 @@ class ByteBPE:
         return parts
 
     def encode(self, text):
+        # Added tokens (e.g. <|endoftext|>) are matched in the raw text first, as `tokenizers` does;
+        # the text between them goes through pre-tokenisation and BPE.
         ids = []
-        for piece in PRETOKEN.findall(text):
-            word = "".join(self.byte_map[b] for b in piece.encode("utf-8"))
-            ids.extend(self.vocab[t] for t in self.bpe(word))
+        parts = re.split("(" + "|".join(map(re.escape, self.added)) + ")", text) if self.added else [text]
+        for part in parts:
+            if part in self.added:
+                ids.append(self.added[part])
+                continue
+            pieces = PRETOKEN.findall(part)
+            # findall skips what no alternative matches: refuse rather than drop text silently.
+            if sum(map(len, pieces)) != len(part):
+                raise SystemExit("pre-tokenisation dropped characters: the pattern is incomplete")
+            for piece in pieces:
+                word = "".join(self.byte_map[b] for b in piece.encode("utf-8"))
+                ids.extend(self.vocab[t] for t in self.bpe(word))
         return ids
 
 
