@@ -10,3 +10,26 @@ export type { CheckpointSummary, TensorSummary } from './io/summary.ts';
 export { GpuRuntime, type GpuRuntimeOptions } from './gpu/runtime.ts';
 export { requestDevice, summariseDevice, type AdapterSummary } from './gpu/device.ts';
 export { normaliseShaderSources, type ShaderSources } from './gpu/shaders.ts';
+
+// Checkpoint I/O
+export type { DType } from './io/dtypes.ts';
+export { isMergeable, decodeToF32, encodeFromF32 } from './io/dtypes.ts';
+export { readSafetensorsHeader, readTensor, writeSafetensors, safetensorsLayout } from './io/safetensors.ts';
+export { parseConfig } from './io/config.ts';
+export { expectedTensors, canonicalName, classifyTensor, layerOf } from './io/weights.ts';
+export { openCheckpoint, type Checkpoint, type TensorRef } from './io/checkpoint.ts';
+export { inspectCheckpoint, summarise } from './io/inspect.ts';
+export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
+export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
+
+// Merging
+export { METHODS, getMethod, methodNames, type MergeMethod, type ParamSpec } from './merge/registry.ts';
+export { parseRecipe, recipeToJson, METHOD_NAMES, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
+export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
+export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
+export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
+export { exportMerged, planShards, type FolderSink, type FileWriter } from './merge/export.ts';
+
+// Model
+export { GpuModel, KvCache, type GpuTensor, type GpuModelOptions } from './model/forward.ts';
+export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } from './model/perplexity.ts';
