@@ -14,6 +14,7 @@ export type DemErrorCode =
   | 'gpu-device-lost'
   | 'gpu-out-of-memory'
   | 'gpu-validation'
+  | 'storage-full'
   | 'cancelled';
 
 export interface DemErrorDetails {
@@ -85,6 +86,11 @@ export class GpuOutOfMemoryError extends DemError {
 export class GpuValidationError extends DemError {
   constructor(message: string, details: DemErrorDetails = {}) {
     super('gpu-validation', message, details);
+  }
+}
+export class StorageFullError extends DemError {
+  constructor(message: string, details: DemErrorDetails = {}) {
+    super('storage-full', message, details);
   }
 }
 export class CancelledError extends DemError {

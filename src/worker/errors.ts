@@ -9,6 +9,8 @@ import {
   IncompatibleCheckpointError,
   InputError,
   SafetensorsError,
+  StorageFullError,
+  StorageFullError,
   TokenizerError,
   UnsupportedArchitectureError,
   type DemErrorCode,
@@ -58,7 +60,9 @@ const classes: Record<Exclude<DemErrorCode, 'cancelled'>, DemErrorClass> = {
   'gpu-unavailable': GpuUnavailableError,
   'gpu-device-lost': GpuDeviceLostError,
   'gpu-out-of-memory': GpuOutOfMemoryError,
+  'storage-full': StorageFullError,
   'gpu-validation': GpuValidationError,
+  'storage-full': StorageFullError,
 };
 
 export function toErrorInfo(error: unknown): ErrorInfo {
