@@ -5,10 +5,11 @@
 override WG: u32 = 256;
 const PER: u32 = 4u;
 
-struct Params { n: u32 }
+// a_off/b_off: element offsets, so rows of one packed (N, n) buffer can be paired (model_stock).
+struct Params { n: u32, a_off: u32, b_off: u32 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;          // (n)
-@group(0) @binding(1) var<storage, read> b: array<f32>;          // (n)
+@group(0) @binding(0) var<storage, read> a: array<f32>;          // (.., n) from a_off
+@group(0) @binding(1) var<storage, read> b: array<f32>;          // (.., n) from b_off
 @group(0) @binding(2) var<storage, read_write> partial: array<f32>; // (G, 3)
 @group(0) @binding(3) var<uniform> params: Params;
 
@@ -23,8 +24,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var k = 0u; k < PER; k++) {
     let i = start + k * WG + lid;
     if (i < params.n) {
-      let x = a[i];
-      let y = b[i];
+      let x = a[params.a_off + i];
+      let y = b[params.b_off + i];
       acc += vec3f(x * y, x * x, y * y);
     }
   }

@@ -1,6 +1,6 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { dareKeepThreshold, magnitudeRanks, outlierRanks, slerpFactors } from '../merge/reference.ts';
+import { cosine, dareKeepThreshold, magnitudeRanks, modelStockRatio, outlierRanks, slerpFactors } from '../merge/reference.ts';
 import { decodeToF32, type DType } from './decode.ts';
 import { combineRows } from './mergeCombine.ts';
 import { computeDeltas, type GpuTensor } from './mergeDeltas.ts';
@@ -133,4 +133,21 @@ export async function combineSlerp(rt: GpuRuntime, a: MergeOut & { from: GpuTens
     if (from32 !== a.from.buffer) rt.release(from32);
     if (to32 !== a.to.buffer) rt.release(to32);
   }
+}
+
+/**
+ * model_stock: pairwise cosines of the N delta rows by GPU reductions (dotNorms on row offsets),
+ * t = N·cos / (1 + (N − 1)·cos) in float64, then θ + (t/N) Σ Δ_i by combineTaskArithmetic.
+ */
+export async function combineModelStock(rt: GpuRuntime, a: MergeOut & { base: GpuTensor; deltas: GPUBuffer; models: number }): Promise<GPUBuffer> {
+  const N = a.models;
+  if (N < 2) throw new InputError(`model_stock needs at least 2 models besides the base, got ${N}`);
+  const pairs: Promise<number>[] = [];
+  for (let i = 0; i < N; i++) {
+    for (let j = i + 1; j < N; j++) {
+      pairs.push(dotNorms(rt, a.deltas, a.deltas, a.n, { a: i * a.n, b: j * a.n }).then((d) => cosine(d.dot, d.aa, d.bb)));
+    }
+  }
+  const t = modelStockRatio(N, await Promise.all(pairs));
+  return combineTaskArithmetic(rt, { ...a, weights: Array.from({ length: N }, () => t / N), lambda: 1, normalize: false });
 }

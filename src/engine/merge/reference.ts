@@ -216,3 +216,40 @@ export function slerp(t: number, v0: Float64Array, v1: Float64Array): Float64Arr
   const { s0, s1 } = slerpFactors(t, dot, aa, bb);
   return v0.map((x, i) => s0 * x + s1 * v1[i]!);
 }
+
+/** cos of the angle between two vectors from a·b, |a|², |b|²; 0 when either is zero. */
+export function cosine(dot: number, aa: number, bb: number): number {
+  const d = Math.sqrt(aa * bb);
+  return d > 0 ? dot / d : 0;
+}
+
+/**
+ * Model Stock (Jang et al. 2024, mergekit model_stock): t = N·cos / (1 + (N − 1)·cos) with cos the
+ * mean pairwise cosine of the deltas; result t·mean(θ_i) + (1 − t)·θ_base = θ + (t/N) Σ Δ_i.
+ */
+export function modelStockRatio(N: number, pairCosines: readonly number[]): number {
+  const cos = pairCosines.reduce((a, b) => a + b, 0) / pairCosines.length;
+  return (N * cos) / (1 + (N - 1) * cos);
+}
+
+export function modelStock(base: Float64Array, models: readonly Float64Array[]): Float64Array {
+  const N = models.length;
+  const d = models.map((m) => m.map((x, i) => x - base[i]!));
+  const cosines: number[] = [];
+  for (let i = 0; i < N; i++) {
+    for (let j = i + 1; j < N; j++) {
+      let dot = 0;
+      let aa = 0;
+      let bb = 0;
+      d[i]!.forEach((x, e) => {
+        const y = d[j]![e]!;
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+      });
+      cosines.push(cosine(dot, aa, bb));
+    }
+  }
+  const t = modelStockRatio(N, cosines);
+  return base.map((x, e) => x + (t / N) * d.reduce((s, row) => s + row[e]!, 0));
+}

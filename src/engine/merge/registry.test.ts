@@ -4,7 +4,7 @@ import { getMethod, methodNames, METHODS, resolveParams } from './registry.ts';
 
 describe('merge method registry', () => {
   it('lists every method with a description, a reference and defaults inside their ranges', () => {
-    expect(methodNames()).toEqual(['task_arithmetic', 'linear', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties', 'slerp']);
+    expect(methodNames()).toEqual(['task_arithmetic', 'linear', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties', 'slerp', 'model_stock']);
     for (const m of METHODS) {
       expect(m.description.length).toBeGreaterThan(10);
       expect(m.reference).toMatch(/^https:\/\//);

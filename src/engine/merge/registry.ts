@@ -1,6 +1,7 @@
 import { InputError } from '../errors.ts';
 import { breadcrumbs, breadcrumbsTies, dareLinear, dareTies, ties } from './methods/generalized.ts';
 import { linear } from './methods/linear.ts';
+import { modelStock } from './methods/modelStock.ts';
 import { slerp } from './methods/slerp.ts';
 import { taskArithmetic } from './methods/taskArithmetic.ts';
 import type { MergeMethod } from './methods/types.ts';
@@ -10,7 +11,7 @@ import type { MergeMethod } from './methods/types.ts';
  * methods/<name>.ts (a MergeMethod with a float64 `cpu` and a `gpu` of the same semantics)
  * and list it here; the UI, the recipe parser and the CLI read everything else from it.
  */
-export const METHODS: readonly MergeMethod[] = [taskArithmetic, linear, ties, dareLinear, dareTies, breadcrumbs, breadcrumbsTies, slerp];
+export const METHODS: readonly MergeMethod[] = [taskArithmetic, linear, ties, dareLinear, dareTies, breadcrumbs, breadcrumbsTies, slerp, modelStock];
 
 const byName = new Map(METHODS.map((m) => [m.name, m]));
 

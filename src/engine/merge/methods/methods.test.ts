@@ -31,6 +31,7 @@ const PARAMS: Record<string, MergeParams> = {
   breadcrumbs: { density: [0.7, 0.8, 0.9], gamma: 0.05 },
   breadcrumbs_ties: { density: 0.8, gamma: [0.01, 0.1, 0.02] },
   slerp: { t: 0.3 },
+  model_stock: {},
 };
 
 const stats: string[] = [];
@@ -60,7 +61,12 @@ describe.each(METHODS.map((m) => [m.name, m] as const))('%s: GPU vs float64 refe
           const baseValues = randomValues(n);
           const near = fineTunes(baseValues, N, 0.2);
           // slerp needs a real angle: a partly correlated independent tensor.
-          const modelValues = name === 'slerp' ? [baseValues.map((x) => 0.3 * x + Math.random() - 0.5)] : near;
+          // model_stock needs correlated deltas (a shared direction) for a ratio t away from 0.
+          const shared = randomValues(n, 0.1);
+          const modelValues =
+            name === 'slerp' ? [baseValues.map((x) => 0.3 * x + Math.random() - 0.5)]
+            : name === 'model_stock' ? near.map((v) => v.map((x, i) => x + shared[i]!))
+            : near;
           const base = uploadTensor(rt, 'base', baseValues, c.base);
           const models = modelValues.map((v, i) => uploadTensor(rt, `model${i}`, v, c.models[i]!));
           const weights = N === 1 ? [1] : [0.7, -0.4, 1.3];

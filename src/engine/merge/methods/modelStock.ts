@@ -1,0 +1,25 @@
+import { combineModelStock } from '../../kernels/merge.ts';
+import { modelStock as reference } from '../reference.ts';
+import { checkCall, MERGEKIT_DOCS, resolveParams, withDeltas } from './params.ts';
+import type { MergeMethod } from './types.ts';
+
+/** mergekit model_stock (Jang et al., "Model Stock", arXiv 2403.19522), whole-tensor variant. */
+export const modelStock: MergeMethod = {
+  name: 'model_stock',
+  description: 'Model Stock: interpolate between the base and the average fine-tune by a ratio from the angle between the deltas. Weights are not used.',
+  reference: `${MERGEKIT_DOCS}#model-stock`,
+  params: [],
+  needsBase: true,
+  minModels: 2,
+  maxModels: Number.POSITIVE_INFINITY,
+  cpu(base, models, weights, params, ctx) {
+    checkCall(this, base !== undefined, models.length, weights.length, ctx);
+    resolveParams(this, params, models.length, ctx);
+    return reference(base!, models);
+  },
+  async gpu(rt, inputs, params, ctx) {
+    checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
+    resolveParams(this, params, inputs.models.length, ctx);
+    return withDeltas(rt, inputs, (deltas) => combineModelStock(rt, { ...inputs, base: inputs.base!, deltas, models: inputs.models.length }));
+  },
+};
