@@ -10,7 +10,6 @@ import {
   InputError,
   SafetensorsError,
   StorageFullError,
-  StorageFullError,
   TokenizerError,
   UnsupportedArchitectureError,
   type DemErrorCode,
@@ -62,7 +61,6 @@ const classes: Record<Exclude<DemErrorCode, 'cancelled'>, DemErrorClass> = {
   'gpu-out-of-memory': GpuOutOfMemoryError,
   'storage-full': StorageFullError,
   'gpu-validation': GpuValidationError,
-  'storage-full': StorageFullError,
 };
 
 export function toErrorInfo(error: unknown): ErrorInfo {
