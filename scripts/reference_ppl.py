@@ -8,7 +8,8 @@ tokenizer.json's vocab/merges) and a PyTorch float64 forward pass for GPT-2 and 
 
     /usr/bin/python3 scripts/reference_ppl.py --model DIR --text FILE [--context N] [--base DIR --ft DIR:W ...]
 
-Prints JSON {tokens, predicted, nll_sum, nll_mean, ppl, ids_head}. With --base, the model is the
+Prints JSON {model | base, ft, lambda; text, tokens, predicted, context, nll_sum, nll_mean, ppl,
+ids_head}. With --base, the model is the
 task-arithmetic merge  base + lambda * sum_i w_i (ft_i - base)  computed in float64 and rounded to
 the base's dtype, as `dem ppl --base` does.
 """
@@ -295,7 +296,9 @@ def main():
     max_pos = cfg.get("n_positions") or cfg.get("max_position_embeddings") or 1024
     context = args.context or min(max_pos, 1024)
     nll_sum, predicted = perplexity(cfg, w, ids, context)
-    json.dump({"tokens": len(ids), "predicted": predicted, "context": context, "nll_sum": nll_sum,
+    # The inputs go into the output so a test can rerun exactly this case with `dem ppl`.
+    inputs = {"base": args.base, "ft": args.ft, "lambda": args.lam} if args.base else {"model": args.model}
+    json.dump({**inputs, "text": args.text, "tokens": len(ids), "predicted": predicted, "context": context, "nll_sum": nll_sum,
                "nll_mean": nll_sum / predicted, "ppl": math.exp(nll_sum / predicted), "ids_head": ids[:16]},
               sys.stdout, indent=1)
     print()

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Regenerates e2e/fixtures/reference/*.json: perplexities of the fixture models (and of
+# task-arithmetic merges of their fine-tunes) on the validation texts, from the independent
+# PyTorch float64 reference (scripts/reference_ppl.py, Debian's python3-torch). src/cli/ppl.test.ts
+# runs `dem ppl` on every case listed in these files and compares.
+#
+#   sh scripts/make-reference.sh        (from the repository root)
+#
+# The context (48) is below the fixtures' 64 positions and divides no text's token count, so every
+# text spans several windows and the last one is shorter.
+set -eu
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+REF=scripts/reference_ppl.py
+FX=e2e/fixtures
+OUT=$FX/reference
+CTX=48
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+
+for model in tiny-gpt2 tiny-llama tiny-qwen2; do
+  for text in prose code; do
+    echo "$model / $text" >&2
+    $PY $REF --model $FX/$model --text $FX/texts/$text.txt --context $CTX > "$OUT/$model.$text.json"
+  done
+done
+
+# Task arithmetic (DEM): base + lambda * sum_i w_i (ft_i - base), rounded to the base's dtype.
+echo "merge tiny-gpt2 + ft-a:0.5 + ft-c:-0.3 / prose" >&2
+$PY $REF --base $FX/tiny-gpt2 --ft $FX/tiny-gpt2-ft-a:0.5 --ft $FX/tiny-gpt2-ft-c:-0.3 \
+  --text $FX/texts/prose.txt --context $CTX > "$OUT/merge-gpt2-a0.5-c-0.3.prose.json"
+echo "merge tiny-gpt2 + ft-a:0.6 + ft-b:0.6, lambda 0.8 / code" >&2
+$PY $REF --base $FX/tiny-gpt2 --ft $FX/tiny-gpt2-ft-a:0.6 --ft $FX/tiny-gpt2-ft-b:0.6 --lambda 0.8 \
+  --text $FX/texts/code.txt --context $CTX > "$OUT/merge-gpt2-a0.6-b0.6-l0.8.code.json"
+echo "merge tiny-llama + ft-a:0.7 + ft-b:0.4 / code" >&2
+$PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:0.7 --ft $FX/tiny-llama-ft-b:0.4 \
+  --text $FX/texts/code.txt --context $CTX > "$OUT/merge-llama-a0.7-b0.4.code.json"
+echo "merge tiny-llama + ft-a:1 + ft-b:-0.5 / prose" >&2
+$PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:1 --ft $FX/tiny-llama-ft-b:-0.5 \
+  --text $FX/texts/prose.txt --context $CTX > "$OUT/merge-llama-a1-b-0.5.prose.json"
