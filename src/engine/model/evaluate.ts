@@ -1,0 +1,74 @@
+import { InputError } from '../errors.ts';
+import type { ModelSpec } from '../io/spec.ts';
+import type { TextTokenizer } from '../io/tokenizer.ts';
+import { perplexity, type PerplexityResult, type WindowScorer } from './perplexity.ts';
+
+/**
+ * Per-text validation perplexity, the number DEM's coefficient search optimises: each text is
+ * encoded (no special tokens) and scored in windows of `context` tokens as DEM.md defines.
+ * Encoding happens up front (tokenizeTexts) so empty or too-short texts fail before any GPU work.
+ */
+export interface ValidationText {
+  /** Shown in errors and results (a file name). */
+  label: string;
+  text: string;
+}
+
+export interface EncodedText {
+  label: string;
+  ids: number[];
+}
+
+export interface TextPerplexity extends PerplexityResult {
+  label: string;
+  /** The first token ids, to compare tokenizers across implementations. */
+  idsHead: number[];
+}
+
+export interface EvaluateOptions {
+  context: number;
+  batchWindows?: number;
+  signal?: AbortSignal;
+  /** Windows scored so far in text `index` of `count`. */
+  onProgress?: (p: { index: number; count: number; label: string; done: number; total: number }) => void;
+}
+
+const IDS_HEAD = 16;
+
+/** The context perplexity uses unless told otherwise: the model's positions, at most 1024. */
+export function defaultContext(spec: ModelSpec): number {
+  return Math.min(spec.maxPositions, 1024);
+}
+
+/** Checks a requested context against the model: an integer ≥ 2, within GPT-2's learned positions. */
+export function checkContext(spec: ModelSpec, context: number): number {
+  if (!Number.isInteger(context) || context < 2) throw new InputError(`context must be an integer ≥ 2 (got ${context})`);
+  if (spec.positions === 'learned' && context > spec.maxPositions) {
+    throw new InputError(`context ${context} exceeds the model's ${spec.maxPositions} learned positions`);
+  }
+  return context;
+}
+
+export function tokenizeTexts(tokenizer: TextTokenizer, texts: readonly ValidationText[]): EncodedText[] {
+  if (texts.length === 0) throw new InputError('no validation text given');
+  return texts.map(({ label, text }) => {
+    const ids = tokenizer.encode(text);
+    if (ids.length < 2) throw new InputError(`has ${ids.length} token${ids.length === 1 ? '' : 's'}; perplexity needs at least 2`, { file: label });
+    return { label, ids };
+  });
+}
+
+export async function evaluateTexts(scorer: WindowScorer, texts: readonly EncodedText[], options: EvaluateOptions): Promise<TextPerplexity[]> {
+  const out: TextPerplexity[] = [];
+  for (const [index, t] of texts.entries()) {
+    const r = await perplexity(scorer, t.ids, {
+      context: options.context,
+      batchWindows: options.batchWindows,
+      signal: options.signal,
+      label: t.label,
+      onProgress: (done, total) => options.onProgress?.({ index, count: texts.length, label: t.label, done, total }),
+    });
+    out.push({ ...r, label: t.label, idsHead: t.ids.slice(0, IDS_HEAD) });
+  }
+  return out;
+}
