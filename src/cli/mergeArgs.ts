@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { InputError } from '../engine/errors.ts';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { DemError, InputError, type DemErrorDetails } from '../engine/errors.ts';
 import { openCheckpoint, type Checkpoint } from '../engine/io/checkpoint.ts';
 import type { MergeJob } from '../engine/merge/execute.ts';
 import { parseRecipe, type MergeRecipe } from '../engine/merge/recipe.ts';
@@ -107,6 +107,18 @@ export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths:
   return { recipe, paths };
 }
 
+/**
+ * The same DemError with its file as a path under `folder`: every checkpoint has a
+ * model.safetensors, so the bare name would not say which one is broken.
+ */
+function inFolder(error: unknown, folder: string): unknown {
+  if (!(error instanceof DemError) || error.constructor === DemError || !error.file || isAbsolute(error.file)) return error;
+  const where = [error.file, error.tensor && `tensor '${error.tensor}'`].filter(Boolean).join(', ') + ': ';
+  const message = error.message.startsWith(where) ? error.message.slice(where.length) : error.message;
+  const Kind = error.constructor as new (message: string, details: DemErrorDetails) => DemError;
+  return new Kind(message, { file: join(folder, error.file), tensor: error.tensor, cause: error });
+}
+
 /** Opens the base and every model of the recipe (each folder once). */
 export async function openJob(recipe: MergeRecipe, paths: ReadonlyMap<string, string>, signal?: AbortSignal): Promise<MergeJob> {
   const cache = new Map<string, Promise<Checkpoint>>();
@@ -114,7 +126,11 @@ export async function openJob(recipe: MergeRecipe, paths: ReadonlyMap<string, st
     const path = paths.get(id) ?? resolve(id);
     let p = cache.get(path);
     if (!p) {
-      p = folderFileSet(path).then((files) => openCheckpoint(files, basename(path), { signal }));
+      p = folderFileSet(path)
+        .then((files) => openCheckpoint(files, basename(path), { signal }))
+        .catch((error: unknown) => {
+          throw inFolder(error, path);
+        });
       cache.set(path, p);
     }
     return p;

@@ -1,8 +1,8 @@
-import { IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
+import { GpuOutOfMemoryError, IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
 import { checkCompatibility } from '../io/compat.ts';
-import { isMergeable, type DType } from '../io/dtypes.ts';
+import { dtypeSize, isMergeable, type DType } from '../io/dtypes.ts';
 import type { GpuTensor } from '../kernels/mergeDeltas.ts';
 import { resolveTensorParams, type ResolvedTensorParams } from './coefficients.ts';
 import type { MergeRecipe, RecipeDtype } from './recipe.ts';
@@ -24,6 +24,8 @@ export interface MergeJob {
 
 export interface PlannedTensor {
   ref: TensorRef;
+  /** Position in the base's tensor order: DARE's RNG counter, the same whatever the output order or dtype. */
+  index: number;
   /** Output dtype (merged tensors: the recipe's dtype, else the base's; copied tensors: the base's). */
   dtype: DType;
   merged: boolean;
@@ -72,15 +74,21 @@ export function checkMergeable(job: MergeJob): void {
   }
 }
 
-/** What the merge will produce, in the order it produces it (the base's tensor order). */
+/**
+ * What the merge will produce, in the order it produces it: the safetensors writer's data order
+ * (larger output dtypes first, then by stored name; io/safetensors.ts safetensorsLayout), so an
+ * export can append each tensor as it streams in and every shard is a contiguous run of it.
+ */
 export function planMerge(job: MergeJob): PlannedTensor[] {
   const outDtype = job.recipe.dtype ? RECIPE_DTYPE[job.recipe.dtype] : undefined;
-  return [...job.base.tensors.values()].map((ref) => {
+  const plan = [...job.base.tensors.values()].map((ref, index): PlannedTensor => {
     const merged = ref.kind === 'param' && isMergeable(ref.dtype) && job.models.every((m) => m.tensors.has(ref.name));
     const dtype = merged && outDtype ? outDtype : ref.dtype;
     const n = elementCount(ref.shape);
-    return { ref, dtype, merged, byteLength: merged ? n * (dtype === 'F32' ? 4 : 2) : ref.byteLength };
+    return { ref, index, dtype, merged, byteLength: merged ? n * (dtype === 'F32' ? 4 : 2) : ref.byteLength };
   });
+  const name = (t: PlannedTensor): string => t.ref.storedName;
+  return plan.sort((a, b) => dtypeSize(b.dtype) - dtypeSize(a.dtype) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
 }
 
 /** The method's parameters for one tensor, by the names its ParamSpecs use. */
@@ -98,6 +106,19 @@ export function methodParams(method: MergeMethod, r: ResolvedTensorParams): Merg
 
 function u32Seed(seed: number): number {
   return seed >>> 0;
+}
+
+/** A budget failure restated for the tensor: what merging it needs at once versus the budget. */
+function outOfMemory(error: unknown, rt: GpuRuntime, job: MergeJob, item: PlannedTensor): unknown {
+  if (!(error instanceof GpuOutOfMemoryError) || error.tensor) return error;
+  const n = elementCount(item.ref.shape);
+  const inputs = [...(getMethod(job.recipe.method).needsBase ? [job.base] : []), ...job.models].reduce((s, c) => s + (c.tensors.get(item.ref.name)?.byteLength ?? 0), 0);
+  const need = inputs + job.models.length * n * 4 + item.byteLength;
+  return new GpuOutOfMemoryError(
+    `merging this tensor needs about ${need} bytes of GPU memory at once (inputs ${inputs}, Δ ${job.models.length * n * 4}, output ${item.byteLength}); ` +
+      `the budget is ${rt.memory.budget} bytes (${error.message})`,
+    { tensor: item.ref.storedName, cause: error },
+  );
 }
 
 export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: StreamMergeOptions): AsyncGenerator<MergedTensor> {
@@ -138,9 +159,11 @@ export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: Strea
           rt,
           { n, base, models, weights: resolved.models.map((m) => m.weight), outDtype: item.dtype as GpuTensor['dtype'] },
           methodParams(method, resolved),
-          { tensorIndex: index, seed: u32Seed(resolved.seed), tensor: ref.storedName },
+          { tensorIndex: item.index, seed: u32Seed(resolved.seed), tensor: ref.storedName },
         ),
       );
+    } catch (error) {
+      throw outOfMemory(error, rt, job, item);
     } finally {
       rt.release(...inputs);
     }

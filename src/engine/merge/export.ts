@@ -107,10 +107,13 @@ export async function exportMerged(
       shard.tensors.map((t) => ({ name: t.ref.storedName, dtype: t.dtype, shape: t.ref.shape })),
       metadata,
     );
+    // The data goes in the layout's order; planMerge already produces tensors in that order.
+    const byName = new Map(shard.tensors.map((t) => [t.ref.storedName, t]));
+    const order = layout.offsets.map((o) => byName.get(o.name)!);
     const writer = await sink.create(shard.file);
     try {
       await writer.write(layout.header);
-      for (const planned of shard.tensors) {
+      for (const planned of order) {
         const next = await iterator.next();
         if (next.done) throw new InputError(`merge ended before tensor '${planned.ref.storedName}'`);
         const t = next.value;
