@@ -140,7 +140,7 @@ export function resolveTensorParams(
     const weight = takes('weight') ? param('weight', m.parameters.weight, m.model) ?? 1 : 1;
     const density = takes('density') ? param('density', m.parameters.density, m.model) ?? 1 : 1;
     const gamma = takes('gamma') ? param('gamma', m.parameters.gamma, m.model) ?? 0 : 0;
-    if (recipe.method === 'breadcrumbs' && density < 1 && density + gamma > 1 + 1e-12) {
+    if ((recipe.method === 'breadcrumbs' || recipe.method === 'breadcrumbs_ties') && density < 1 && density + gamma > 1 + 1e-12) {
       throw err(`breadcrumbs needs density + gamma ≤ 1, got density ${density} + gamma ${gamma} for model '${m.model}'`);
     }
     return { model: m.model, weight, density, gamma };

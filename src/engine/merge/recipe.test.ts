@@ -127,7 +127,7 @@ describe('parseRecipe', () => {
   it('rejects parameters a method does not take, pointing at the right place', () => {
     expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1 } }], { t: 0.5 })).message).toMatch(/parameters\.t: ties does not take `t` \(it is used by slerp\); ties takes weight, density, lambda, normalize here/);
     expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1, lambda: 2 } }])).message).toMatch(/models\[0\]\.parameters\.lambda: `lambda` is a global parameter of ties/);
-    expect(errorOf(withParams('task_arithmetic', [{ model: 'a', parameters: { weight: 1, density: 0.5 } }])).message).toMatch(/task_arithmetic does not take `density` \(it is used by ties, dare_linear, dare_ties, breadcrumbs\)/);
+    expect(errorOf(withParams('task_arithmetic', [{ model: 'a', parameters: { weight: 1, density: 0.5 } }])).message).toMatch(/task_arithmetic does not take `density` \(it is used by ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties\)/);
     expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1 } }], { seed: 3 })).message).toMatch(/parameters\.seed: ties does not take `seed`/);
     expect(errorOf(withParams('dare_ties', [{ model: 'a', parameters: { weight: 1 } }], { seed: 1.5 })).message).toMatch(/parameters\.seed: expected an integer/);
     expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1 } }], { normalize: 'yes' })).message).toMatch(/parameters\.normalize: expected true or false/);

@@ -22,6 +22,7 @@ export const METHOD_NAMES = [
   'dare_linear',
   'dare_ties',
   'breadcrumbs',
+  'breadcrumbs_ties',
   'slerp',
   'model_stock',
 ] as const;
@@ -153,6 +154,17 @@ export const METHOD_SPECS: Readonly<Record<MethodName, MethodRecipeSpec>> = {
     baseIsInput: false,
   },
   breadcrumbs: {
+    modelParams: ['weight', 'density', 'gamma'],
+    requiredModelParams: ['weight'],
+    globalParams: GTA_GLOBALS,
+    requiredGlobalParams: [],
+    defaults: { lambda: 1, normalize: false, density: 1, gamma: 0.01 },
+    minModels: 1,
+    maxModels: Infinity,
+    baseIsInput: false,
+  },
+  // Breadcrumbs sparsification followed by TIES sign election (mergekit `breadcrumbs_ties`).
+  breadcrumbs_ties: {
     modelParams: ['weight', 'density', 'gamma'],
     requiredModelParams: ['weight'],
     globalParams: GTA_GLOBALS,
@@ -436,7 +448,7 @@ function checkCrossFields(r: MergeRecipe, modelPaths: string[], ctx: Ctx): void 
       if (Math.abs(sum) < 1e-8) fail(ctx, 'parameters.normalize', `linear with normalize: true divides by the sum of weights, which is ${sum}; change the weights or set normalize: false`);
     }
   }
-  if (r.method === 'breadcrumbs') {
+  if (r.method === 'breadcrumbs' || r.method === 'breadcrumbs_ties') {
     r.models.forEach((m, i) => {
       const d = m.parameters.density ?? r.parameters.density ?? spec.defaults.density ?? 1;
       const g = m.parameters.gamma ?? r.parameters.gamma ?? spec.defaults.gamma ?? 0;

@@ -57,6 +57,11 @@ const RECIPES: Record<MethodName, unknown> = {
     models: [{ model: 'a', parameters: { weight: 1, density: 0.9, gamma: 0.01 } }, { model: 'b', parameters: { weight: 0.5, density: 0.8 } }],
     parameters: { gamma: 0.05 },
   },
+  breadcrumbs_ties: {
+    version: 1, method: 'breadcrumbs_ties', base: 'base',
+    models: [{ model: 'a', parameters: { weight: 0.7, density: 0.8, gamma: 0.05 } }, { model: 'b', parameters: { weight: 0.4, density: [0.9, 0.6] } }],
+    parameters: { gamma: 0.02, lambda: 0.9 },
+  },
   slerp: {
     version: 1, method: 'slerp', base: 'base',
     models: [{ model: 'other', parameters: {} }],

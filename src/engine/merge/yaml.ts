@@ -50,7 +50,7 @@ const REJECTED_KEYS: Record<string, string> = {
 
 /** mergekit methods that exist but the studio does not implement (clearer than "unknown"). */
 const MERGEKIT_ONLY_METHODS = [
-  'passthrough', 'breadcrumbs_ties', 'della', 'della_linear', 'nuslerp', 'multislerp', 'karcher',
+  'passthrough', 'della', 'della_linear', 'nuslerp', 'multislerp', 'karcher',
   'arcee_fusion', 'sce', 'nearswap', 'ram', 'task_adapter',
 ];
 
@@ -86,7 +86,7 @@ function withoutNeutralFlags(params: unknown, method: unknown, file: string | un
   }
   return out;
 }
-const GTA_METHODS = ['task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs'];
+const GTA_METHODS = ['task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties'];
 
 /**
  * Parses a mergekit YAML config (the `models:` form) into a canonical recipe. Throws InputError

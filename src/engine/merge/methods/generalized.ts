@@ -88,7 +88,7 @@ export const ties = method({
   sparsify: 'magnitude',
   consensus: true,
   normalize: true,
-  density: 0.5,
+  density: 1,
 });
 
 export const dareLinear = method({
@@ -98,7 +98,7 @@ export const dareLinear = method({
   sparsify: 'random',
   consensus: false,
   normalize: false,
-  density: 0.5,
+  density: 1,
 });
 
 export const dareTies = method({
@@ -108,7 +108,7 @@ export const dareTies = method({
   sparsify: 'random',
   consensus: true,
   normalize: false,
-  density: 0.5,
+  density: 1,
 });
 
 export const breadcrumbs = method({
@@ -118,7 +118,7 @@ export const breadcrumbs = method({
   sparsify: 'outliers',
   consensus: false,
   normalize: false,
-  density: 0.9,
+  density: 1,
 });
 
 export const breadcrumbsTies = method({
@@ -128,5 +128,5 @@ export const breadcrumbsTies = method({
   sparsify: 'outliers',
   consensus: true,
   normalize: false,
-  density: 0.9,
+  density: 1,
 });
