@@ -5,7 +5,7 @@
 import onnxProto from 'onnx-proto';
 import type { ModelSpec } from '../io/spec.ts';
 import { writeCheckpointState, type StateTensor } from './checkpointState.ts';
-import { LOSS, appendForward, type ParamInfo } from './model.ts';
+import { appendForward, type ParamInfo } from './model.ts';
 import { appendBackward } from './onnx/autodiff.ts';
 import { Graph, MS_DOMAIN, ONNX_OPSET } from './onnx/graph.ts';
 
@@ -193,4 +193,21 @@ export function buildArtifacts(
     params: [...params],
     trainable: train,
   };
+}
+
+/**
+ * Forward + backward as a plain inference model whose outputs are `loss` and each trainable
+ * parameter's gradient `P_grad` (the same autodiff the training model uses): for gradient checks.
+ */
+export function buildGradientModel(spec: ModelSpec, params: readonly ParamInfo[], trainable: ReadonlySet<string>, shape: GraphShape): Uint8Array {
+  const { g, loss } = forwardGraph('dem_grad', spec, params, shape);
+  const wrt = params.filter((p) => trainable.has(p.name)).map((p) => p.name);
+  const grads = appendBackward(g, loss, wrt);
+  g.output(loss);
+  for (const p of wrt) {
+    // Identity gives the output a stable name (the summed gradient may be any intermediate).
+    const [out] = g.node('Identity', [grads.get(p)!], [{ name: `${p}_grad`, type: 'float', shape: g.shape(p) }]);
+    g.output(out!);
+  }
+  return g.toModel();
 }

@@ -7,7 +7,7 @@
 import { UnsupportedArchitectureError } from '../errors.ts';
 import type { ModelSpec } from '../io/spec.ts';
 import { forwardTensors, headName } from '../model/names.ts';
-import { Graph } from './onnx/graph.ts';
+import type { Graph } from './onnx/graph.ts';
 
 /** Labels equal to this are skipped by the loss (padding of a short held-out batch). */
 export const IGNORE_INDEX = -100;
@@ -28,10 +28,17 @@ export function modelParams(spec: ModelSpec, has: (name: string) => boolean): Pa
 }
 
 export function checkTrainable(spec: ModelSpec): void {
-  if (spec.family !== 'gpt2' && spec.family !== 'llama') {
-    throw new UnsupportedArchitectureError(`fine-tuning supports GPT-2 and Llama-family models, not '${String(spec.modelType)}'`);
+  const want = spec.family === 'gpt2'
+    ? { norm: 'layernorm', activation: 'gelu_new', positions: 'learned' }
+    : spec.family === 'llama'
+      ? { norm: 'rmsnorm', activation: 'silu', positions: 'rope' }
+      : null;
+  if (!want) throw new UnsupportedArchitectureError(`fine-tuning supports GPT-2 and Llama-family models, not '${String(spec.modelType)}'`);
+  const got = { norm: spec.norm, activation: spec.activation, positions: spec.positions };
+  for (const k of Object.keys(want) as (keyof typeof want)[]) {
+    if (got[k] !== want[k]) throw new UnsupportedArchitectureError(`fine-tuning '${spec.modelType}' supports ${k} '${want[k]}', this model has '${got[k]}'`);
   }
-  if (spec.norm === 'layernorm' && spec.family !== 'gpt2') throw new UnsupportedArchitectureError(`'${spec.modelType}' with LayerNorm is not supported for fine-tuning`);
+  if (spec.headDim % 2 !== 0 && spec.positions === 'rope') throw new UnsupportedArchitectureError(`RoPE needs an even head_dim, got ${spec.headDim}`);
 }
 
 /** HF rotate-half RoPE tables for positions 0..T-1: cos/sin (T, HS) and the (HS, HS) rotation R with x @ R = rotate_half(x). */

@@ -4,7 +4,7 @@
  * (see /work/shared/ORT-TRAINING.md): LayerNormalizationGrad, SimplifiedLayerNormalizationGrad,
  * SoftmaxCrossEntropyLossGrad, SoftmaxGrad_13, FastGeluGrad, SigmoidGrad, GatherGrad.
  */
-import { Graph, MS_DOMAIN, type Node } from './graph.ts';
+import { MS_DOMAIN, type Graph, type Node } from './graph.ts';
 
 /** `need[i]`: whether input i needs a gradient (rules skip the work for constants). */
 type Rule = (g: Graph, node: Node, dOut: (string | undefined)[], need: boolean[]) => (string | undefined)[];
