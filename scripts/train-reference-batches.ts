@@ -1,0 +1,38 @@
+/**
+ * Writes e2e/fixtures/reference/train/<fixture>.batches.json: a fixed token stream (Debian's
+ * Apache-2.0 licence text through the fixture tokenizer), the training settings, and the (B, T+1)
+ * token ids of every step as src/engine/train/data.ts plans them. scripts/torch_train_reference.py
+ * trains on exactly these batches; src/engine/train/trainer.test.ts checks the plan still matches.
+ *   npx tsx scripts/train-reference-batches.ts
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { openCheckpoint } from '../src/engine/io/checkpoint.ts';
+import { loadTokenizer } from '../src/engine/io/tokenizer.ts';
+import { planBatches, planData } from '../src/engine/train/data.ts';
+import { folderFileSet } from '../src/node/files.ts';
+
+export const REFERENCE_SETTINGS = {
+  steps: 50,
+  batchSize: 4,
+  seqLen: 16,
+  lr: 3e-3,
+  warmupSteps: 5,
+  weightDecay: 0.01,
+  minLrRatio: 0.1,
+  heldOutFraction: 0,
+  seed: 7,
+};
+
+const root = new URL('..', import.meta.url).pathname;
+const text = (await readFile('/usr/share/common-licenses/Apache-2.0', 'utf8')).slice(0, 6000);
+for (const fixture of ['tiny-gpt2', 'tiny-llama']) {
+  const ck = await openCheckpoint(await folderFileSet(`${root}e2e/fixtures/${fixture}`));
+  const tok = await loadTokenizer(ck.tokenizerJson);
+  const tokens = tok.encode(text);
+  const s = REFERENCE_SETTINGS;
+  const plan = planData(tokens, s.seqLen, s.batchSize, s.heldOutFraction);
+  const batches = planBatches(plan.windows.length, s.batchSize, s.steps, s.seed).map((b) => b.map((i) => Array.from(plan.windows[i]!)));
+  const out = `${root}e2e/fixtures/reference/train/${fixture}.batches.json`;
+  await writeFile(out, JSON.stringify({ fixture, settings: s, tokens: Array.from(tokens), batches }) + '\n');
+  console.log(`${out}: ${tokens.length} tokens, ${plan.windows.length} windows, ${batches.length} batches`);
+}
