@@ -4,7 +4,7 @@ import { errorNotice } from './notifications.ts';
 import type { GpuSlice, StoreDeps, StudioState } from './types.ts';
 
 export const createGpuSlice =
-  ({ engine }: StoreDeps): StateCreator<StudioState, [], [], GpuSlice> =>
+  ({ engine, memoryBudget }: StoreDeps): StateCreator<StudioState, [], [], GpuSlice> =>
   (set, get) => ({
     gpuStatus: 'idle',
     adapter: null,
@@ -16,8 +16,9 @@ export const createGpuSlice =
       if (before === 'crashed') engine.restart();
       set({ gpuStatus: 'connecting', gpuError: null });
       try {
-        const adapter = await engine.init();
+        const adapter = await engine.init(memoryBudget === undefined ? {} : { memoryBudget });
         set({ gpuStatus: 'ready', adapter, gpuError: null });
+        void get().evaluate();
       } catch (error) {
         const info = toErrorInfo(error);
         const status = info.code === 'worker-crashed' ? 'crashed' : 'unavailable';

@@ -3,12 +3,55 @@ import { CancelledError, GpuDeviceLostError, SafetensorsError, type AdapterSumma
 import type { EngineApi, RequestOptions } from '../worker/client.ts';
 import { WorkerCrashedError, type EngineError } from '../worker/errors.ts';
 import type { FileEntry } from '../worker/protocol.ts';
-import { createStudioStore, selectCheckpoints, selectGpuStatus, selectNotifications } from './index.ts';
+import type { StorageValue } from 'zustand/middleware';
+import type { RequestBodies, Results } from '../worker/protocol.ts';
+import type { WorkspaceKind } from '../worker/client.ts';
+import { createStudioStore, selectCheckpoints, selectGpuStatus, selectNotifications, type PersistedWorkspace } from './index.ts';
 
 const adapter: AdapterSummary = { vendor: 'google', architecture: 'swiftshader', description: '', features: [], maxBufferSize: 1, maxStorageBufferBindingSize: 1 };
 
-/** A scripted engine: inspect answers per checkpoint name. */
+/** Synthetic perplexity of a merge: a bowl around `optimum` per text (set index i shifts it). */
+export function bowl(weights: number[], set: number): number {
+  return 5 + set + weights.reduce((s, w, i) => s + (i + 1) * (w - 0.5 - 0.1 * set) ** 2, 0);
+}
+
+/** A scripted engine: load answers per checkpoint name; evaluate answers with `bowl`. */
 function fakeEngine(answers: Record<string, (signal?: AbortSignal) => Promise<CheckpointSummary>>) {
+  const texts = new Map<string, number>();
+  const evaluations: RequestBodies['evaluate'][] = [];
+  const call = async <K extends WorkspaceKind>(kind: K, body: RequestBodies[K], options: RequestOptions = {}): Promise<Results[K]> => {
+    const b = body as never as Record<string, unknown>;
+    const answer = (x: unknown): Results[K] => x as Results[K];
+    switch (kind) {
+      case 'load': {
+        const fn = answers[b.name as string];
+        if (!fn) throw new Error(`no scripted answer for ${String(b.name)}`);
+        return answer(await fn(options.signal));
+      }
+      case 'tokenize': {
+        const text = b.text as string;
+        texts.set(b.key as string, texts.size);
+        return answer({ tokens: text.split(/\s+/).length });
+      }
+      case 'evaluate': {
+        const e = body as RequestBodies['evaluate'];
+        evaluations.push(e);
+        await new Promise((r) => setTimeout(r, 1));
+        if (options.signal?.aborted) throw new CancelledError();
+        const weights = e.recipe.models.map((m) => m.parameters.weight as number);
+        return answer({
+          perplexities: e.sets.map((set) => ({ set, ppl: bowl(weights, texts.get(set) ?? 0), nllMean: 0, tokens: 1, predicted: 1 })),
+          mode: 'resident', setupMs: 0, mergeMs: 1, evalMs: 1, totalMs: 2,
+        });
+      }
+      case 'reference':
+        return answer((b.sets as string[]).map((set) => ({ set, ppl: 9, nllMean: 0, tokens: 1, predicted: 1 })));
+      case 'compat':
+        return answer(Object.fromEntries((b.models as string[]).map((m) => [m, []])));
+      default:
+        return answer(null);
+    }
+  };
   const lost = new Set<(e: EngineError) => void>();
   const crash = new Set<(e: WorkerCrashedError) => void>();
   let restarts = 0;
@@ -23,9 +66,11 @@ function fakeEngine(answers: Record<string, (signal?: AbortSignal) => Promise<Ch
     onCrash: (l) => (crash.add(l), () => crash.delete(l)),
     restart: () => void (restarts += 1),
     dispose: () => {},
+    call,
   };
   return {
     engine,
+    evaluations,
     loseDevice: (e: EngineError) => lost.forEach((l) => l(e)),
     crash: (e: WorkerCrashedError) => crash.forEach((l) => l(e)),
     restarts: () => restarts,
@@ -107,5 +152,117 @@ describe('studio store', () => {
     await store.getState().connectGpu();
     expect(fake.restarts()).toBe(1);
     expect(selectGpuStatus(store.getState())).toBe('ready');
+  });
+});
+
+const settle = () => new Promise((r) => setTimeout(r, 30));
+
+async function workspace(storage?: ReturnType<typeof memoryStorage>) {
+  const fake = fakeEngine({ base: async () => summary('base'), a: async () => summary('a'), b: async () => summary('b') });
+  const store = createStudioStore({ ...fake, storage });
+  await store.restored;
+  return { fake, store };
+}
+
+function memoryStorage() {
+  const map = new Map<string, StorageValue<PersistedWorkspace>>();
+  return {
+    map,
+    getItem: async (name: string) => structuredClone(map.get(name)) ?? null,
+    setItem: async (name: string, value: StorageValue<PersistedWorkspace>) => void map.set(name, structuredClone(value)),
+    removeItem: async (name: string) => void map.delete(name),
+  };
+}
+
+describe('studio workspace', () => {
+  it('measures after every change; the newest request wins', async () => {
+    const { fake, store } = await workspace();
+    await store.getState().connectGpu();
+    const base = await store.getState().addCheckpoint('base', []);
+    const a = await store.getState().addCheckpoint('a', []);
+    expect(store.getState().checkpoints.find((c) => c.id === base)?.role).toBe('base');
+    const text = await store.getState().addValidationText('prose', 'one two three');
+    await settle();
+    expect(store.getState().perplexities[text]).toBeCloseTo(bowl([1], 0), 12);
+    for (const w of [0.1, 0.2, 0.3]) store.getState().setCoefficient(a, w);
+    await settle();
+    expect(store.getState().evalStatus).toBe('done');
+    expect(store.getState().perplexities[text]).toBeCloseTo(bowl([0.3], 0), 12);
+    expect(fake.evaluations.at(-1)?.recipe.models[0]?.parameters.weight).toBe(0.3);
+    expect(store.getState().references[`${base}|${text}`]).toBe(9);
+    expect(store.getState().timings?.mode).toBe('resident');
+  });
+
+  it('a per-layer coefficient becomes a gradient in the recipe; slider values clamp to [-1, 2]', async () => {
+    const { store } = await workspace();
+    await store.getState().addCheckpoint('base', []);
+    const a = await store.getState().addCheckpoint('a', []);
+    store.getState().setCoefficient(a, 5);
+    expect(store.getState().coefficients[a]?.value).toBe(2);
+    store.getState().setCoefficientMode(a, 'layers');
+    store.getState().setAnchor(a, 2, 0.25);
+    const files = store.getState().recipeFiles();
+    if ('error' in files) throw new Error(files.error);
+    expect(JSON.parse(files.json).models[0].parameters.weight).toEqual([2, 2, 0.25]);
+    expect(files.yaml).toContain('merge_method: task_arithmetic');
+  });
+
+  it('reports an empty validation text and keeps the workspace', async () => {
+    const { store } = await workspace();
+    await store.getState().addCheckpoint('base', []);
+    const id = await store.getState().addValidationText('empty', '   ');
+    const v = store.getState().validationSets.find((x) => x.id === id);
+    expect(v?.status).toBe('failed');
+    expect(v?.error?.message).toMatch(/empty/);
+    expect(store.getState().checkpoints).toHaveLength(1);
+  });
+
+  it('a 2-vector grid search finds the grid point nearest the optimum; apply sets the sliders', async () => {
+    const { store } = await workspace();
+    await store.getState().connectGpu();
+    await store.getState().addCheckpoint('base', []);
+    const a = await store.getState().addCheckpoint('a', []);
+    const b = await store.getState().addCheckpoint('b', []);
+    await store.getState().addValidationText('t', 'x y');
+    await store.getState().runGrid({ axes: { [a]: { min: 0, max: 1, step: 0.25 }, [b]: { min: 0, max: 1, step: 0.25 } }, sumToOne: false });
+    const rows = store.getState().searchRows;
+    expect(rows).toHaveLength(25);
+    expect(store.getState().job).toMatchObject({ status: 'done', done: 25, total: 25 });
+    const best = rows.reduce((x, y) => (y.objective < x.objective ? y : x));
+    expect(best.weights).toEqual([0.5, 0.5]);
+    store.getState().applyRow(best);
+    expect(store.getState().coefficients[a]?.value).toBe(0.5);
+    await store.getState().runOptimizer(40);
+    const opt = store.getState().searchRows.reduce((x, y) => (y.objective < x.objective ? y : x));
+    expect(store.getState().searchRows.length).toBeLessThanOrEqual(40);
+    expect(opt.objective - 5).toBeLessThan(1e-3);
+  });
+
+  it('survives a reload: files, roles, coefficients and texts come back; unreadable files ask for re-selection', async () => {
+    const storage = memoryStorage();
+    const first = await workspace(storage);
+    const file = () => [{ path: 'config.json', file: new File(['{}'], 'config.json') }];
+    await first.store.getState().addCheckpoint('base', file());
+    const a = await first.store.getState().addCheckpoint('a', file());
+    first.store.getState().setCoefficient(a, 0.7);
+    await first.store.getState().addValidationText('prose', 'one two');
+    await settle();
+    const fake = fakeEngine({
+      a: async () => summary('a'),
+      base: async () => {
+        throw new Error('NotReadableError');
+      },
+    });
+    const again = createStudioStore({ ...fake, storage });
+    await again.restored;
+    const s = again.getState();
+    expect(s.coefficients[a]?.value).toBe(0.7);
+    expect(s.validationSets.map((v) => v.name)).toEqual(['prose']);
+    const cards = Object.fromEntries(s.checkpoints.map((c) => [c.name, c]));
+    expect(cards.a?.status).toBe('ready');
+    // Browsers clone Files as Files; Node's structuredClone keeps the Blob part.
+    expect(cards.a?.files[0]?.file).toBeInstanceOf(Blob);
+    expect(cards.base).toMatchObject({ status: 'failed', role: 'base', needsReselect: true });
+    expect(cards.base?.error?.message).toMatch(/Choose “base” again/);
   });
 });

@@ -1,6 +1,8 @@
-import type { AdapterSummary, CheckpointSummary } from '../engine/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, ParamSpec } from '../engine/index.ts';
+import type { LayerDistances } from '../engine/analysis/index.ts';
 import type { EngineApi } from '../worker/client.ts';
 import type { ErrorInfo, FileEntry, Progress } from '../worker/protocol.ts';
+import type { PersistStorage } from 'zustand/middleware';
 
 /**
  * The studio's state: one zustand store built from typed slices (STYLE habit 12). Slices keep
@@ -32,16 +34,174 @@ export interface CheckpointEntry {
   progress: Progress | null;
   /** The files as chosen, kept for later stages (merge, evaluation) that read tensors. */
   files: FileEntry[];
+  /** Restored from a previous session but its files could not be read again: choose them again. */
+  needsReselect?: boolean;
 }
 
 export interface WorkspaceSlice {
   checkpoints: CheckpointEntry[];
   /** Inspects the files in the engine and adds a card; resolves to the entry's id. Never throws. */
-  addCheckpoint: (name: string, files: FileEntry[]) => Promise<string>;
+  addCheckpoint: (name: string, files: FileEntry[], restore?: { id: string; role: CheckpointRole }) => Promise<string>;
   cancelCheckpoint: (id: string) => void;
   removeCheckpoint: (id: string) => void;
   /** At most one base: making one the base turns the previous base into a fine-tune. */
   setRole: (id: string, role: CheckpointRole) => void;
+  /** Mismatches of each fine-tune with the base (checkCompatibility), by checkpoint id. */
+  compat: Record<string, CompatibilityItem[]>;
+  /** After any change of checkpoints or roles: compatibility, tokenization, references, evaluation. */
+  refresh: () => void;
+}
+
+export type ValidationStatus = 'tokenizing' | 'ready' | 'failed' | 'waiting';
+
+/** One validation set: a text from one data distribution. */
+export interface ValidationSet {
+  id: string;
+  name: string;
+  text: string;
+  status: ValidationStatus;
+  tokens: number | null;
+  error: ErrorInfo | null;
+}
+
+export interface ValidationSlice {
+  validationSets: ValidationSet[];
+  /** Adds and tokenizes (with the base's tokenizer) a named text; resolves to its id. */
+  addValidationText: (name: string, text: string, restoreId?: string) => Promise<string>;
+  removeValidationText: (id: string) => void;
+  /** Tokenizes every set again (the base changed). */
+  retokenize: () => void;
+}
+
+/** A coefficient: one value, or anchors of a curve over depth (a mergekit gradient). */
+export interface CoefficientState {
+  mode: 'scalar' | 'layers';
+  value: number;
+  anchors: number[];
+}
+
+export interface MethodInfo {
+  name: string;
+  description: string;
+  reference: string;
+  /** Controls besides the per-model weights (λ, normalize, density, gamma, t, seed). */
+  params: ParamSpec[];
+  usesWeights: boolean;
+  minModels: number;
+  maxModels: number;
+}
+
+export interface Timings {
+  setupMs: number;
+  mergeMs: number;
+  evalMs: number;
+  totalMs: number;
+  /** Page-side: request sent to answer shown. */
+  roundTripMs: number;
+  mode: 'resident' | 'streaming' | 'base';
+}
+
+export interface MergeSlice {
+  methods: MethodInfo[];
+  method: string;
+  /** Values of the method's parameters, by name; absent = the method's default. */
+  params: Record<string, number | boolean>;
+  /** By fine-tune checkpoint id. */
+  coefficients: Record<string, CoefficientState>;
+  setMethod: (name: string) => void;
+  setParam: (name: string, value: number | boolean) => void;
+  setCoefficient: (id: string, value: number) => void;
+  setCoefficientMode: (id: string, mode: CoefficientState['mode']) => void;
+  setAnchor: (id: string, index: number, value: number) => void;
+  setAnchorCount: (id: string, count: number) => void;
+  resetCoefficient: (id: string) => void;
+  /** Current merge: perplexity by validation-set id. */
+  perplexities: Record<string, number>;
+  evalStatus: 'idle' | 'running' | 'done' | 'failed';
+  evalError: ErrorInfo | null;
+  /** Why nothing is measured yet (no base, no text …); null when measuring. */
+  evalHint: string | null;
+  timings: Timings | null;
+  /** Reference perplexities of unmerged checkpoints: `${checkpointId}|${setId}` → ppl. */
+  references: Record<string, number>;
+  /** Measures the base's and each fine-tune's own perplexity where not known yet. */
+  refreshReferences: () => void;
+  /** Re-merges and re-measures now; a newer call cancels an older one. */
+  evaluate: () => Promise<void>;
+}
+
+export type JobKind = 'sweep' | 'heatmap' | 'grid' | 'optimize';
+
+export interface JobState {
+  kind: JobKind;
+  status: 'running' | 'done' | 'cancelled' | 'failed';
+  done: number;
+  total: number;
+  etaS: number | null;
+  startedAt: number;
+  error: ErrorInfo | null;
+}
+
+/** One evaluated point: coefficients (by `coefIds` order) and perplexity by set id. */
+export interface SearchRow {
+  id: number;
+  weights: number[];
+  ppls: Record<string, number>;
+  objective: number;
+}
+
+export interface SweepResult {
+  coefId: string;
+  rows: SearchRow[];
+}
+
+export interface HeatmapResult {
+  xId: string;
+  yId: string;
+  xs: number[];
+  ys: number[];
+  rows: SearchRow[];
+}
+
+export interface GridConfig {
+  /** Per fine-tune: values as text ("0, 0.5, 1") or a step over [min, max]. */
+  axes: Record<string, { min: number; max: number; step: number }>;
+  sumToOne: boolean;
+}
+
+export interface SearchSlice {
+  job: JobState | null;
+  sweep: SweepResult | null;
+  heatmap: HeatmapResult | null;
+  /** Search results: grid or optimiser, in evaluation order (the trace). */
+  searchRows: SearchRow[];
+  searchKind: 'grid' | 'optimize' | null;
+  /** Fine-tune ids the rows' weights refer to. */
+  searchCoefIds: string[];
+  /** Weight of each set in the objective (default 1 = plain average). */
+  objectiveWeights: Record<string, number>;
+  setObjectiveWeight: (setId: string, weight: number) => void;
+  runSweep: (coefId: string, from: number, to: number, steps: number) => Promise<void>;
+  runHeatmap: (xId: string, yId: string, from: number, to: number, steps: number) => Promise<void>;
+  runGrid: (config: GridConfig) => Promise<void>;
+  runOptimizer: (budget: number) => Promise<void>;
+  cancelJob: () => void;
+  applyRow: (row: SearchRow) => void;
+}
+
+export interface InsightSlice {
+  layers: LayerDistances | null;
+  layersStatus: 'idle' | 'running' | 'done' | 'failed';
+  analyzeLayers: () => Promise<void>;
+  generation: { text: string; tokens: number; ms: number } | null;
+  generationStatus: 'idle' | 'running' | 'done' | 'failed';
+  generatePreview: (prompt: string, maxTokens: number) => Promise<void>;
+  exportStatus: 'idle' | 'running' | 'done' | 'failed';
+  exportFiles: string[];
+  /** Writes the merged HF folder; 'zip' resolves to the archive (the UI downloads it). */
+  exportMerge: (target: FileSystemDirectoryHandle | 'zip') => Promise<Blob | null>;
+  /** The current recipe with checkpoint names: {json, yaml}; null when it does not parse (the message says why). */
+  recipeFiles: () => { json: string; yaml: string } | { error: string };
 }
 
 export type NoticeLevel = 'error' | 'warning' | 'info';
@@ -61,9 +221,26 @@ export interface NotificationsSlice {
   dismiss: (id: string) => void;
 }
 
-export type StudioState = GpuSlice & WorkspaceSlice & NotificationsSlice;
+export type StudioState = GpuSlice & WorkspaceSlice & ValidationSlice & MergeSlice & SearchSlice & InsightSlice & NotificationsSlice;
 
 /** What slices get besides zustand's set/get: the engine (never the other way round). */
 export interface StoreDeps {
   engine: EngineApi;
+  /** Where the workspace survives a reload (IndexedDB in the page); absent = not persisted. */
+  storage?: PersistStorage<PersistedWorkspace>;
+  /** Cap on the engine's GPU memory in bytes (?gpuBudget= in the page). */
+  memoryBudget?: number;
+}
+
+/** The part of the state that survives a reload (Files included: IndexedDB stores them). */
+export interface PersistedWorkspace {
+  checkpoints: Pick<CheckpointEntry, 'id' | 'name' | 'role' | 'files'>[];
+  validationSets: Pick<ValidationSet, 'id' | 'name' | 'text'>[];
+  method: string;
+  params: Record<string, number | boolean>;
+  coefficients: Record<string, CoefficientState>;
+  objectiveWeights: Record<string, number>;
+  searchRows: SearchRow[];
+  searchKind: 'grid' | 'optimize' | null;
+  searchCoefIds: string[];
 }

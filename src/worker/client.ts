@@ -25,13 +25,17 @@ export interface RequestOptions {
 
 /** What the store needs from the engine; the Worker client is the implementation. */
 export interface EngineApi {
-  init(options?: RequestOptions): Promise<AdapterSummary>;
+  init(options?: RequestOptions & { memoryBudget?: number }): Promise<AdapterSummary>;
   inspect(name: string, files: FileEntry[], options?: RequestOptions): Promise<CheckpointSummary>;
+  /** Any workspace request (load, evaluate, export …) by kind; see protocol.ts. */
+  call<K extends WorkspaceKind>(kind: K, body: RequestBodies[K], options?: RequestOptions): Promise<Results[K]>;
   onDeviceLost(listener: (error: EngineError) => void): () => void;
   onCrash(listener: (error: WorkerCrashedError) => void): () => void;
   restart(): void;
   dispose(): void;
 }
+
+export type WorkspaceKind = Exclude<RequestKind, 'init' | 'inspect'>;
 
 interface Pending {
   resolve: (value: never) => void;
@@ -52,8 +56,12 @@ export class EngineClient implements EngineApi {
     this.worker = this.attach(spawn());
   }
 
-  init(options: RequestOptions = {}): Promise<AdapterSummary> {
-    return this.request('init', {}, options);
+  init(options: RequestOptions & { memoryBudget?: number } = {}): Promise<AdapterSummary> {
+    return this.request('init', options.memoryBudget === undefined ? {} : { memoryBudget: options.memoryBudget }, options);
+  }
+
+  call<K extends WorkspaceKind>(kind: K, body: RequestBodies[K], options: RequestOptions = {}): Promise<Results[K]> {
+    return this.request(kind, body, options);
   }
 
   inspect(name: string, files: FileEntry[], options: RequestOptions = {}): Promise<CheckpointSummary> {

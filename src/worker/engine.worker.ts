@@ -25,6 +25,7 @@ const host = createEngineHost(
     gpu: () => scope.navigator.gpu,
     shaders,
     inspect: (files, name, { signal }) => inspectCheckpoint(files, name, { signal }),
+    session: true,
   },
   (reply: Reply) => scope.postMessage(reply),
 );

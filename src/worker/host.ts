@@ -12,6 +12,7 @@ import {
   type ShaderSources,
 } from '../engine/index.ts';
 import { toErrorInfo } from './errors.ts';
+import { WorkspaceSession } from './session.ts';
 import type { FileEntry, Progress, Reply, Request, RequestKind, RequestOf, Results } from './protocol.ts';
 
 /**
@@ -29,6 +30,8 @@ export interface HostDeps {
   gpu: () => GPU | undefined;
   shaders: ShaderSources;
   inspect: (files: FileSet, name: string, options: InspectOptions) => Promise<CheckpointSummary>;
+  /** The workspace (load, evaluate, export …); absent in tests that only exercise the transport. */
+  session?: boolean;
 }
 
 export interface EngineHost {
@@ -43,10 +46,12 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
   let starting: Promise<AdapterSummary> | undefined;
   const inFlight = new Map<number, AbortController>();
 
+  let memoryBudget: number | undefined;
+
   async function init(): Promise<AdapterSummary> {
     if (runtime && adapter && !runtime.lostError) return adapter;
     const device = await requestDevice(deps.gpu(), 'dem-worker');
-    const rt = new GpuRuntime(device, deps.shaders, { label: 'Worker' });
+    const rt = new GpuRuntime(device, deps.shaders, { label: 'Worker', memoryBudget });
     const summary = summariseDevice(device, device.adapterInfo);
     runtime = rt;
     adapter = summary;
@@ -60,8 +65,20 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
     return summary;
   }
 
+  const startRuntime = async (): Promise<GpuRuntime> => {
+    await work.init({ id: -1, kind: 'init' }, new AbortController().signal, -1);
+    if (!runtime) throw new InputError('the GPU device is not available');
+    return runtime;
+  };
+  const session = deps.session ? new WorkspaceSession({ runtime: startRuntime }) : undefined;
+  const needSession = (): WorkspaceSession => {
+    if (!session) throw new InputError('this engine has no workspace');
+    return session;
+  };
+
   const work: { [K in RequestKind]: (request: RequestOf<K>, signal: AbortSignal, id: number) => Promise<Results[K]> } = {
-    init: () => {
+    init: (request) => {
+      if (request.memoryBudget !== undefined) memoryBudget = request.memoryBudget;
       // Concurrent inits share one device request.
       starting ??= init().finally(() => (starting = undefined));
       return starting;
@@ -73,6 +90,15 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
           if (!signal.aborted) post({ id, kind: 'progress', progress });
         },
       }),
+    load: (r, signal) => needSession().load(r.key, r.name, toFileSet(r.files), signal),
+    unload: async (r) => needSession().unload(r.key),
+    compat: async (r) => needSession().compat(r.base, r.models),
+    tokenize: (r) => needSession().tokenize(r.key, r.name, r.text, r.base),
+    evaluate: (r, signal) => needSession().evaluate(r, signal),
+    reference: (r, signal) => needSession().reference(r.checkpoint, r.sets, r.context, signal),
+    layers: (r, signal) => needSession().layers(r.base, r.models, signal),
+    export: (r, signal) => needSession().export(r.base, r.recipe, r.target, r.extraFiles, signal),
+    generate: (r, signal) => needSession().generate(r.recipe, r.base, r.prompt, r.maxTokens, signal),
   };
 
   async function run<K extends RequestKind>(request: RequestOf<K>): Promise<void> {
@@ -103,9 +129,17 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
           inFlight.get(request.target)?.abort();
           return;
         case 'init':
-          return run(request);
         case 'inspect':
-          return run(request);
+        case 'load':
+        case 'unload':
+        case 'compat':
+        case 'tokenize':
+        case 'evaluate':
+        case 'reference':
+        case 'layers':
+        case 'export':
+        case 'generate':
+          return run(request as RequestOf<typeof request.kind>);
         default: {
           const unknown = request as { id?: unknown; kind?: unknown };
           const id = typeof unknown.id === 'number' ? unknown.id : -1;

@@ -1,4 +1,5 @@
-import type { AdapterSummary, CheckpointSummary, DemErrorCode } from '../engine/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode, MergeRecipe } from '../engine/index.ts';
+import type { LayerDistances } from '../engine/analysis/index.ts';
 
 /**
  * The page <-> engine Worker message protocol (STYLE habit 15). Every request carries an `id`;
@@ -16,9 +17,62 @@ export interface FileEntry {
 
 /** Each request's fields besides `id` and `kind`. */
 export interface RequestBodies {
-  init: Record<never, never>;
+  /** `memoryBudget` caps the bytes the engine may hold on the GPU (default: no cap but the device's). */
+  init: { memoryBudget?: number };
   /** `name` is what the card and errors call the checkpoint (the folder name). */
   inspect: { name: string; files: FileEntry[] };
+  /** Opens the checkpoint and keeps it in the Worker under `key` (the store's card id). */
+  load: { key: string; name: string; files: FileEntry[] };
+  /** Forgets a checkpoint or a validation text. */
+  unload: { key: string };
+  /** Every mismatch between the base and each fine-tune (checkCompatibility, one report per model). */
+  compat: { base: string; models: string[] };
+  /** Tokenizes a validation text with the base's tokenizer and keeps the ids under `key`. */
+  tokenize: { key: string; name: string; text: string; base: string };
+  /** Merges (resident on the GPU between requests) and measures each validation text's perplexity. */
+  evaluate: EvaluateBody;
+  /** Perplexity of one loaded checkpoint itself (no merge) on each validation text. */
+  reference: { checkpoint: string; sets: string[]; context?: number };
+  /** Layer-wise ‖θ_i − θ‖ of each fine-tune (DEM Figure 3). */
+  layers: { base: string; models: string[] };
+  /** Streams the merge (as `dem merge` does) into an HF folder: a directory handle, or a zip returned as a Blob. */
+  export: { base: string; recipe: MergeRecipe; target: FileSystemDirectoryHandle | 'zip'; extraFiles: Record<string, string> };
+  /** Greedy continuation of `prompt` by the current merge. */
+  generate: { recipe: MergeRecipe; base: string; prompt: string; maxTokens: number };
+}
+
+/** `recipe.base` and `recipe.models[i].model` are checkpoint keys; the model order is the resident order. */
+export interface EvaluateBody {
+  recipe: MergeRecipe;
+  sets: string[];
+  /** Tokens per window; default min(maxPositions, 1024) of the base. */
+  context?: number;
+}
+
+export interface SetPerplexity {
+  set: string;
+  ppl: number;
+  nllMean: number;
+  tokens: number;
+  predicted: number;
+}
+
+export interface EvaluateResult {
+  perplexities: SetPerplexity[];
+  /** 'resident': base and Δ stayed on the GPU; 'streaming': merged tensor by tensor (memory budget). */
+  mode: 'resident' | 'streaming' | 'base';
+  /** One-off set-up of the resident merge in this request (0 when reused). */
+  setupMs: number;
+  mergeMs: number;
+  evalMs: number;
+  totalMs: number;
+}
+
+export interface ExportResult {
+  files: string[];
+  bytes: number;
+  /** The zip (target 'zip'). */
+  zip?: Blob;
 }
 
 export type RequestKind = keyof RequestBodies;
@@ -36,6 +90,15 @@ export type Request = { [K in RequestKind]: RequestOf<K> }[RequestKind] | Cancel
 export interface Results {
   init: AdapterSummary;
   inspect: CheckpointSummary;
+  load: CheckpointSummary;
+  unload: null;
+  compat: Record<string, CompatibilityItem[]>;
+  tokenize: { tokens: number };
+  evaluate: EvaluateResult;
+  reference: SetPerplexity[];
+  layers: LayerDistances;
+  export: ExportResult;
+  generate: { text: string; tokens: number; ms: number };
 }
 
 export interface Progress {

@@ -1,0 +1,94 @@
+import type { PersistOptions, PersistStorage, StorageValue } from 'zustand/middleware';
+import type { PersistedWorkspace, StudioState } from './types.ts';
+
+/**
+ * The workspace survives a reload through zustand's persist middleware over IndexedDB. IndexedDB
+ * stores structured clones, so the picked File objects are kept as they are (Chromium keeps a
+ * snapshot reference); a file that changed or vanished fails to read on restore and its card asks
+ * for the folder again. Derived state (summaries, perplexities) is recomputed, not stored.
+ */
+export const PERSIST_KEY = 'dem-studio-workspace';
+
+export function partialize(s: StudioState): PersistedWorkspace {
+  return {
+    checkpoints: s.checkpoints.filter((c) => c.files.length > 0).map(({ id, name, role, files }) => ({ id, name, role, files })),
+    validationSets: s.validationSets.map(({ id, name, text }) => ({ id, name, text })),
+    method: s.method,
+    params: s.params,
+    coefficients: s.coefficients,
+    objectiveWeights: s.objectiveWeights,
+    searchRows: s.searchRows,
+    searchKind: s.searchKind,
+    searchCoefIds: s.searchCoefIds,
+  };
+}
+
+/** Plain fields are merged at once; checkpoints and texts are re-added (re-opened, re-tokenized) after hydration. */
+export function mergePersisted(persisted: unknown, current: StudioState): StudioState {
+  const p = (persisted ?? {}) as Partial<PersistedWorkspace>;
+  const methodKnown = current.methods.some((m) => m.name === p.method);
+  return {
+    ...current,
+    method: methodKnown ? p.method! : current.method,
+    params: p.params ?? current.params,
+    coefficients: p.coefficients ?? current.coefficients,
+    objectiveWeights: p.objectiveWeights ?? current.objectiveWeights,
+    searchRows: p.searchRows ?? [],
+    searchKind: p.searchKind ?? null,
+    searchCoefIds: p.searchCoefIds ?? [],
+  };
+}
+
+export async function restoreWorkspace(persisted: Partial<PersistedWorkspace> | undefined, state: () => StudioState): Promise<void> {
+  if (!persisted) return;
+  const base = persisted.checkpoints?.find((c) => c.role === 'base');
+  // The base first, so the texts tokenize with its tokenizer once.
+  const ordered = [...(persisted.checkpoints ?? [])].sort((a, b) => Number(b === base) - Number(a === base));
+  await Promise.all(ordered.map((c) => state().addCheckpoint(c.name, c.files, { id: c.id, role: c.role })));
+  for (const v of persisted.validationSets ?? []) await state().addValidationText(v.name, v.text, v.id);
+}
+
+export function persistOptions(storage: PersistStorage<PersistedWorkspace>, onRestored: (p: Partial<PersistedWorkspace> | undefined) => void): PersistOptions<StudioState, PersistedWorkspace> {
+  let restoring: Partial<PersistedWorkspace> | undefined;
+  return {
+    name: PERSIST_KEY,
+    version: 1,
+    storage,
+    partialize,
+    merge: (persisted, current) => {
+      restoring = persisted as Partial<PersistedWorkspace> | undefined;
+      return mergePersisted(persisted, current);
+    },
+    onRehydrateStorage: () => () => onRestored(restoring),
+  };
+}
+
+/** IndexedDB as a structured-clone PersistStorage (no JSON: Files survive). */
+export function indexedDbStorage(dbName = 'dem-studio'): PersistStorage<PersistedWorkspace> {
+  const open = (): Promise<IDBDatabase> =>
+    new Promise((resolve, reject) => {
+      const req = indexedDB.open(dbName, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('kv');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  let db: Promise<IDBDatabase> | undefined;
+  const tx = async <T>(mode: IDBTransactionMode, fn: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> => {
+    db ??= open();
+    const d = await db;
+    return new Promise<T>((resolve, reject) => {
+      const req = fn(d.transaction('kv', mode).objectStore('kv'));
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  };
+  return {
+    getItem: async (name) => ((await tx('readonly', (s) => s.get(name))) as StorageValue<PersistedWorkspace> | undefined) ?? null,
+    setItem: async (name, value) => {
+      await tx('readwrite', (s) => s.put(value, name));
+    },
+    removeItem: async (name) => {
+      await tx('readwrite', (s) => s.delete(name));
+    },
+  };
+}
