@@ -1,0 +1,191 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { folderFileSet } from '../../node/files.ts';
+import { testRuntime, withGpu } from '../../testing/gpu.ts';
+import { GpuOutOfMemoryError } from '../errors.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
+import { GpuModel } from '../model/forward.ts';
+import { streamMerge } from './execute.ts';
+import { parseRecipe, type MergeRecipe } from './recipe.ts';
+import { residentBytes, ResidentMerge } from './resident.ts';
+
+/**
+ * The resident (interactive) merge against the streaming one: the same recipe gives the same
+ * bytes for every tensor, bit for bit, for several methods, weights and output dtypes; a second
+ * merge allocates only the kernels' small parameter buffers and uploads no tensor data.
+ */
+const FIX = resolve('e2e/fixtures');
+const open = async (name: string): Promise<Checkpoint> => openCheckpoint(await folderFileSet(resolve(FIX, name)), name);
+
+function recipe(method: string, base: Checkpoint, models: Checkpoint[], weights: unknown[], parameters: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): MergeRecipe {
+  return parseRecipe({ version: 1, method, base: base.name, models: models.map((m, i) => ({ model: m.name, parameters: weights[i] === undefined ? {} : { weight: weights[i] } })), parameters, ...extra });
+}
+
+/** Every tensor the resident merge returns, read back, against streamMerge's bytes. */
+async function expectSameAsStreaming(rt: GpuRuntime, resident: ResidentMerge, r: MergeRecipe): Promise<number> {
+  const out = await resident.merge(r);
+  let checked = 0;
+  for await (const t of streamMerge(rt, { recipe: r, base: resident.base, models: resident.models }, { output: 'bytes' })) {
+    const got = out.get(t.ref.name)!;
+    expect(got.dtype, t.ref.name).toBe(t.dtype);
+    expect(got.shape).toEqual(t.ref.shape);
+    const bytes = new Uint8Array(await rt.read(got.buffer, 0, t.byteLength));
+    expect(Buffer.from(bytes).equals(Buffer.from(t.data!)), `${r.method} ${t.ref.name}`).toBe(true);
+    checked++;
+  }
+  expect(checked).toBe(out.size);
+  return checked;
+}
+
+/** Counts buffers and bytes created, and bytes written, while `body` runs. */
+async function counting<T>(rt: GpuRuntime, body: () => Promise<T>): Promise<{ result: T; buffers: number; bytes: number; largest: number; written: number }> {
+  const create = rt.createBuffer;
+  const write = rt.write;
+  const c = { buffers: 0, bytes: 0, largest: 0, written: 0 };
+  rt.createBuffer = (label, size, usage) => {
+    c.buffers++;
+    c.bytes += size;
+    c.largest = Math.max(c.largest, size);
+    return create.call(rt, label, size, usage);
+  };
+  rt.write = (buffer, data, offset) => {
+    c.written += data.byteLength;
+    write.call(rt, buffer, data, offset);
+  };
+  try {
+    return { result: await body(), ...c };
+  } finally {
+    rt.createBuffer = create;
+    rt.write = write;
+  }
+}
+
+describe('ResidentMerge', () => {
+  it('equals streamMerge bit for bit: GPT-2 F32, task_arithmetic/ties/dare/breadcrumbs/linear, gradients, F16 output', async () => {
+    await withGpu(async (rt) => {
+      const base = await open('tiny-gpt2');
+      const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
+      const resident = await ResidentMerge.create(rt, base, models);
+      try {
+        const recipes = [
+          recipe('task_arithmetic', base, models, [0.5, -0.3, 1.2], { lambda: 0.8 }),
+          recipe('task_arithmetic', base, models, [[0.2, 1.0], [{ filter: 'attn', value: 0.7 }, { value: 0.1 }], 0.4]),
+          recipe('ties', base, models, [0.6, 0.9, 0.3], { density: 0.4 }),
+          recipe('dare_linear', base, models, [0.5, 0.8, 0.4], { density: 0.6, seed: 42 }),
+          recipe('dare_ties', base, models, [0.5, 0.8, 0.4], { density: 0.7, seed: 3 }),
+          recipe('breadcrumbs', base, models, [0.5, 0.8, 0.4], { density: 0.8, gamma: 0.05 }),
+          recipe('linear', base, models, [1, 2, 0.5]),
+          recipe('task_arithmetic', base, models, [0.3, 0.3, 0.3], {}, { dtype: 'float16' }),
+          recipe('task_arithmetic', base, models, [0.31, 0.2, 0.1], {}),
+        ];
+        for (const r of recipes) expect(await expectSameAsStreaming(rt, resident, r)).toBe(base.tensors.size);
+      } finally {
+        resident.destroy();
+      }
+    });
+  });
+
+  it('equals streamMerge bit for bit: Llama BF16 (ties, task_arithmetic → F32) and slerp', async () => {
+    await withGpu(async (rt) => {
+      const base = await open('tiny-llama');
+      const models = await Promise.all(['a', 'b'].map((s) => open(`tiny-llama-ft-${s}`)));
+      const resident = await ResidentMerge.create(rt, base, models);
+      try {
+        await expectSameAsStreaming(rt, resident, recipe('ties', base, models, [0.61, 0.93], { density: 0.5 }));
+        await expectSameAsStreaming(rt, resident, recipe('task_arithmetic', base, models, [[0.2, 1.0], -0.4], {}, { dtype: 'float32' }));
+      } finally {
+        resident.destroy();
+      }
+      const one = await ResidentMerge.create(rt, base, [models[1]!]);
+      try {
+        await expectSameAsStreaming(rt, one, recipe('slerp', base, [models[1]!], [undefined], { t: 0.6 }));
+      } finally {
+        one.destroy();
+      }
+    });
+  });
+
+  it('a second merge uploads nothing: only the kernels\' parameter buffers, outputs reused in place', async () => {
+    await withGpu(async (rt) => {
+      const base = await open('tiny-gpt2');
+      const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
+      const created = await counting(rt, () => ResidentMerge.create(rt, base, models));
+      const resident = created.result;
+      try {
+        const first = await counting(rt, () => resident.merge({ method: 'task_arithmetic', weights: [0.5, 0.2, 0.1] }));
+        const second = await counting(rt, () => resident.merge({ method: 'task_arithmetic', weights: [0.1, -0.4, 0.9] }));
+        const third = await counting(rt, () => resident.merge({ method: 'ties', weights: [0.1, 0.4, 0.9], params: { density: 0.5 } }));
+        const merged = resident.tensors.filter((t) => t.merged).length;
+        const smallest = Math.min(...resident.tensors.filter((t) => t.merged).map((t) => t.byteLength));
+        console.log(
+          `resident gpt2 (${merged} merged tensors, holds ${resident.memory.bytes} bytes): create ${created.buffers} buffers / ${created.bytes} bytes / ${created.written} bytes written; ` +
+            `first merge ${first.buffers} / ${first.bytes} / ${first.written}; second ${second.buffers} / ${second.bytes} / ${second.written} (largest ${second.largest}); ties ${third.buffers} / ${third.bytes} (largest ${third.largest})`,
+        );
+        // Per tensor: one 16-byte uniform and one (N) coefficient buffer; nothing tensor-sized.
+        expect(second.buffers).toBe(2 * merged);
+        expect(second.largest).toBeLessThan(smallest);
+        expect(second.written).toBeLessThanOrEqual(merged * (16 + 3 * 4));
+        // ties also allocates and clears its selection scratch (fixed size, not per element).
+        const largest = Math.max(...resident.tensors.filter((t) => t.merged).map((t) => t.byteLength));
+        expect(third.largest).toBeLessThan(largest / 4);
+        expect(third.written).toBeLessThan(resident.memory.base / 2);
+        // The output buffers are the same objects: a GpuModel built on the first map sees the second merge.
+        for (const [name, t] of first.result) expect(second.result.get(name)!.buffer, name).toBe(t.buffer);
+        expect(resident.memory.bytes).toBe(residentBytes(base, models).total - residentBytes(base, models).transient);
+      } finally {
+        resident.destroy();
+      }
+    });
+  });
+
+  it('its output is GpuModel weights (canonical names), and the model follows later merges', async () => {
+    await withGpu(async (rt) => {
+      const base = await open('tiny-llama');
+      const models = await Promise.all(['a', 'b'].map((s) => open(`tiny-llama-ft-${s}`)));
+      const resident = await ResidentMerge.create(rt, base, models);
+      try {
+        const weights = await resident.merge({ method: 'task_arithmetic', weights: [0, 0] });
+        expect([...weights.keys()]).toContain('model.layers.0.self_attn.q_proj.weight');
+        const model = await GpuModel.create(rt, base.spec, weights);
+        const ids = [1, 5, 9, 40, 2, 7];
+        const atBase = (await model.nll(ids)).nllSum;
+        await resident.merge({ method: 'task_arithmetic', weights: [1, 0] });
+        const atA = (await model.nll(ids)).nllSum;
+        await resident.merge({ method: 'task_arithmetic', weights: [0, 0] });
+        expect((await model.nll(ids)).nllSum).toBe(atBase);
+        expect(atA).not.toBe(atBase);
+      } finally {
+        resident.destroy();
+      }
+    });
+  });
+
+  it('refuses, before uploading anything, when the resident data would not fit the budget', async () => {
+    const base = await open('tiny-gpt2');
+    const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
+    const need = residentBytes(base, models);
+    const rt = await testRuntime({ memoryBudget: Math.floor(need.total * 0.9) });
+    try {
+      const error = await ResidentMerge.create(rt, base, models).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(GpuOutOfMemoryError);
+      expect((error as Error).message).toMatch(/needs \d+ bytes .* merge tensor by tensor instead \(streamMerge\)/);
+      expect(rt.memory.peak).toBe(0);
+    } finally {
+      rt.destroy();
+    }
+    const fits = await testRuntime({ memoryBudget: need.total });
+    try {
+      const resident = await ResidentMerge.create(fits, base, models);
+      await resident.merge({ method: 'task_arithmetic', weights: [0.5, 0.5, 0.5] });
+      expect(fits.memory.peak).toBeLessThanOrEqual(need.total + 64 * base.tensors.size);
+      resident.destroy();
+      expect(fits.memory.live).toBe(0);
+    } finally {
+      fits.destroy();
+    }
+  });
+});

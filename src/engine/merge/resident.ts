@@ -1,0 +1,275 @@
+import { GpuOutOfMemoryError, InputError, throwIfAborted } from '../errors.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
+import { storageBytes, type DType } from '../kernels/decode.ts';
+import { computeDeltas, type GpuTensor } from '../kernels/mergeDeltas.ts';
+import { resolveTensorParams } from './coefficients.ts';
+import { checkMergeable, elementCount, methodParams, planMerge, type MergeProgress, type PlannedTensor } from './execute.ts';
+import type { MergeRecipe, RecipeDtype } from './recipe.ts';
+import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
+
+/**
+ * The interactive fast path (DEM's coefficient search): the base's tensors are uploaded once and
+ * the packed distribution vectors Δ (N, n) f32 of every mergeable tensor are computed once
+ * (computeDeltas, the same kernel streamMerge runs, so the same bits); each merge() then runs
+ * only the methods' combine kernels on the resident Δ and writes into output buffers that are
+ * reused from one merge to the next. The outputs equal `dem merge`'s bit for bit: same kernels,
+ * same per-tensor parameters (resolveTensorParams), same tensor index for DARE's RNG.
+ *
+ * linear and slerp read the models themselves, not Δ, in the streaming path; to stay bit-exact
+ * with it they upload the models' tensors again on every merge (one tensor at a time).
+ *
+ * The output map is what GpuModel.create takes as weights (canonical names). Its buffers belong
+ * to the ResidentMerge and are overwritten in place by the next merge(), so a GpuModel built on
+ * them once sees every later merge; they stay valid until destroy().
+ */
+export interface ResidentTensor {
+  buffer: GPUBuffer;
+  dtype: DType;
+  shape: number[];
+}
+
+export interface ResidentCreateOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: MergeProgress) => void;
+}
+
+/** A merge without a recipe: one method, one weight per model, the same parameters for every tensor. */
+export interface ResidentMergeSpec {
+  method: string;
+  weights: readonly number[];
+  params?: MergeParams;
+  /** DARE's seed (default 0). */
+  seed?: number;
+  /** Output dtype of the merged tensors (default the base's). */
+  dtype?: RecipeDtype;
+}
+
+export interface ResidentMergeOptions {
+  signal?: AbortSignal;
+}
+
+interface Entry {
+  planned: PlannedTensor;
+  /** Index in the base's tensor order (DARE's RNG counter, as in streamMerge). */
+  index: number;
+  /** θ_base in its stored dtype; the output itself for copied tensors. */
+  base: GPUBuffer;
+  /** (N, n) f32 Δ; merged tensors only. */
+  deltas?: GPUBuffer;
+  /** Reused output buffer and its dtype; merged tensors only. */
+  out?: GPUBuffer;
+  outDtype?: DType;
+}
+
+const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+
+const padded = (bytes: number): number => Math.max(4, Math.ceil(bytes / 4) * 4);
+
+/** Bytes the resident data takes: base + Δ + one output per merged tensor in the base's dtype. */
+export function residentBytes(base: Checkpoint, models: readonly Checkpoint[]): { base: number; deltas: number; outputs: number; transient: number; total: number } {
+  const plan = planMerge({ recipe: { version: 1, method: 'task_arithmetic', base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {} }, base, models });
+  let b = 0;
+  let d = 0;
+  let o = 0;
+  let transient = 0;
+  for (const t of plan) {
+    b += padded(t.ref.byteLength);
+    if (!t.merged) continue;
+    const n = elementCount(t.ref.shape);
+    d += padded(models.length * n * 4);
+    o += storageBytes(t.dtype as DType, n);
+    // While Δ of one tensor is computed its models are on the GPU too.
+    transient = Math.max(transient, models.reduce((s, m) => s + padded(m.tensors.get(t.ref.name)!.byteLength), 0));
+  }
+  return { base: b, deltas: d, outputs: o, transient, total: b + d + o + transient };
+}
+
+export class ResidentMerge {
+  readonly rt: GpuRuntime;
+  readonly base: Checkpoint;
+  readonly models: readonly Checkpoint[];
+  private readonly entries: Entry[];
+  private destroyed = false;
+
+  private constructor(rt: GpuRuntime, base: Checkpoint, models: readonly Checkpoint[], entries: Entry[]) {
+    this.rt = rt;
+    this.base = base;
+    this.models = models;
+    this.entries = entries;
+  }
+
+  /**
+   * Uploads the base and computes every Δ. Throws GpuOutOfMemoryError before uploading anything
+   * when the resident data would not fit the runtime's memory budget (fall back to streamMerge).
+   */
+  static async create(rt: GpuRuntime, base: Checkpoint, models: readonly Checkpoint[], opts: ResidentCreateOptions = {}): Promise<ResidentMerge> {
+    if (models.length === 0) throw new InputError('a resident merge needs at least one model besides the base');
+    const probe: MergeRecipe = { version: 1, method: 'task_arithmetic', base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {} };
+    checkMergeable({ recipe: probe, base, models });
+    const need = residentBytes(base, models);
+    const { live, budget } = rt.memory;
+    if (live + need.total > budget) {
+      throw new GpuOutOfMemoryError(
+        `keeping '${base.name}' and ${models.length} distribution vector(s) on the GPU needs ${need.total} bytes ` +
+          `(base ${need.base}, Δ ${need.deltas}, outputs ${need.outputs}, upload ${need.transient}) but the budget leaves ${budget - live} of ${budget}; ` +
+          'merge tensor by tensor instead (streamMerge)',
+      );
+    }
+    const plan = planMerge({ recipe: probe, base, models });
+    const entries: Entry[] = [];
+    const made = new ResidentMerge(rt, base, models, entries);
+    let bytesRead = 0;
+    try {
+      for (const [done, planned] of plan.entries()) {
+        throwIfAborted(opts.signal);
+        const { ref } = planned;
+        const data = await base.read(ref.name);
+        bytesRead += data.byteLength;
+        const entry: Entry = { planned, index: planned.index, base: rt.upload(`ResidentMerge.base.${ref.name}`, data) };
+        entries.push(entry);
+        if (planned.merged) {
+          const uploads: GPUBuffer[] = [];
+          try {
+            const gpuModels: GpuTensor[] = [];
+            for (const [i, m] of models.entries()) {
+              const bytes = await m.read(ref.name);
+              bytesRead += bytes.byteLength;
+              const buffer = rt.upload(`ResidentMerge.model${i}.${ref.name}`, bytes);
+              uploads.push(buffer);
+              gpuModels.push({ buffer, dtype: m.tensors.get(ref.name)!.dtype as DType });
+            }
+            const n = elementCount(ref.shape);
+            entry.deltas = await rt.scoped(`ResidentMerge Δ ${ref.storedName}`, () =>
+              computeDeltas(rt, { buffer: entry.base, dtype: ref.dtype as DType }, gpuModels, n),
+            );
+          } finally {
+            rt.release(...uploads);
+          }
+        }
+        opts.onProgress?.({ done: done + 1, total: plan.length, tensor: ref.storedName, bytesRead });
+      }
+    } catch (error) {
+      made.destroy();
+      throw error;
+    }
+    return made;
+  }
+
+  /** Bytes this merge holds on the GPU now (base, Δ, outputs). */
+  get memory(): { bytes: number; base: number; deltas: number; outputs: number } {
+    let base = 0;
+    let deltas = 0;
+    let outputs = 0;
+    for (const e of this.entries) {
+      base += e.base.size;
+      deltas += e.deltas?.size ?? 0;
+      outputs += e.out?.size ?? 0;
+    }
+    return { bytes: base + deltas + outputs, base, deltas, outputs };
+  }
+
+  /** Tensors in the base's order, as planned (merged or copied). */
+  get tensors(): readonly PlannedTensor[] {
+    return this.entries.map((e) => e.planned);
+  }
+
+  /**
+   * Runs one merge on the resident data. With a recipe its models must be the checkpoints given
+   * to create(), in the same order; per-layer schedules and filters are resolved per tensor.
+   */
+  async merge(what: MergeRecipe | ResidentMergeSpec, opts: ResidentMergeOptions = {}): Promise<Map<string, ResidentTensor>> {
+    if (this.destroyed) throw new InputError('this resident merge was destroyed');
+    const rt = this.rt;
+    const method = getMethod(what.method);
+    const N = this.models.length;
+    const recipe = 'version' in what ? what : undefined;
+    if (recipe && recipe.models.length !== N) throw new InputError(`the recipe lists ${recipe.models.length} models but the resident merge holds ${N}`);
+    if (!recipe && (what as ResidentMergeSpec).weights.length !== N) {
+      throw new InputError(`${(what as ResidentMergeSpec).weights.length} weights for the ${N} resident models`);
+    }
+    const dtypeName = what.dtype;
+    const outDtypeFor = (ref: TensorRef): DType => (dtypeName ? RECIPE_DTYPE[dtypeName] : (ref.dtype as DType));
+    const numLayers = this.base.spec.numLayers;
+    const out = new Map<string, ResidentTensor>();
+    for (const e of this.entries) {
+      throwIfAborted(opts.signal);
+      const { ref } = e.planned;
+      if (!e.planned.merged || !e.deltas) {
+        out.set(ref.name, { buffer: e.base, dtype: ref.dtype as DType, shape: ref.shape });
+        continue;
+      }
+      const n = elementCount(ref.shape);
+      const outDtype = outDtypeFor(ref);
+      if (e.out && e.outDtype !== outDtype) {
+        rt.release(e.out);
+        e.out = undefined;
+      }
+      e.out ??= rt.storage(`ResidentMerge.out.${ref.name}`, storageBytes(outDtype, n));
+      e.outDtype = outDtype;
+      let weights: readonly number[];
+      let params: MergeParams;
+      let seed: number;
+      if (recipe) {
+        const r = resolveTensorParams(recipe, ref.storedName, ref.layer, numLayers);
+        weights = r.models.map((m) => m.weight);
+        params = methodParams(method, r);
+        seed = r.seed;
+      } else {
+        const spec = what as ResidentMergeSpec;
+        weights = spec.weights;
+        params = spec.params ?? {};
+        seed = spec.seed ?? 0;
+      }
+      const ctx = { tensorIndex: e.index, seed: seed >>> 0, tensor: ref.storedName };
+      const base: GpuTensor = { buffer: e.base, dtype: ref.dtype as DType };
+      const result = await this.combine(method, e, base, n, weights, outDtype, params, ctx);
+      if (result !== e.out) throw new InputError(`merge method '${method.name}' did not write into the resident output`, { tensor: ref.storedName });
+      out.set(ref.name, { buffer: e.out, dtype: outDtype, shape: ref.shape });
+    }
+    return out;
+  }
+
+  private async combine(
+    method: MergeMethod,
+    e: Entry,
+    base: GpuTensor,
+    n: number,
+    weights: readonly number[],
+    outDtype: DType,
+    params: MergeParams,
+    ctx: { tensorIndex: number; seed: number; tensor: string },
+  ): Promise<GPUBuffer> {
+    const rt = this.rt;
+    const { ref } = e.planned;
+    const what = `ResidentMerge ${method.name} ${ref.storedName}`;
+    if (method.name !== 'linear' && method.name !== 'slerp') {
+      // Δ-based methods read Δ, never the models: the entries only carry the count (and the
+      // resident Δ buffer as a placeholder) for the methods' argument checks.
+      const models = this.models.map((m) => ({ buffer: e.deltas!, dtype: m.tensors.get(ref.name)!.dtype as DType }));
+      return rt.scoped(what, () => method.gpu(rt, { n, base, models, weights, outDtype, deltas: e.deltas, dst: e.out }, params, ctx));
+    }
+    // linear/slerp combine the models themselves in the streaming path: upload them for this tensor.
+    const uploads: GPUBuffer[] = [];
+    try {
+      const models: GpuTensor[] = [];
+      for (const [i, m] of this.models.entries()) {
+        const buffer = rt.upload(`ResidentMerge.model${i}.${ref.name}`, await m.read(ref.name));
+        uploads.push(buffer);
+        models.push({ buffer, dtype: m.tensors.get(ref.name)!.dtype as DType });
+      }
+      const b = method.needsBase ? base : undefined;
+      return await rt.scoped(what, () => method.gpu(rt, { n, base: b, models, weights, outDtype, dst: e.out }, params, ctx));
+    } finally {
+      rt.release(...uploads);
+    }
+  }
+
+  /** Releases every resident buffer (and the outputs handed out). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const e of this.entries) this.rt.release(e.base, e.deltas, e.out);
+    this.entries.length = 0;
+  }
+}
