@@ -1,0 +1,81 @@
+import { CancelledError, InputError, TokenizerError, blobSource, loadTokenizer, openCheckpoint, type ByteSource } from '../engine/index.ts';
+import { fineTune, type OrtTrainingModule } from '../engine/train/index.ts';
+import { toErrorInfo } from './errors.ts';
+import type { TrainReply, TrainRequest, TrainStartRequest } from './trainProtocol.ts';
+
+/**
+ * The training Worker's logic, free of Worker globals (train.worker.ts wires it to `self`; tests
+ * drive it directly with the Node build of the runtime). One AbortController per run.
+ */
+export type TrainPost = (reply: TrainReply, transfer?: ArrayBuffer[]) => void;
+
+export interface TrainHost {
+  handle(request: TrainRequest): Promise<void>;
+}
+
+export function createTrainHost(ort: () => Promise<OrtTrainingModule>, post: TrainPost): TrainHost {
+  const runs = new Map<number, AbortController>();
+
+  async function start(req: TrainStartRequest, signal: AbortSignal): Promise<void> {
+    const { id } = req;
+    post({ kind: 'train-status', id, stage: 'loading' });
+    const files = new Map<string, ByteSource>(req.files.map((f) => [f.path, blobSource(f.file, f.path)]));
+    const checkpoint = await openCheckpoint(files, req.name, { signal });
+    post({ kind: 'train-status', id, stage: 'tokenizing' });
+    if (checkpoint.tokenizerJson === undefined) throw new TokenizerError(`'${req.name}' has no tokenizer.json: the training text cannot be tokenized`, { file: 'tokenizer.json' });
+    const tokens = (await loadTokenizer(checkpoint.tokenizerJson)).encode(req.text);
+    if (tokens.length === 0) throw new InputError('the training text is empty');
+    post({ kind: 'train-status', id, stage: 'building', tokens: tokens.length });
+    const module = await ort();
+    let started = false;
+    const result = await fineTune({
+      ort: module,
+      checkpoint,
+      tokens,
+      settings: req.settings,
+      signal,
+      onProgress: (progress) => {
+        if (!started) {
+          started = true;
+          post({ kind: 'train-status', id, stage: 'training' });
+        }
+        post({ kind: 'train-progress', id, progress });
+      },
+      onSnapshot: (step, weights) => {
+        const record: Record<string, Float32Array> = {};
+        const transfer: ArrayBuffer[] = [];
+        for (const [k, v] of weights) {
+          const copy = v.slice();
+          record[k] = copy;
+          transfer.push(copy.buffer);
+        }
+        post({ kind: 'train-snapshot', id, step, weights: record }, transfer);
+      },
+    });
+    if (signal.aborted) throw new CancelledError();
+    post({ kind: 'train-status', id, stage: 'writing' });
+    const out = [...result.files].map(([path, bytes]) => ({ path, bytes }));
+    post(
+      { kind: 'train-done', id, files: out, losses: result.losses, heldOut: result.heldOut, tokensPerSecond: result.tokensPerSecond },
+      out.map((f) => f.bytes.buffer as ArrayBuffer),
+    );
+  }
+
+  return {
+    async handle(request) {
+      if (request.kind === 'train-cancel') {
+        runs.get(request.target)?.abort();
+        return;
+      }
+      const ctl = new AbortController();
+      runs.set(request.id, ctl);
+      try {
+        await start(request, ctl.signal);
+      } catch (error) {
+        post({ kind: 'train-error', id: request.id, error: toErrorInfo(ctl.signal.aborted ? new CancelledError() : error) });
+      } finally {
+        runs.delete(request.id);
+      }
+    },
+  };
+}
