@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { DemError } from '../engine/errors.ts';
 import { runInspect } from './inspect.ts';
 import { runMerge } from './merge.ts';
+import { runGenerate } from './generate.ts';
+import { runPpl } from './ppl.ts';
 
 /**
  * `dem` — the studio's engine from the command line. Each command lives in its own module and
@@ -18,6 +20,12 @@ Usage:
                                    write an HF folder + recipe JSON + mergekit YAML
   dem merge --config FILE.yml --out DIR
                                    the same from a mergekit YAML config
+  dem ppl --model DIR --text FILE ... [--context N] [--json]
+                                   validation perplexity per text (tokens, predicted, mean NLL,
+                                   ppl); with --base DIR --model DIR[:W] ... of a merge made in memory
+  dem generate --model DIR --prompt TEXT [--max-tokens N] [--temperature X] [--top-k K] [--seed N]
+                                   continue a prompt (greedy, or seeded sampling), streamed to
+                                   stdout; --base DIR --model DIR[:W] ... generates from a merge
   dem help                         this text
 
 Run 'dem COMMAND --help' for a command's options.`;
@@ -27,6 +35,8 @@ type Command = (args: string[]) => Promise<number>;
 const commands: Record<string, Command> = {
   inspect: runInspect,
   merge: runMerge,
+  ppl: runPpl,
+  generate: runGenerate,
 };
 
 export async function main(argv: string[]): Promise<number> {

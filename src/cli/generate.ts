@@ -1,0 +1,119 @@
+import { parseArgs } from 'node:util';
+import { InputError } from '../engine/errors.ts';
+import { TextStream, generate, type GenerateResult } from '../engine/model/generate.ts';
+import { createLoadedModel } from '../engine/model/load.ts';
+import { formatBytes } from './format.ts';
+import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
+import { openModelSource, parseIntOption, stdout, withRuntime, type CommandEnv } from './ppl.ts';
+import { cancelOnSignals, Progress } from './progress.ts';
+
+const HELP = `dem generate --model DIR --prompt TEXT [options]
+dem generate --base DIR --model DIR[:WEIGHT] ... [merge options] --prompt TEXT [options]
+
+Continues the prompt on the GPU with a KV cache and streams the text to stdout (the prompt
+first). Greedy by default; --temperature > 0 samples, optionally from the --top-k most likely
+tokens, with a seeded PRNG (same seed → same text; without --seed one is chosen and printed on
+stderr). Stops after --max-tokens, at the model's EOS token, or when the context is full.
+With --base, the model is the merge the options describe, made in memory.
+
+Options:
+  --model DIR                the checkpoint (without --base)
+  --prompt TEXT              the text to continue
+  --max-tokens N             most new tokens (default 64)
+  --temperature X            0 = greedy (default); > 0 samples from softmax(logits / X)
+  --top-k K                  sample among the K most likely tokens only (default: all)
+  --seed N                   sampling seed
+  --ignore-eos               keep going past the EOS token
+  --json                     print {prompt, text, ids, stop, seed} as JSON instead of streaming
+  --quiet                    no progress lines on stderr
+
+${MERGE_HELP.replace('--seed N                   DARE', '--merge-seed N             DARE')}`;
+
+function parseFloatOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw new InputError(`--${name}: '${v}' is not a number ≥ 0`);
+  return x;
+}
+
+export async function runGenerate(args: string[], env: CommandEnv = {}): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...MERGE_OPTIONS,
+      'merge-seed': { type: 'string' },
+      prompt: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'ignore-eos': { type: 'boolean' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const out = env.out ?? stdout;
+  if (values.help) {
+    out(`${HELP}\n`);
+    return 0;
+  }
+  if (values.prompt === undefined) throw new InputError('--prompt TEXT is required');
+  const maxTokens = parseIntOption('max-tokens', values['max-tokens'], 0) ?? 64;
+  const temperature = parseFloatOption('temperature', values.temperature) ?? 0;
+  const topK = parseIntOption('top-k', values['top-k'], 1);
+  const seed = parseIntOption('seed', values.seed, 0) ?? (temperature > 0 ? Math.floor(Math.random() * 2 ** 31) : 0);
+  const signal = env.signal ?? cancelOnSignals();
+  // --seed is the sampling seed here; the merge's (DARE) seed has its own option.
+  const source = await openModelSource({ ...values, seed: values['merge-seed'] }, signal);
+  const spec = source.spec;
+  let prompt = source.tokenizer.encode(values.prompt);
+  if (prompt.length === 0) {
+    if (spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
+    prompt = [spec.bosTokenId];
+  }
+  const stopTokens = values['ignore-eos'] || spec.eosTokenId === undefined ? [] : [spec.eosTokenId];
+
+  const started = Date.now();
+  let firstToken = 0;
+  const result: GenerateResult = await withRuntime(env, 'dem-generate', async (rt) => {
+    const progress = new Progress(source.recipe ? 'merge' : 'load', values.quiet);
+    const weights = await source.load(rt, progress, signal);
+    progress.done(`${weights.tensors.size} tensors, ${formatBytes(weights.bytes)} on the GPU`);
+    const loaded = await createLoadedModel(rt, weights);
+    try {
+      if (!values.quiet && temperature > 0) process.stderr.write(`generate: temperature ${temperature}${topK ? `, top-k ${topK}` : ''}, seed ${seed}\n`);
+      const stream = new TextStream(source.tokenizer);
+      if (!values.json) out(values.prompt!);
+      const t0 = Date.now();
+      const r = await generate(loaded.model, prompt, {
+        maxTokens,
+        temperature,
+        topK,
+        seed,
+        stopTokens,
+        signal,
+        onToken: (id, i) => {
+          if (i === 0) firstToken = Date.now() - t0;
+          if (!values.json) out(stream.push(id));
+        },
+      });
+      if (!values.json) out(`${stream.flush()}\n`);
+      return r;
+    } finally {
+      loaded.destroy();
+    }
+  });
+
+  if (values.json) {
+    const text = result.ids.length ? source.tokenizer.decode(result.ids) : '';
+    out(`${JSON.stringify({ model: source.name, prompt: values.prompt, prompt_ids: prompt, text, ids: result.ids, stop: result.stop, temperature, top_k: topK ?? null, seed }, null, 2)}\n`);
+  }
+  if (!values.quiet) {
+    const secs = (Date.now() - started) / 1000;
+    process.stderr.write(
+      `generate: ${result.ids.length} tokens after a ${result.promptTokens}-token prompt, stopped at ${result.stop === 'eos' ? 'EOS' : result.stop === 'context' ? 'the full context' : '--max-tokens'}` +
+        ` (${secs.toFixed(1)}s in all, first token after ${(firstToken / 1000).toFixed(2)}s)\n`,
+    );
+  }
+  return 0;
+}
