@@ -64,5 +64,7 @@ export default defineConfig({
   server: { headers: isolation, port: 5173, strictPort: true },
   preview: { headers: isolation, port: 4173, strictPort: true },
   worker: { format: 'es' },
+  // onnxruntime-web loads its wasm/mjs from public/ort at run time; pre-bundling would break that.
+  optimizeDeps: { exclude: ['onnxruntime-web-training'] },
   build: { target: 'es2022' },
 });

@@ -33,3 +33,6 @@ export { exportMerged, planShards, type FolderSink, type FileWriter } from './me
 // Model
 export { GpuModel, KvCache, type GpuTensor, type GpuModelOptions } from './model/forward.ts';
 export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } from './model/perplexity.ts';
+
+// Fine-tuning (onnxruntime-web training)
+export * from './train/index.ts';
