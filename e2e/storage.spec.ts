@@ -1,12 +1,13 @@
 import { expect, test } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type * as LocalStoreModule from '../src/storage/local.ts';
 
 /**
  * src/storage/local.ts in the real browser: the Origin Private File System keeps what the user
  * loaded across reloads, reports usage, and a full quota leaves stored files intact.
  */
-type StorageModule = typeof import('../src/storage/local.ts');
+type StorageModule = typeof LocalStoreModule;
 /** Loaded in the page from the Vite dev server, which compiles the TypeScript on request. */
 const MODULE = '/src/storage/local.ts';
 
