@@ -10,8 +10,9 @@ export function baseOf(checkpoints: readonly CheckpointEntry[]): CheckpointEntry
   return checkpoints.find((c) => c.role === 'base' && c.status === 'ready');
 }
 
+/** Fine-tunes that take part in the merge: loaded and without an error-level mismatch with the base. */
 export function fineTunes(checkpoints: readonly CheckpointEntry[]): CheckpointEntry[] {
-  return checkpoints.filter((c) => c.role === 'finetune' && c.status === 'ready');
+  return checkpoints.filter((c) => c.role === 'finetune' && c.status === 'ready' && !c.incompatible);
 }
 
 /** Methods both the registry (kernels) and the recipe schema know, with their controls. */

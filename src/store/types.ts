@@ -36,6 +36,8 @@ export interface CheckpointEntry {
   files: FileEntry[];
   /** Restored from a previous session but its files could not be read again: choose them again. */
   needsReselect?: boolean;
+  /** Has error-level mismatches with the base: listed on the card, left out of the merge. */
+  incompatible?: boolean;
 }
 
 export interface WorkspaceSlice {

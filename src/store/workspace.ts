@@ -90,31 +90,44 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
       refresh: () => {
         const s = get();
         const base = baseOf(s.checkpoints);
-        const tunes = fineTunes(s.checkpoints);
-        // Every ready fine-tune gets a coefficient (default 1: the plain DEM sum).
-        const missing = tunes.filter((t) => !s.coefficients[t.id]);
-        if (missing.length) {
-          set((st) => ({
-            coefficients: { ...st.coefficients, ...Object.fromEntries(missing.map((t) => [t.id, { mode: 'scalar' as const, value: 1, anchors: [1, 1, 1] }])) },
-          }));
-        }
-        if (base && tunes.length) {
-          const seq = ++compatSeq;
-          void engine
-            .call('compat', { base: base.id, models: tunes.map((t) => t.id) })
-            .then((compat) => {
-              if (seq === compatSeq) set({ compat });
-            })
-            .catch(() => undefined);
-        } else set({ compat: {} });
-        if (base?.id !== lastBase) {
-          lastBase = base?.id;
-          // Texts are token ids of one tokenizer: a new base means tokenizing again.
-          get().retokenize();
-        } else {
-          get().refreshReferences();
-          void get().evaluate();
-        }
+        const all = s.checkpoints.filter((c) => c.role === 'finetune' && c.status === 'ready');
+        const seq = ++compatSeq;
+        const check = async (): Promise<void> => {
+          if (!base || all.length === 0) {
+            set((st) => ({ compat: {}, checkpoints: st.checkpoints.map((c) => (c.incompatible ? { ...c, incompatible: false } : c)) }));
+            return;
+          }
+          try {
+            const compat = await engine.call('compat', { base: base.id, models: all.map((t) => t.id) });
+            if (seq !== compatSeq) return;
+            const bad = new Set(Object.entries(compat).filter(([, items]) => items.some((i) => i.severity === 'error')).map(([id]) => id));
+            set((st) => ({
+              compat,
+              checkpoints: st.checkpoints.map((c) => (c.role === 'finetune' && !!c.incompatible !== bad.has(c.id) ? { ...c, incompatible: bad.has(c.id) } : c)),
+            }));
+          } catch {
+            // The cards already show load errors; compatibility is informational.
+          }
+        };
+        void check().then(() => {
+          if (seq !== compatSeq) return;
+          const st = get();
+          // Every fine-tune in the merge gets a coefficient (default 1: the plain DEM sum).
+          const missing = fineTunes(st.checkpoints).filter((t) => !st.coefficients[t.id]);
+          if (missing.length) {
+            set((x) => ({
+              coefficients: { ...x.coefficients, ...Object.fromEntries(missing.map((t) => [t.id, { mode: 'scalar' as const, value: 1, anchors: [1, 1, 1] }])) },
+            }));
+          }
+          if (base?.id !== lastBase) {
+            lastBase = base?.id;
+            // Texts are token ids of one tokenizer: a new base means tokenizing again.
+            get().retokenize();
+          } else {
+            get().refreshReferences();
+            void get().evaluate();
+          }
+        });
       },
     };
   };

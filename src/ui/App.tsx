@@ -3,8 +3,14 @@ import { selectCheckpoints, selectConnectGpu } from '../store/index.ts';
 import { AddCheckpoint, DropZone } from './AddCheckpoint.tsx';
 import { CheckpointCard } from './CheckpointCard.tsx';
 import { GpuBanner, GpuStatus } from './GpuStatus.tsx';
+import { CoefficientsPanel } from './Coefficients.tsx';
+import { ExplorePanel } from './Explore.tsx';
+import { ExportPanel, GeneratePanel, LayersPanel } from './Insight.tsx';
 import { Notifications } from './Notifications.tsx';
+import { PerplexityPanel } from './Perplexity.tsx';
+import { SearchPanel } from './Search.tsx';
 import { useStudio } from './store.tsx';
+import { ValidationPanel } from './Validation.tsx';
 
 export function App() {
   const connect = useStudio(selectConnectGpu);
@@ -21,9 +27,23 @@ export function App() {
         <GpuStatus />
       </header>
       <GpuBanner />
-      <main className="main">
-        <AddCheckpoint />
-        <Checkpoints />
+      <main className="main workspace">
+        <div className="workspace__inputs">
+          <AddCheckpoint />
+          <Checkpoints />
+          <ValidationPanel />
+        </div>
+        <div className="workspace__merge">
+          <CoefficientsPanel />
+          <PerplexityPanel />
+          <SearchPanel />
+          <ExplorePanel />
+          <div className="workspace__pair">
+            <LayersPanel />
+            <GeneratePanel />
+          </div>
+          <ExportPanel />
+        </div>
       </main>
       <Notifications />
       <DropZone />

@@ -1,6 +1,7 @@
 import { useId, useState } from 'react';
 import type { CheckpointSummary, TensorSummary } from '../engine/index.ts';
 import {
+  selectCompat,
   selectCancelCheckpoint,
   selectRemoveCheckpoint,
   selectSetRole,
@@ -34,8 +35,37 @@ export function CheckpointCard({ entry }: { entry: CheckpointEntry }) {
           {entry.error.message}
         </p>
       )}
+      {entry.status === 'ready' && entry.role === 'finetune' && <Compatibility id={entry.id} />}
       {entry.status === 'ready' && entry.summary && <Summary summary={entry.summary} />}
     </article>
+  );
+}
+
+/** Every mismatch with the base (checkCompatibility); errors block the merge, warnings do not. */
+function Compatibility({ id }: { id: string }) {
+  const compat = useStudio(selectCompat);
+  const items = compat[id];
+  if (!items) return null;
+  const errors = items.filter((i) => i.severity === 'error').length;
+  return (
+    <div className={`compat compat--${errors ? 'bad' : items.length ? 'warn' : 'ok'}`} data-testid="compat" data-errors={errors} data-items={items.length}>
+      {items.length === 0 ? (
+        <span>✓ Compatible with the base</span>
+      ) : (
+        <>
+          <span>
+            {errors ? `✗ ${errors} mismatch${errors === 1 ? '' : 'es'} with the base: cannot be merged` : `${items.length} warning${items.length === 1 ? '' : 's'} (can be merged)`}
+          </span>
+          <ul className="compat__list" data-testid="compat-list">
+            {items.map((i, k) => (
+              <li key={k} data-severity={i.severity}>
+                {i.tensor && <code>{i.tensor}</code>} {i.message}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
   );
 }
 

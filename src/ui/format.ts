@@ -41,3 +41,25 @@ export function formatDtypes(dtypes: Readonly<Record<string, number>>): string {
     .map(([dtype]) => dtype)
     .join(' · ');
 }
+
+/** Perplexity with 4 decimals (fixed width in the tables: tabular figures). */
+export function formatPpl(x: number | undefined): string {
+  return x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(4);
+}
+
+/** Milliseconds as '42 ms' or '1.25 s'. */
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** Seconds left as '12 s' or '3 min 5 s'. */
+export function formatEta(s: number | null): string {
+  if (s === null) return 'estimating…';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  return `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`;
+}
+
+/** A coefficient: sign always shown, two decimals ('+1.00', '−0.25'). */
+export function formatCoef(x: number): string {
+  return `${x < 0 ? '−' : '+'}${Math.abs(x).toFixed(2)}`;
+}

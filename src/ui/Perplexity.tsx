@@ -1,0 +1,120 @@
+import { Bar, CartesianGrid, Legend, ResponsiveContainer, Scatter, ComposedChart, Tooltip, XAxis, YAxis } from 'recharts';
+import {
+  selectCheckpoints,
+  selectEvalError,
+  selectEvalHint,
+  selectEvalStatus,
+  selectPerplexities,
+  selectReferences,
+  selectTimings,
+  selectValidationSets,
+} from '../store/index.ts';
+import { formatMs, formatPpl } from './format.ts';
+import { useStudio } from './store.tsx';
+
+export const SERIES_COLORS = ['#2456c7', '#c2410c', '#15803d', '#7c3aed', '#b91c1c', '#0e7490', '#a16207', '#be185d'];
+
+/**
+ * Perplexity of the current merge per validation set, with the base's and each fine-tune's own
+ * perplexity as reference marks, and their averages. Numbers sit in fixed-width cells so the
+ * layout stays put while they update.
+ */
+export function PerplexityPanel() {
+  const sets = useStudio(selectValidationSets).filter((v) => v.status === 'ready');
+  const ppl = useStudio(selectPerplexities);
+  const refs = useStudio(selectReferences);
+  const status = useStudio(selectEvalStatus);
+  const error = useStudio(selectEvalError);
+  const hint = useStudio(selectEvalHint);
+  const timings = useStudio(selectTimings);
+  const checkpoints = useStudio(selectCheckpoints).filter((c) => c.status === 'ready');
+  const base = checkpoints.find((c) => c.role === 'base');
+  const others = [...(base ? [base] : []), ...checkpoints.filter((c) => c.role === 'finetune')];
+  const avg = (xs: (number | undefined)[]): number | undefined => (xs.every((x) => x !== undefined) && xs.length ? xs.reduce((s, x) => s + x!, 0) / xs.length : undefined);
+  const rows = sets.map((v) => ({
+    name: v.name,
+    merged: ppl[v.id],
+    ...Object.fromEntries(others.map((c) => [c.id, refs[`${c.id}|${v.id}`]])),
+  }));
+  const average = {
+    name: 'average',
+    merged: avg(sets.map((v) => ppl[v.id])),
+    ...Object.fromEntries(others.map((c) => [c.id, avg(sets.map((v) => refs[`${c.id}|${v.id}`]))])),
+  };
+  const data = sets.length > 1 ? [...rows, average] : rows;
+  return (
+    <section className="panel panel--wide" aria-labelledby="ppl-title" data-testid="perplexity-panel" data-status={status}>
+      <h2 id="ppl-title" className="section-title">
+        Validation perplexity{' '}
+        <span className="status-chip" data-testid="eval-status" data-status={status} aria-live="polite">
+          {status === 'running' ? 'measuring…' : status === 'done' ? 'up to date' : status === 'failed' ? 'failed' : 'idle'}
+        </span>
+        <span className="timing num" data-testid="eval-timing" title={timings ? `merge ${formatMs(timings.mergeMs)} · perplexity ${formatMs(timings.evalMs)} · set-up ${formatMs(timings.setupMs)} · ${timings.mode}` : undefined}>
+          {timings ? `${formatMs(timings.roundTripMs)} (merge ${formatMs(timings.mergeMs)}, ppl ${formatMs(timings.evalMs)}, ${timings.mode})` : ''}
+        </span>
+      </h2>
+      {hint && <p className="muted" data-testid="eval-hint">{hint}</p>}
+      {error && (
+        <p className="card__error" role="alert" data-testid="eval-error">
+          {error.message}
+        </p>
+      )}
+      {sets.length > 0 && (
+        <div className="ppl">
+          <div className="chart" data-testid="ppl-chart">
+            <ResponsiveContainer width="100%" height={240}>
+              <ComposedChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
+                <CartesianGrid strokeDasharray="3 3" vertical={false} />
+                <XAxis dataKey="name" />
+                <YAxis width={56} domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(1)} />
+                <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(4) : String(x))} />
+                <Legend />
+                <Bar dataKey="merged" name="merge" fill={SERIES_COLORS[0]} isAnimationActive={false} />
+                {others.map((c, i) => (
+                  <Scatter
+                    key={c.id}
+                    dataKey={c.id}
+                    name={`${c.name}${c.role === 'base' ? ' (base)' : ''}`}
+                    fill={SERIES_COLORS[(i + 1) % SERIES_COLORS.length]}
+                    shape={c.role === 'base' ? 'diamond' : 'circle'}
+                    isAnimationActive={false}
+                  />
+                ))}
+              </ComposedChart>
+            </ResponsiveContainer>
+          </div>
+          <table className="table" data-testid="ppl-table">
+            <thead>
+              <tr>
+                <th scope="col">Set</th>
+                <th scope="col" className="num">merge</th>
+                {others.map((c) => (
+                  <th key={c.id} scope="col" className="num">
+                    {c.name}
+                    {c.role === 'base' ? ' (base)' : ''}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {data.map((r, i) => (
+                <tr key={r.name} data-testid="ppl-row" data-name={r.name} className={i === rows.length ? 'table__total' : undefined}>
+                  <th scope="row">{r.name}</th>
+                  <td className="num" data-testid="ppl-merged" data-value={r.merged ?? ''}>
+                    {formatPpl(r.merged)}
+                  </td>
+                  {others.map((c) => (
+                    <td key={c.id} className="num">
+                      {formatPpl((r as unknown as Record<string, number | undefined>)[c.id])}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
