@@ -36,3 +36,6 @@ export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } fr
 
 // Fine-tuning (onnxruntime-web training)
 export * from './train/index.ts';
+export { uploadCheckpoint, collectMerged, createLoadedModel, type GpuWeights, type LoadedModel } from './model/load.ts';
+export { generate, TextStream } from './model/generate.ts';
+export { defaultContext, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
