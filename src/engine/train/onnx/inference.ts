@@ -60,6 +60,13 @@ export function buildInferenceModel(
   const ce = g.nodes.pop();
   if (!ce || ce.op !== 'SoftmaxCrossEntropyLoss') throw new Error(`buildInferenceModel: expected the forward graph to end in SoftmaxCrossEntropyLoss, got ${ce?.op}`);
   const [logits2d, labels1d] = ce.inputs as [string, string]; // (N, V), (N)
+  // onnxruntime-web 1.19.2's WebGPU Split indexes the output shape with the raw `axis`, so a
+  // negative axis leaves every output the input's shape (it then fails); the same axis, counted
+  // from the front, means the same thing to every runtime.
+  for (const n of g.nodes) {
+    const axis = n.attrs.axis;
+    if (n.op === 'Split' && typeof axis === 'number' && axis < 0) n.attrs.axis = g.shape(n.inputs[0]!).length + axis;
+  }
   const [lse] = g.node('ReduceLogSumExp', [logits2d], [{ stem: 'logsumexp', type: 'float', shape: [N, 1] }], { axes: [1], keepdims: 1 });
   const [picked] = g.node('GatherElements', [logits2d, g.reshape(labels1d, [N, 1])], [{ stem: 'label_logit', type: 'float', shape: [N, 1] }], { axis: 1 });
   const nll2d = g.sub(lse!, picked!); // (N, 1)

@@ -1,0 +1,355 @@
+/**
+ * The in-page half of `npm run bench:ppl` (driven by scripts/bench-ppl.ts through Playwright, in
+ * Chromium, served by the Vite dev server). For one case it builds the weights and the token
+ * windows once, then per engine, one after another (only one holds the weights at a time):
+ * set up, one warm-up run whose NLL is checked against the first engine's, `reps` timed runs,
+ * optionally one profiled run, tear down. Engines:
+ *   ours        GpuModel (src/engine/model/forward.ts) on our own WebGPU device
+ *   ort-webgpu  onnxruntime-web 1.19.2, WebGPU execution provider
+ *   ort-wasm    onnxruntime-web 1.19.2, wasm execution provider (SIMD, `wasmThreads` threads)
+ * Both ORT engines run the same ONNX model: the training forward graph as an inference model with
+ * the weights as initializers (src/engine/train/onnx/inference.ts), output (B, T) per-position NLL.
+ */
+import { requestDevice } from '../../src/engine/gpu/device.ts';
+import { GpuRuntime } from '../../src/engine/gpu/runtime.ts';
+import { normaliseShaderSources } from '../../src/engine/gpu/shaders.ts';
+import { openCheckpoint } from '../../src/engine/io/checkpoint.ts';
+import { parseConfig } from '../../src/engine/io/config.ts';
+import { bytesSource } from '../../src/engine/io/source.ts';
+import type { ModelSpec } from '../../src/engine/io/spec.ts';
+import { GpuModel, type GpuTensor } from '../../src/engine/model/forward.ts';
+import { modelParams, type ParamInfo } from '../../src/engine/train/model.ts';
+import { buildInferenceModel, NLL } from '../../src/engine/train/onnx/inference.ts';
+import { loadParams } from '../../src/engine/train/trainer.ts';
+import type { CaseResult, CaseSpec, EngineResult, KernelTime, PageInfo } from './types.ts';
+
+const shaders = normaliseShaderSources(import.meta.glob<string>('/shaders/**/*.wgsl', { query: '?raw', import: 'default', eager: true }));
+
+const ORT_DIST = '/node_modules/onnxruntime-web-training/dist/';
+
+// The slice of onnxruntime-web's API used here (its types are ambient module blocks for
+// 'onnxruntime-web/...' names, not the alias this project installs).
+interface OrtTensor {
+  data: unknown;
+}
+interface OrtSession {
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface WebGpuProfilingData {
+  kernelType: string;
+  kernelName: string;
+  programName: string;
+  startTime: number;
+  endTime: number;
+}
+interface Ort {
+  InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: new (type: string, data: unknown, dims: readonly number[]) => OrtTensor;
+  env: {
+    versions: { web?: string; common?: string };
+    logLevel: string;
+    wasm: { numThreads: number; wasmPaths: string; simd?: boolean; proxy?: boolean };
+    webgpu: { profiling?: { mode?: 'off' | 'default'; ondata?: (d: WebGpuProfilingData) => void }; adapter?: unknown };
+  };
+}
+
+let ortModule: Promise<Ort> | undefined;
+function loadOrt(threads: number): Promise<Ort> {
+  ortModule ??= (async () => {
+    const ort = (await import(/* @vite-ignore */ `${ORT_DIST}ort.all.min.mjs`)) as Ort;
+    ort.env.wasm.wasmPaths = ORT_DIST;
+    ort.env.wasm.numThreads = threads;
+    ort.env.logLevel = 'error';
+    return ort;
+  })();
+  return ortModule;
+}
+
+const log = (msg: string): void => console.log(`[bench-ppl] ${msg}`);
+
+export async function pageInfo(): Promise<PageInfo> {
+  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
+  const ort = await loadOrt(navigator.hardwareConcurrency);
+  return {
+    userAgent: navigator.userAgent,
+    hardwareConcurrency: navigator.hardwareConcurrency,
+    crossOriginIsolated,
+    adapter: adapter
+      ? {
+          vendor: adapter.info.vendor,
+          architecture: adapter.info.architecture,
+          device: adapter.info.device,
+          description: adapter.info.description,
+          features: [...adapter.features].sort(),
+          maxBufferSize: adapter.limits.maxBufferSize,
+          maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        }
+      : null,
+    ortVersion: ort.env.versions.web ?? ort.env.versions.common ?? 'unknown',
+  };
+}
+
+/** Deterministic uniform [0, 1) stream (an LCG: the values only need to be fixed and non-trivial). */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+/**
+ * GPT-2-style initialisation (HF `initializer_range` 0.02 as a uniform of that standard deviation):
+ * matrices ±0.02·√3, biases ±0.01, norm scales 1 ± 0.1, norm biases ±0.01.
+ */
+function randomWeights(params: readonly ParamInfo[], seed: number): Map<string, Float32Array> {
+  const next = lcg(seed);
+  const out = new Map<string, Float32Array>();
+  for (const p of params) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const a = new Float32Array(n);
+    const isNorm = /(ln_\d|ln_f|layernorm|norm)\.weight$/.test(p.name);
+    const half = p.shape.length > 1 ? 0.02 * Math.sqrt(3) : isNorm ? 0.1 : 0.01;
+    const centre = isNorm ? 1 : 0;
+    for (let i = 0; i < n; i++) a[i] = centre + (2 * next() - 1) * half;
+    out.set(p.name, a);
+  }
+  return out;
+}
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`GET ${url}: ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+async function loadModel(c: CaseSpec): Promise<{ spec: ModelSpec; params: ParamInfo[]; weights: Map<string, Float32Array> }> {
+  if (c.model.kind === 'random') {
+    const spec = parseConfig(c.model.config, `${c.name} config`);
+    const params = modelParams(spec, () => false);
+    return { spec, params, weights: randomWeights(params, c.model.seed) };
+  }
+  const files = new Map<string, ReturnType<typeof bytesSource>>();
+  for (const f of ['config.json', 'model.safetensors']) files.set(f, bytesSource(await fetchBytes(c.model.folder + f), f));
+  const ck = await openCheckpoint(files, c.name);
+  const params = modelParams(ck.spec, (n) => ck.tensors.has(n));
+  return { spec: ck.spec, params, weights: await loadParams(ck, params) };
+}
+
+interface Runner {
+  /** Each window's summed NLL over its positions 0..T−2 (predicting tokens 1..T−1). */
+  run(): Promise<number[]>;
+  /** One run with per-kernel GPU times. */
+  profile?(): Promise<{ kernels: KernelTime[]; totalMs: number; note?: string }>;
+  dispose(): Promise<void>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function aggregate(entries: { kernel: string; ms: number }[]): { kernels: KernelTime[]; totalMs: number } {
+  const by = new Map<string, KernelTime>();
+  let totalMs = 0;
+  for (const e of entries) {
+    const k = by.get(e.kernel) ?? { kernel: e.kernel, count: 0, ms: 0 };
+    k.count++;
+    k.ms += e.ms;
+    totalMs += e.ms;
+    by.set(e.kernel, k);
+  }
+  return { kernels: [...by.values()].sort((a, b) => b.ms - a.ms), totalMs };
+}
+
+/**
+ * Per-dispatch GPU timestamps for our engine: while `record` runs, every compute pass begun on
+ * `device` gets begin/end timestamp writes (each GpuRuntime.dispatch is one pass labelled by its
+ * pipeline, so a pass is a kernel). Chromium quantises timestamps (100 µs unless developer
+ * features are on), which is far below these kernels' times on SwiftShader.
+ */
+async function timestampPasses(device: GPUDevice, record: () => Promise<unknown>): Promise<{ kernel: string; ms: number }[]> {
+  const max = 2048;
+  const querySet = device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: 2 * max });
+  const labels: string[] = [];
+  const proto = GPUCommandEncoder.prototype;
+  const original = proto.beginComputePass;
+  proto.beginComputePass = function (this: GPUCommandEncoder, desc?: GPUComputePassDescriptor) {
+    if (labels.length < max && !desc?.timestampWrites) {
+      const i = labels.length;
+      labels.push((desc?.label ?? 'pass').replace(/^[^.]*\./, '').replace(/\.main\.pass$|\.pass$/, ''));
+      return original.call(this, { ...desc, timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    }
+    return original.call(this, desc);
+  };
+  try {
+    await record();
+  } finally {
+    proto.beginComputePass = original;
+  }
+  const n = labels.length;
+  const resolve = device.createBuffer({ label: 'bench.timestamps.resolve', size: Math.max(8, 16 * n), usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const staging = device.createBuffer({ label: 'bench.timestamps.read', size: Math.max(8, 16 * n), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder({ label: 'bench.timestamps' });
+  if (n > 0) {
+    enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, staging, 0, 16 * n);
+  }
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(staging.getMappedRange().slice(0));
+  staging.destroy();
+  resolve.destroy();
+  querySet.destroy();
+  return labels.map((kernel, i) => ({ kernel, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+}
+
+async function oursRunner(spec: ModelSpec, params: readonly ParamInfo[], weights: Map<string, Float32Array>, windows: number[][], B: number, T: number): Promise<Runner> {
+  const device = await requestDevice(navigator.gpu, 'bench-ppl');
+  const rt = new GpuRuntime(device, shaders, { label: 'bench' });
+  const gpu = new Map<string, GpuTensor>();
+  for (const p of params) gpu.set(p.name, { buffer: rt.upload(`w.${p.name}`, weights.get(p.name)!), dtype: 'F32', shape: p.shape });
+  const model = await GpuModel.create(rt, spec, gpu, { maxContext: T, maxBatch: B });
+  await rt.flush();
+  return {
+    run: () => model.nllWindows(windows),
+    profile: device.features.has('timestamp-query')
+      ? async () => ({ ...aggregate(await timestampPasses(device, () => model.nllWindows(windows))), note: 'GPU timestamps per compute pass (one pass per dispatch)' })
+      : undefined,
+    dispose: async () => {
+      model.destroy();
+      rt.destroy();
+    },
+  };
+}
+
+async function ortRunner(ort: Ort, ep: 'webgpu' | 'wasm', onnx: Uint8Array, windows: number[][], B: number, T: number): Promise<Runner> {
+  const session = await ort.InferenceSession.create(onnx, { executionProviders: [ep], graphOptimizationLevel: 'all' });
+  const ids = new BigInt64Array(B * T);
+  const labels = new BigInt64Array(B * T);
+  windows.forEach((w, b) => {
+    for (let t = 0; t < T; t++) {
+      ids[b * T + t] = BigInt(w[t]!);
+      // The last position predicts nothing inside the window: any valid id, dropped below.
+      labels[b * T + t] = BigInt(t + 1 < T ? w[t + 1]! : 0);
+    }
+  });
+  const feeds = { input_ids: new ort.Tensor('int64', ids, [B, T]), labels: new ort.Tensor('int64', labels, [B, T]) };
+  const run = async (): Promise<number[]> => {
+    const out = await session.run(feeds);
+    const nll = out[NLL]!.data as Float32Array;
+    return windows.map((_, b) => {
+      let s = 0;
+      for (let t = 0; t + 1 < T; t++) s += nll[b * T + t]!;
+      return s;
+    });
+  };
+  return {
+    run,
+    profile:
+      ep === 'webgpu'
+        ? async () => {
+            const entries: { kernel: string; ms: number }[] = [];
+            ort.env.webgpu.profiling = { mode: 'default', ondata: (d) => entries.push({ kernel: `${d.kernelType}:${d.programName}`, ms: (d.endTime - d.startTime) / 1e6 }) };
+            try {
+              await run();
+            } finally {
+              ort.env.webgpu.profiling = { mode: 'off' };
+            }
+            return { ...aggregate(entries), note: 'onnxruntime-web env.webgpu.profiling (GPU timestamps per program); CPU-fallback nodes are not listed' };
+          }
+        : undefined,
+    dispose: () => session.release(),
+  };
+}
+
+export async function runCase(c: CaseSpec): Promise<CaseResult> {
+  const { batch: B, context: T } = c;
+  log(`${c.name}: building weights`);
+  const { spec, params, weights } = await loadModel(c);
+  const nextId = lcg(c.windowSeed);
+  const windows = Array.from({ length: B }, () => Array.from({ length: T }, () => Math.floor(nextId() * spec.vocabSize)));
+  const needsOnnx = c.engines.some((e) => e !== 'ours');
+  const t0 = performance.now();
+  const onnx = needsOnnx ? buildInferenceModel(spec, params, weights, { batch: B, seqLen: T }) : new Uint8Array();
+  if (needsOnnx) log(`${c.name}: ONNX model ${(onnx.byteLength / 2 ** 20).toFixed(1)} MiB built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const predicted = B * (T - 1);
+  const results: EngineResult[] = [];
+  let reference: EngineResult | undefined;
+
+  for (const engine of c.engines) {
+    const r: EngineResult = { engine };
+    results.push(r);
+    let runner: Runner | undefined;
+    try {
+      const s0 = performance.now();
+      runner = engine === 'ours'
+        ? await oursRunner(spec, params, weights, windows, B, T)
+        : await ortRunner(await loadOrt(c.wasmThreads), engine === 'ort-webgpu' ? 'webgpu' : 'wasm', onnx, windows, B, T);
+      r.setupMs = performance.now() - s0;
+      log(`${c.name} ${engine}: set up in ${(r.setupMs / 1000).toFixed(1)} s`);
+      const f0 = performance.now();
+      const perWindow = await runner.run();
+      r.firstRunMs = performance.now() - f0;
+      r.perWindow = perWindow;
+      r.nllMean = perWindow.reduce((a, b) => a + b, 0) / predicted;
+      if (!Number.isFinite(r.nllMean)) throw new Error(`mean NLL is ${r.nllMean}`);
+      if (reference) {
+        const ref = reference;
+        r.relDiffNllMean = Math.abs(r.nllMean - ref.nllMean!) / Math.abs(ref.nllMean!);
+        r.maxRelDiffWindow = Math.max(...perWindow.map((v, i) => Math.abs(v - ref.perWindow![i]!) / Math.abs(ref.perWindow![i]!)));
+        r.verified = r.relDiffNllMean <= c.tolerance;
+      } else {
+        reference = r;
+        r.relDiffNllMean = 0;
+        r.maxRelDiffWindow = 0;
+        r.verified = true;
+      }
+      log(`${c.name} ${engine}: warm-up ${(r.firstRunMs / 1000).toFixed(2)} s, mean NLL ${r.nllMean.toFixed(6)} (rel diff ${r.relDiffNllMean.toExponential(2)})`);
+      if (!r.verified) throw new Error(`mean NLL ${r.nllMean} differs from ${reference.engine}'s ${reference.nllMean} by ${r.relDiffNllMean.toExponential(2)} (> ${c.tolerance}): not timed`);
+      r.runsMs = [];
+      for (let i = 0; i < c.reps; i++) {
+        const q0 = performance.now();
+        await runner.run();
+        r.runsMs.push(performance.now() - q0);
+      }
+      r.medianMs = median(r.runsMs);
+      r.tokensPerSec = (B * T) / (r.medianMs / 1000);
+      log(`${c.name} ${engine}: runs ${r.runsMs.map((m) => (m / 1000).toFixed(2)).join(', ')} s -> ${r.tokensPerSec.toFixed(1)} tokens/s`);
+      if (c.profile && runner.profile) {
+        const p = await runner.profile();
+        r.profile = p.kernels;
+        r.profileTotalMs = p.totalMs;
+        r.profileNote = p.note;
+        log(`${c.name} ${engine}: profiled ${p.kernels.length} kernel kinds, ${p.totalMs.toFixed(0)} ms GPU`);
+      }
+    } catch (e) {
+      r.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      log(`${c.name} ${engine}: FAILED ${r.error}`);
+    } finally {
+      await runner?.dispose().catch(() => undefined);
+    }
+  }
+  return {
+    name: c.name,
+    shape: {
+      layers: spec.numLayers,
+      hidden: spec.hiddenSize,
+      heads: spec.numHeads,
+      vocab: spec.vocabSize,
+      ff: spec.intermediateSize,
+      maxPositions: spec.maxPositions,
+      params: params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0),
+      modelType: spec.modelType,
+    },
+    batch: B,
+    context: T,
+    tokensPerRun: B * T,
+    predictedPerRun: predicted,
+    reps: c.reps,
+    onnxModelBytes: onnx.byteLength,
+    engines: results,
+  };
+}
