@@ -1,0 +1,168 @@
+/**
+ * Freshly initialised checkpoints in Hugging Face layout (config.json, model.safetensors,
+ * tokenizer.json) for models the project trains itself: the demo's base model and the training
+ * benchmark. Initialisation follows GPT-2's scheme (N(0, 0.02²), residual projections scaled by
+ * 1/sqrt(2L), norms 1, biases 0); the values come from a seeded PRNG so a run is reproducible.
+ */
+import { encodeFromF32 } from '../../src/engine/io/dtypes.ts';
+import { writeSafetensors } from '../../src/engine/io/safetensors.ts';
+import { mulberry32 } from '../../src/engine/train/data.ts';
+import { BYTE_VOCAB, EOT_ID, byteTokenizerJson } from './tokenizer.ts';
+
+export interface Gpt2Shape {
+  family: 'gpt2';
+  /** Layers, width, heads, context. */
+  L: number;
+  C: number;
+  NH: number;
+  P: number;
+}
+
+export interface LlamaShape {
+  family: 'llama';
+  L: number;
+  C: number;
+  NH: number;
+  NKV: number;
+  FF: number;
+  P: number;
+}
+
+export type ModelShape = Gpt2Shape | LlamaShape;
+
+interface Init {
+  name: string;
+  shape: number[];
+  std: number;
+  /** 'one' for norm weights, 'zero' for biases. */
+  fill?: 'one' | 'zero';
+}
+
+function gpt2Params(s: Gpt2Shape): Init[] {
+  const { L, C, P } = s;
+  const resid = 0.02 / Math.sqrt(2 * L);
+  const out: Init[] = [
+    { name: 'transformer.wte.weight', shape: [BYTE_VOCAB, C], std: 0.02 },
+    { name: 'transformer.wpe.weight', shape: [P, C], std: 0.01 },
+  ];
+  for (let l = 0; l < L; l++) {
+    const h = `transformer.h.${l}`;
+    // Conv1D weights are (in, out).
+    out.push(
+      { name: `${h}.ln_1.weight`, shape: [C], std: 0, fill: 'one' },
+      { name: `${h}.ln_1.bias`, shape: [C], std: 0, fill: 'zero' },
+      { name: `${h}.attn.c_attn.weight`, shape: [C, 3 * C], std: 0.02 },
+      { name: `${h}.attn.c_attn.bias`, shape: [3 * C], std: 0, fill: 'zero' },
+      { name: `${h}.attn.c_proj.weight`, shape: [C, C], std: resid },
+      { name: `${h}.attn.c_proj.bias`, shape: [C], std: 0, fill: 'zero' },
+      { name: `${h}.ln_2.weight`, shape: [C], std: 0, fill: 'one' },
+      { name: `${h}.ln_2.bias`, shape: [C], std: 0, fill: 'zero' },
+      { name: `${h}.mlp.c_fc.weight`, shape: [C, 4 * C], std: 0.02 },
+      { name: `${h}.mlp.c_fc.bias`, shape: [4 * C], std: 0, fill: 'zero' },
+      { name: `${h}.mlp.c_proj.weight`, shape: [4 * C, C], std: resid },
+      { name: `${h}.mlp.c_proj.bias`, shape: [C], std: 0, fill: 'zero' },
+    );
+  }
+  out.push({ name: 'transformer.ln_f.weight', shape: [C], std: 0, fill: 'one' }, { name: 'transformer.ln_f.bias', shape: [C], std: 0, fill: 'zero' });
+  return out; // tied head: lm_head.weight is wte and not saved
+}
+
+function llamaParams(s: LlamaShape): Init[] {
+  const { L, C, NH, NKV, FF } = s;
+  const HS = C / NH;
+  const resid = 0.02 / Math.sqrt(2 * L);
+  const out: Init[] = [{ name: 'model.embed_tokens.weight', shape: [BYTE_VOCAB, C], std: 0.02 }];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}`;
+    // nn.Linear weights are (out, in).
+    out.push(
+      { name: `${p}.input_layernorm.weight`, shape: [C], std: 0, fill: 'one' },
+      { name: `${p}.self_attn.q_proj.weight`, shape: [NH * HS, C], std: 0.02 },
+      { name: `${p}.self_attn.k_proj.weight`, shape: [NKV * HS, C], std: 0.02 },
+      { name: `${p}.self_attn.v_proj.weight`, shape: [NKV * HS, C], std: 0.02 },
+      { name: `${p}.self_attn.o_proj.weight`, shape: [C, NH * HS], std: resid },
+      { name: `${p}.post_attention_layernorm.weight`, shape: [C], std: 0, fill: 'one' },
+      { name: `${p}.mlp.gate_proj.weight`, shape: [FF, C], std: 0.02 },
+      { name: `${p}.mlp.up_proj.weight`, shape: [FF, C], std: 0.02 },
+      { name: `${p}.mlp.down_proj.weight`, shape: [C, FF], std: resid },
+    );
+  }
+  out.push({ name: 'model.norm.weight', shape: [C], std: 0, fill: 'one' }, { name: 'lm_head.weight', shape: [BYTE_VOCAB, C], std: 0.02 });
+  return out;
+}
+
+export function configJson(s: ModelShape): Record<string, unknown> {
+  if (s.family === 'gpt2') {
+    return {
+      activation_function: 'gelu_new',
+      architectures: ['GPT2LMHeadModel'],
+      attn_pdrop: 0,
+      bos_token_id: EOT_ID,
+      embd_pdrop: 0,
+      eos_token_id: EOT_ID,
+      initializer_range: 0.02,
+      layer_norm_epsilon: 1e-5,
+      model_type: 'gpt2',
+      n_embd: s.C,
+      n_head: s.NH,
+      n_inner: null,
+      n_layer: s.L,
+      n_positions: s.P,
+      resid_pdrop: 0,
+      scale_attn_weights: true,
+      tie_word_embeddings: true,
+      torch_dtype: 'float32',
+      vocab_size: BYTE_VOCAB,
+    };
+  }
+  return {
+    architectures: ['LlamaForCausalLM'],
+    attention_bias: false,
+    bos_token_id: EOT_ID,
+    eos_token_id: EOT_ID,
+    head_dim: s.C / s.NH,
+    hidden_act: 'silu',
+    hidden_size: s.C,
+    intermediate_size: s.FF,
+    max_position_embeddings: s.P,
+    mlp_bias: false,
+    model_type: 'llama',
+    num_attention_heads: s.NH,
+    num_hidden_layers: s.L,
+    num_key_value_heads: s.NKV,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: false,
+    torch_dtype: 'float32',
+    vocab_size: BYTE_VOCAB,
+  };
+}
+
+/** Normal samples by Box-Muller from a seeded mulberry32 stream. */
+function normal(rand: () => number): number {
+  const u = 1 - rand();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+
+/** config.json, model.safetensors (F32) and the byte-level tokenizer.json of a new model. */
+export function initCheckpoint(s: ModelShape, seed: number): Map<string, Uint8Array> {
+  const rand = mulberry32(seed);
+  const entries = (s.family === 'gpt2' ? gpt2Params(s) : llamaParams(s)).map((p) => {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(n);
+    if (p.fill === 'one') v.fill(1);
+    else if (p.fill !== 'zero') for (let i = 0; i < n; i++) v[i] = p.std * normal(rand);
+    return { name: p.name, dtype: 'F32' as const, shape: p.shape, data: encodeFromF32(v, 'F32') };
+  });
+  const enc = new TextEncoder();
+  return new Map([
+    ['config.json', enc.encode(`${JSON.stringify(configJson(s), null, 2)}\n`)],
+    ['model.safetensors', writeSafetensors(entries, { format: 'pt' })],
+    ['tokenizer.json', enc.encode(byteTokenizerJson())],
+  ]);
+}
+
+/** Number of parameters of a shape (what the forward reads; GPT-2's head is tied). */
+export function paramCount(s: ModelShape): number {
+  return (s.family === 'gpt2' ? gpt2Params(s) : llamaParams(s)).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+}
