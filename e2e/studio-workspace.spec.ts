@@ -75,6 +75,7 @@ test.describe('DEM workspace', () => {
     expectClose([moved.prose!, moved.code!], await mergedPpl(BASE, [[FT_A, 0.3], [FT_B, 0.98]], t.map((x) => x.file)));
     // Reference marks: the base's and each fine-tune's own perplexity are in the table.
     await expect(page.getByTestId('ppl-table')).toContainText('tiny-gpt2 (base)');
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(SHOTS, 'workspace.png') });
   });
 
@@ -110,6 +111,14 @@ test.describe('DEM workspace', () => {
     await page.getByTestId('sweep-run').click();
     await expect(page.getByTestId('job')).toHaveAttribute('data-kind', 'sweep');
     await expect(page.getByTestId('job')).toHaveAttribute('data-status', 'done');
+    await page.getByTestId('heatmap').locator('input[type="number"]').nth(2).fill('2');
+    await page.getByTestId('heatmap-run').click();
+    await expect(page.getByTestId('job')).toHaveAttribute('data-kind', 'heatmap');
+    await expect(page.getByTestId('job')).toHaveAttribute('data-status', 'done');
+    await expect(page.getByTestId('heatmap-svg').locator('rect')).toHaveCount(4);
+    // A greedy continuation from the current merge.
+    await page.getByTestId('gen-run').click();
+    await expect(page.getByTestId('gen-output')).not.toContainText('continues the prompt here');
     await page.screenshot({ path: join(SHOTS, 'search.png'), fullPage: true });
   });
 

@@ -62,13 +62,13 @@ export function PerplexityPanel() {
       {sets.length > 0 && (
         <div className="ppl">
           <div className="chart" data-testid="ppl-chart">
-            <ResponsiveContainer width="100%" height={240}>
+            <ResponsiveContainer width="100%" height={200}>
               <ComposedChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
                 <CartesianGrid strokeDasharray="3 3" vertical={false} />
                 <XAxis dataKey="name" />
                 <YAxis width={56} domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(1)} />
                 <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(4) : String(x))} />
-                <Legend />
+                <Legend layout="vertical" align="right" verticalAlign="middle" />
                 <Bar dataKey="merged" name="merge" fill={SERIES_COLORS[0]} isAnimationActive={false} />
                 {others.map((c, i) => (
                   <Scatter
