@@ -29,7 +29,8 @@ export function PerplexityPanel() {
   const timings = useStudio(selectTimings);
   const checkpoints = useStudio(selectCheckpoints).filter((c) => c.status === 'ready');
   const base = checkpoints.find((c) => c.role === 'base');
-  const others = [...(base ? [base] : []), ...checkpoints.filter((c) => c.role === 'finetune')];
+  // Incompatible fine-tunes are out of the merge and have no references.
+  const others = [...(base ? [base] : []), ...checkpoints.filter((c) => c.role === 'finetune' && !c.incompatible)];
   const avg = (xs: (number | undefined)[]): number | undefined => (xs.every((x) => x !== undefined) && xs.length ? xs.reduce((s, x) => s + x!, 0) / xs.length : undefined);
   const rows = sets.map((v) => ({
     name: v.name,

@@ -31,14 +31,14 @@ export function ValidationPanel() {
             <span className="set__tokens num" data-testid="validation-tokens" data-tokens={v.tokens ?? ''}>
               {v.status === 'ready' ? `${v.tokens?.toLocaleString('en-US')} tokens` : v.status === 'tokenizing' ? 'tokenizing…' : v.status === 'waiting' ? 'needs a base' : ''}
             </span>
+            <button type="button" className="button button--small button--quiet" aria-label={`Remove validation set ${v.name}`} onClick={() => remove(v.id)}>
+              Remove
+            </button>
             {v.error && (
               <span className="set__error" role="alert" data-testid="validation-error">
                 {v.error.message}
               </span>
             )}
-            <button type="button" className="button button--small button--quiet" aria-label={`Remove validation set ${v.name}`} onClick={() => remove(v.id)}>
-              Remove
-            </button>
           </li>
         ))}
         {sets.length === 0 && <li className="muted">No validation text yet.</li>}
