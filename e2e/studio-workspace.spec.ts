@@ -44,6 +44,7 @@ async function workspace(page: Page, url = '/?fresh'): Promise<{ name: string; t
 /** |a − b| ≤ 1e-4 · max(1, |b|) for every text. */
 function expectClose(got: number[], want: number[]): void {
   expect(got).toHaveLength(want.length);
+  console.log(`studio vs dem ppl: max relative difference ${Math.max(...want.map((w, i) => Math.abs(got[i]! - w) / Math.abs(w))).toExponential(2)}`);
   for (const [i, w] of want.entries()) {
     const diff = Math.abs(got[i]! - w);
     expect(diff, `text ${i}: studio ${got[i]} vs CLI ${w}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(w)));
