@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, writeFile, copyFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { mergeTo, mergedPpl } from './helpers/cli.ts';
+import { configPpl, mergeTo, mergedPpl } from './helpers/cli.ts';
 import { corruptCopy, fixtureDir, fixtureFiles } from './helpers/fixtures.ts';
 import { addFolder, addText, card, coefficient, openStudio, settledPpl, waitForAdapter } from './helpers/studio.ts';
 
@@ -78,6 +78,19 @@ test.describe('DEM workspace', () => {
     await expect(page.getByTestId('ppl-table')).toContainText('tiny-gpt2 (base)');
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(SHOTS, 'workspace.png') });
+
+    // Per-layer mode: three anchors over depth become a mergekit gradient.
+    await a.getByTestId('coefficient-layers').check();
+    const anchors = a.getByTestId('anchor-slider-number');
+    await expect(anchors).toHaveCount(3);
+    for (const [i, v] of ['0', '0.5', '1.2'].entries()) await anchors.nth(i).fill(v);
+    const layered = await settledPpl(page);
+    const yml = join(await mkdtemp(join(tmpdir(), 'dem-yml-')), 'merge.yml');
+    await writeFile(
+      yml,
+      `merge_method: task_arithmetic\nbase_model: ${BASE}\nmodels:\n  - model: ${FT_A}\n    parameters:\n      weight: [0, 0.5, 1.2]\n  - model: ${FT_B}\n    parameters:\n      weight: 0.98\n`,
+    );
+    expectClose([layered.prose!, layered.code!], await configPpl(yml, t.map((x) => x.file)));
   });
 
   test('a 2-vector grid search completes and its best row matches the CLI; apply sets the sliders', async ({ page }) => {

@@ -39,3 +39,9 @@ export async function mergedPpl(base: string, models: [string, number][], texts:
 export async function mergeTo(base: string, models: [string, number][], out: string): Promise<void> {
   await dem(['merge', '--base', base, ...models.flatMap(([m, w]) => ['--model', `${m}:${w}`]), '--out', out, '--quiet']);
 }
+
+/** `dem ppl --config FILE.yml --text FILE … --json`: the merge a mergekit YAML describes. */
+export async function configPpl(config: string, texts: string[]): Promise<number[]> {
+  const out = await dem(['ppl', '--config', config, ...texts.flatMap((t) => ['--text', t]), '--json', '--quiet']);
+  return (JSON.parse(out) as CliPpl).texts.map((t) => t.ppl);
+}
