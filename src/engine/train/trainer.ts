@@ -318,6 +318,11 @@ export interface FineTuneResult {
   memory: MemoryEstimate;
 }
 
+/** Resolves after queued tasks (messages, timers) have had their turn; setTimeout exists in Workers, pages and Node. */
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Runs a whole fine-tune. Cancelled -> CancelledError and nothing is returned or written. */
 export async function fineTune(job: FineTuneJob): Promise<FineTuneResult> {
   const { settings, signal } = job;
@@ -330,6 +335,9 @@ export async function fineTune(job: FineTuneJob): Promise<FineTuneResult> {
     let trainMs = 0;
     const started = Date.now();
     for (let s = 1; s <= settings.steps; s++) {
+      // onnxruntime-web settles its step promises as microtasks: without a macrotask between
+      // steps a Worker never dispatches `train-cancel` (or any message) until the loop ends.
+      await nextMacrotask();
       throwIfAborted(signal);
       const t0 = performance.now();
       const loss = await trainer.trainStep();
