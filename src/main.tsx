@@ -1,7 +1,11 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { startWithDemo } from './store/demo.ts';
 import { createStudioStore, indexedDbStorage } from './store/index.ts';
+import { createLocalPersistence } from './store/storage.ts';
+import { LocalStore } from './storage/local.ts';
 import { App } from './ui/App.tsx';
+import { StorageProvider } from './ui/StoragePanel.tsx';
 import { StudioProvider } from './ui/store.tsx';
 import { createEngineClient } from './worker/client.ts';
 import './ui/styles.css';
@@ -12,18 +16,26 @@ const engine = createEngineClient();
 // ?fresh starts without the persisted workspace.
 const query = new URLSearchParams(location.search);
 const budget = Number(query.get('gpuBudget'));
+// The workspace and the files the user loads are kept in OPFS (src/store/storage.ts).
+const local = query.has('fresh') || !LocalStore.available() ? null : createLocalPersistence(LocalStore.open().catch(() => null));
 const store = createStudioStore({
   engine,
-  storage: query.has('fresh') || typeof indexedDB === 'undefined' ? undefined : indexedDbStorage(),
+  storage: local ? local.persist : query.has('fresh') || typeof indexedDB === 'undefined' ? undefined : indexedDbStorage(),
   memoryBudget: Number.isFinite(budget) && budget > 0 ? budget : undefined,
 });
+local?.attach(store);
+
+// No saved workspace (first visit) or ?demo: open the demo workspace from /demo/; ?nodemo: never.
+void startWithDemo(store, query);
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');
 createRoot(root).render(
   <StrictMode>
     <StudioProvider store={store}>
-      <App />
+      <StorageProvider store={local?.storage ?? null}>
+        <App />
+      </StorageProvider>
     </StudioProvider>
   </StrictMode>,
 );

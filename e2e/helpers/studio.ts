@@ -4,7 +4,8 @@ import { expect, type Locator, type Page } from '@playwright/test';
 export async function openStudio(page: Page, url = '/'): Promise<void> {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(url);
+  // The demo workspace loads on a first visit; flows that build their own workspace opt out.
+  await page.goto(/demo/.test(url) ? url : `${url}${url.includes('?') ? '&' : '?'}nodemo`);
   await expect(page.getByRole('heading', { name: /DEM Studio/ })).toBeVisible();
   expect(errors, 'uncaught page errors').toEqual([]);
 }

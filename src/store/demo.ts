@@ -1,0 +1,88 @@
+import type { FileEntry } from '../worker/protocol.ts';
+import type { StudioStore } from './index.ts';
+
+/**
+ * The demo workspace (public/demo, written by `npm run make-demo`): a base, one fine-tune per
+ * distribution, and a validation text per distribution. Loaded when the user has no saved
+ * workspace, or on `?demo`. Everything is fetched from the page's own origin.
+ */
+export interface DemoManifest {
+  checkpoints: { name: string; path: string; role: 'base' | 'fine-tune' | 'mixing'; distribution?: string }[];
+  distributions: { id: string; title?: string; validation: string }[];
+}
+
+/** Files every demo checkpoint folder holds (HF layout, single safetensors). */
+const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
+
+type Fetch = (url: string) => Promise<Response>;
+
+async function fetchOk(fetcher: Fetch, url: string): Promise<Response> {
+  const res = await fetcher(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return res;
+}
+
+/** Resolves `path` under `root` and refuses anything that leaves the page's origin. */
+function sameOrigin(root: URL, path: string): string {
+  const url = new URL(path, root);
+  if (url.origin !== root.origin) throw new Error(`demo manifest names a file on another origin: ${path}`);
+  return url.href;
+}
+
+export async function fetchDemoManifest(root: URL, fetcher: Fetch = (u) => fetch(u)): Promise<DemoManifest | null> {
+  const res = await fetcher(sameOrigin(root, 'manifest.json'));
+  // A dev server answers unknown paths with index.html: only JSON counts as a manifest.
+  if (!res.ok || !(res.headers.get('content-type') ?? '').includes('json')) return null;
+  const manifest = (await res.json()) as DemoManifest;
+  if (!Array.isArray(manifest.checkpoints) || !Array.isArray(manifest.distributions)) throw new Error('demo manifest.json has no checkpoints or distributions');
+  return manifest;
+}
+
+/**
+ * Adds the demo's base, fine-tunes (the mixing baseline is not a distribution vector: left out)
+ * and validation texts to the store. Resolves to false when there is no demo on the server.
+ */
+export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (u) => fetch(u)): Promise<boolean> {
+  const manifest = await fetchDemoManifest(root, fetcher);
+  if (!manifest) return false;
+  const folder = async (path: string): Promise<FileEntry[]> =>
+    Promise.all(
+      CHECKPOINT_FILES.map(async (f) => {
+        const blob = await (await fetchOk(fetcher, sameOrigin(root, `${path.replace(/\/?$/, '/')}${f}`))).blob();
+        return { path: f, file: new File([blob], f) };
+      }),
+    );
+  const base = manifest.checkpoints.find((c) => c.role === 'base');
+  if (!base) throw new Error('demo manifest.json has no base checkpoint');
+  const fineTunes = manifest.checkpoints.filter((c) => c.role === 'fine-tune');
+  const [baseFiles, texts, ...ftFiles] = await Promise.all([
+    folder(base.path),
+    Promise.all(manifest.distributions.map(async (d) => ({ name: d.id, text: await (await fetchOk(fetcher, sameOrigin(root, d.validation))).text() }))),
+    ...fineTunes.map((c) => folder(c.path)),
+  ]);
+  const s = store.getState();
+  // The base first: the first checkpoint added becomes the base.
+  await s.addCheckpoint(base.name, baseFiles, { id: `demo-${base.name}`, role: 'base' });
+  await Promise.all(fineTunes.map((c, i) => s.addCheckpoint(c.name, ftFiles[i]!, { id: `demo-${c.name}`, role: 'finetune' })));
+  await Promise.all(texts.map((t) => s.addValidationText(t.name, t.text)));
+  return true;
+}
+
+/**
+ * On start: load the demo when nothing was restored (first visit) or when `?demo` asks for it
+ * (replacing the workspace); `?nodemo` never loads it. Failures are reported, never thrown.
+ */
+export async function startWithDemo(store: StudioStore, query: URLSearchParams, root = new URL('/demo/', location.href)): Promise<void> {
+  if (query.has('nodemo')) return;
+  await store.restored;
+  const s = store.getState();
+  const empty = s.checkpoints.length === 0 && s.validationSets.length === 0;
+  if (!empty && !query.has('demo')) return;
+  for (const c of s.checkpoints) s.removeCheckpoint(c.id);
+  for (const v of s.validationSets) s.removeValidationText(v.id);
+  try {
+    await loadDemo(store, root);
+  } catch (error) {
+    store.getState().notify({ level: 'warning', title: 'The demo workspace could not be loaded', message: error instanceof Error ? error.message : String(error) });
+  }
+}
