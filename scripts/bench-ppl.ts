@@ -8,19 +8,23 @@
  * for (a) a GPT-2-small-shaped model (12 layers, 768 wide, 12 heads, V = 50257, 1024 positions,
  * random weights from a fixed seed) and (b) the tiny-gpt2 fixture (e2e/fixtures/tiny-gpt2).
  * Each engine first runs once (warm-up) and its mean NLL must equal the first engine's within
- * TOLERANCE (relative) before REPS timed runs; the median is reported. tokens/s = B·T window
+ * TOLERANCE (relative) before the timed runs; the median is reported. tokens/s = B·T window
  * tokens / median seconds of one forward over all B windows (NLL of B·(T−1) predicted tokens).
- * With PROFILE=1 (default) one more run per GPU engine records per-kernel GPU time.
+ * With PROFILE=1 (default) the warm-up run of the GPU engines also records per-kernel GPU time
+ * (ours: timestamp queries on every compute pass; ORT: its env.webgpu.profiling).
  *
- * On this project's CI-class machine WebGPU is SwiftShader on 2 CPU cores (~1 GFLOP/s matmul):
- * GPT-2 small at T = 64 is ~16 GFLOP per forward, so the defaults (B = 1, T = 64, REPS = 3)
- * keep the whole run near 10 minutes. Overrides: SMALL_CONTEXT, SMALL_BATCH, TINY_CONTEXT,
- * TINY_BATCH, REPS, PROFILE=0, CASES=small,tiny, ENGINES=ours,ort-webgpu,ort-wasm, PORT.
+ * On this project's CI-class machine WebGPU is SwiftShader on 2 CPU cores (≲ 1 GFLOP/s matmul,
+ * less when the machine is shared): GPT-2 small at T = 64 is ~16 GFLOP per forward (~40 s for
+ * ours, ~110 s for ORT's WebGPU EP under load), so the defaults keep the whole run near 10
+ * minutes: small B = 1, T = 64, 3 timed runs; tiny B = 8, T = 64, 5 timed runs; an engine stops
+ * after 2 timed runs once they have taken TIMED_BUDGET_S (150 s). T = 128/256 would take 2-4x as
+ * long. Overrides: SMALL_CONTEXT, SMALL_BATCH, SMALL_REPS, TINY_CONTEXT, TINY_BATCH, TINY_REPS,
+ * TIMED_BUDGET_S, PROFILE=0, CASES=small,tiny, ENGINES=ours,ort-webgpu,ort-wasm, PORT.
  * Writes bench-results/ppl.json and prints a table.
  */
 import { chromium } from '@playwright/test';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
@@ -30,7 +34,6 @@ import type { CaseResult, CaseSpec, EngineName, EngineResult, PageInfo } from '.
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const PORT = env('PORT', 5187);
-const REPS = env('REPS', 3);
 const PROFILE = process.env.PROFILE !== '0';
 const TOLERANCE = 1e-4;
 const ENGINES = (process.env.ENGINES ?? 'ours,ort-webgpu,ort-wasm').split(',') as EngineName[];
@@ -63,10 +66,10 @@ const GPT2_SMALL = {
 };
 
 function cases(threads: number): CaseSpec[] {
-  const common = { reps: REPS, engines: ENGINES, profile: PROFILE, tolerance: TOLERANCE, wasmThreads: threads, windowSeed: 20240601 };
+  const common = { timedBudgetMs: 1000 * env('TIMED_BUDGET_S', 150), engines: ENGINES, profile: PROFILE, tolerance: TOLERANCE, wasmThreads: threads, windowSeed: 20240601 };
   const all: Record<string, CaseSpec> = {
-    small: { ...common, name: 'gpt2-small-random', model: { kind: 'random', config: GPT2_SMALL, seed: 1234 }, batch: env('SMALL_BATCH', 1), context: env('SMALL_CONTEXT', 64) },
-    tiny: { ...common, name: 'tiny-gpt2', model: { kind: 'fixture', folder: '/e2e/fixtures/tiny-gpt2/' }, batch: env('TINY_BATCH', 8), context: env('TINY_CONTEXT', 64) },
+    small: { ...common, name: 'gpt2-small-random', model: { kind: 'random', config: GPT2_SMALL, seed: 1234 }, batch: env('SMALL_BATCH', 1), context: env('SMALL_CONTEXT', 64), reps: env('SMALL_REPS', 3) },
+    tiny: { ...common, name: 'tiny-gpt2', model: { kind: 'fixture', folder: '/e2e/fixtures/tiny-gpt2/' }, batch: env('TINY_BATCH', 8), context: env('TINY_CONTEXT', 64), reps: env('TINY_REPS', 5) },
   };
   return CASES.map((k) => {
     const c = all[k];
@@ -110,10 +113,18 @@ function ratio(c: CaseResult, other: EngineName): number | null {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const server = await createServer({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), logLevel: 'warn', server: { port: PORT, strictPort: true } });
+  const loadBefore = loadavg();
+  const server = await createServer({
+    root: ROOT,
+    configFile: join(ROOT, 'vite.config.ts'),
+    logLevel: 'warn',
+    // No HMR and no file watching: other work in the same tree must not reload the page mid-run.
+    server: { port: PORT, strictPort: true, hmr: false, watch: null },
+  });
   await server.listen();
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const results: CaseResult[] = [];
+  const failures: { case: string; error: string }[] = [];
   let info: PageInfo | undefined;
   try {
     const page = await browser.newPage();
@@ -124,12 +135,22 @@ async function main(): Promise<void> {
       else if (m.type() === 'error' || m.type() === 'warning') console.log(`  page ${m.type()}: ${t.slice(0, 300)}`);
     });
     page.on('pageerror', (e) => console.log(`  page error: ${e.message}`));
+    page.on('framenavigated', (f) => {
+      if (f === page.mainFrame()) console.log(`  page navigated to ${f.url()}`);
+    });
     await page.goto(`http://localhost:${PORT}/scripts/bench-ppl/index.html`);
     const url = '/scripts/bench-ppl/page.ts';
     info = await page.evaluate(async (u) => ((await import(/* @vite-ignore */ u)) as typeof PageModule).pageInfo(), url);
     console.log(`adapter: ${JSON.stringify(info.adapter && { vendor: info.adapter.vendor, architecture: info.adapter.architecture, description: info.adapter.description })}, ORT ${info.ortVersion}, cores ${info.hardwareConcurrency}, crossOriginIsolated ${info.crossOriginIsolated}`);
     for (const c of cases(info.hardwareConcurrency)) {
-      results.push(await page.evaluate(async ({ u, spec }) => ((await import(/* @vite-ignore */ u)) as typeof PageModule).runCase(spec), { u: url, spec: c }));
+      try {
+        results.push(await page.evaluate(async ({ u, spec }) => ((await import(/* @vite-ignore */ u)) as typeof PageModule).runCase(spec), { u: url, spec: c }));
+      } catch (e) {
+        failures.push({ case: c.name, error: e instanceof Error ? e.message.split('\n')[0]! : String(e) });
+        console.log(`${c.name}: FAILED ${failures.at(-1)!.error}`);
+        if (page.isClosed()) break;
+        await page.goto(`http://localhost:${PORT}/scripts/bench-ppl/index.html`);
+      }
     }
   } finally {
     await browser.close();
@@ -140,16 +161,18 @@ async function main(): Promise<void> {
   const report = {
     benchmark: 'perplexity tokens/s: ours (GpuModel, WebGPU) vs onnxruntime-web WebGPU EP vs onnxruntime-web wasm EP, same weights and windows, one headless Chromium',
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, loadAverage1mBefore: +loadBefore[0]!.toFixed(2), loadAverage1mAfter: +loadavg()[0]!.toFixed(2) },
     browser: { version: browser.version(), args: CHROMIUM_ARGS, ...info },
     method: {
       tokensPerSec: 'B·T window tokens / median seconds of one forward scoring all B windows (warm-up excluded); each window predicts its tokens 1..T−1',
       verification: `each engine's warm-up mean NLL vs the first engine's; timed only if the relative difference ≤ ${TOLERANCE}`,
       onnxModel: 'src/engine/train/onnx/inference.ts: the training forward graph (src/engine/train/model.ts) with weights as initializers, output (B, T) per-position NLL; graphOptimizationLevel all',
-      reps: REPS,
+      timedRuns: `up to each case's reps after the warm-up; after 2, an engine stops once its timed runs took ${env('TIMED_BUDGET_S', 150)} s (runsMs lists them)`,
+      profile: 'GPU time per kernel in the warm-up run: ours from timestamp queries on every compute pass, ORT from env.webgpu.profiling',
       wallSeconds: Math.round((Date.now() - started) / 1000),
     },
     cases: results.map((c) => ({ ...c, engines: c.engines.map(slim), ratios: { oursOverOrtWebgpu: ratio(c, 'ort-webgpu'), oursOverOrtWasm: ratio(c, 'ort-wasm') } })),
+    failures,
   };
   const out = join(ROOT, 'bench-results', 'ppl.json');
   mkdirSync(dirname(out), { recursive: true });
@@ -162,6 +185,7 @@ async function main(): Promise<void> {
     for (const e of c.engines) {
       if (e.error) console.log(`  ${e.engine} error: ${e.error}`);
       if (e.profile) console.log(`  ${e.engine} GPU time by kernel (${fmt(e.profileTotalMs, 0)} ms): ${e.profile.slice(0, 6).map((k) => `${k.kernel} ${k.ms.toFixed(0)} ms ×${k.count}`).join(', ')}`);
+      if (e.profileSequence) console.log(`  ${e.engine} first passes: ${e.profileSequence.map((p) => `${p.kernel}[${p.grid}] ${p.ms.toFixed(0)}`).join(', ')}`);
     }
   }
   console.log(`\nwrote ${out} (${report.method.wallSeconds} s)`);

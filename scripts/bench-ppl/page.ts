@@ -2,8 +2,8 @@
  * The in-page half of `npm run bench:ppl` (driven by scripts/bench-ppl.ts through Playwright, in
  * Chromium, served by the Vite dev server). For one case it builds the weights and the token
  * windows once, then per engine, one after another (only one holds the weights at a time):
- * set up, one warm-up run whose NLL is checked against the first engine's, `reps` timed runs,
- * optionally one profiled run, tear down. Engines:
+ * set up, one warm-up run (per-kernel GPU timestamps recorded when asked) whose NLL is checked
+ * against the first engine's, `reps` timed runs, tear down. Engines:
  *   ours        GpuModel (src/engine/model/forward.ts) on our own WebGPU device
  *   ort-webgpu  onnxruntime-web 1.19.2, WebGPU execution provider
  *   ort-wasm    onnxruntime-web 1.19.2, wasm execution provider (SIMD, `wasmThreads` threads)
@@ -137,11 +137,19 @@ async function loadModel(c: CaseSpec): Promise<{ spec: ModelSpec; params: ParamI
   return { spec: ck.spec, params, weights: await loadParams(ck, params) };
 }
 
+interface Profile {
+  kernels: KernelTime[];
+  totalMs: number;
+  note: string;
+  /** The passes in order from the first (embedding, first block, ...), with their grids. */
+  sequence?: { kernel: string; grid: string; ms: number }[];
+}
+
 interface Runner {
   /** Each window's summed NLL over its positions 0..T−2 (predicting tokens 1..T−1). */
   run(): Promise<number[]>;
-  /** One run with per-kernel GPU times. */
-  profile?(): Promise<{ kernels: KernelTime[]; totalMs: number; note?: string }>;
+  /** run() with per-kernel GPU times recorded. */
+  profiledRun?(): Promise<{ perWindow: number[]; profile: Profile }>;
   dispose(): Promise<void>;
 }
 
@@ -170,26 +178,31 @@ function aggregate(entries: { kernel: string; ms: number }[]): { kernels: Kernel
  * pipeline, so a pass is a kernel). Chromium quantises timestamps (100 µs unless developer
  * features are on), which is far below these kernels' times on SwiftShader.
  */
-async function timestampPasses(device: GPUDevice, record: () => Promise<unknown>): Promise<{ kernel: string; ms: number }[]> {
+async function timestampPasses(device: GPUDevice, record: () => Promise<unknown>): Promise<{ kernel: string; grid: string; ms: number }[]> {
   const max = 2048;
   const querySet = device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: 2 * max });
-  const labels: string[] = [];
+  const passes: { kernel: string; grid: string }[] = [];
   const proto = GPUCommandEncoder.prototype;
   const original = proto.beginComputePass;
   proto.beginComputePass = function (this: GPUCommandEncoder, desc?: GPUComputePassDescriptor) {
-    if (labels.length < max && !desc?.timestampWrites) {
-      const i = labels.length;
-      labels.push((desc?.label ?? 'pass').replace(/^[^.]*\./, '').replace(/\.main\.pass$|\.pass$/, ''));
-      return original.call(this, { ...desc, timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-    }
-    return original.call(this, desc);
+    if (passes.length >= max || desc?.timestampWrites) return original.call(this, desc);
+    const i = passes.length;
+    const entry = { kernel: (desc?.label ?? 'pass').replace(/^[^.]*\./, '').replace(/\.main\.pass$|\.pass$/, ''), grid: '' };
+    passes.push(entry);
+    const pass = original.call(this, { ...desc, timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    const dispatch = pass.dispatchWorkgroups.bind(pass);
+    pass.dispatchWorkgroups = (x: number, y?: number, z?: number) => {
+      entry.grid = `${x}x${y ?? 1}x${z ?? 1}`;
+      dispatch(x, y, z);
+    };
+    return pass;
   };
   try {
     await record();
   } finally {
     proto.beginComputePass = original;
   }
-  const n = labels.length;
+  const n = passes.length;
   const resolve = device.createBuffer({ label: 'bench.timestamps.resolve', size: Math.max(8, 16 * n), usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const staging = device.createBuffer({ label: 'bench.timestamps.read', size: Math.max(8, 16 * n), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = device.createCommandEncoder({ label: 'bench.timestamps' });
@@ -203,7 +216,7 @@ async function timestampPasses(device: GPUDevice, record: () => Promise<unknown>
   staging.destroy();
   resolve.destroy();
   querySet.destroy();
-  return labels.map((kernel, i) => ({ kernel, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+  return passes.map((p, i) => ({ ...p, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
 }
 
 async function oursRunner(spec: ModelSpec, params: readonly ParamInfo[], weights: Map<string, Float32Array>, windows: number[][], B: number, T: number): Promise<Runner> {
@@ -215,8 +228,15 @@ async function oursRunner(spec: ModelSpec, params: readonly ParamInfo[], weights
   await rt.flush();
   return {
     run: () => model.nllWindows(windows),
-    profile: device.features.has('timestamp-query')
-      ? async () => ({ ...aggregate(await timestampPasses(device, () => model.nllWindows(windows))), note: 'GPU timestamps per compute pass (one pass per dispatch)' })
+    profiledRun: device.features.has('timestamp-query')
+      ? async () => {
+          let perWindow: number[] = [];
+          const passes = await timestampPasses(device, async () => {
+            perWindow = await model.nllWindows(windows);
+          });
+          const sequence = passes.slice(0, 16).map((p) => ({ ...p, ms: +p.ms.toFixed(2) }));
+          return { perWindow, profile: { ...aggregate(passes), note: 'GPU timestamps per compute pass (one pass per dispatch)', sequence } };
+        }
       : undefined,
     dispose: async () => {
       model.destroy();
@@ -248,17 +268,17 @@ async function ortRunner(ort: Ort, ep: 'webgpu' | 'wasm', onnx: Uint8Array, wind
   };
   return {
     run,
-    profile:
+    profiledRun:
       ep === 'webgpu'
         ? async () => {
             const entries: { kernel: string; ms: number }[] = [];
             ort.env.webgpu.profiling = { mode: 'default', ondata: (d) => entries.push({ kernel: `${d.kernelType}:${d.programName}`, ms: (d.endTime - d.startTime) / 1e6 }) };
             try {
-              await run();
+              const perWindow = await run();
+              return { perWindow, profile: { ...aggregate(entries), note: 'onnxruntime-web env.webgpu.profiling (GPU timestamps per program); nodes on the CPU EP are not listed' } };
             } finally {
               ort.env.webgpu.profiling = { mode: 'off' };
             }
-            return { ...aggregate(entries), note: 'onnxruntime-web env.webgpu.profiling (GPU timestamps per program); CPU-fallback nodes are not listed' };
           }
         : undefined,
     dispose: () => session.release(),
@@ -290,8 +310,20 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
         : await ortRunner(await loadOrt(c.wasmThreads), engine === 'ort-webgpu' ? 'webgpu' : 'wasm', onnx, windows, B, T);
       r.setupMs = performance.now() - s0;
       log(`${c.name} ${engine}: set up in ${(r.setupMs / 1000).toFixed(1)} s`);
+      // The warm-up run verifies the NLL and, when asked, records the per-kernel GPU profile
+      // (GPU timestamps exclude the first run's pipeline compilation on the CPU).
       const f0 = performance.now();
-      const perWindow = await runner.run();
+      let perWindow: number[];
+      if (c.profile && runner.profiledRun) {
+        const p = await runner.profiledRun();
+        perWindow = p.perWindow;
+        r.profile = p.profile.kernels;
+        r.profileTotalMs = p.profile.totalMs;
+        r.profileNote = p.profile.note;
+        r.profileSequence = p.profile.sequence;
+      } else {
+        perWindow = await runner.run();
+      }
       r.firstRunMs = performance.now() - f0;
       r.perWindow = perWindow;
       r.nllMean = perWindow.reduce((a, b) => a + b, 0) / predicted;
@@ -310,21 +342,16 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
       log(`${c.name} ${engine}: warm-up ${(r.firstRunMs / 1000).toFixed(2)} s, mean NLL ${r.nllMean.toFixed(6)} (rel diff ${r.relDiffNllMean.toExponential(2)})`);
       if (!r.verified) throw new Error(`mean NLL ${r.nllMean} differs from ${reference.engine}'s ${reference.nllMean} by ${r.relDiffNllMean.toExponential(2)} (> ${c.tolerance}): not timed`);
       r.runsMs = [];
-      for (let i = 0; i < c.reps; i++) {
+      let spent = 0;
+      for (let i = 0; i < c.reps && !(i >= 2 && spent >= c.timedBudgetMs); i++) {
         const q0 = performance.now();
         await runner.run();
         r.runsMs.push(performance.now() - q0);
+        spent += r.runsMs[i]!;
       }
       r.medianMs = median(r.runsMs);
       r.tokensPerSec = (B * T) / (r.medianMs / 1000);
       log(`${c.name} ${engine}: runs ${r.runsMs.map((m) => (m / 1000).toFixed(2)).join(', ')} s -> ${r.tokensPerSec.toFixed(1)} tokens/s`);
-      if (c.profile && runner.profile) {
-        const p = await runner.profile();
-        r.profile = p.kernels;
-        r.profileTotalMs = p.totalMs;
-        r.profileNote = p.note;
-        log(`${c.name} ${engine}: profiled ${p.kernels.length} kernel kinds, ${p.totalMs.toFixed(0)} ms GPU`);
-      }
     } catch (e) {
       r.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       log(`${c.name} ${engine}: FAILED ${r.error}`);

@@ -12,10 +12,12 @@ export interface CaseSpec {
   batch: number;
   context: number;
   windowSeed: number;
-  /** Timed repetitions after one warm-up run (which is also the verification run). */
+  /** Timed repetitions after one warm-up run (which is also the verification run)... */
   reps: number;
+  /** ...ending early (after at least 2) once an engine's timed runs have taken this long. */
+  timedBudgetMs: number;
   engines: EngineName[];
-  /** After timing, one more run per GPU engine with per-kernel GPU timestamps. */
+  /** Record per-kernel GPU timestamps during the warm-up run of the GPU engines. */
   profile: boolean;
   /** Largest relative difference of the mean NLL from the first engine's that still counts as the same. */
   tolerance: number;
@@ -47,10 +49,12 @@ export interface EngineResult {
   relDiffNllMean?: number;
   maxRelDiffWindow?: number;
   verified?: boolean;
-  /** GPU time per kernel (sorted, largest first) from the profiling run, and its total. */
+  /** GPU time per kernel (sorted, largest first) in the warm-up run, and its total. */
   profile?: KernelTime[];
   profileTotalMs?: number;
   profileNote?: string;
+  /** Ours: the first passes in dispatch order (embedding, then the first block) with their grids. */
+  profileSequence?: { kernel: string; grid: string; ms: number }[];
 }
 
 export interface CaseResult {
