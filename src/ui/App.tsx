@@ -9,6 +9,7 @@ import { ExportPanel, GeneratePanel, LayersPanel } from './Insight.tsx';
 import { Notifications } from './Notifications.tsx';
 import { PerplexityPanel } from './Perplexity.tsx';
 import { SearchPanel } from './Search.tsx';
+import { StoragePanel } from './StoragePanel.tsx';
 import { useStudio } from './store.tsx';
 import { ValidationPanel } from './Validation.tsx';
 
@@ -32,6 +33,7 @@ export function App() {
           <AddCheckpoint />
           <Checkpoints />
           <ValidationPanel />
+          <StoragePanel />
         </div>
         <div className="workspace__merge">
           <CoefficientsPanel />
