@@ -4,10 +4,7 @@ import { startWithDemo } from './store/demo.ts';
 import { createStudioStore, indexedDbStorage } from './store/index.ts';
 import { createLocalPersistence } from './store/storage.ts';
 import { LocalStore } from './storage/local.ts';
-import { createLocalPersistence } from './store/storage.ts';
-import { LocalStore } from './storage/local.ts';
 import { App } from './ui/App.tsx';
-import { StorageProvider } from './ui/StoragePanel.tsx';
 import { StorageProvider } from './ui/StoragePanel.tsx';
 import { StudioProvider } from './ui/store.tsx';
 import { createEngineClient } from './worker/client.ts';
@@ -26,7 +23,6 @@ const store = createStudioStore({
   storage: local ? local.persist : query.has('fresh') || typeof indexedDB === 'undefined' ? undefined : indexedDbStorage(),
   memoryBudget: Number.isFinite(budget) && budget > 0 ? budget : undefined,
 });
-local?.attach(store);
 local?.attach(store);
 
 // No saved workspace (first visit) or ?demo: open the demo workspace from /demo/; ?nodemo: never.
