@@ -2,11 +2,13 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { startWithDemo } from './store/demo.ts';
 import { createStudioStore, indexedDbStorage } from './store/index.ts';
+import { createTrainingStore, type TrainWorkerLike } from './store/training.ts';
 import { createLocalPersistence } from './store/storage.ts';
 import { LocalStore } from './storage/local.ts';
 import { App } from './ui/App.tsx';
 import { StorageProvider } from './ui/StoragePanel.tsx';
 import { StudioProvider } from './ui/store.tsx';
+import { TrainingProvider } from './ui/TrainPanel.tsx';
 import { createEngineClient } from './worker/client.ts';
 import './ui/styles.css';
 
@@ -25,6 +27,9 @@ const store = createStudioStore({
 });
 local?.attach(store);
 
+// Fine-tuning runs in its own Worker (onnxruntime-web training wasm), started on the first run.
+const training = createTrainingStore(store, () => new Worker(new URL('./worker/train.worker.ts', import.meta.url), { type: 'module', name: 'dem-train' }) as unknown as TrainWorkerLike);
+
 // No saved workspace (first visit) or ?demo: open the demo workspace from /demo/; ?nodemo: never.
 void startWithDemo(store, query);
 
@@ -34,7 +39,9 @@ createRoot(root).render(
   <StrictMode>
     <StudioProvider store={store}>
       <StorageProvider store={local?.storage ?? null}>
-        <App />
+        <TrainingProvider store={training}>
+          <App />
+        </TrainingProvider>
       </StorageProvider>
     </StudioProvider>
   </StrictMode>,

@@ -11,6 +11,7 @@ import { PerplexityPanel } from './Perplexity.tsx';
 import { SearchPanel } from './Search.tsx';
 import { StoragePanel } from './StoragePanel.tsx';
 import { useStudio } from './store.tsx';
+import { TrainPanel } from './TrainPanel.tsx';
 import { ValidationPanel } from './Validation.tsx';
 
 export function App() {
@@ -34,6 +35,7 @@ export function App() {
           <Checkpoints />
           <ValidationPanel />
           <StoragePanel />
+          <TrainPanel />
         </div>
         <div className="workspace__merge">
           <CoefficientsPanel />

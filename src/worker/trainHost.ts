@@ -1,5 +1,5 @@
 import { CancelledError, InputError, TokenizerError, blobSource, loadTokenizer, openCheckpoint, type ByteSource } from '../engine/index.ts';
-import { fineTune, type OrtTrainingModule } from '../engine/train/index.ts';
+import { fineTune, writeFineTuned, type OrtTrainingModule } from '../engine/train/index.ts';
 import { toErrorInfo } from './errors.ts';
 import type { TrainReply, TrainRequest, TrainStartRequest } from './trainProtocol.ts';
 
@@ -41,7 +41,7 @@ export function createTrainHost(ort: () => Promise<OrtTrainingModule>, post: Tra
         }
         post({ kind: 'train-progress', id, progress });
       },
-      onSnapshot: (step, weights) => {
+      onSnapshot: async (step, weights) => {
         const record: Record<string, Float32Array> = {};
         const transfer: ArrayBuffer[] = [];
         for (const [k, v] of weights) {
@@ -49,7 +49,9 @@ export function createTrainHost(ort: () => Promise<OrtTrainingModule>, post: Tra
           record[k] = copy;
           transfer.push(copy.buffer);
         }
-        post({ kind: 'train-snapshot', id, step, weights: record }, transfer);
+        const files = [...(await writeFineTuned(checkpoint, weights, { dem_fine_tuned_from: req.name, dem_steps: String(step) }))].map(([path, bytes]) => ({ path, bytes }));
+        for (const f of files) transfer.push(f.bytes.buffer as ArrayBuffer);
+        post({ kind: 'train-snapshot', id, step, weights: record, files }, transfer);
       },
     });
     if (signal.aborted) throw new CancelledError();
