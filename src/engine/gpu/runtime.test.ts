@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GpuRuntime } from './runtime.ts';
-import { requestDevice } from './device.ts';
-import { nodeGpu } from '../../node/gpu.ts';
+import { testRuntime } from '../../testing/gpu.ts';
 import { GpuOutOfMemoryError, GpuValidationError } from '../errors.ts';
 
 const sources = {
@@ -19,7 +18,7 @@ override WG: u32 = 64;
 
 describe('GpuRuntime', () => {
   it('runs a shader with an include and reads back the result', async () => {
-    const rt = new GpuRuntime(await requestDevice(await nodeGpu()), sources);
+    const rt = new GpuRuntime((await testRuntime({ label: 'own-device' })).device, sources);
     const n = 1000;
     const x = Float32Array.from({ length: n }, () => Math.random() - 0.5);
     const xb = rt.upload('x', x);
@@ -34,14 +33,14 @@ describe('GpuRuntime', () => {
   });
 
   it('enforces the memory budget with a typed error', async () => {
-    const rt = new GpuRuntime(await requestDevice(await nodeGpu()), sources, { memoryBudget: 1024 });
+    const rt = new GpuRuntime((await testRuntime({ label: 'budget' })).device, sources, { memoryBudget: 1024 });
     rt.storage('a', 1000);
     expect(() => rt.storage('b', 100)).toThrow(GpuOutOfMemoryError);
     rt.destroy();
   });
 
   it('turns validation errors into GpuValidationError', async () => {
-    const rt = new GpuRuntime(await requestDevice(await nodeGpu()), sources);
+    const rt = new GpuRuntime((await testRuntime({ label: 'own-device' })).device, sources);
     const a = rt.storage('a', 16);
     // One binding where the layout expects two: a validation error, caught by the scope.
     await expect(rt.scoped('bad dispatch', () => rt.dispatch(rt.pipeline('test/scale', { WG: 64 }), [a], [1]))).rejects.toBeInstanceOf(
@@ -51,7 +50,7 @@ describe('GpuRuntime', () => {
   });
 
   it('reports device loss as a typed error', async () => {
-    const rt = new GpuRuntime(await requestDevice(await nodeGpu()), sources);
+    const rt = new GpuRuntime((await testRuntime({ label: 'own-device' })).device, sources);
     rt.device.destroy();
     const lost = await rt.lost;
     expect(lost.code).toBe('gpu-device-lost');
