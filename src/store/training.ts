@@ -76,7 +76,7 @@ export const MIN_TEXT_CHARS = 64;
 
 export type TrainingStore = StoreApi<TrainingState> & { dispose: () => void };
 
-export function createTrainingStore(studio: StudioStore, makeWorker: () => TrainWorkerLike): TrainingStore {
+export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setState'>, makeWorker: () => TrainWorkerLike): TrainingStore {
   let worker: TrainWorkerLike | undefined;
   let runId = 0;
   let runName = '';
