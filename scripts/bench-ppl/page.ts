@@ -1,9 +1,10 @@
 /**
  * The in-page half of `npm run bench:ppl` (driven by scripts/bench-ppl.ts through Playwright, in
  * Chromium, served by the Vite dev server). For one case it builds the weights and the token
- * windows once, then per engine, one after another (only one holds the weights at a time):
- * set up, one warm-up run (per-kernel GPU timestamps recorded when asked) whose NLL is checked
- * against the first engine's, `reps` timed runs, tear down. Engines:
+ * windows once; then per engine in turn: set up and one warm-up run (per-kernel GPU timestamps
+ * recorded when asked) whose NLL is checked against the first engine's; then the timed runs,
+ * round-robin over the verified engines (all stay set up), so that load from other work on a
+ * shared machine falls on all of them alike. Engines:
  *   ours        GpuModel (src/engine/model/forward.ts) on our own WebGPU device
  *   ort-webgpu  onnxruntime-web 1.19.2, WebGPU execution provider
  *   ort-wasm    onnxruntime-web 1.19.2, wasm execution provider (SIMD, `wasmThreads` threads)
@@ -299,6 +300,10 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
   const results: EngineResult[] = [];
   let reference: EngineResult | undefined;
 
+  // Phase 1, per engine in turn: set up, then the warm-up run, which verifies the NLL against the
+  // first engine's and, when asked, records the per-kernel GPU profile (GPU timestamps exclude
+  // the first run's pipeline compilation on the CPU). All engines stay set up for phase 2.
+  const live: { r: EngineResult; runner: Runner }[] = [];
   for (const engine of c.engines) {
     const r: EngineResult = { engine };
     results.push(r);
@@ -310,8 +315,6 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
         : await ortRunner(await loadOrt(c.wasmThreads), engine === 'ort-webgpu' ? 'webgpu' : 'wasm', onnx, windows, B, T);
       r.setupMs = performance.now() - s0;
       log(`${c.name} ${engine}: set up in ${(r.setupMs / 1000).toFixed(1)} s`);
-      // The warm-up run verifies the NLL and, when asked, records the per-kernel GPU profile
-      // (GPU timestamps exclude the first run's pipeline compilation on the CPU).
       const f0 = performance.now();
       let perWindow: number[];
       if (c.profile && runner.profiledRun) {
@@ -341,23 +344,37 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
       }
       log(`${c.name} ${engine}: warm-up ${(r.firstRunMs / 1000).toFixed(2)} s, mean NLL ${r.nllMean.toFixed(6)} (rel diff ${r.relDiffNllMean.toExponential(2)})`);
       if (!r.verified) throw new Error(`mean NLL ${r.nllMean} differs from ${reference.engine}'s ${reference.nllMean} by ${r.relDiffNllMean.toExponential(2)} (> ${c.tolerance}): not timed`);
-      r.runsMs = [];
-      let spent = 0;
-      for (let i = 0; i < c.reps && !(i >= 2 && spent >= c.timedBudgetMs); i++) {
-        const q0 = performance.now();
-        await runner.run();
-        r.runsMs.push(performance.now() - q0);
-        spent += r.runsMs[i]!;
-      }
-      r.medianMs = median(r.runsMs);
-      r.tokensPerSec = (B * T) / (r.medianMs / 1000);
-      log(`${c.name} ${engine}: runs ${r.runsMs.map((m) => (m / 1000).toFixed(2)).join(', ')} s -> ${r.tokensPerSec.toFixed(1)} tokens/s`);
+      live.push({ r, runner });
     } catch (e) {
       r.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       log(`${c.name} ${engine}: FAILED ${r.error}`);
-    } finally {
       await runner?.dispose().catch(() => undefined);
     }
+  }
+
+  // Phase 2: timed runs round-robin over the verified engines, so that a machine shared with
+  // other work slows them alike; after 2 rounds, stop once the rounds took timedBudgetMs.
+  try {
+    for (const { r } of live) r.runsMs = [];
+    const t1 = performance.now();
+    for (let round = 0; round < c.reps && !(round >= 2 && performance.now() - t1 >= c.timedBudgetMs); round++) {
+      for (const { r, runner } of live) {
+        const q0 = performance.now();
+        await runner.run();
+        r.runsMs!.push(performance.now() - q0);
+      }
+      log(`${c.name} round ${round + 1}: ${live.map(({ r }) => `${r.engine} ${(r.runsMs!.at(-1)! / 1000).toFixed(2)} s`).join(', ')}`);
+    }
+    for (const { r } of live) {
+      r.medianMs = median(r.runsMs!);
+      r.tokensPerSec = (B * T) / (r.medianMs / 1000);
+    }
+  } catch (e) {
+    const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    for (const { r } of live) if (r.medianMs === undefined) r.error = `timed runs: ${msg}`;
+    log(`${c.name}: timed runs FAILED ${msg}`);
+  } finally {
+    for (const { runner } of live) await runner.dispose().catch(() => undefined);
   }
   return {
     name: c.name,

@@ -12,9 +12,9 @@ export interface CaseSpec {
   batch: number;
   context: number;
   windowSeed: number;
-  /** Timed repetitions after one warm-up run (which is also the verification run)... */
+  /** Timed rounds (one run per engine each, round-robin) after the warm-up/verification runs... */
   reps: number;
-  /** ...ending early (after at least 2) once an engine's timed runs have taken this long. */
+  /** ...ending early (after at least 2) once the rounds have taken this long. */
   timedBudgetMs: number;
   engines: EngineName[];
   /** Record per-kernel GPU timestamps during the warm-up run of the GPU engines. */
