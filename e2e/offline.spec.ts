@@ -1,13 +1,19 @@
-import { expect, test, type Page, type Request } from '@playwright/test';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Page, Request } from '@playwright/test';
+import { fixtureDir } from './helpers/fixtures.ts';
+import { expect, test } from './helpers/network.ts';
+import { card, settledPpl } from './helpers/studio.ts';
 
 /**
  * The built studio (vite build + preview): installable, works with the network off after one
  * visit, and talks to no origin but its own.
  */
 const ORIGIN = 'http://localhost:4173';
-const FIXTURE = join(import.meta.dirname, 'fixtures', 'tiny-gpt2');
+const DEMO_MANIFEST = join(import.meta.dirname, '..', 'public', 'demo', 'manifest.json');
 
 function recordForeignRequests(page: Page): Request[] {
   const foreign: Request[] = [];
@@ -48,24 +54,66 @@ test('the built page carries a CSP that allows only its own origin', async ({ pa
   expect((await res.json()).name).toBe('DEM Studio');
 });
 
-test('after one visit the studio starts and inspects a checkpoint with the network off', async ({ page, context }) => {
+/** Waits until the studio has copied every checkpoint into OPFS and written workspace.json. */
+async function storageSettled(page: Page): Promise<void> {
+  const panel = page.getByTestId('storage-panel');
+  await expect(panel).toHaveAttribute('data-copying', '0');
+  await expect(panel).toHaveAttribute('data-saving', 'false');
+}
+
+test('after one visit, with the network off: the studio starts, a workspace evaluates and a merge exports as a zip', async ({ page, context }) => {
+  const started = Date.now();
   const foreign = recordForeignRequests(page);
-  await page.goto('/');
+  // The demo workspace when this build has one (precached by the service worker), else the
+  // fixture checkpoints added on the first visit and restored from OPFS.
+  const demo = existsSync(DEMO_MANIFEST)
+    ? (JSON.parse(readFileSync(DEMO_MANIFEST, 'utf8')) as { checkpoints: { name: string; role: string }[] }).checkpoints.filter((c) => c.role !== 'mixing')
+    : null;
+  await page.goto('/?nodemo');
   await waitForServiceWorker(page);
+  let names: string[];
+  if (demo) {
+    names = demo.map((c) => c.name);
+  } else {
+    names = ['tiny-gpt2', 'tiny-gpt2-ft-a'];
+    await expect(page.getByTestId('gpu-status')).toHaveAttribute('data-status', 'ready');
+    for (const name of names) {
+      await page.getByTestId('folder-input').setInputFiles(fixtureDir(name));
+      await expect(card(page, name)).toHaveAttribute('data-status', 'ready');
+    }
+    await page.getByTestId('validation-name').fill('prose');
+    await page.getByTestId('validation-text').fill('The lighthouse keeper kept a ledger of every ship that passed the point.');
+    await page.getByTestId('validation-add').click();
+    await storageSettled(page);
+  }
+  const online = Date.now();
+
   await context.setOffline(true);
   const offline = await context.newPage();
   const foreignOffline = recordForeignRequests(offline);
-  await offline.goto('/');
+  const failed: string[] = [];
+  offline.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
+  // With no saved workspace the studio opens the demo (fetched from the precache).
+  await offline.goto(demo ? '/' : '/?nodemo');
   await expect(offline.getByRole('heading', { name: /DEM Studio/ })).toBeVisible();
-  const status = offline.getByTestId('gpu-status');
-  await expect(status).toHaveAttribute('data-status', 'ready', { timeout: 60_000 });
-  // A user's checkpoint, chosen through the file input, is read locally: nothing is fetched.
-  const files = ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => ({
-    name: f,
-    mimeType: 'application/octet-stream',
-    buffer: readFileSync(join(FIXTURE, f)),
-  }));
-  await offline.getByTestId('files-input').setInputFiles(files);
-  await expect(offline.getByTestId('checkpoint-card').first()).toHaveAttribute('data-status', 'ready', { timeout: 60_000 });
+  await expect(offline.getByTestId('gpu-status')).toHaveAttribute('data-status', 'ready', { timeout: 60_000 });
+  for (const name of names) await expect(card(offline, name)).toHaveAttribute('data-status', 'ready');
+  const ppl = await settledPpl(offline);
+  expect(Object.keys(ppl).length).toBeGreaterThan(0);
+  for (const v of Object.values(ppl)) expect(v).toBeGreaterThan(1);
+  const evaluated = Date.now();
+
+  const download = offline.waitForEvent('download');
+  await offline.getByTestId('export-zip').click();
+  const zip = join(await mkdtemp(join(tmpdir(), 'dem-offline-')), 'merged.zip');
+  await (await download).saveAs(zip);
+  await expect(offline.getByTestId('export-panel')).toHaveAttribute('data-status', 'done');
+  const listed = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).split('\n');
+  expect(listed).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'dem-recipe.json']));
+  expect(failed).toEqual([]);
   expect([...foreign, ...foreignOffline].map((r) => r.url())).toEqual([]);
+  console.log(
+    `offline (${demo ? 'demo' : 'OPFS fixture'}): first visit ${((online - started) / 1000).toFixed(1)} s, ` +
+      `offline start to evaluated ${((evaluated - online) / 1000).toFixed(1)} s, export ${((Date.now() - evaluated) / 1000).toFixed(1)} s`,
+  );
 });

@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './helpers/network.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as LocalStoreModule from '../src/storage/local.ts';

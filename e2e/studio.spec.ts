@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { chromium, expect, test, type Page } from '@playwright/test';
+import { chromium, type Page } from '@playwright/test';
+import { expect, isForeign, test } from './helpers/network.ts';
 import { readdir } from 'node:fs/promises';
 import { FIXTURES, corruptCopy, expectedParameterCount, fixtureDir, fixtureFiles, readConfig } from './helpers/fixtures.ts';
 import { card, openStudio, waitForAdapter } from './helpers/studio.ts';
@@ -168,6 +169,8 @@ test.describe('DEM Studio', () => {
     const browser = await chromium.launch({ ...launch, args: (launch.args ?? []).filter((a) => a !== '--enable-unsafe-webgpu') });
     try {
       const page = await browser.newPage({ baseURL: testInfo.project.use.baseURL, viewport: { width: 1280, height: 800 } });
+      const foreign: string[] = [];
+      page.context().on('request', (r) => void (isForeign(r.url()) && foreign.push(r.url())));
       await openStudio(page);
       const status = page.getByTestId('gpu-status');
       await expect(status).toHaveAttribute('data-status', 'unavailable');
@@ -177,6 +180,7 @@ test.describe('DEM Studio', () => {
       await addFolder(page, GPT2);
       await expect(card(page, 'tiny-gpt2')).toHaveAttribute('data-status', 'ready');
       await page.screenshot({ path: join('test-results', 'studio-no-webgpu.png') });
+      expect(foreign, 'requests to origins other than the local server').toEqual([]);
     } finally {
       await browser.close();
     }

@@ -206,6 +206,9 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
         // A workspace saved by an earlier version (File objects in IndexedDB): load it once; its
         // checkpoints are then copied into OPFS like newly added ones.
         if (typeof indexedDB === 'undefined') return null;
+        // Only when that database exists: opening it would create it.
+        const dbs = await indexedDB.databases?.().catch(() => []);
+        if (!dbs?.some((d) => d.name === 'dem-studio')) return null;
         return Promise.resolve(indexedDbStorage().getItem(PERSIST_KEY)).catch(() => null);
       }
       const json = JSON.parse(raw) as WorkspaceJson;
@@ -255,10 +258,13 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
     },
   };
 
+  /** Called with `id` already in `copying` (synchronously, so one state change starts one copy). */
   const copy = async (id: string, name: string, files: FileEntry[]): Promise<void> => {
     const store = await local;
-    if (!store) return;
-    copying.add(id);
+    if (!store) {
+      copying.delete(id);
+      return;
+    }
     const total = files.reduce((s, f) => s + f.file.size, 0);
     let done = 0;
     const progress = (written: number): void =>
@@ -314,6 +320,7 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
       for (const c of st.checkpoints) {
         if (c.status !== 'ready' || copying.has(c.id) || skipped.has(c.files) || c.files.length === 0) continue;
         if (c.files.every((f) => fromStore.has(f.file))) continue;
+        copying.add(c.id);
         void copy(c.id, c.name, c.files);
       }
       const now = new Map<string, 'checkpoint' | 'text'>([...st.checkpoints.map((c) => [c.id, 'checkpoint'] as const), ...st.validationSets.map((v) => [v.id, 'text'] as const)]);

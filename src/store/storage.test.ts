@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { StorageFullError, type CheckpointSummary } from '../engine/index.ts';
+import type { LocalStore, StoredFile, StorageUsage } from '../storage/local.ts';
+import type { EngineApi, WorkspaceKind } from '../worker/client.ts';
+import type { FileEntry, RequestBodies, Results } from '../worker/protocol.ts';
+import { createStudioStore } from './index.ts';
+import { createLocalPersistence, WORKSPACE_FILE } from './storage.ts';
+
+/**
+ * The OPFS binding over an in-memory LocalStore (same contract: a write either lands whole or
+ * throws StorageFullError and changes nothing). The real OPFS is covered by e2e/storage*.spec.ts.
+ */
+class MemoryStore {
+  files = new Map<string, File>();
+  constructor(public quota = Infinity) {}
+  private bytes(): number {
+    return [...this.files.values()].reduce((s, f) => s + f.size, 0);
+  }
+  async put(path: string, data: Blob, options: { onProgress?: (w: number, t: number) => void } = {}): Promise<void> {
+    const old = this.files.get(path)?.size ?? 0;
+    if (this.bytes() - old + data.size > this.quota) throw new StorageFullError(`not enough browser storage to keep ${path}`, { file: path });
+    const bytes = new Uint8Array(await data.arrayBuffer());
+    options.onProgress?.(bytes.length, data.size);
+    this.files.set(path, new File([bytes], path.split('/').pop()!));
+  }
+  async putText(path: string, text: string): Promise<void> {
+    await this.put(path, new Blob([text]));
+  }
+  async file(path: string): Promise<File> {
+    const f = this.files.get(path);
+    if (!f) throw new DOMException('not found', 'NotFoundError');
+    return f;
+  }
+  async list(): Promise<StoredFile[]> {
+    return [...this.files].map(([path, f]) => ({ path, size: f.size, lastModified: 0 })).sort((a, b) => a.path.localeCompare(b.path));
+  }
+  async remove(path: string): Promise<void> {
+    for (const k of [...this.files.keys()]) if (k === path || k.startsWith(`${path}/`)) this.files.delete(k);
+  }
+  async clear(): Promise<void> {
+    this.files.clear();
+  }
+  async usage(): Promise<StorageUsage> {
+    return { usage: this.bytes(), quota: this.quota, stored: this.bytes() };
+  }
+}
+
+function fakeEngine(): { engine: EngineApi; loaded: Map<string, FileEntry[]> } {
+  const loaded = new Map<string, FileEntry[]>();
+  const call = async <K extends WorkspaceKind>(kind: K, body: RequestBodies[K]): Promise<Results[K]> => {
+    const b = body as never as Record<string, unknown>;
+    if (kind === 'load') {
+      const files = b.files as FileEntry[];
+      if (files.some((f) => f.file.size === 0)) throw new Error(`${files[0]!.path}: file is empty`);
+      loaded.set(b.key as string, files);
+      return { name: b.name, parameterCount: 1 } as unknown as Results[K];
+    }
+    if (kind === 'tokenize') return { tokens: 3 } as Results[K];
+    if (kind === 'compat') return Object.fromEntries((b.models as string[]).map((m) => [m, []])) as unknown as Results[K];
+    if (kind === 'reference') return [] as unknown as Results[K];
+    if (kind === 'evaluate') return { perplexities: [], mode: 'resident', setupMs: 0, mergeMs: 0, evalMs: 0, totalMs: 0 } as unknown as Results[K];
+    return null as Results[K];
+  };
+  const engine: EngineApi = {
+    init: async () => ({ vendor: 'x', architecture: 'y', description: '', features: [], maxBufferSize: 1, maxStorageBufferBindingSize: 1 }),
+    inspect: async () => ({}) as CheckpointSummary,
+    onDeviceLost: () => () => {},
+    onCrash: () => () => {},
+    restart: () => {},
+    dispose: () => {},
+    call,
+  };
+  return { engine, loaded };
+}
+
+const folder = (n: number): FileEntry[] => [
+  { path: 'config.json', file: new File(['{"model_type":"gpt2"}'], 'config.json') },
+  { path: 'model.safetensors', file: new File([new Uint8Array(n).fill(3)], 'model.safetensors') },
+];
+
+const until = async (cond: () => boolean | Promise<boolean>, what: string): Promise<void> => {
+  for (let i = 0; i < 400; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+function open(mem: MemoryStore) {
+  const { engine, loaded } = fakeEngine();
+  const local = createLocalPersistence(Promise.resolve(mem as unknown as LocalStore));
+  const store = createStudioStore({ engine, storage: local.persist });
+  local.attach(store);
+  return { store, storage: local.storage, loaded };
+}
+
+const settled = (s: ReturnType<typeof open>) => until(() => !s.storage.getState().saving && Object.keys(s.storage.getState().copying).length === 0, 'storage to settle');
+
+describe('OPFS persistence of the workspace', () => {
+  it('copies checkpoints and texts in, restores them from the store (not the picked Files), and lists what is missing', async () => {
+    const mem = new MemoryStore();
+    const a = open(mem);
+    await a.store.restored;
+    const picked = folder(1000);
+    const id = await a.store.getState().addCheckpoint('base', picked);
+    const ft = await a.store.getState().addCheckpoint('ft', folder(500));
+    await a.store.getState().addValidationText('prose', 'some words here');
+    await until(() => mem.files.has(`checkpoints/${ft}/model.safetensors`) && mem.files.has(WORKSPACE_FILE), 'copies');
+    await settled(a);
+    // The card now refers to the stored copy.
+    const entry = a.store.getState().checkpoints.find((c) => c.id === id)!;
+    expect(entry.files[1]!.file).toBe(mem.files.get(`checkpoints/${id}/model.safetensors`));
+    expect(a.storage.getState().items.map((i) => [i.kind, i.name, i.size])).toEqual(
+      expect.arrayContaining([
+        ['checkpoint', 'base', 1000 + 21],
+        ['checkpoint', 'ft', 500 + 21],
+        ['text', 'prose', 15],
+      ]),
+    );
+    const json = await mem.files.get(WORKSPACE_FILE)!.text();
+    expect(json).not.toContain('some words here');
+
+    // Restart: everything comes back from the store.
+    const b = open(mem);
+    await b.store.restored;
+    expect(b.store.getState().checkpoints.map((c) => [c.name, c.status])).toEqual([
+      ['base', 'ready'],
+      ['ft', 'ready'],
+    ]);
+    expect(b.loaded.get(id)![1]!.file).toBe(mem.files.get(`checkpoints/${id}/model.safetensors`));
+    expect(b.store.getState().validationSets.map((v) => [v.name, v.text])).toEqual([['prose', 'some words here']]);
+
+    // A stored file vanished: the card asks for re-selection and the panel lists it.
+    mem.files.delete(`checkpoints/${ft}/model.safetensors`);
+    const c = open(mem);
+    await c.store.restored;
+    const ftEntry = c.store.getState().checkpoints.find((x) => x.id === ft)!;
+    expect([ftEntry.status, ftEntry.needsReselect]).toEqual(['failed', true]);
+    expect(c.storage.getState().missing).toEqual([{ kind: 'checkpoint', id: ft, name: 'ft', files: ['model.safetensors'] }]);
+  });
+
+  it('a checkpoint that does not fit is reported, stays usable from memory, and leaves stored items whole', async () => {
+    const mem = new MemoryStore(3000);
+    const s = open(mem);
+    await s.store.restored;
+    const base = await s.store.getState().addCheckpoint('base', folder(1000));
+    await until(() => mem.files.has(`checkpoints/${base}/model.safetensors`), 'base copy');
+    const pickedBig = folder(5000);
+    const big = await s.store.getState().addCheckpoint('big', pickedBig);
+    await until(() => !!s.storage.getState().notStored[big], 'the full-storage report');
+    await settled(s);
+    const entry = s.store.getState().checkpoints.find((c) => c.id === big)!;
+    expect(entry.status).toBe('ready');
+    expect(entry.files).toBe(pickedBig);
+    expect(s.store.getState().notifications.at(-1)?.message).toContain('not enough browser storage');
+    expect([...mem.files.keys()].filter((k) => k.includes(big))).toEqual([]);
+    expect(mem.files.get(`checkpoints/${base}/model.safetensors`)!.size).toBe(1000);
+  });
+
+  it('removing a card deletes its stored copy; clearAll empties workspace and storage', async () => {
+    const mem = new MemoryStore();
+    const s = open(mem);
+    await s.store.restored;
+    const a = await s.store.getState().addCheckpoint('a', folder(10));
+    const b = await s.store.getState().addCheckpoint('b', folder(10));
+    await s.store.getState().addValidationText('t', 'x y z');
+    await until(() => mem.files.has(`checkpoints/${b}/model.safetensors`), 'copies');
+    await settled(s);
+    s.store.getState().removeCheckpoint(a);
+    await until(() => ![...mem.files.keys()].some((k) => k.includes(a)), 'removal');
+    await s.storage.getState().clearAll();
+    await settled(s);
+    expect(s.store.getState().checkpoints).toEqual([]);
+    expect(s.store.getState().validationSets).toEqual([]);
+    expect([...mem.files.keys()].filter((k) => k !== WORKSPACE_FILE)).toEqual([]);
+  });
+});
