@@ -74,6 +74,16 @@ export const DEFAULT_TRAIN_SETTINGS: TrainSettings = {
 /** Below this many characters a text cannot fill even one training window plus held-out text. */
 export const MIN_TEXT_CHARS = 64;
 
+const FLUSH_MS = 100;
+/** Points kept for the chart: past this, every other training-loss point goes (held-out points stay). */
+const MAX_POINTS = 400;
+
+function thin(curve: LossPoint[]): LossPoint[] {
+  if (curve.length <= MAX_POINTS) return curve;
+  const last = curve.length - 1;
+  return curve.filter((p, i) => i % 2 === 0 || i === last || p.heldOut !== undefined);
+}
+
 export type TrainingStore = StoreApi<TrainingState> & { dispose: () => void };
 
 export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setState'>, makeWorker: () => TrainWorkerLike): TrainingStore {
@@ -116,8 +126,22 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
     });
   }
 
+  let buffered: LossPoint[] = [];
+  let latest: TrainProgress | null = null;
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  function flush(): void {
+    if (flushTimer !== undefined) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (!buffered.length) return;
+    const points = buffered;
+    const p = latest;
+    buffered = [];
+    store.setState((s) => ({ progress: p, curve: thin([...s.curve, ...points]) }));
+  }
+
   function onReply(reply: TrainReply): void {
     if (reply.id !== runId) return;
+    if (reply.kind !== 'train-progress') flush();
     const run = runId;
     switch (reply.kind) {
       case 'train-status':
@@ -125,10 +149,10 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
         break;
       case 'train-progress': {
         const p = reply.progress;
-        store.setState((s) => ({
-          progress: p,
-          curve: [...s.curve, { step: p.step, loss: p.loss, ...(p.heldOutLoss !== undefined ? { heldOut: p.heldOutLoss } : {}) }],
-        }));
+        buffered.push({ step: p.step, loss: p.loss, ...(p.heldOutLoss !== undefined ? { heldOut: p.heldOutLoss } : {}) });
+        latest = p;
+        // Steps can come hundreds a second: the page re-renders at most every FLUSH_MS.
+        flushTimer ??= setTimeout(flush, FLUSH_MS);
         break;
       }
       case 'train-snapshot':
@@ -201,9 +225,11 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
       if (text.trim().length === 0) return fail('The training text is empty.');
       if (text.length < MIN_TEXT_CHARS) return fail(`The training text is too short (${text.length} characters; at least ${MIN_TEXT_CHARS}).`);
       const trimmed = name.trim() || `${base.name}-ft`;
+      flush();
       runId++;
       runName = trimmed;
       pending = null;
+      buffered = [];
       set({ status: 'running', stage: 'loading', tokens: null, progress: null, curve: [], error: null, liveId: null, snapshotStep: null, result: null });
       try {
         ensureWorker().postMessage({ kind: 'train-start', id: runId, name: base.name, files: base.files, text, settings });
