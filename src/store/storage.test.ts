@@ -57,8 +57,12 @@ function fakeEngine(): { engine: EngineApi; loaded: Map<string, FileEntry[]> } {
     }
     if (kind === 'tokenize') return { tokens: 3 } as Results[K];
     if (kind === 'compat') return Object.fromEntries((b.models as string[]).map((m) => [m, []])) as unknown as Results[K];
-    if (kind === 'reference') return [] as unknown as Results[K];
-    if (kind === 'evaluate') return { perplexities: [], mode: 'resident', setupMs: 0, mergeMs: 0, evalMs: 0, totalMs: 0 } as unknown as Results[K];
+    const one = (set: string) => ({ set, ppl: 5, nllMean: 0, tokens: 1, predicted: 1 });
+    if (kind === 'reference') return (b.sets as string[]).map(one) as unknown as Results[K];
+    if (kind === 'evaluate') {
+      const sets = (body as RequestBodies['evaluate']).sets;
+      return { perplexities: sets.map(one), mode: 'resident', setupMs: 0, mergeMs: 0, evalMs: 0, totalMs: 0 } as unknown as Results[K];
+    }
     return null as Results[K];
   };
   const engine: EngineApi = {
