@@ -1,4 +1,5 @@
-import { expect, test, type Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { expect, test } from './helpers/network.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addFolder, addText, card, coefficient, openStudio, settledPpl, waitForAdapter } from './helpers/studio.ts';
