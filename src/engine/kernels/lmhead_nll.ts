@@ -22,7 +22,9 @@ export interface LmHeadNllArgs {
 }
 
 export function lmHeadNll(pass: KernelPass, a: LmHeadNllArgs): void {
-  const wg = pow2WorkgroupSize(pass.rt, 256);
+  // A row of VC columns keeps ≥ 8 per invocation: idle invocations still pay for every barrier of
+  // the reductions (on SwiftShader the fold of a small vocabulary cost more than its matmul).
+  const wg = pow2WorkgroupSize(pass.rt, Math.min(256, Math.max(32, Math.ceil(a.VC / 8))));
   for (let v0 = 0; v0 < a.V; v0 += a.VC) {
     const n = Math.min(a.VC, a.V - v0);
     matmul(pass, { M: a.rows, N: n, K: a.C, x: a.x, w: a.w, layout: 'linear', NW: a.V, n0: v0, y: a.chunk, ldy: a.VC });
