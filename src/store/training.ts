@@ -176,14 +176,18 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
         });
         break;
       case 'train-error':
+      {
+        // At once, not after queued snapshot loads: removing the card aborts a load still under way.
         pending = null;
+        const cancelled = reply.error.code === 'cancelled';
+        store.setState({ status: cancelled ? 'cancelled' : 'failed', stage: null, error: cancelled ? null : reply.error });
+        removeLive();
+        // A snapshot card whose replacement was already under way goes too.
         applying = applying.then(() => {
-          if (run !== runId) return;
-          removeLive();
-          const cancelled = reply.error.code === 'cancelled';
-          store.setState({ status: cancelled ? 'cancelled' : 'failed', stage: null, error: cancelled ? null : reply.error });
+          if (run === runId && store.getState().status !== 'running') removeLive();
         });
         break;
+      }
     }
   }
 
