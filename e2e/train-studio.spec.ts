@@ -50,7 +50,7 @@ test.describe('fine-tuning in the studio', () => {
 
     await page.getByTestId('train-name').fill('ft-cancelled');
     // Far more steps than the test waits for: the run must be stopped, not finish.
-    await fillSettings(page, { steps: 5000, batchSize: 4, seqLen: 64, evalEvery: 0, snapshotEvery: 10 });
+    await fillSettings(page, { steps: 5000, batchSize: 4, seqLen: 64, evalEvery: 0, snapshotEvery: 100 });
     await page.getByTestId('train-start').click();
     const progress = page.getByTestId('train-progress');
     await expect.poll(async () => Number(await progress.getAttribute('data-step')), { timeout: 90_000 }).toBeGreaterThanOrEqual(3);
