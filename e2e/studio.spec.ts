@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { chromium, type Page } from '@playwright/test';
@@ -78,8 +79,9 @@ test.describe('DEM Studio', () => {
   });
 
   test('picking a parent folder adds every checkpoint inside it', async ({ page }) => {
+    // Checkpoint folders only: fixtures/ also holds reference outputs and texts.
     const names = (await readdir(FIXTURES, { withFileTypes: true }))
-      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(FIXTURES, d.name, 'config.json')))
       .map((d) => d.name)
       .sort();
     await openStudio(page);
