@@ -14,7 +14,7 @@ const MODULE = '/src/storage/local.ts';
 const weights = readFileSync(join(import.meta.dirname, 'fixtures', 'tiny-gpt2', 'model.safetensors'));
 
 test('stores, lists, reads back and removes files in OPFS; survives a reload', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/?nodemo');
   const bytes = [...weights];
   const result = await page.evaluate(async ({ data, url }) => {
     const { LocalStore } = (await import(/* @vite-ignore */ url)) as StorageModule;
@@ -49,7 +49,7 @@ test('stores, lists, reads back and removes files in OPFS; survives a reload', a
 });
 
 test('a full storage quota gives StorageFullError and corrupts nothing already stored', async ({ page, context }) => {
-  await page.goto('/');
+  await page.goto('/?nodemo');
   const origin = new URL(page.url()).origin;
   await page.evaluate(async (url) => {
     const { LocalStore } = (await import(/* @vite-ignore */ url)) as StorageModule;

@@ -59,10 +59,13 @@ export class LocalStore {
     const name = parts.pop()!;
     const dir = await this.dir(parts, true);
     const tmpName = `${TMP}${name}-${Math.random().toString(36).slice(2)}`;
-    const tmp = await dir.getFileHandle(tmpName, { create: true });
-    const writable = await tmp.createWritable();
+    let tmp: FileSystemFileHandle | undefined;
+    let writable: FileSystemWritableFileStream | undefined;
     let written = 0;
     try {
+      // Creating the file or its writable can already hit the quota: same handling as a write.
+      tmp = await dir.getFileHandle(tmpName, { create: true });
+      writable = await tmp.createWritable();
       const reader = data.stream().getReader();
       for (;;) {
         if (options.signal?.aborted) throw new CancelledError(`storing ${path} cancelled`);
@@ -74,7 +77,7 @@ export class LocalStore {
       }
       await writable.close();
     } catch (error) {
-      await writable.abort().catch(() => undefined);
+      await writable?.abort().catch(() => undefined);
       await dir.removeEntry(tmpName).catch(() => undefined);
       if (isQuotaError(error)) {
         const { usage, quota } = await this.usage();
@@ -121,14 +124,24 @@ export class LocalStore {
     const out: StoredFile[] = [];
     const start = prefix ? await this.dir(split(prefix), false).catch(() => undefined) : this.root;
     if (!start) return out;
+    // Another task may remove a folder or file while we walk (the studio deletes a removed
+    // checkpoint's copy in the background): what vanished is simply not listed.
+    const vanished = (error: unknown): boolean => error instanceof DOMException && error.name === 'NotFoundError';
     const walk = async (d: FileSystemDirectoryHandle, at: string): Promise<void> => {
-      for await (const [name, handle] of (d as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) {
-        const path = at ? `${at}/${name}` : name;
-        if (handle.kind === 'directory') await walk(handle as FileSystemDirectoryHandle, path);
-        else if (!name.startsWith(TMP)) {
-          const f = await (handle as FileSystemFileHandle).getFile();
-          out.push({ path, size: f.size, lastModified: f.lastModified });
+      try {
+        for await (const [name, handle] of (d as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) {
+          const path = at ? `${at}/${name}` : name;
+          if (handle.kind === 'directory') await walk(handle as FileSystemDirectoryHandle, path);
+          else if (!name.startsWith(TMP)) {
+            const f = await (handle as FileSystemFileHandle).getFile().catch((error: unknown) => {
+              if (vanished(error)) return null;
+              throw error;
+            });
+            if (f) out.push({ path, size: f.size, lastModified: f.lastModified });
+          }
         }
+      } catch (error) {
+        if (!vanished(error)) throw error;
       }
     };
     await walk(start, prefix.replace(/\/+$/, ''));
