@@ -27,6 +27,10 @@ async function waitForServiceWorker(page: Page): Promise<void> {
     const reg = await navigator.serviceWorker.getRegistration();
     return !!reg?.active && reg.active.state === 'activated';
   }, undefined, { timeout: 60_000 });
+  // Activated is not yet in charge of this client: a reload makes the worker control the page,
+  // which proves it answers navigations before the network goes away.
+  await page.reload();
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 60_000 });
 }
 
 test('the built page carries a CSP that allows only its own origin', async ({ page }) => {
