@@ -23,14 +23,18 @@ function recordForeignRequests(page: Page): Request[] {
 }
 
 async function waitForServiceWorker(page: Page): Promise<void> {
-  await page.waitForFunction(async () => {
-    const reg = await navigator.serviceWorker.getRegistration();
-    return !!reg?.active && reg.active.state === 'activated';
-  }, undefined, { timeout: 60_000 });
+  // page.evaluate awaits the promise (waitForFunction would take a pending promise as truthy).
+  await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    const worker = reg.active!;
+    if (worker.state !== 'activated') {
+      await new Promise<void>((resolve) => worker.addEventListener('statechange', () => worker.state === 'activated' && resolve()));
+    }
+  });
   // Activated is not yet in charge of this client: a reload makes the worker control the page,
   // which proves it answers navigations before the network goes away.
   await page.reload();
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 60_000 });
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { polling: 200, timeout: 60_000 });
 }
 
 test('the built page carries a CSP that allows only its own origin', async ({ page }) => {
