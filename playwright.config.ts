@@ -1,21 +1,11 @@
 import { defineConfig, devices } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './e2e/helpers/chromium.ts';
 
 /**
  * End-to-end flows in Debian's Chromium (Playwright's own browsers cannot be downloaded here).
  * WebGPU comes from SwiftShader on the CPU (see /work/shared/ENVIRONMENT.md), which is slow:
  * timeouts are generous and one worker runs at a time (2 cores).
  */
-const chromiumArgs = [
-  '--enable-unsafe-webgpu',
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 export default defineConfig({
   testDir: 'e2e',
@@ -43,7 +33,7 @@ export default defineConfig({
       use: {
         ...devices['Desktop Chrome'],
         viewport: { width: 1280, height: 800 },
-        launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
+        launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
       },
     },
     {
@@ -55,7 +45,7 @@ export default defineConfig({
         baseURL: 'http://localhost:4173',
         viewport: { width: 1280, height: 800 },
         serviceWorkers: 'allow',
-        launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
+        launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
       },
     },
   ],

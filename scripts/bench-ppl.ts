@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
 import type * as PageModule from './bench-ppl/page.ts';
 import type { CaseResult, CaseSpec, EngineName, EngineResult, PageInfo } from './bench-ppl/types.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/helpers/chromium.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
@@ -40,17 +41,6 @@ const PROFILE = process.env.PROFILE !== '0';
 const TOLERANCE = 1e-4;
 const ENGINES = (process.env.ENGINES ?? 'ours,ort-webgpu,ort-wasm').split(',') as EngineName[];
 const CASES = (process.env.CASES ?? 'small,tiny').split(',');
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** GPT-2 small's config.json (openai-community/gpt2), weights drawn at random. */
 const GPT2_SMALL = {
@@ -124,7 +114,7 @@ async function main(): Promise<void> {
     server: { port: PORT, strictPort: true, hmr: false, watch: null },
   });
   await server.listen();
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const results: CaseResult[] = [];
   const failures: { case: string; error: string }[] = [];
   let info: PageInfo | undefined;

@@ -6,19 +6,9 @@
 import { chromium, type Browser, type Page } from '@playwright/test';
 import { createServer, type ViteDevServer } from 'vite';
 import type { PageTrainJob, PageTrainResult } from './page.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../e2e/helpers/chromium.ts';
 
-/** ENVIRONMENT.md's flags for Debian's Chromium without a GPU. */
-export const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+export { CHROMIUM_ARGS };
 
 export interface Harness {
   page: Page;
@@ -38,7 +28,7 @@ export async function startHarness(port: number, log: (line: string) => void): P
   try {
     server = await createServer({ root, configFile: `${root}vite.config.ts`, logLevel: 'warn', server: { port, strictPort: true, hmr: false } });
     await server.listen();
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
     const page = await browser.newPage();
     const workers: string[] = [];
     page.on('worker', (w) => workers.push(w.url()));

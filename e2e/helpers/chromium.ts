@@ -1,0 +1,18 @@
+/**
+ * Debian's Chromium without a GPU: WebGPU through SwiftShader (../shared/ENVIRONMENT.md).
+ * One list for the e2e suite, the benchmarks and make-demo. The background-networking flags keep
+ * Chromium from calling out (this machine has no network, and the studio must send nothing).
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
