@@ -36,14 +36,19 @@ function perRow(values: readonly number[], N: number, what: string): readonly nu
   return values;
 }
 
+/** Row coefficients of task arithmetic: λ ω_i (/ Σ ω_i when normalize and |Σ ω| >= 1e-8). */
+export function taskArithmeticCoefficients(weights: readonly number[], lambda: number, normalize: boolean): number[] {
+  const s = sum(weights);
+  const div = normalize && Math.abs(s) >= 1e-8 ? s : 1;
+  return weights.map((w) => (lambda * w) / div);
+}
+
 /** DEM / task arithmetic: θ + λ Σ ω_i Δ_i (/ Σ ω_i when normalize and |Σ ω| >= 1e-8). */
 export function combineTaskArithmetic(
   rt: GpuRuntime,
   a: MergeOut & { base: GpuTensor; deltas: GPUBuffer; weights: readonly number[]; lambda: number; normalize: boolean },
 ): GPUBuffer {
-  const s = sum(a.weights);
-  const div = a.normalize && Math.abs(s) >= 1e-8 ? s : 1;
-  return combineRows(rt, { ...a, alpha: 1, rows: a.deltas, coefficients: a.weights.map((w) => (a.lambda * w) / div) });
+  return combineRows(rt, { ...a, alpha: 1, rows: a.deltas, coefficients: taskArithmeticCoefficients(a.weights, a.lambda, a.normalize) });
 }
 
 /**

@@ -27,27 +27,87 @@ const WG = 256;
 export function combineRows(rt: GpuRuntime, a: CombineArgs): GPUBuffer {
   const N = a.coefficients.length;
   if (N === 0) throw new InputError('combineRows: no rows');
-  checkBuffer(a.rows, 'F32', N * a.n, 'combineRows rows');
-  if (a.base) checkBuffer(a.base.buffer, a.base.dtype, a.n, 'combineRows base');
   const out = a.dst ?? rt.storage(`mergeCombine.${a.outDtype}`, storageBytes(a.outDtype, a.n));
-  checkBuffer(out, a.outDtype, a.n, 'combineRows destination');
-  if (a.n === 0) return out;
-  const wg = rt.workgroupSize(WG);
-  const params = new ArrayBuffer(16);
-  new Uint32Array(params, 0, 2).set([a.n, N]);
-  new Float32Array(params, 8, 1)[0] = a.alpha ?? 1;
-  const pbuf = rt.uniform('mergeCombine.params', new Uint8Array(params));
-  const cbuf = rt.upload('mergeCombine.coef', Float32Array.from(a.coefficients));
-  // n % 4 == 0: combine4.wgsl, four elements per invocation over vec4 rows (same bits, faster).
-  const quads = a.n % 4 === 0;
-  const pipeline = rt.pipeline(quads ? 'merge/combine4' : 'merge/combine', {
-    WG: wg,
-    BASE_DT: DTYPE_CODE[a.base?.dtype ?? 'F32'],
-    OUT_DT: DTYPE_CODE[a.outDtype],
-    HAS_BASE: a.base ? 1 : 0,
-  });
-  const invocations = quads ? a.n / 4 : a.outDtype === 'F32' ? a.n : Math.ceil(a.n / 2);
-  rt.dispatch(pipeline, [a.base?.buffer ?? a.rows, a.rows, cbuf, out, pbuf], rt.grid1d(invocations, wg));
-  rt.release(pbuf, cbuf);
+  const combine = PreparedCombine.create(rt, { ...a, rowCount: N, dst: out });
+  try {
+    combine.set(a.coefficients, a.alpha ?? 1);
+    const encoder = rt.device.createCommandEncoder({ label: 'mergeCombine.encoder' });
+    const pass = encoder.beginComputePass({ label: 'mergeCombine.pass' });
+    combine.encode(pass);
+    pass.end();
+    rt.device.queue.submit([encoder.finish()]);
+  } finally {
+    combine.destroy();
+  }
   return out;
+}
+
+/**
+ * combineRows with its parameter buffers, pipeline and bind group made once, for a merge that is
+ * re-run with new coefficients (ResidentMerge): set() writes the (N) coefficients and the 16-byte
+ * parameters, encode() records the dispatch into a pass the caller shares between tensors, so a
+ * whole re-merge is one submit and allocates nothing. Same kernel and inputs as combineRows,
+ * hence the same bits.
+ */
+export class PreparedCombine {
+  private constructor(
+    private readonly rt: GpuRuntime,
+    private readonly n: number,
+    private readonly rowCount: number,
+    private readonly pipeline: GPUComputePipeline,
+    private readonly bindGroup: GPUBindGroup | undefined,
+    private readonly grid: readonly [number, number],
+    private readonly params: GPUBuffer,
+    private readonly coef: GPUBuffer,
+  ) {}
+
+  static create(rt: GpuRuntime, a: Omit<CombineArgs, 'coefficients' | 'alpha' | 'dst'> & { rowCount: number; dst: GPUBuffer }): PreparedCombine {
+    const N = a.rowCount;
+    if (!Number.isInteger(N) || N < 1) throw new InputError(`combineRows: ${N} rows`);
+    checkBuffer(a.rows, 'F32', N * a.n, 'combineRows rows');
+    if (a.base) checkBuffer(a.base.buffer, a.base.dtype, a.n, 'combineRows base');
+    checkBuffer(a.dst, a.outDtype, a.n, 'combineRows destination');
+    const wg = rt.workgroupSize(WG);
+    // n % 4 == 0: combine4.wgsl, four elements per invocation over vec4 rows (same bits, faster).
+    const quads = a.n % 4 === 0;
+    const pipeline = rt.pipeline(quads ? 'merge/combine4' : 'merge/combine', {
+      WG: wg,
+      BASE_DT: DTYPE_CODE[a.base?.dtype ?? 'F32'],
+      OUT_DT: DTYPE_CODE[a.outDtype],
+      HAS_BASE: a.base ? 1 : 0,
+    });
+    const params = rt.createBuffer('mergeCombine.params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    let coef: GPUBuffer;
+    try {
+      coef = rt.createBuffer('mergeCombine.coef', N * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    } catch (error) {
+      rt.release(params);
+      throw error;
+    }
+    const invocations = quads ? a.n / 4 : a.outDtype === 'F32' ? a.n : Math.ceil(a.n / 2);
+    const bindGroup = a.n === 0 ? undefined : rt.bindGroup(pipeline, [a.base?.buffer ?? a.rows, a.rows, coef, a.dst, params]);
+    return new PreparedCombine(rt, a.n, N, pipeline, bindGroup, rt.grid1d(invocations, wg), params, coef);
+  }
+
+  /** New coefficients (N, rounded once to f32) and factor on the base. */
+  set(coefficients: readonly number[], alpha = 1): void {
+    if (coefficients.length !== this.rowCount) throw new InputError(`combineRows: ${coefficients.length} coefficients for ${this.rowCount} rows`);
+    const params = new ArrayBuffer(16);
+    new Uint32Array(params, 0, 2).set([this.n, this.rowCount]);
+    new Float32Array(params, 8, 1)[0] = alpha;
+    this.rt.write(this.params, new Uint8Array(params));
+    this.rt.write(this.coef, Float32Array.from(coefficients));
+  }
+
+  /** Records the dispatch (nothing for an empty tensor). */
+  encode(pass: GPUComputePassEncoder): void {
+    if (!this.bindGroup) return;
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, this.bindGroup);
+    pass.dispatchWorkgroups(this.grid[0], this.grid[1]);
+  }
+
+  destroy(): void {
+    this.rt.release(this.params, this.coef);
+  }
 }

@@ -2,10 +2,12 @@ import { GpuOutOfMemoryError, InputError, throwIfAborted } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
 import { storageBytes, type DType } from '../kernels/decode.ts';
+import { PreparedCombine } from '../kernels/mergeCombine.ts';
 import { computeDeltas, type GpuTensor } from '../kernels/mergeDeltas.ts';
 import { resolveTensorParams } from './coefficients.ts';
 import { checkMergeable, elementCount, methodParams, planMerge, type MergeProgress, type PlannedTensor } from './execute.ts';
 import type { MergeRecipe, RecipeDtype } from './recipe.ts';
+import type { RowCombine } from './methods/types.ts';
 import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
 
 /**
@@ -18,6 +20,10 @@ import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
  *
  * linear and slerp read the models themselves, not Δ, in the streaming path; to stay bit-exact
  * with it they upload the models' tensors again on every merge (one tensor at a time).
+ *
+ * Methods that are one combine over Δ (task_arithmetic: MergeMethod.rowCombine) keep a prepared
+ * combine per tensor, so a re-merge writes the new coefficients and records every tensor's
+ * dispatch into one compute pass: one submit, no allocation, one error scope.
  *
  * The output map is what GpuModel.create takes as weights (canonical names). Its buffers belong
  * to the ResidentMerge and are overwritten in place by the next merge(), so a GpuModel built on
@@ -60,6 +66,8 @@ interface Entry {
   /** Reused output buffer and its dtype; merged tensors only. */
   out?: GPUBuffer;
   outDtype?: DType;
+  /** task_arithmetic's combine over deltas into out, prepared once (PreparedCombine). */
+  combine?: PreparedCombine;
 }
 
 const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
@@ -192,6 +200,8 @@ export class ResidentMerge {
     const outDtypeFor = (ref: TensorRef): DType => (dtypeName ? RECIPE_DTYPE[dtypeName] : (ref.dtype as DType));
     const numLayers = this.base.spec.numLayers;
     const out = new Map<string, ResidentTensor>();
+    // rowCombine methods: every tensor's dispatch goes into one pass, submitted after the loop.
+    const batched: { entry: Entry; combine: RowCombine }[] | undefined = method.rowCombine ? [] : undefined;
     for (const e of this.entries) {
       throwIfAborted(opts.signal);
       const { ref } = e.planned;
@@ -202,6 +212,8 @@ export class ResidentMerge {
       const n = elementCount(ref.shape);
       const outDtype = outDtypeFor(ref);
       if (e.out && e.outDtype !== outDtype) {
+        e.combine?.destroy();
+        e.combine = undefined;
         rt.release(e.out);
         e.out = undefined;
       }
@@ -223,9 +235,26 @@ export class ResidentMerge {
       }
       const ctx = { tensorIndex: e.index, seed: seed >>> 0, tensor: ref.storedName };
       const base: GpuTensor = { buffer: e.base, dtype: ref.dtype as DType };
-      const result = await this.combine(method, e, base, n, weights, outDtype, params, ctx);
-      if (result !== e.out) throw new InputError(`merge method '${method.name}' did not write into the resident output`, { tensor: ref.storedName });
+      if (batched) {
+        e.combine ??= PreparedCombine.create(rt, { base, rows: e.deltas, n, outDtype, rowCount: N, dst: e.out });
+        batched.push({ entry: e, combine: method.rowCombine!(weights, params, ctx) });
+      } else {
+        const result = await this.combine(method, e, base, n, weights, outDtype, params, ctx);
+        if (result !== e.out) throw new InputError(`merge method '${method.name}' did not write into the resident output`, { tensor: ref.storedName });
+      }
       out.set(ref.name, { buffer: e.out, dtype: outDtype, shape: ref.shape });
+    }
+    if (batched?.length) {
+      await rt.scoped(`ResidentMerge ${method.name} (${batched.length} tensors)`, () => {
+        const encoder = rt.device.createCommandEncoder({ label: 'ResidentMerge.encoder' });
+        const pass = encoder.beginComputePass({ label: 'ResidentMerge.pass' });
+        for (const { entry, combine } of batched) {
+          entry.combine!.set(combine.coefficients, combine.alpha);
+          entry.combine!.encode(pass);
+        }
+        pass.end();
+        rt.device.queue.submit([encoder.finish()]);
+      });
     }
     return out;
   }
@@ -269,7 +298,10 @@ export class ResidentMerge {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const e of this.entries) this.rt.release(e.base, e.deltas, e.out);
+    for (const e of this.entries) {
+      e.combine?.destroy();
+      this.rt.release(e.base, e.deltas, e.out);
+    }
     this.entries.length = 0;
   }
 }

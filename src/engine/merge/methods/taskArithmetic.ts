@@ -1,4 +1,4 @@
-import { combineTaskArithmetic } from '../../kernels/merge.ts';
+import { combineTaskArithmetic, taskArithmeticCoefficients } from '../../kernels/merge.ts';
 import { taskArithmetic as reference } from '../reference.ts';
 import { checkCall, flag, MERGEKIT_DOCS, num, resolveParams, withDeltas } from './params.ts';
 import type { MergeMethod } from './types.ts';
@@ -26,5 +26,10 @@ export const taskArithmetic: MergeMethod = {
     return withDeltas(rt, inputs, (deltas) =>
       combineTaskArithmetic(rt, { ...inputs, base: inputs.base!, deltas, lambda: num(p, 'lambda'), normalize: flag(p, 'normalize') }),
     );
+  },
+  rowCombine(weights, params, ctx) {
+    checkCall(this, true, weights.length, weights.length, ctx);
+    const p = resolveParams(this, params, weights.length, ctx);
+    return { alpha: 1, coefficients: taskArithmeticCoefficients(weights, num(p, 'lambda'), flag(p, 'normalize')) };
   },
 };

@@ -65,4 +65,16 @@ export interface MergeMethod {
   cpu(base: Float64Array | undefined, models: readonly Float64Array[], weights: readonly number[], params: MergeParams, ctx: MergeContext): Float64Array;
   /** Same semantics on the GPU: a new buffer (or inputs.dst) of n elements in inputs.outDtype. */
   gpu(rt: GpuRuntime, inputs: MergeGpuInputs, params: MergeParams, ctx: MergeContext): Promise<GPUBuffer>;
+  /**
+   * Only for methods whose gpu() on resident Δ is one combineRows (task_arithmetic): the factor
+   * on the base and the N row coefficients it uses. ResidentMerge then re-merges every tensor in
+   * one submit over prepared buffers (PreparedCombine) instead of calling gpu() per tensor.
+   */
+  rowCombine?(weights: readonly number[], params: MergeParams, ctx: MergeContext): RowCombine;
+}
+
+/** alpha·θ_base + Σ_r coefficients[r]·Δ_r (see combineRows). */
+export interface RowCombine {
+  alpha: number;
+  coefficients: number[];
 }
