@@ -102,6 +102,8 @@ export interface GeneralizedOptions {
   tensorIndex: number;
   /** Filled with |Σ v| / Σ |v| per element: how clear the sign election was (0: a coin flip). */
   margin?: Float64Array;
+  /** Elements whose sign election is reversed (tests: the other answer of a coin-flip election). */
+  flip?: Uint8Array;
 }
 
 /** θ − base per model, and the same rounded to f32 (what the GPU holds and ranks). */
@@ -145,7 +147,7 @@ export function generalizedTaskArithmetic(
     }
     let mixed = s;
     if (o.consensus) {
-      const positive = s >= 0;
+      const positive = (s >= 0) !== (o.flip?.[i] === 1);
       let acc = 0;
       let div = 0;
       for (let r = 0; r < N; r++) {

@@ -2,6 +2,10 @@ import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { DType } from '../kernels/decode.ts';
 import { decodeArray, elementBits, encodeArray, numberToBf16Bits, numberToF16Bits } from '../kernels/decode.ref.ts';
 import type { GpuTensor } from '../kernels/mergeDeltas.ts';
+import { generalizedOptions } from './methods/generalized.ts';
+import { resolveParams } from './methods/params.ts';
+import type { MergeContext, MergeMethod, MergeParams } from './methods/types.ts';
+import { generalizedTaskArithmetic } from './reference.ts';
 
 /**
  * Test helpers for the merge kernels and methods (used by *.test.ts only): random tensors in a
@@ -85,4 +89,47 @@ export function compareOutput(bytes: ArrayBuffer, ref: Float64Array, dtype: DTyp
     }
   }
   return { mismatches, worst, exact, n };
+}
+
+/** Sign elections decided by less than this share of Σ|v| can go either way in f32. */
+export const AMBIGUOUS_MARGIN = 1e-5;
+
+export interface SignElection {
+  /** Elements whose election is ambiguous. */
+  ambiguous: number;
+  /** `want`, except at ambiguous elements, where the reference with the other sign is taken when it is nearer `got`. */
+  pick(got: ArrayLike<number>, want: Float64Array): Float64Array;
+}
+
+/**
+ * Consensus (TIES-style) methods elect a sign per element from Σ_r v_r. Where |Σ v| < 1e-5·Σ|v|
+ * the f32 GPU sum may land on the other side of zero than the float64 one (with BF16 inputs
+ * exact cancellations are ~0.1% of elements), and then the other election is an equally right
+ * answer: every element is still checked, against whichever of the two references it is nearer.
+ * Undefined for methods without a sign election.
+ */
+export function signElection(
+  method: MergeMethod,
+  base: Float64Array,
+  models: readonly Float64Array[],
+  weights: readonly number[],
+  params: MergeParams,
+  ctx: MergeContext,
+): SignElection | undefined {
+  const m = method as MergeMethod & { sparsify?: 'magnitude' | 'random' | 'outliers'; consensus?: boolean };
+  if (!m.consensus || !m.sparsify) return undefined;
+  const n = base.length;
+  const margin = new Float64Array(n);
+  const options = generalizedOptions(m.sparsify, true, resolveParams(method, params, models.length), ctx);
+  generalizedTaskArithmetic(base, models, weights, { ...options, margin });
+  const flip = Uint8Array.from(margin, (x) => (x < AMBIGUOUS_MARGIN ? 1 : 0));
+  const ambiguous = flip.reduce((a, b) => a + b, 0);
+  const other = ambiguous ? generalizedTaskArithmetic(base, models, weights, { ...options, flip }) : undefined;
+  return {
+    ambiguous,
+    pick(got, want) {
+      if (!other) return want;
+      return want.map((w, i) => (flip[i] && Math.abs(got[i]! - other[i]!) < Math.abs(got[i]! - w) ? other[i]! : w));
+    },
+  };
 }
