@@ -191,4 +191,27 @@ describe('ResidentMerge', () => {
       fits.destroy();
     }
   });
+
+  it('refuses, before uploading anything, a tensor whose packed Δ exceeds the device\'s largest buffer', async () => {
+    const base = await open('tiny-gpt2');
+    const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
+    const rt = await testRuntime();
+    try {
+      // wte (300 × 32) is the largest tensor: its Δ for 3 models is 115,200 bytes.
+      const real = rt.limits;
+      Object.defineProperty(rt, 'limits', { get: () => ({ ...real, maxBufferSize: real.maxBufferSize, maxStorageBufferBindingSize: 115_196 }) });
+      const before = rt.memory;
+      const error = await ResidentMerge.create(rt, base, models).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(GpuOutOfMemoryError);
+      expect((error as Error).message).toBe(
+        "tensor 'transformer.wte.weight': keeping its 3 distribution vector(s) on the GPU needs one 115200-byte buffer, more than this device allows (115196); merge tensor by tensor instead (streamMerge)",
+      );
+      expect(rt.memory).toEqual(before);
+    } finally {
+      rt.destroy();
+    }
+  });
 });

@@ -125,6 +125,18 @@ export class ResidentMerge {
       );
     }
     const plan = planMerge({ recipe: probe, base, models });
+    // The packed Δ of a tensor is one buffer, bound whole by the combine kernel.
+    const maxBuffer = Math.min(rt.limits.maxBufferSize, rt.limits.maxStorageBufferBindingSize);
+    for (const t of plan) {
+      const bytes = t.merged ? models.length * elementCount(t.ref.shape) * 4 : 0;
+      if (bytes > maxBuffer) {
+        throw new GpuOutOfMemoryError(
+          `keeping its ${models.length} distribution vector(s) on the GPU needs one ${bytes}-byte buffer, ` +
+            `more than this device allows (${maxBuffer}); merge tensor by tensor instead (streamMerge)`,
+          { tensor: t.ref.storedName },
+        );
+      }
+    }
     const entries: Entry[] = [];
     const made = new ResidentMerge(rt, base, models, entries);
     let bytesRead = 0;
