@@ -1,5 +1,5 @@
 import { InputError } from '../errors.ts';
-import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { Bindable, GpuRuntime } from '../gpu/runtime.ts';
 
 /**
  * Whole-tensor dtype conversion on the GPU (shaders/common/decode.wgsl): F16/BF16 words ->
@@ -21,6 +21,24 @@ export function bytesPerElement(dtype: DType): number {
 /** Bytes a buffer of `n` elements of `dtype` occupies (padded to whole u32 words). */
 export function storageBytes(dtype: DType, n: number): number {
   return Math.max(4, Math.ceil((n * bytesPerElement(dtype)) / 4) * 4);
+}
+
+/**
+ * The binding of `n` elements of `dtype` that start `offset` elements into `buffer`: the whole
+ * buffer when offset is 0 (as every whole-tensor kernel binds it), else a range whose byte offset
+ * must be a multiple of the device's minStorageBufferOffsetAlignment (the caller's chunking).
+ */
+export function elementRange(buffer: GPUBuffer, dtype: DType, n: number, offset: number, what: string): Bindable {
+  if (!offset) {
+    checkBuffer(buffer, dtype, n, what);
+    return buffer;
+  }
+  const begin = offset * bytesPerElement(dtype);
+  const size = storageBytes(dtype, n);
+  if (!Number.isInteger(offset) || offset < 0 || begin % 4 !== 0 || begin + size > buffer.size) {
+    throw new InputError(`${what}: elements [${offset}, ${offset + n}) of ${dtype} do not fit buffer '${buffer.label}' of ${buffer.size} bytes`);
+  }
+  return { buffer, offset: begin, size };
 }
 
 /** Throws InputError when `buffer` cannot hold `n` elements of `dtype`. */

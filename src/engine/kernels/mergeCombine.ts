@@ -1,6 +1,6 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer, DTYPE_CODE, storageBytes, type DType } from './decode.ts';
+import { checkBuffer, DTYPE_CODE, elementRange, storageBytes, type DType } from './decode.ts';
 import type { GpuTensor } from './mergeDeltas.ts';
 
 export interface CombineArgs {
@@ -61,12 +61,16 @@ export class PreparedCombine {
     private readonly coef: GPUBuffer,
   ) {}
 
-  static create(rt: GpuRuntime, a: Omit<CombineArgs, 'coefficients' | 'alpha' | 'dst'> & { rowCount: number; dst: GPUBuffer }): PreparedCombine {
+  /** `dstOffset` (elements, default 0) and `base.offset` select a chunk of a larger tensor. */
+  static create(
+    rt: GpuRuntime,
+    a: Omit<CombineArgs, 'coefficients' | 'alpha' | 'dst'> & { rowCount: number; dst: GPUBuffer; dstOffset?: number },
+  ): PreparedCombine {
     const N = a.rowCount;
     if (!Number.isInteger(N) || N < 1) throw new InputError(`combineRows: ${N} rows`);
     checkBuffer(a.rows, 'F32', N * a.n, 'combineRows rows');
-    if (a.base) checkBuffer(a.base.buffer, a.base.dtype, a.n, 'combineRows base');
-    checkBuffer(a.dst, a.outDtype, a.n, 'combineRows destination');
+    const base = a.base && elementRange(a.base.buffer, a.base.dtype, a.n, a.base.offset ?? 0, 'combineRows base');
+    const dst = elementRange(a.dst, a.outDtype, a.n, a.dstOffset ?? 0, 'combineRows destination');
     const wg = rt.workgroupSize(WG);
     // n % 4 == 0: combine4.wgsl, four elements per invocation over vec4 rows (same bits, faster).
     const quads = a.n % 4 === 0;
@@ -85,7 +89,7 @@ export class PreparedCombine {
       throw error;
     }
     const invocations = quads ? a.n / 4 : a.outDtype === 'F32' ? a.n : Math.ceil(a.n / 2);
-    const bindGroup = a.n === 0 ? undefined : rt.bindGroup(pipeline, [a.base?.buffer ?? a.rows, a.rows, coef, a.dst, params]);
+    const bindGroup = a.n === 0 ? undefined : rt.bindGroup(pipeline, [base ?? a.rows, a.rows, coef, dst, params]);
     return new PreparedCombine(rt, a.n, N, pipeline, bindGroup, rt.grid1d(invocations, wg), params, coef);
   }
 

@@ -1,11 +1,17 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer, DTYPE_CODE, type DType } from './decode.ts';
+import { checkBuffer, DTYPE_CODE, elementRange, type DType } from './decode.ts';
 
 /** A tensor on the GPU in its stored dtype: (n) elements, F16/BF16 two per u32 word. */
 export interface GpuTensor {
   buffer: GPUBuffer;
   dtype: DType;
+  /**
+   * First element in `buffer` (default 0): a chunk of a larger tensor. Only computeDeltas and
+   * combineRows/PreparedCombine read it; its byte offset must be a multiple of the device's
+   * minStorageBufferOffsetAlignment.
+   */
+  offset?: number;
 }
 
 const WG = 256;
@@ -20,8 +26,8 @@ const WG = 256;
 export function computeDeltas(rt: GpuRuntime, base: GpuTensor | undefined, models: readonly GpuTensor[], n: number, dst?: GPUBuffer): GPUBuffer {
   const N = models.length;
   if (N === 0) throw new InputError('computeDeltas: no models');
-  if (base) checkBuffer(base.buffer, base.dtype, n, 'computeDeltas base');
-  models.forEach((m, i) => checkBuffer(m.buffer, m.dtype, n, `computeDeltas model ${i}`));
+  const baseBinding = base && elementRange(base.buffer, base.dtype, n, base.offset ?? 0, 'computeDeltas base');
+  const modelBindings = models.map((m, i) => elementRange(m.buffer, m.dtype, n, m.offset ?? 0, `computeDeltas model ${i}`));
   const out = dst ?? rt.storage('mergeDeltas.packed', N * n * 4);
   checkBuffer(out, 'F32', N * n, 'computeDeltas destination');
   if (n === 0) return out;
@@ -37,7 +43,7 @@ export function computeDeltas(rt: GpuRuntime, base: GpuTensor | undefined, model
       BASE_DT: DTYPE_CODE[base?.dtype ?? 'F32'],
       HAS_BASE: base ? 1 : 0,
     });
-    rt.dispatch(pipeline, [m.buffer, base?.buffer ?? m.buffer, out, p], rt.grid1d(n, wg), encoder);
+    rt.dispatch(pipeline, [modelBindings[row]!, baseBinding ?? modelBindings[row]!, out, p], rt.grid1d(n, wg), encoder);
   });
   rt.device.queue.submit([encoder.finish()]);
   rt.release(...params);

@@ -8,7 +8,7 @@ import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
 import { GpuModel } from '../model/forward.ts';
 import { streamMerge } from './execute.ts';
 import { parseRecipe, type MergeRecipe } from './recipe.ts';
-import { residentBytes, ResidentMerge } from './resident.ts';
+import { deltaChunkElements, residentBytes, ResidentMerge } from './resident.ts';
 
 /**
  * The resident (interactive) merge against the streaming one: the same recipe gives the same
@@ -192,26 +192,46 @@ describe('ResidentMerge', () => {
     }
   });
 
-  it('refuses, before uploading anything, a tensor whose packed Δ exceeds the device\'s largest buffer', async () => {
+  it('keeps a packed Δ larger than the device\'s largest binding in chunks: task_arithmetic still equals streamMerge bit for bit, ties refuses it by name', async () => {
     const base = await open('tiny-gpt2');
     const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
     const rt = await testRuntime();
+    const real = rt.limits;
+    // wte (300 × 32 = 9600 elements) has a 115,200-byte Δ for 3 models: chunks of 37 × 256 = 9472 and 128 elements.
+    const limits = new Proxy(real, { get: (target, key) => (key === 'maxStorageBufferBindingSize' ? 115_196 : (Reflect.get(target, key) as unknown)) });
+    expect(real.minStorageBufferOffsetAlignment).toBe(256);
+    expect(deltaChunkElements(limits, 3, 9600)).toBe(9472);
+    expect(deltaChunkElements(limits, 3, 2048)).toBe(2048);
+    Object.defineProperty(rt, 'limits', { get: () => limits });
+    const resident = await ResidentMerge.create(rt, base, models);
     try {
-      // wte (300 × 32) is the largest tensor: its Δ for 3 models is 115,200 bytes.
-      const real = rt.limits;
-      Object.defineProperty(rt, 'limits', { get: () => ({ ...real, maxBufferSize: real.maxBufferSize, maxStorageBufferBindingSize: 115_196 }) });
-      const before = rt.memory;
-      const error = await ResidentMerge.create(rt, base, models).then(
+      expect(resident.memory.deltas).toBe(residentBytes(base, models).deltas);
+      const recipes = [
+        recipe('task_arithmetic', base, models, [0.5, -0.3, 1.2], { lambda: 0.8 }),
+        recipe('task_arithmetic', base, models, [[0.2, 1.0], [{ filter: 'attn', value: 0.7 }, { value: 0.1 }], 0.4]),
+        recipe('task_arithmetic', base, models, [0.3, 0.3, 0.3], { normalize: true }, { dtype: 'float16' }),
+        recipe('task_arithmetic', base, models, [0.31, 0.2, 0.1], {}, { dtype: 'bfloat16' }),
+        recipe('task_arithmetic', base, models, [-0.7, 0.9, 0.05]),
+      ];
+      for (const r of recipes) expect(await expectSameAsStreaming(rt, resident, r)).toBe(base.tensors.size);
+      const error = await resident.merge(recipe('ties', base, models, [0.6, 0.9, 0.3], { density: 0.4 })).then(
         () => undefined,
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(GpuOutOfMemoryError);
       expect((error as Error).message).toBe(
-        "tensor 'transformer.wte.weight': keeping its 3 distribution vector(s) on the GPU needs one 115200-byte buffer, more than this device allows (115196); merge tensor by tensor instead (streamMerge)",
+        "tensor 'transformer.wte.weight': ties needs all of this tensor's distribution vectors in one buffer, more than this device's largest binding (115196 bytes); " +
+          'task_arithmetic merges it in 2 chunks, or merge tensor by tensor (streamMerge)',
       );
-      expect(rt.memory).toEqual(before);
     } finally {
-      rt.destroy();
+      resident.destroy();
     }
+  });
+
+  it('chunks a Qwen2-0.5B-sized embedding with 4 fine-tunes under a 2 GiB binding limit', () => {
+    const limits = { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 2 ** 31 - 4, minStorageBufferOffsetAlignment: 256 };
+    const n = 151_936 * 896; // 2,178,154,496 bytes of Δ for 4 models
+    expect(deltaChunkElements(limits, 4, n)).toBe(524_287 * 256);
+    expect(deltaChunkElements(limits, 3, n)).toBe(n);
   });
 });

@@ -25,6 +25,11 @@ import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
  * combine per tensor, so a re-merge writes the new coefficients and records every tensor's
  * dispatch into one compute pass: one submit, no allocation, one error scope.
  *
+ * A tensor whose packed Δ exceeds the device's largest buffer binding (a 150k-token embedding
+ * with 4 fine-tunes is 2.2 GB) is kept in chunks along its elements; task_arithmetic merges it
+ * chunk by chunk (same kernels, same bits), the other methods, which need all of a tensor's Δ at
+ * once, refuse it with GpuOutOfMemoryError.
+ *
  * The output map is what GpuModel.create takes as weights (canonical names). Its buffers belong
  * to the ResidentMerge and are overwritten in place by the next merge(), so a GpuModel built on
  * them once sees every later merge; they stay valid until destroy().
@@ -61,13 +66,32 @@ interface Entry {
   index: number;
   /** θ_base in its stored dtype; the output itself for copied tensors. */
   base: GPUBuffer;
-  /** (N, n) f32 Δ; merged tensors only. */
-  deltas?: GPUBuffer;
+  /** The packed Δ, one chunk unless (N, n) f32 exceeds the device's largest binding; merged tensors only. */
+  chunks?: Chunk[];
   /** Reused output buffer and its dtype; merged tensors only. */
   out?: GPUBuffer;
   outDtype?: DType;
-  /** task_arithmetic's combine over deltas into out, prepared once (PreparedCombine). */
+}
+
+/** Elements [offset, offset + n) of a tensor: their (N, n) f32 Δ and the combine prepared over them. */
+interface Chunk {
+  offset: number;
+  n: number;
+  deltas: GPUBuffer;
+  /** task_arithmetic's combine of this chunk into the output, prepared once (PreparedCombine). */
   combine?: PreparedCombine;
+}
+
+/**
+ * Elements per chunk of packed Δ for N models: all n when (N, n) f32 fits one binding, else the
+ * most that do, in whole multiples of the storage offset alignment (in elements, so that chunk
+ * offsets are aligned for F32 and 16-bit tensors alike).
+ */
+export function deltaChunkElements(limits: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment'>, N: number, n: number): number {
+  const max = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  if (N * n * 4 <= max) return n;
+  const unit = Math.max(4, limits.minStorageBufferOffsetAlignment);
+  return Math.floor(max / (4 * N) / unit) * unit;
 }
 
 const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
@@ -125,14 +149,10 @@ export class ResidentMerge {
       );
     }
     const plan = planMerge({ recipe: probe, base, models });
-    // The packed Δ of a tensor is one buffer, bound whole by the combine kernel.
-    const maxBuffer = Math.min(rt.limits.maxBufferSize, rt.limits.maxStorageBufferBindingSize);
     for (const t of plan) {
-      const bytes = t.merged ? models.length * elementCount(t.ref.shape) * 4 : 0;
-      if (bytes > maxBuffer) {
+      if (t.merged && deltaChunkElements(rt.limits, models.length, elementCount(t.ref.shape)) < 1) {
         throw new GpuOutOfMemoryError(
-          `keeping its ${models.length} distribution vector(s) on the GPU needs one ${bytes}-byte buffer, ` +
-            `more than this device allows (${maxBuffer}); merge tensor by tensor instead (streamMerge)`,
+          `${models.length} distribution vectors do not fit the device's largest buffer binding even in chunks; merge tensor by tensor instead (streamMerge)`,
           { tensor: t.ref.storedName },
         );
       }
@@ -160,9 +180,21 @@ export class ResidentMerge {
               gpuModels.push({ buffer, dtype: m.tensors.get(ref.name)!.dtype as DType });
             }
             const n = elementCount(ref.shape);
-            entry.deltas = await rt.scoped(`ResidentMerge Δ ${ref.storedName}`, () =>
-              computeDeltas(rt, { buffer: entry.base, dtype: ref.dtype as DType }, gpuModels, n),
-            );
+            const size = deltaChunkElements(rt.limits, models.length, n);
+            entry.chunks = [];
+            for (let offset = 0; offset < n || offset === 0; offset += size) {
+              const count = Math.min(size, n - offset);
+              const deltas = await rt.scoped(`ResidentMerge Δ ${ref.storedName}`, () =>
+                computeDeltas(
+                  rt,
+                  { buffer: entry.base, dtype: ref.dtype as DType, offset },
+                  gpuModels.map((m) => ({ ...m, offset })),
+                  count,
+                ),
+              );
+              entry.chunks.push({ offset, n: count, deltas });
+              if (n === 0) break;
+            }
           } finally {
             rt.release(...uploads);
           }
@@ -183,7 +215,7 @@ export class ResidentMerge {
     let outputs = 0;
     for (const e of this.entries) {
       base += e.base.size;
-      deltas += e.deltas?.size ?? 0;
+      for (const c of e.chunks ?? []) deltas += c.deltas.size;
       outputs += e.out?.size ?? 0;
     }
     return { bytes: base + deltas + outputs, base, deltas, outputs };
@@ -213,19 +245,21 @@ export class ResidentMerge {
     const numLayers = this.base.spec.numLayers;
     const out = new Map<string, ResidentTensor>();
     // rowCombine methods: every tensor's dispatch goes into one pass, submitted after the loop.
-    const batched: { entry: Entry; combine: RowCombine }[] | undefined = method.rowCombine ? [] : undefined;
+    const batched: { chunk: Chunk; combine: RowCombine }[] | undefined = method.rowCombine ? [] : undefined;
     for (const e of this.entries) {
       throwIfAborted(opts.signal);
       const { ref } = e.planned;
-      if (!e.planned.merged || !e.deltas) {
+      if (!e.planned.merged || !e.chunks) {
         out.set(ref.name, { buffer: e.base, dtype: ref.dtype as DType, shape: ref.shape });
         continue;
       }
       const n = elementCount(ref.shape);
       const outDtype = outDtypeFor(ref);
       if (e.out && e.outDtype !== outDtype) {
-        e.combine?.destroy();
-        e.combine = undefined;
+        for (const c of e.chunks) {
+          c.combine?.destroy();
+          c.combine = undefined;
+        }
         rt.release(e.out);
         e.out = undefined;
       }
@@ -248,9 +282,20 @@ export class ResidentMerge {
       const ctx = { tensorIndex: e.index, seed: seed >>> 0, tensor: ref.storedName };
       const base: GpuTensor = { buffer: e.base, dtype: ref.dtype as DType };
       if (batched) {
-        e.combine ??= PreparedCombine.create(rt, { base, rows: e.deltas, n, outDtype, rowCount: N, dst: e.out });
-        batched.push({ entry: e, combine: method.rowCombine!(weights, params, ctx) });
+        const combine = method.rowCombine!(weights, params, ctx);
+        for (const c of e.chunks) {
+          c.combine ??= PreparedCombine.create(rt, { base: { ...base, offset: c.offset }, rows: c.deltas, n: c.n, outDtype, rowCount: N, dst: e.out, dstOffset: c.offset });
+          batched.push({ chunk: c, combine });
+        }
       } else {
+        if (e.chunks.length > 1) {
+          throw new GpuOutOfMemoryError(
+            `${method.name} needs all of this tensor's distribution vectors in one buffer, more than this device's largest binding ` +
+              `(${Math.min(rt.limits.maxBufferSize, rt.limits.maxStorageBufferBindingSize)} bytes); task_arithmetic merges it in ${e.chunks.length} chunks, ` +
+              'or merge tensor by tensor (streamMerge)',
+            { tensor: ref.storedName },
+          );
+        }
         const result = await this.combine(method, e, base, n, weights, outDtype, params, ctx);
         if (result !== e.out) throw new InputError(`merge method '${method.name}' did not write into the resident output`, { tensor: ref.storedName });
       }
@@ -260,9 +305,9 @@ export class ResidentMerge {
       await rt.scoped(`ResidentMerge ${method.name} (${batched.length} tensors)`, () => {
         const encoder = rt.device.createCommandEncoder({ label: 'ResidentMerge.encoder' });
         const pass = encoder.beginComputePass({ label: 'ResidentMerge.pass' });
-        for (const { entry, combine } of batched) {
-          entry.combine!.set(combine.coefficients, combine.alpha);
-          entry.combine!.encode(pass);
+        for (const { chunk, combine } of batched) {
+          chunk.combine!.set(combine.coefficients, combine.alpha);
+          chunk.combine!.encode(pass);
         }
         pass.end();
         rt.device.queue.submit([encoder.finish()]);
@@ -287,8 +332,9 @@ export class ResidentMerge {
     if (method.name !== 'linear' && method.name !== 'slerp') {
       // Δ-based methods read Δ, never the models: the entries only carry the count (and the
       // resident Δ buffer as a placeholder) for the methods' argument checks.
-      const models = this.models.map((m) => ({ buffer: e.deltas!, dtype: m.tensors.get(ref.name)!.dtype as DType }));
-      return rt.scoped(what, () => method.gpu(rt, { n, base, models, weights, outDtype, deltas: e.deltas, dst: e.out }, params, ctx));
+      const deltas = e.chunks![0]!.deltas;
+      const models = this.models.map((m) => ({ buffer: deltas, dtype: m.tensors.get(ref.name)!.dtype as DType }));
+      return rt.scoped(what, () => method.gpu(rt, { n, base, models, weights, outDtype, deltas, dst: e.out }, params, ctx));
     }
     // linear/slerp combine the models themselves in the streaming path: upload them for this tensor.
     const uploads: GPUBuffer[] = [];
@@ -311,8 +357,11 @@ export class ResidentMerge {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const e of this.entries) {
-      e.combine?.destroy();
-      this.rt.release(e.base, e.deltas, e.out);
+      for (const c of e.chunks ?? []) {
+        c.combine?.destroy();
+        this.rt.release(c.deltas);
+      }
+      this.rt.release(e.base, e.out);
     }
     this.entries.length = 0;
   }
