@@ -25,6 +25,8 @@ export interface MergeOut {
   outDtype: DType;
   /** Reuse this output buffer (at least storageBytes(outDtype, n)). */
   dst?: GPUBuffer;
+  /** First element of dst to write (combineRows-based methods on a chunk of a larger tensor). */
+  dstOffset?: number;
 }
 
 function sum(xs: readonly number[]): number {

@@ -15,6 +15,8 @@ export interface CombineArgs {
   n: number;
   outDtype: DType;
   dst?: GPUBuffer;
+  /** First element of dst to write (a chunk of a larger tensor; needs dst). */
+  dstOffset?: number;
 }
 
 const WG = 256;

@@ -49,3 +49,15 @@ export function computeDeltas(rt: GpuRuntime, base: GpuTensor | undefined, model
   rt.release(...params);
   return out;
 }
+
+/**
+ * Elements per chunk of packed Δ for N models: all n when (N, n) f32 fits one binding, else the
+ * most that do, in whole multiples of the storage offset alignment (in elements, so that chunk
+ * offsets are aligned for F32 and 16-bit tensors alike).
+ */
+export function deltaChunkElements(limits: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment'>, N: number, n: number): number {
+  const max = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  if (N * n * 4 <= max) return n;
+  const unit = Math.max(4, limits.minStorageBufferOffsetAlignment);
+  return Math.floor(max / (4 * N) / unit) * unit;
+}

@@ -8,7 +8,8 @@ import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
 import { GpuModel } from '../model/forward.ts';
 import { streamMerge } from './execute.ts';
 import { parseRecipe, type MergeRecipe } from './recipe.ts';
-import { deltaChunkElements, residentBytes, ResidentMerge } from './resident.ts';
+import { deltaChunkElements } from '../kernels/mergeDeltas.ts';
+import { residentBytes, ResidentMerge } from './resident.ts';
 
 /**
  * The resident (interactive) merge against the streaming one: the same recipe gives the same
@@ -192,7 +193,7 @@ describe('ResidentMerge', () => {
     }
   });
 
-  it('keeps a packed Δ larger than the device\'s largest binding in chunks: task_arithmetic still equals streamMerge bit for bit, ties refuses it by name', async () => {
+  it('keeps a packed Δ larger than the device\'s largest binding in chunks: task_arithmetic and linear still equal streamMerge bit for bit, ties refuses it by name', async () => {
     const base = await open('tiny-gpt2');
     const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
     const rt = await testRuntime();
@@ -202,26 +203,42 @@ describe('ResidentMerge', () => {
     expect(real.minStorageBufferOffsetAlignment).toBe(256);
     expect(deltaChunkElements(limits, 3, 9600)).toBe(9472);
     expect(deltaChunkElements(limits, 3, 2048)).toBe(2048);
+    const recipes = [
+      recipe('task_arithmetic', base, models, [0.5, -0.3, 1.2], { lambda: 0.8 }),
+      recipe('task_arithmetic', base, models, [[0.2, 1.0], [{ filter: 'attn', value: 0.7 }, { value: 0.1 }], 0.4]),
+      recipe('task_arithmetic', base, models, [0.3, 0.3, 0.3], { normalize: true }, { dtype: 'float16' }),
+      recipe('task_arithmetic', base, models, [0.31, 0.2, 0.1], {}, { dtype: 'bfloat16' }),
+      recipe('linear', base, models, [1, 2, 0.5]),
+      recipe('task_arithmetic', base, models, [-0.7, 0.9, 0.05]),
+    ];
+    // The references: streamMerge under the device's real limits, every Δ in one piece.
+    const want: Map<string, Uint8Array>[] = [];
+    for (const r of recipes) {
+      const bytes = new Map<string, Uint8Array>();
+      for await (const t of streamMerge(rt, { recipe: r, base, models }, { output: 'bytes' })) bytes.set(t.ref.name, t.data!);
+      want.push(bytes);
+    }
     Object.defineProperty(rt, 'limits', { get: () => limits });
     const resident = await ResidentMerge.create(rt, base, models);
     try {
       expect(resident.memory.deltas).toBe(residentBytes(base, models).deltas);
-      const recipes = [
-        recipe('task_arithmetic', base, models, [0.5, -0.3, 1.2], { lambda: 0.8 }),
-        recipe('task_arithmetic', base, models, [[0.2, 1.0], [{ filter: 'attn', value: 0.7 }, { value: 0.1 }], 0.4]),
-        recipe('task_arithmetic', base, models, [0.3, 0.3, 0.3], { normalize: true }, { dtype: 'float16' }),
-        recipe('task_arithmetic', base, models, [0.31, 0.2, 0.1], {}, { dtype: 'bfloat16' }),
-        recipe('task_arithmetic', base, models, [-0.7, 0.9, 0.05]),
-      ];
-      for (const r of recipes) expect(await expectSameAsStreaming(rt, resident, r)).toBe(base.tensors.size);
+      for (const [k, r] of recipes.entries()) {
+        const out = await resident.merge(r);
+        for (const [name, bytes] of want[k]!) {
+          const got = new Uint8Array(await rt.read(out.get(name)!.buffer, 0, bytes.byteLength));
+          expect(Buffer.from(got).equals(Buffer.from(bytes)), `${r.method} ${name}`).toBe(true);
+        }
+        // And the streaming path, which now chunks wte too.
+        expect(await expectSameAsStreaming(rt, resident, r)).toBe(base.tensors.size);
+      }
       const error = await resident.merge(recipe('ties', base, models, [0.6, 0.9, 0.3], { density: 0.4 })).then(
         () => undefined,
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(GpuOutOfMemoryError);
       expect((error as Error).message).toBe(
-        "tensor 'transformer.wte.weight': ties needs all of this tensor's distribution vectors in one buffer, more than this device's largest binding (115196 bytes); " +
-          'task_arithmetic merges it in 2 chunks, or merge tensor by tensor (streamMerge)',
+        "tensor 'transformer.wte.weight': ties needs all 3 distribution vectors of this tensor in one buffer (115200 bytes), more than this device's largest binding " +
+          '(115196 bytes); task_arithmetic and linear merge such tensors in chunks',
       );
     } finally {
       resident.destroy();

@@ -3,10 +3,11 @@ import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
 import { storageBytes, type DType } from '../kernels/decode.ts';
 import { PreparedCombine } from '../kernels/mergeCombine.ts';
-import { computeDeltas, type GpuTensor } from '../kernels/mergeDeltas.ts';
+import { computeDeltas, deltaChunkElements, type GpuTensor } from '../kernels/mergeDeltas.ts';
 import { resolveTensorParams } from './coefficients.ts';
 import { checkMergeable, elementCount, methodParams, planMerge, type MergeProgress, type PlannedTensor } from './execute.ts';
 import type { MergeRecipe, RecipeDtype } from './recipe.ts';
+import { checkWholeDeltas } from './methods/params.ts';
 import type { RowCombine } from './methods/types.ts';
 import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
 
@@ -26,9 +27,9 @@ import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
  * dispatch into one compute pass: one submit, no allocation, one error scope.
  *
  * A tensor whose packed Δ exceeds the device's largest buffer binding (a 150k-token embedding
- * with 4 fine-tunes is 2.2 GB) is kept in chunks along its elements; task_arithmetic merges it
- * chunk by chunk (same kernels, same bits), the other methods, which need all of a tensor's Δ at
- * once, refuse it with GpuOutOfMemoryError.
+ * with 4 fine-tunes is 2.2 GB) is kept in chunks along its elements; task_arithmetic (and
+ * linear, from the models) merge it chunk by chunk (same kernels, same bits); the other methods,
+ * which need all of a tensor's Δ at once, refuse it with GpuOutOfMemoryError.
  *
  * The output map is what GpuModel.create takes as weights (canonical names). Its buffers belong
  * to the ResidentMerge and are overwritten in place by the next merge(), so a GpuModel built on
@@ -82,17 +83,6 @@ interface Chunk {
   combine?: PreparedCombine;
 }
 
-/**
- * Elements per chunk of packed Δ for N models: all n when (N, n) f32 fits one binding, else the
- * most that do, in whole multiples of the storage offset alignment (in elements, so that chunk
- * offsets are aligned for F32 and 16-bit tensors alike).
- */
-export function deltaChunkElements(limits: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment'>, N: number, n: number): number {
-  const max = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
-  if (N * n * 4 <= max) return n;
-  const unit = Math.max(4, limits.minStorageBufferOffsetAlignment);
-  return Math.floor(max / (4 * N) / unit) * unit;
-}
 
 const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
 
@@ -288,14 +278,8 @@ export class ResidentMerge {
           batched.push({ chunk: c, combine });
         }
       } else {
-        if (e.chunks.length > 1) {
-          throw new GpuOutOfMemoryError(
-            `${method.name} needs all of this tensor's distribution vectors in one buffer, more than this device's largest binding ` +
-              `(${Math.min(rt.limits.maxBufferSize, rt.limits.maxStorageBufferBindingSize)} bytes); task_arithmetic merges it in ${e.chunks.length} chunks, ` +
-              'or merge tensor by tensor (streamMerge)',
-            { tensor: ref.storedName },
-          );
-        }
+        // linear chunks by itself (inChunks); the others need all of a tensor's Δ at once.
+        if (e.chunks.length > 1 && method.name !== 'linear') checkWholeDeltas(rt, method.name, N, n, ref.storedName);
         const result = await this.combine(method, e, base, n, weights, outDtype, params, ctx);
         if (result !== e.out) throw new InputError(`merge method '${method.name}' did not write into the resident output`, { tensor: ref.storedName });
       }

@@ -76,7 +76,7 @@ function method(spec: { name: string; description: string; anchor: string; spars
         if (spec.sparsify === 'magnitude') return combineTies(rt, args);
         if (spec.sparsify === 'random') return combineDare(rt, { ...args, seed: ctx.seed, tensorIndex: ctx.tensorIndex });
         return combineBreadcrumbs(rt, { ...args, gammas: list(p, 'gamma') });
-      });
+      }, { method: this.name, tensor: ctx.tensor });
     },
   };
 }

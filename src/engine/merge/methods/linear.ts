@@ -1,7 +1,7 @@
 import { combineLinear } from '../../kernels/merge.ts';
 import { computeDeltas } from '../../kernels/mergeDeltas.ts';
 import { linear as reference } from '../reference.ts';
-import { checkCall, flag, MERGEKIT_DOCS, resolveParams } from './params.ts';
+import { checkCall, flag, inChunks, MERGEKIT_DOCS, resolveParams } from './params.ts';
 import type { MergeMethod } from './types.ts';
 
 /** mergekit linear: Σ w_i θ_i / Σ w_i. The base, if any, is not used (list it as a model to include it). */
@@ -24,6 +24,10 @@ export const linear: MergeMethod = {
     const normalize = flag(p, 'normalize');
     // Resident deltas (relative to the base) work too: Σ c_i θ_i = (Σ c_i) θ + Σ c_i Δ_i.
     if (inputs.deltas && inputs.base) return combineLinear(rt, { ...inputs, rows: inputs.deltas, normalize, base: inputs.base });
+    const chunked = inChunks(rt, inputs, false, (rows, offset, n, dst) => {
+      combineLinear(rt, { ...inputs, n, rows, normalize, base: undefined, dst, dstOffset: offset });
+    });
+    if (chunked) return chunked;
     const rows = computeDeltas(rt, undefined, inputs.models, inputs.n);
     try {
       return combineLinear(rt, { ...inputs, rows, normalize, base: undefined });

@@ -2,8 +2,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { withGpu } from '../../../testing/gpu.ts';
 import type { DType } from '../../kernels/decode.ts';
 import { decodeArray } from '../../kernels/decode.ref.ts';
+import { deltaChunkElements } from '../../kernels/mergeDeltas.ts';
 import { METHODS } from '../registry.ts';
 import { compareOutput, fineTunes, randomValues, signElection, uploadTensor } from '../testkit.ts';
+import { ties } from './generalized.ts';
+import { linear } from './linear.ts';
+import { taskArithmetic } from './taskArithmetic.ts';
 import type { MergeParams } from './types.ts';
 
 /**
@@ -79,4 +83,47 @@ describe.each(METHODS.map((m) => [m.name, m] as const))('%s: GPU vs float64 refe
       if (ambiguous) results.push(`(${ambiguous} coin-flip signs, either answer accepted)`);
     });
   }
+});
+
+describe('a tensor whose packed Δ exceeds the device\'s largest binding', () => {
+  it('task_arithmetic and linear merge it in aligned chunks with the same bits as one pass; ties refuses it by name', async () => {
+    await withGpu(async (rt) => {
+      const n = 70_001;
+      const baseValues = randomValues(n);
+      const near = fineTunes(baseValues, 3, 0.2);
+      const real = rt.limits;
+      // (3, 70001) f32 is 840,012 bytes; a 240,000-byte limit gives chunks of 78 × 256 = 19968 elements (4 chunks).
+      const limited = new Proxy(real, { get: (target, key) => (key === 'maxStorageBufferBindingSize' ? 240_000 : (Reflect.get(target, key) as unknown)) });
+      expect(deltaChunkElements(limited, 3, n)).toBe(19_968);
+      for (const dtype of ['F32', 'BF16'] as const) {
+        const base = uploadTensor(rt, 'base', baseValues, dtype);
+        const models = near.map((v, i) => uploadTensor(rt, `model${i}`, v, dtype));
+        const ctx = { seed: 7, tensorIndex: 3, tensor: 'big' };
+        const inputs = { n, base: base.gpu, models: models.map((m) => m.gpu), weights: [0.7, -0.4, 1.3], outDtype: dtype };
+        for (const method of [taskArithmetic, linear]) {
+          const params: MergeParams = method === taskArithmetic ? { lambda: 0.9 } : {};
+          const whole = new Uint8Array(await rt.read(await method.gpu(rt, inputs, params, ctx)));
+          Object.defineProperty(rt, 'limits', { configurable: true, get: () => limited });
+          let chunked: Uint8Array;
+          try {
+            chunked = new Uint8Array(await rt.read(await method.gpu(rt, inputs, params, ctx)));
+          } finally {
+            delete (rt as { limits?: unknown }).limits;
+          }
+          expect(Buffer.from(chunked).equals(Buffer.from(whole)), `${method.name} ${dtype}`).toBe(true);
+          const ref = method.cpu(base.values, models.map((m) => m.values), inputs.weights, params, ctx);
+          expect(compareOutput(chunked.buffer as ArrayBuffer, ref, dtype).mismatches, `${method.name} ${dtype}`).toEqual([]);
+        }
+        Object.defineProperty(rt, 'limits', { configurable: true, get: () => limited });
+        try {
+          await expect(ties.gpu(rt, inputs, { density: 0.5 }, ctx)).rejects.toThrow(
+            "tensor 'big': ties needs all 3 distribution vectors of this tensor in one buffer (840012 bytes), more than this device's largest binding (240000 bytes); " +
+              'task_arithmetic and linear merge such tensors in chunks',
+          );
+        } finally {
+          delete (rt as { limits?: unknown }).limits;
+        }
+      }
+    });
+  });
 });

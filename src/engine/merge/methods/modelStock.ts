@@ -20,6 +20,6 @@ export const modelStock: MergeMethod = {
   async gpu(rt, inputs, params, ctx) {
     checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
     resolveParams(this, params, inputs.models.length, ctx);
-    return withDeltas(rt, inputs, (deltas) => combineModelStock(rt, { ...inputs, base: inputs.base!, deltas, models: inputs.models.length }));
+    return withDeltas(rt, inputs, (deltas) => combineModelStock(rt, { ...inputs, base: inputs.base!, deltas, models: inputs.models.length }), { method: this.name, tensor: ctx.tensor });
   },
 };

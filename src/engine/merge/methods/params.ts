@@ -1,6 +1,7 @@
-import { InputError } from '../../errors.ts';
+import { GpuOutOfMemoryError, InputError } from '../../errors.ts';
 import type { GpuRuntime } from '../../gpu/runtime.ts';
-import { computeDeltas } from '../../kernels/mergeDeltas.ts';
+import { storageBytes } from '../../kernels/decode.ts';
+import { computeDeltas, deltaChunkElements } from '../../kernels/mergeDeltas.ts';
 import type { MergeContext, MergeGpuInputs, MergeMethod, MergeParams, ParamSpec, ResolvedParams } from './types.ts';
 
 /** Fills defaults, checks types and ranges, expands per-model values to `models` entries. */
@@ -52,15 +53,65 @@ export function checkCall(method: MergeMethod, hasBase: boolean, models: number,
   if (weights !== models) fail(`${weights} weights for ${models} models`);
 }
 
-/** Runs `body` with the packed Δ (N, n): the resident one if given, else computed and released after. */
-export async function withDeltas<T>(rt: GpuRuntime, inputs: MergeGpuInputs, body: (deltas: GPUBuffer) => T | Promise<T>): Promise<T> {
+/**
+ * Runs `body` with the packed Δ (N, n): the resident one if given, else computed and released
+ * after. Methods that need all of a tensor's Δ at once refuse, naming the tensor, one whose Δ
+ * exceeds the device's largest binding (only elementwise methods chunk: inChunks).
+ */
+export async function withDeltas<T>(
+  rt: GpuRuntime,
+  inputs: MergeGpuInputs,
+  body: (deltas: GPUBuffer) => T | Promise<T>,
+  who: { method: string; tensor?: string },
+): Promise<T> {
   if (inputs.deltas) return body(inputs.deltas);
+  checkWholeDeltas(rt, who.method, inputs.models.length, inputs.n, who.tensor);
   const deltas = computeDeltas(rt, inputs.base, inputs.models, inputs.n);
   try {
     return await body(deltas);
   } finally {
     rt.release(deltas);
   }
+}
+
+/**
+ * Elementwise methods on a tensor whose packed Δ (N, n) f32 exceeds the device's largest binding
+ * (deltaChunkElements < n): `body` combines one aligned chunk of rows into dst at `offset`,
+ * chunk after chunk, each chunk's rows released after. Undefined when the whole tensor fits (or
+ * resident Δ are given): then the caller runs its one-pass path.
+ */
+export function inChunks(
+  rt: GpuRuntime,
+  inputs: MergeGpuInputs,
+  withBase: boolean,
+  body: (rows: GPUBuffer, offset: number, n: number, dst: GPUBuffer) => void,
+): GPUBuffer | undefined {
+  const size = deltaChunkElements(rt.limits, inputs.models.length, inputs.n);
+  if (inputs.deltas || size >= inputs.n) return undefined;
+  if (size < 1) throw new GpuOutOfMemoryError(`${inputs.models.length} distribution vectors do not fit the device's largest buffer binding even in chunks`);
+  const dst = inputs.dst ?? rt.storage(`merge.${inputs.outDtype}`, storageBytes(inputs.outDtype, inputs.n));
+  for (let offset = 0; offset < inputs.n; offset += size) {
+    const n = Math.min(size, inputs.n - offset);
+    const base = withBase && inputs.base ? { ...inputs.base, offset } : undefined;
+    const rows = computeDeltas(rt, base, inputs.models.map((m) => ({ ...m, offset })), n);
+    try {
+      body(rows, offset, n, dst);
+    } finally {
+      rt.release(rows);
+    }
+  }
+  return dst;
+}
+
+/** Throws GpuOutOfMemoryError when the (N, n) f32 Δ of one tensor cannot be bound at once. */
+export function checkWholeDeltas(rt: GpuRuntime, method: string, N: number, n: number, tensor?: string): void {
+  const max = Math.min(rt.limits.maxBufferSize, rt.limits.maxStorageBufferBindingSize);
+  if (N * n * 4 <= max) return;
+  throw new GpuOutOfMemoryError(
+    `${method} needs all ${N} distribution vectors of this tensor in one buffer (${N * n * 4} bytes), more than this device's largest binding ` +
+      `(${max} bytes); task_arithmetic and linear merge such tensors in chunks`,
+    { tensor },
+  );
 }
 
 export const MERGEKIT_DOCS = 'https://github.com/arcee-ai/mergekit/blob/main/docs/merge_methods.md';

@@ -1,6 +1,6 @@
 import { combineTaskArithmetic, taskArithmeticCoefficients } from '../../kernels/merge.ts';
 import { taskArithmetic as reference } from '../reference.ts';
-import { checkCall, flag, MERGEKIT_DOCS, num, resolveParams, withDeltas } from './params.ts';
+import { checkCall, flag, inChunks, MERGEKIT_DOCS, num, resolveParams, withDeltas } from './params.ts';
 import type { MergeMethod } from './types.ts';
 
 /** DEM (arXiv 2406.15570) = mergekit's task_arithmetic: θ_base + λ Σ ω_i Δ_i. */
@@ -23,9 +23,12 @@ export const taskArithmetic: MergeMethod = {
   async gpu(rt, inputs, params, ctx) {
     checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
     const p = resolveParams(this, params, inputs.models.length, ctx);
-    return withDeltas(rt, inputs, (deltas) =>
-      combineTaskArithmetic(rt, { ...inputs, base: inputs.base!, deltas, lambda: num(p, 'lambda'), normalize: flag(p, 'normalize') }),
-    );
+    const lambda = num(p, 'lambda');
+    const normalize = flag(p, 'normalize');
+    const chunked = inChunks(rt, inputs, true, (deltas, offset, n, dst) => {
+      combineTaskArithmetic(rt, { ...inputs, n, base: { ...inputs.base!, offset }, deltas, dst, dstOffset: offset, lambda, normalize });
+    });
+    return chunked ?? withDeltas(rt, inputs, (deltas) => combineTaskArithmetic(rt, { ...inputs, base: inputs.base!, deltas, lambda, normalize }), { method: this.name, tensor: ctx.tensor });
   },
   rowCombine(weights, params, ctx) {
     checkCall(this, true, weights.length, weights.length, ctx);
