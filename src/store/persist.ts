@@ -11,7 +11,7 @@ export const PERSIST_KEY = 'dem-studio-workspace';
 
 export function partialize(s: StudioState): PersistedWorkspace {
   return {
-    checkpoints: s.checkpoints.filter((c) => c.files.length > 0).map(({ id, name, role, files }) => ({ id, name, role, files })),
+    checkpoints: s.checkpoints.filter((c) => c.files.length > 0 && !c.transient).map(({ id, name, role, files }) => ({ id, name, role, files })),
     validationSets: s.validationSets.map(({ id, name, text }) => ({ id, name, text })),
     method: s.method,
     params: s.params,

@@ -318,7 +318,7 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
     let known = new Map<string, 'checkpoint' | 'text'>();
     const sync = (st: StudioState): void => {
       for (const c of st.checkpoints) {
-        if (c.status !== 'ready' || copying.has(c.id) || skipped.has(c.files) || c.files.length === 0) continue;
+        if (c.status !== 'ready' || c.transient || copying.has(c.id) || skipped.has(c.files) || c.files.length === 0) continue;
         if (c.files.every((f) => fromStore.has(f.file))) continue;
         copying.add(c.id);
         void copy(c.id, c.name, c.files);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createStore } from 'zustand/vanilla';
 import type { FileEntry } from '../worker/protocol.ts';
 import type { TrainReply, TrainRequest } from '../worker/trainProtocol.ts';
+import { partialize } from './persist.ts';
 import { DEFAULT_TRAIN_SETTINGS, createTrainingStore, type TrainWorkerLike } from './training.ts';
 import type { CheckpointEntry, CoefficientState, StudioState } from './types.ts';
 
@@ -11,11 +12,11 @@ function fakeStudio() {
   const store = createStore<{ checkpoints: CheckpointEntry[]; coefficients: Record<string, CoefficientState> } & Pick<StudioState, 'addCheckpoint' | 'removeCheckpoint'>>()((set) => ({
     checkpoints: [{ id: 'b', name: 'base', role: 'base', status: 'ready', summary: null, error: null, progress: null, files: [] }],
     coefficients: {},
-    addCheckpoint: async (name: string, files: FileEntry[], restore?: { id: string }) => {
-      added.push(name);
+    addCheckpoint: async (name: string, files: FileEntry[], restore?: { id: string; transient?: boolean }) => {
+      added.push(restore?.transient ? `${name} [transient]` : name);
       await new Promise((r) => setTimeout(r, 1));
       const id = restore!.id;
-      set((s) => ({ checkpoints: [...s.checkpoints, { id, name, role: 'finetune', status: 'ready', summary: null, error: null, progress: null, files }] }));
+      set((s) => ({ checkpoints: [...s.checkpoints, { id, name, role: 'finetune', status: 'ready', summary: null, error: null, progress: null, files, transient: restore?.transient }] }));
       return id;
     },
     removeCheckpoint: (id: string) => set((s) => ({ checkpoints: s.checkpoints.filter((c) => c.id !== id) })),
@@ -69,8 +70,14 @@ describe('training store', () => {
     t.getState().start('ft-x', 'x'.repeat(200), DEFAULT_TRAIN_SETTINGS);
     expect(w.sent[0]).toMatchObject({ kind: 'train-start', name: 'base', text: 'x'.repeat(200) });
     await until(() => t.getState().status === 'done');
-    expect(studio.added).toEqual(['ft-x (training 2/6)', 'ft-x']);
+    // Snapshots are transient (neither stored nor persisted: a reload ends the run); the result is kept.
+    expect(studio.added).toEqual(['ft-x (training 2/6) [transient]', 'ft-x']);
     expect(studio.names()).toEqual(['base', 'ft-x']);
+    const kept = studio.store.getState().checkpoints.find((c) => c.name === 'ft-x')!;
+    expect(kept.transient).toBeFalsy();
+    const snapshot = { ...kept, id: 'snap', name: 'ft-x (training 2/6)', files: kept.files, transient: true };
+    const persisted = partialize({ ...(studio.store.getState() as unknown as StudioState), validationSets: [], checkpoints: [...studio.store.getState().checkpoints, snapshot] });
+    expect(persisted.checkpoints.map((c) => c.name)).toEqual(['ft-x']);
     expect(t.getState().curve.map((p) => p.step)).toEqual([1, 2, 3, 4, 5, 6]);
     const zip = t.getState().zip()!;
     expect(zip.size).toBeGreaterThan(3);

@@ -96,8 +96,11 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
 
   const fileEntries = (files: readonly TrainedFile[]): FileEntry[] => files.map((f) => ({ path: f.path, file: new File([f.bytes as BlobPart], f.path) }));
 
-  /** Swaps the live card for a new one with `files` (a new id, so nothing cached under the old id is reused). */
-  async function replaceLive(name: string, files: readonly TrainedFile[], run: number): Promise<string | null> {
+  /**
+   * Swaps the live card for a new one with `files` (a new id, so nothing cached under the old id
+   * is reused). Snapshots are transient (not stored: a reload ends the run); the final one is kept.
+   */
+  async function replaceLive(name: string, files: readonly TrainedFile[], run: number, transient: boolean): Promise<string | null> {
     if (run !== runId) return null;
     const s = studio.getState();
     const old = store.getState().liveId;
@@ -106,7 +109,7 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
     if (coef) studio.setState((st) => ({ coefficients: { ...st.coefficients, [id]: coef } }));
     if (old) s.removeCheckpoint(old);
     store.setState({ liveId: id });
-    await s.addCheckpoint(name, fileEntries(files), { id, role: 'finetune' });
+    await s.addCheckpoint(name, fileEntries(files), { id, role: 'finetune', transient });
     return id;
   }
 
@@ -121,7 +124,7 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
       const next = pending;
       pending = null;
       if (!next || run !== runId || store.getState().status !== 'running') return;
-      await replaceLive(`${runName} (training ${next.step}/${next.total})`, next.files, run);
+      await replaceLive(`${runName} (training ${next.step}/${next.total})`, next.files, run, true);
       store.setState({ snapshotStep: next.step });
     });
   }
@@ -165,7 +168,7 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
         pending = null;
         applying = applying.then(async () => {
           if (run !== runId) return;
-          const id = await replaceLive(runName, reply.files, run);
+          const id = await replaceLive(runName, reply.files, run, false);
           if (!id) return;
           store.setState({
             status: 'done',

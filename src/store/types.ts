@@ -38,12 +38,17 @@ export interface CheckpointEntry {
   needsReselect?: boolean;
   /** Has error-level mismatches with the base: listed on the card, left out of the merge. */
   incompatible?: boolean;
+  /**
+   * A snapshot of a fine-tune still training: shown and mergeable, but neither copied into OPFS
+   * nor written to workspace.json (a reload ends the run, so the card would outlive it).
+   */
+  transient?: boolean;
 }
 
 export interface WorkspaceSlice {
   checkpoints: CheckpointEntry[];
   /** Inspects the files in the engine and adds a card; resolves to the entry's id. Never throws. */
-  addCheckpoint: (name: string, files: FileEntry[], restore?: { id: string; role: CheckpointRole }) => Promise<string>;
+  addCheckpoint: (name: string, files: FileEntry[], restore?: { id: string; role: CheckpointRole; transient?: boolean }) => Promise<string>;
   cancelCheckpoint: (id: string) => void;
   removeCheckpoint: (id: string) => void;
   /** At most one base: making one the base turns the previous base into a fine-tune. */

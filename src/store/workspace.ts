@@ -31,6 +31,7 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
           error: null,
           progress: null,
           files,
+          ...(restore?.transient ? { transient: true } : {}),
         };
         set((s) => ({
           checkpoints: s.checkpoints.some((c) => c.id === id) ? s.checkpoints.map((c) => (c.id === id ? entry : c)) : [...s.checkpoints, entry],
