@@ -31,15 +31,27 @@ export class Progress {
   }
 }
 
-/** An AbortSignal that fires on Ctrl-C / SIGTERM, so long commands stop between units of work. */
+// One pair of process-wide handlers (installed once, so repeated commands in one process, as in
+// the tests, add no listeners) cancelling the latest command.
+let current: AbortController | undefined;
+let installed = false;
+
+function onSignal(): void {
+  if (!current || current.signal.aborted) process.exit(130);
+  process.stderr.write('\ncancelling… (again to force)\n');
+  current.abort(new CancelledError());
+}
+
+/**
+ * An AbortSignal that fires on Ctrl-C / SIGTERM, so long commands stop between units of work;
+ * a second Ctrl-C exits at once (130).
+ */
 export function cancelOnSignals(): AbortSignal {
-  const controller = new AbortController();
-  const stop = (): void => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\ncancelling… (again to force)\n');
-    controller.abort(new CancelledError());
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  return controller.signal;
+  if (!installed) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    installed = true;
+  }
+  current = new AbortController();
+  return current.signal;
 }
