@@ -3,7 +3,7 @@ import { createStore } from 'zustand/vanilla';
 import type { FileEntry } from '../worker/protocol.ts';
 import type { TrainReply, TrainRequest } from '../worker/trainProtocol.ts';
 import { partialize } from './persist.ts';
-import { DEFAULT_TRAIN_SETTINGS, createTrainingStore, type TrainWorkerLike } from './training.ts';
+import { CANCEL_GRACE_MS, DEFAULT_TRAIN_SETTINGS, createTrainingStore, type TrainWorkerLike } from './training.ts';
 import type { CheckpointEntry, CoefficientState, StudioState } from './types.ts';
 
 /** The slice of the studio store training uses: cards, coefficients, add/remove. */
@@ -24,8 +24,11 @@ function fakeStudio() {
   return { store: store as unknown as Parameters<typeof createTrainingStore>[0], added, names: () => store.getState().checkpoints.map((c) => c.name) };
 }
 
-/** A scripted training Worker: `steps` progress messages, a snapshot at step 2, then done; cancel ends it. */
-function fakeTrainWorker(steps: number) {
+/**
+ * A scripted training Worker: `steps` progress messages, a snapshot at step 2, then done; cancel
+ * ends it, unless `deaf` (a Worker stuck in a long step that never reads the cancel).
+ */
+function fakeTrainWorker(steps: number, deaf = false) {
   const listeners: ((e: MessageEvent<TrainReply>) => void)[] = [];
   const sent: TrainRequest[] = [];
   let cancelled = false;
@@ -35,7 +38,7 @@ function fakeTrainWorker(steps: number) {
     postMessage(m) {
       sent.push(m);
       if (m.kind === 'train-cancel') {
-        cancelled = true;
+        cancelled = !deaf;
         return;
       }
       void (async () => {
@@ -52,9 +55,13 @@ function fakeTrainWorker(steps: number) {
     addEventListener(type: 'message' | 'error', l: (e: never) => void) {
       if (type === 'message') listeners.push(l as (e: MessageEvent<TrainReply>) => void);
     },
-    terminate() {},
+    terminate() {
+      terminated = true;
+      cancelled = true;
+    },
   };
-  return { worker, sent };
+  let terminated = false;
+  return { worker, sent, terminated: () => terminated };
 }
 
 const until = async (cond: () => boolean): Promise<void> => {
@@ -93,6 +100,28 @@ describe('training store', () => {
     await until(() => t.getState().status === 'cancelled');
     expect(studio.names()).toEqual(['base']);
     expect(t.getState().result).toBeNull();
+  });
+
+  it('a Worker that does not confirm a cancel within the grace period is terminated; the next run gets a fresh one', async () => {
+    const studio = fakeStudio();
+    const workers = [fakeTrainWorker(100_000, true), fakeTrainWorker(6)];
+    let made = 0;
+    const t = createTrainingStore(studio.store, () => workers[made++]!.worker);
+    t.getState().start('ft-z', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    await until(() => studio.names().includes('ft-z (training 2/100000)'));
+    const t0 = performance.now();
+    t.getState().cancel();
+    await new Promise((r) => setTimeout(r, CANCEL_GRACE_MS / 2));
+    expect(t.getState().status).toBe('running');
+    await until(() => t.getState().status === 'cancelled');
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(CANCEL_GRACE_MS - 5);
+    expect(workers[0]!.terminated()).toBe(true);
+    expect(studio.names()).toEqual(['base']);
+    t.getState().start('ft-z', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    await until(() => t.getState().status === 'done');
+    expect(made).toBe(2);
+    expect(studio.names()).toEqual(['base', 'ft-z']);
   });
 
   it('empty or tiny text and a missing base are refused before the Worker is asked', () => {

@@ -75,6 +75,11 @@ export const DEFAULT_TRAIN_SETTINGS: TrainSettings = {
 export const MIN_TEXT_CHARS = 64;
 
 const FLUSH_MS = 100;
+/**
+ * A cancel the Worker has not confirmed within this long (it checks between steps, and a step can
+ * take seconds on a busy CPU) ends the Worker itself; the next run starts a fresh one.
+ */
+export const CANCEL_GRACE_MS = 1000;
 /** Points kept for the chart: past this, every other training-loss point goes (held-out points stay). */
 const MAX_POINTS = 400;
 
@@ -247,7 +252,24 @@ export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setS
 
     cancel: () => {
       if (get().status !== 'running' || !worker) return;
-      worker.postMessage({ kind: 'train-cancel', target: runId });
+      const w = worker;
+      const run = runId;
+      w.postMessage({ kind: 'train-cancel', target: run });
+      setTimeout(() => {
+        if (run !== runId || get().status !== 'running' || worker !== w) return;
+        worker = undefined;
+        w.terminate();
+        runId++; // anything the old run still had queued is ignored
+        pending = null;
+        flush();
+        set({ status: 'cancelled', stage: null, error: null });
+        removeLive();
+        // A snapshot card whose replacement was already under way goes too.
+        const ended = runId;
+        applying = applying.then(() => {
+          if (ended === runId && get().status !== 'running') removeLive();
+        });
+      }, CANCEL_GRACE_MS);
     },
 
     zip: () => {
