@@ -8,7 +8,7 @@
  * load them with from_pretrained.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeFromF32, type DType } from '../src/engine/io/dtypes.ts';
 import { writeSafetensors } from '../src/engine/io/safetensors.ts';
@@ -247,7 +247,7 @@ function encoded(t: Tensor, dtype: DType): { name: string; dtype: DType; shape: 
 }
 
 function writeCheckpoint(dir: string, config: Record<string, unknown>, tensors: Tensor[], dtype: DType, tokenizer: string, shards: number): void {
-  const path = join(ROOT, dir);
+  const path = isAbsolute(dir) ? dir : join(ROOT, dir);
   rmSync(path, { recursive: true, force: true });
   mkdirSync(path, { recursive: true });
   writeFileSync(join(path, 'config.json'), sortedJson(config));
@@ -273,12 +273,8 @@ function writeCheckpoint(dir: string, config: Record<string, unknown>, tensors: 
   writeFileSync(join(path, 'model.safetensors.index.json'), sortedJson({ metadata: { total_size: totalSize }, weight_map: weightMap }));
 }
 
-function main(): void {
-  mkdirSync(ROOT, { recursive: true });
-  const tokenizer = `${JSON.stringify(buildTokenizer(), null, 2)}\n`;
-
-  const g = { V: VOCAB, C: 32, L: 2, P: 64, FF: 128 };
-  const gpt2Config = {
+function gpt2ConfigFor(g: { V: number; C: number; L: number; P: number }, heads: number): Record<string, unknown> {
+  return {
     activation_function: 'gelu_new',
     architectures: ['GPT2LMHeadModel'],
     attn_pdrop: 0.0,
@@ -289,7 +285,7 @@ function main(): void {
     layer_norm_epsilon: 1e-5,
     model_type: 'gpt2',
     n_embd: g.C,
-    n_head: 4,
+    n_head: heads,
     n_inner: null,
     n_layer: g.L,
     n_positions: g.P,
@@ -302,14 +298,10 @@ function main(): void {
     use_cache: true,
     vocab_size: g.V,
   };
-  const gpt2 = gpt2Tensors(1001, g);
-  writeCheckpoint('tiny-gpt2', gpt2Config, gpt2, 'F32', tokenizer, 1);
-  writeCheckpoint('tiny-gpt2-ft-a', gpt2Config, fineTune(gpt2, 2001, 0.01), 'F32', tokenizer, 1);
-  writeCheckpoint('tiny-gpt2-ft-b', gpt2Config, fineTune(gpt2, 2002, 0.01), 'F32', tokenizer, 1);
-  writeCheckpoint('tiny-gpt2-ft-c', gpt2Config, fineTune(gpt2, 2003, 0.01), 'F32', tokenizer, 1);
+}
 
-  const l = { V: VOCAB, C: 32, L: 2, NH: 4, NKV: 2, HS: 8, FF: 64, qkvBias: false, tied: false };
-  const llamaConfig = {
+function llamaConfigFor(l: { V: number; C: number; L: number; NH: number; NKV: number; HS: number; FF: number; tied: boolean }, positions: number): Record<string, unknown> {
+  return {
     architectures: ['LlamaForCausalLM'],
     attention_bias: false,
     attention_dropout: 0.0,
@@ -320,7 +312,7 @@ function main(): void {
     hidden_size: l.C,
     initializer_range: 0.02,
     intermediate_size: l.FF,
-    max_position_embeddings: 64,
+    max_position_embeddings: positions,
     mlp_bias: false,
     model_type: 'llama',
     num_attention_heads: l.NH,
@@ -335,6 +327,50 @@ function main(): void {
     use_cache: true,
     vocab_size: l.V,
   };
+}
+
+/**
+ * The layers' matrices scaled by `f`: the fixtures' std was chosen for width 32, wider layers want
+ * std ∝ 1/√width (activations and attention scores O(1)). Embeddings and the head keep theirs, so
+ * the logits spread over several units and the predicted distribution is far from uniform.
+ */
+function scaled(tensors: Tensor[], f: number): Tensor[] {
+  const embedding = /(wte|wpe|embed_tokens|lm_head)\.weight$/;
+  return tensors.map((t) => (t.kind === 'param' && t.shape.length >= 2 && !embedding.test(t.name) ? { ...t, values: t.values.map((v) => v * f) } : t));
+}
+
+/**
+ * `--large DIR`: realistic shapes for checks on a real GPU (not committed; about 1 GB): GPT-2
+ * small (124M, F32, 1024 positions, 50257-token head) and a Llama with GQA 16:4, head 64, RoPE,
+ * 2048 positions (110M, BF16, 2 shards), both with this file's 300-token tokenizer.
+ */
+function largeFixtures(dir: string, tokenizer: string): void {
+  const g = { V: 50257, C: 768, L: 12, P: 1024, FF: 3072 };
+  writeCheckpoint(join(dir, 'gpt2-small'), gpt2ConfigFor(g, 12), scaled(gpt2Tensors(7001, g), Math.sqrt(32 / g.C)), 'F32', tokenizer, 1);
+  const l = { V: 32000, C: 1024, L: 4, NH: 16, NKV: 4, HS: 64, FF: 2816, qkvBias: false, tied: false };
+  writeCheckpoint(join(dir, 'llama-gqa'), llamaConfigFor(l, 2048), scaled(llamaTensors(7002, l), Math.sqrt(32 / l.C)), 'BF16', tokenizer, 2);
+  console.log(`wrote large fixtures to ${dir}`);
+}
+
+function main(): void {
+  const tokenizer = `${JSON.stringify(buildTokenizer(), null, 2)}\n`;
+  if (process.argv[2] === '--large') {
+    if (!process.argv[3]) throw new Error('usage: make-fixtures.ts --large DIR');
+    largeFixtures(resolve(process.argv[3]), tokenizer);
+    return;
+  }
+  mkdirSync(ROOT, { recursive: true });
+
+  const g = { V: VOCAB, C: 32, L: 2, P: 64, FF: 128 };
+  const gpt2Config = gpt2ConfigFor(g, 4);
+  const gpt2 = gpt2Tensors(1001, g);
+  writeCheckpoint('tiny-gpt2', gpt2Config, gpt2, 'F32', tokenizer, 1);
+  writeCheckpoint('tiny-gpt2-ft-a', gpt2Config, fineTune(gpt2, 2001, 0.01), 'F32', tokenizer, 1);
+  writeCheckpoint('tiny-gpt2-ft-b', gpt2Config, fineTune(gpt2, 2002, 0.01), 'F32', tokenizer, 1);
+  writeCheckpoint('tiny-gpt2-ft-c', gpt2Config, fineTune(gpt2, 2003, 0.01), 'F32', tokenizer, 1);
+
+  const l = { V: VOCAB, C: 32, L: 2, NH: 4, NKV: 2, HS: 8, FF: 64, qkvBias: false, tied: false };
+  const llamaConfig = llamaConfigFor(l, 64);
   const llama = llamaTensors(3001, l);
   writeCheckpoint('tiny-llama', llamaConfig, llama, 'BF16', tokenizer, 2);
   writeCheckpoint('tiny-llama-ft-a', llamaConfig, fineTune(llama, 4001, 0.01), 'BF16', tokenizer, 2);
