@@ -22,6 +22,7 @@ import { GpuModel, type GpuTensor } from '../../src/engine/model/forward.ts';
 import { modelParams, type ParamInfo } from '../../src/engine/train/model.ts';
 import { buildInferenceModel, NLL } from '../../src/engine/train/onnx/inference.ts';
 import { loadParams } from '../../src/engine/train/trainer.ts';
+import { aggregate, timestampPasses } from './timestamps.ts';
 import type { CaseResult, CaseSpec, EngineResult, KernelTime, PageInfo } from './types.ts';
 
 const shaders = normaliseShaderSources(import.meta.glob<string>('/shaders/**/*.wgsl', { query: '?raw', import: 'default', eager: true }));
@@ -158,66 +159,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function aggregate(entries: { kernel: string; ms: number }[]): { kernels: KernelTime[]; totalMs: number } {
-  const by = new Map<string, KernelTime>();
-  let totalMs = 0;
-  for (const e of entries) {
-    const k = by.get(e.kernel) ?? { kernel: e.kernel, count: 0, ms: 0 };
-    k.count++;
-    k.ms += e.ms;
-    totalMs += e.ms;
-    by.set(e.kernel, k);
-  }
-  return { kernels: [...by.values()].sort((a, b) => b.ms - a.ms), totalMs };
-}
-
-/**
- * Per-dispatch GPU timestamps for our engine: while `record` runs, every compute pass begun on
- * `device` gets begin/end timestamp writes (each GpuRuntime.dispatch is one pass labelled by its
- * pipeline, so a pass is a kernel). Chromium quantises timestamps (100 µs unless developer
- * features are on), which is far below these kernels' times on SwiftShader.
- */
-async function timestampPasses(device: GPUDevice, record: () => Promise<unknown>): Promise<{ kernel: string; grid: string; ms: number }[]> {
-  const max = 2048;
-  const querySet = device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: 2 * max });
-  const passes: { kernel: string; grid: string }[] = [];
-  const proto = GPUCommandEncoder.prototype;
-  const original = proto.beginComputePass;
-  proto.beginComputePass = function (this: GPUCommandEncoder, desc?: GPUComputePassDescriptor) {
-    if (passes.length >= max || desc?.timestampWrites) return original.call(this, desc);
-    const i = passes.length;
-    const entry = { kernel: (desc?.label ?? 'pass').replace(/^[^.]*\./, '').replace(/\.main\.pass$|\.pass$/, ''), grid: '' };
-    passes.push(entry);
-    const pass = original.call(this, { ...desc, timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-    const dispatch = pass.dispatchWorkgroups.bind(pass);
-    pass.dispatchWorkgroups = (x: number, y?: number, z?: number) => {
-      entry.grid = `${x}x${y ?? 1}x${z ?? 1}`;
-      dispatch(x, y, z);
-    };
-    return pass;
-  };
-  try {
-    await record();
-  } finally {
-    proto.beginComputePass = original;
-  }
-  const n = passes.length;
-  const resolve = device.createBuffer({ label: 'bench.timestamps.resolve', size: Math.max(8, 16 * n), usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const staging = device.createBuffer({ label: 'bench.timestamps.read', size: Math.max(8, 16 * n), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder({ label: 'bench.timestamps' });
-  if (n > 0) {
-    enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
-    enc.copyBufferToBuffer(resolve, 0, staging, 0, 16 * n);
-  }
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const t = new BigUint64Array(staging.getMappedRange().slice(0));
-  staging.destroy();
-  resolve.destroy();
-  querySet.destroy();
-  return passes.map((p, i) => ({ ...p, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
 }
 
 async function oursRunner(spec: ModelSpec, params: readonly ParamInfo[], weights: Map<string, Float32Array>, windows: number[][], B: number, T: number): Promise<Runner> {
