@@ -3,7 +3,8 @@ import type { KernelPass } from './pass.ts';
 import { f32Bits } from './weights.ts';
 
 /**
- * Twin of shaders/model/attention.wgsl: causal GQA attention with an online softmax.
+ * Twin of shaders/model/attention.wgsl: causal GQA attention with an online softmax, ATTENTION_SPLIT
+ * invocations per query row.
  * Element (b, t, head, d) of q, k, v is read at b*bs + t*ld + off + head*HS + d, so they can be
  * column blocks of one fused (B, T, (NH + 2 NKV) HS) buffer or a (B, P, NKV HS) KV cache.
  * Queries sit at positions [p0, p0 + T); keys [0, p0 + T) must be present in k/v.
@@ -33,14 +34,18 @@ export const ATTENTION_TILE = 2048;
 /** Largest head size the shader's per-invocation accumulators hold. */
 export const ATTENTION_HS_MAX = 256;
 
+/** Invocations that share one query row (each takes every S-th key; their states are merged). */
+export const ATTENTION_SPLIT = 4;
+
 export function attention(pass: KernelPass, a: AttentionArgs): void {
   if (a.HS > ATTENTION_HS_MAX) throw new RangeError(`attention: head size ${a.HS} exceeds ${ATTENTION_HS_MAX}`);
   if (a.NH % a.NKV !== 0) throw new RangeError(`attention: NH ${a.NH} is not a multiple of NKV ${a.NKV}`);
   const wg = pass.rt.workgroupSize(64);
+  const split = wg % ATTENTION_SPLIT === 0 ? ATTENTION_SPLIT : 1;
   const kt = Math.floor(ATTENTION_TILE / a.HS);
   pass.run(
     'model/attention',
-    { WG: wg },
+    { WG: wg, S: split },
     [
       a.T, a.p0, a.NH, a.NKV,
       a.HS, kt, f32Bits(1 / Math.sqrt(a.HS)), 0,
@@ -49,6 +54,6 @@ export function attention(pass: KernelPass, a: AttentionArgs): void {
       a.v.bs, a.v.ld, a.v.off, 0,
     ],
     [a.q.buffer, a.k.buffer, a.v.buffer, a.out],
-    [Math.ceil(a.T / wg), a.NH, a.B],
+    [Math.ceil(a.T / (wg / split)), a.NH, a.B],
   );
 }
