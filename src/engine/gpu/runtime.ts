@@ -1,5 +1,5 @@
 import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from '../errors.ts';
-import { resolveShader, type ShaderSources } from './shaders.ts';
+import { specializedShader, type ShaderSources } from './shaders.ts';
 
 /**
  * One GPU runtime for the page, a Worker and Node: owns the device, compiles shaders from
@@ -64,13 +64,16 @@ export class GpuRuntime {
   shaderModule(name: string): GPUShaderModule {
     let module = this.modules.get(name);
     if (!module) {
-      module = this.device.createShaderModule({ label: `${this.label}.${name}`, code: resolveShader(this.sources, name) });
+      module = this.device.createShaderModule({ label: `${this.label}.${name}`, code: specializedShader(this.sources, name) });
       this.modules.set(name, module);
     }
     return module;
   }
 
-  /** Pipeline for `shader` (name under shaders/) with override constants; cached per constants. */
+  /**
+   * Pipeline for `shader` (name under shaders/, optionally '@CONST=value,...': specializedShader)
+   * with override constants; cached per name and constants.
+   */
   pipeline(shader: string, constants: Record<string, number> = {}, entryPoint = 'main'): GPUComputePipeline {
     const key = `${shader}:${entryPoint}:${JSON.stringify(constants)}`;
     let pipeline = this.pipelines.get(key);

@@ -32,3 +32,21 @@ export function resolveShader(sources: ShaderSources, name: string): string {
   };
   return expand(name);
 }
+
+/**
+ * A shader name with module-scope constants replaced: 'model/attention@HS_MAX=64u' is
+ * model/attention with `const HS_MAX: u32 = 64u;`. For sizes WGSL needs as const-expressions
+ * (function-scope arrays), where an override constant cannot go. Each named constant must exist.
+ */
+export function specializedShader(sources: ShaderSources, name: string): string {
+  const at = name.indexOf('@');
+  if (at < 0) return resolveShader(sources, name);
+  let code = resolveShader(sources, name.slice(0, at));
+  for (const def of name.slice(at + 1).split(',')) {
+    const [key, value] = def.split('=');
+    const pattern = new RegExp(`^(\\s*const\\s+${key}\\s*:\\s*\\w+\\s*=\\s*)[^;]+;`, 'm');
+    if (!key || value === undefined || !pattern.test(code)) throw new Error(`WGSL shader '${name}': no module constant '${key}' to set`);
+    code = code.replace(pattern, `$1${value};`);
+  }
+  return code;
+}

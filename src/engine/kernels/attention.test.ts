@@ -14,7 +14,7 @@ function split(qkv: Float64Array, rows: number, ld: number, off: number, width: 
 }
 
 describe('attention.wgsl', () => {
-  for (const [NH, NKV, HS, T] of [[4, 2, 10, 13], [3, 3, 16, 70], [2, 1, 130, 9], [2, 1, 64, 301], [1, 1, 130, 47]] as [number, number, number, number][]) {
+  for (const [NH, NKV, HS, T] of [[4, 2, 10, 13], [3, 3, 16, 70], [2, 1, 130, 9], [2, 1, 64, 301], [2, 2, 96, 40], [1, 1, 130, 47]] as [number, number, number, number][]) {
     it(`causal GQA from a fused qkv buffer: B=2, T=${T}, NH=${NH}, NKV=${NKV}, HS=${HS}`, async () => {
       const seed = freshSeed();
       const next = rng(seed);

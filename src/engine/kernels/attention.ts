@@ -43,8 +43,11 @@ export function attention(pass: KernelPass, a: AttentionArgs): void {
   const wg = pass.rt.workgroupSize(64);
   const split = wg % ATTENTION_SPLIT === 0 ? ATTENTION_SPLIT : 1;
   const kt = Math.floor(ATTENTION_TILE / a.HS);
+  // The per-invocation q and accumulator arrays sized to the head: 256 floats each spill out of
+  // registers on a real GPU where 64 fit.
+  const hsMax = a.HS <= 64 ? 64 : a.HS <= 128 ? 128 : ATTENTION_HS_MAX;
   pass.run(
-    'model/attention',
+    `model/attention@HS_MAX=${hsMax}u`,
     { WG: wg, S: split },
     [
       a.T, a.p0, a.NH, a.NKV,
