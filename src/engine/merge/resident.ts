@@ -83,7 +83,6 @@ interface Chunk {
   combine?: PreparedCombine;
 }
 
-
 const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
 
 const padded = (bytes: number): number => Math.max(4, Math.ceil(bytes / 4) * 4);
@@ -140,7 +139,8 @@ export class ResidentMerge {
     }
     const plan = planMerge({ recipe: probe, base, models });
     for (const t of plan) {
-      if (t.merged && deltaChunkElements(rt.limits, models.length, elementCount(t.ref.shape)) < 1) {
+      const n = elementCount(t.ref.shape);
+      if (t.merged && n > 0 && deltaChunkElements(rt.limits, models.length, n) < 1) {
         throw new GpuOutOfMemoryError(
           `${models.length} distribution vectors do not fit the device's largest buffer binding even in chunks; merge tensor by tensor instead (streamMerge)`,
           { tensor: t.ref.storedName },
@@ -170,20 +170,14 @@ export class ResidentMerge {
               gpuModels.push({ buffer, dtype: m.tensors.get(ref.name)!.dtype as DType });
             }
             const n = elementCount(ref.shape);
-            const size = deltaChunkElements(rt.limits, models.length, n);
+            const size = Math.max(1, deltaChunkElements(rt.limits, models.length, n));
             entry.chunks = [];
-            for (let offset = 0; offset < n || offset === 0; offset += size) {
-              const count = Math.min(size, n - offset);
+            for (let offset = 0; offset === 0 || offset < n; offset += size) {
+              const count = Math.min(size, n - offset); // an empty tensor is one empty chunk
               const deltas = await rt.scoped(`ResidentMerge Δ ${ref.storedName}`, () =>
-                computeDeltas(
-                  rt,
-                  { buffer: entry.base, dtype: ref.dtype as DType, offset },
-                  gpuModels.map((m) => ({ ...m, offset })),
-                  count,
-                ),
+                computeDeltas(rt, { buffer: entry.base, dtype: ref.dtype as DType, offset }, gpuModels.map((m) => ({ ...m, offset })), count),
               );
               entry.chunks.push({ offset, n: count, deltas });
-              if (n === 0) break;
             }
           } finally {
             rt.release(...uploads);
