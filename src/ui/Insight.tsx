@@ -15,6 +15,7 @@ import {
 import { Heatmap } from './Heatmap.tsx';
 import { formatMs } from './format.ts';
 import { useStudio } from './store.tsx';
+import { download } from './download.ts';
 
 /** DEM Figure 3: per layer, ‖θ_i − θ‖ of each fine-tune, normalised per model. */
 export function LayersPanel() {
@@ -111,18 +112,6 @@ export function GeneratePanel() {
       {result && <p className="small muted num">{`${result.tokens} tokens in ${formatMs(result.ms)}`}</p>}
     </section>
   );
-}
-
-function download(name: string, data: Blob | string, type = 'text/plain'): void {
-  const blob = typeof data === 'string' ? new Blob([data], { type }) : data;
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 type DirectoryPicker = (options?: { mode?: 'readwrite'; id?: string }) => Promise<FileSystemDirectoryHandle>;

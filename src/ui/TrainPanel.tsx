@@ -4,6 +4,7 @@ import { useStore } from 'zustand';
 import { selectCheckpoints } from '../store/index.ts';
 import { DEFAULT_TRAIN_SETTINGS, type TrainSettings, type TrainableSelection, type TrainingState, type TrainingStore } from '../store/training.ts';
 import { useStudio } from './store.tsx';
+import { download } from './download.ts';
 
 /** Binds the training store (src/store/training.ts) to React, beside the studio store. */
 const TrainingContext = createContext<TrainingStore | null>(null);
@@ -29,17 +30,6 @@ const STAGE_TEXT: Record<string, string> = {
 function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '–';
   return s < 60 ? `${s.toFixed(0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-}
-
-function download(name: string, blob: Blob): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /** Fine-tunes the workspace base on a text in the training Worker; the result joins the workspace. */
