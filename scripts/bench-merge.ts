@@ -233,7 +233,7 @@ async function benchN(rt: GpuRuntime, N: number): Promise<Record<string, unknown
     for (const k of streamed) {
       if (warm && !small(k)) continue;
       const ms = gpuModels.get(k)!.map((buffer) => ({ buffer, dtype: 'F32' as const }));
-      await method.gpu(rt, { n: base.values[k]!.length, base: { buffer: gpuBase[k]!, dtype: 'F32' }, models: ms, weights, outDtype: 'F32', dst: gpuOut[k] }, { lambda: 1 }, { tensorIndex: k, seed: 0 });
+      await method.gpu(rt, { n: base.values[k]!.length, base: { buffer: gpuBase[k]!, dtype: 'F32' }, models: ms, weights, outDtype: 'F32', dst: gpuOut[k] }, { lambda: 1 }, { tensorIndex: k });
     }
   }, settle, STREAM_REPS);
   for (const ms of gpuModels.values()) rt.release(...ms);

@@ -27,7 +27,7 @@ Options:
   --json                     print {prompt, text, ids, stop, seed} as JSON instead of streaming
   --quiet                    no progress lines on stderr
 
-${MERGE_HELP.replace('--seed N                   DARE', '--merge-seed N             DARE')}`;
+${MERGE_HELP.replace('--seed N ', '--merge-seed N')}`;
 
 function parseFloatOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -41,6 +41,8 @@ export async function runGenerate(args: string[], env: CommandEnv = {}): Promise
     args,
     options: {
       ...MERGE_OPTIONS,
+      // --seed samples here; the merge's (DARE) seed is --merge-seed.
+      seed: { type: 'string' },
       'merge-seed': { type: 'string' },
       prompt: { type: 'string' },
       'max-tokens': { type: 'string' },

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { DemError } from '../engine/errors.ts';
+import { DEFAULT_METHOD, DemError, methodNames } from '../engine/index.ts';
+import { wrap } from './format.ts';
 import { runInspect } from './inspect.ts';
 import { runMerge } from './merge.ts';
 import { runGenerate } from './generate.ts';
@@ -15,9 +16,9 @@ Usage:
   dem inspect PATH [--json]        architecture, parameter count, dtypes and tensors of a
                                    checkpoint folder (config.json + safetensors, sharded or not)
   dem merge --base DIR --model DIR[:W] ... --out DIR
-                                   merge fine-tunes into the base on the GPU (task_arithmetic/DEM,
-                                   linear, ties, dare_linear, dare_ties, breadcrumbs, slerp) and
-                                   write an HF folder + recipe JSON + mergekit YAML
+                                   merge fine-tunes into the base on the GPU and write an HF
+                                   folder + recipe JSON + mergekit YAML; methods:
+                                   ${wrap(methodNames().map((m) => (m === DEFAULT_METHOD ? `${m} (DEM, default)` : m)).join(', '), 62, 35)}
   dem merge --config FILE.yml --out DIR
                                    the same from a mergekit YAML config
   dem ppl --model DIR --text FILE ... [--context N] [--json]

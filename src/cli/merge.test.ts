@@ -1,16 +1,18 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { IncompatibleCheckpointError, SafetensorsError } from '../engine/errors.ts';
 import { openCheckpoint, type Checkpoint } from '../engine/io/checkpoint.ts';
 import { isMergeable } from '../engine/io/dtypes.ts';
 import type { DType } from '../engine/kernels/decode.ts';
 import { decodeArray, elementBits, numberToBf16Bits, numberToF16Bits } from '../engine/kernels/decode.ref.ts';
-import { resolveTensorParams, type ResolvedTensorParams } from '../engine/merge/coefficients.ts';
+import { resolveTensorParams } from '../engine/merge/coefficients.ts';
 import { signElection } from '../engine/merge/testkit.ts';
 import { canonicalRecipe, parseRecipe, type MergeRecipe } from '../engine/merge/recipe.ts';
-import { getMethod, type MergeMethod, type MergeParams } from '../engine/merge/registry.ts';
+import { allParams, getMethod, methodNames, METHODS, WEIGHT } from '../engine/merge/registry.ts';
+import { USAGE } from './main.ts';
+import { MERGE_OPTIONS } from './mergeArgs.ts';
 import { parseMergekitYaml } from '../engine/merge/yaml.ts';
 import { folderFileSet } from '../node/files.ts';
 import { runMerge } from './merge.ts';
@@ -47,17 +49,6 @@ async function open(dir: string): Promise<Checkpoint> {
   return openCheckpoint(await folderFileSet(dir), dir);
 }
 
-/** The method's parameters for one tensor, mapped here independently of execute.ts. */
-function paramsFor(method: MergeMethod, r: ResolvedTensorParams): MergeParams {
-  const all: Record<string, number | boolean | readonly number[]> = {
-    lambda: r.lambda,
-    normalize: r.normalize,
-    t: r.t,
-    density: r.models.map((m) => m.density),
-    gamma: r.models.map((m) => m.gamma),
-  };
-  return Object.fromEntries(method.params.map((p) => [p.name, all[p.name]!]));
-}
 
 const ordered16 = (h: number): number => (h & 0x8000 ? 0x8000 - (h & 0x7fff) : 0x8000 + h);
 
@@ -107,10 +98,9 @@ async function verify(dir: string, recipe: MergeRecipe, paths: Record<string, st
     const b = await decode(base);
     const ms = await Promise.all(models.map(decode));
     const r = resolveTensorParams(recipe, ref.storedName, ref.layer, base.spec.numLayers);
-    const weights = r.models.map((m) => m.weight);
-    const params = paramsFor(method, r);
-    const ctx = { tensorIndex: index, seed: r.seed >>> 0, tensor: ref.storedName };
-    let want = method.cpu(method.needsBase ? b : undefined, ms, weights, params, ctx);
+    const { weights, params } = r;
+    const ctx = { tensorIndex: index, tensor: ref.storedName };
+    let want = method.cpu(method.capabilities.needsBase ? b : undefined, ms, weights, params, ctx);
     const election = signElection(method, b, ms, weights, params, ctx);
     if (election) {
       // Coin-flip sign elections may take either sign (see signElection): every element is still checked.
@@ -192,6 +182,11 @@ describe('dem merge: every method against the float64 reference', () => {
     await mergeAndVerify('slerp gpt2 F32', ['--base', GPT2, '--model', GPT2_FT[0]!, '--method', 'slerp', '--t', '0.3']);
     await mergeAndVerify('slerp llama BF16', ['--base', LLAMA, '--model', LLAMA_FT[1]!, '--method', 'slerp', '--t', '0.6']);
   });
+  it('model_stock from bare --model folders (it takes no weights), GPT-2 F32 and Llama BF16', async () => {
+    await mergeAndVerify('model_stock gpt2 F32', ['--base', GPT2, ...GPT2_FT.flatMap((f) => ['--model', f]), '--method', 'model_stock']);
+    await mergeAndVerify('model_stock llama BF16', ['--base', LLAMA, ...LLAMA_FT.flatMap((f) => ['--model', f]), '--method', 'model_stock']);
+    await expect(dem('--base', GPT2, ...GPT2_FT.map((f) => `--model=${f}:0.5`), '--method', 'model_stock', '--out', outDir())).rejects.toThrow(/model_stock does not take `weight`/);
+  });
 
   it('per-layer gradient weights and a filter override from a mergekit YAML (--config)', async () => {
     // Llama: self_attn tensors get 0.5 for ft-a; everything else the gradient [0.2, 1.0] over depth.
@@ -219,7 +214,7 @@ describe('dem merge: every method against the float64 reference', () => {
     const recipe = parseMergekitYaml(readFileSync(yml, 'utf8'), yml);
     // The schedule really varies per tensor: three different ω for ft-a across the model.
     const numLayers = 2;
-    const w = (name: string, layer: number | null): number => resolveTensorParams(recipe, name, layer, numLayers).models[0]!.weight;
+    const w = (name: string, layer: number | null): number => resolveTensorParams(recipe, name, layer, numLayers).weights[0]!;
     expect([w('model.layers.0.self_attn.q_proj.weight', 0), w('model.layers.0.mlp.up_proj.weight', 0), w('model.layers.1.mlp.up_proj.weight', 1)]).toEqual([0.5, 0.2, 1]);
     for (const [dtype, flag] of [['BF16', []], ['F32', ['--dtype', 'f32']], ['F16', ['--dtype', 'f16']]] as const) {
       const dir = outDir();
@@ -383,6 +378,25 @@ describe('dem merge: export files', () => {
       expect(b.tensors.get(t.name)!.dtype).toBe(t.dtype);
       expect(Buffer.from(await b.read(t.name)).equals(Buffer.from(await a.read(t.name))), t.name).toBe(true);
     }
+  });
+});
+
+describe('dem merge: options and help come from the method registry', () => {
+  it('--help names every registered method and has a flag for every parameter besides ω', async () => {
+    const logged: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logged.push(a.map(String).join(' ')));
+    try {
+      expect(await runMerge(['--help'])).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    const help = logged.join('\n');
+    for (const m of METHODS) expect(help).toContain(m.name);
+    for (const p of allParams().filter((p) => p.name !== WEIGHT)) {
+      expect(help).toMatch(new RegExp(`--${p.name}\\b`));
+      expect(MERGE_OPTIONS[p.name], p.name).toBeDefined();
+    }
+    expect(USAGE).toContain(methodNames().slice(-1)[0]);
   });
 });
 

@@ -1,54 +1,60 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { DemError, InputError, type DemErrorDetails } from '../engine/errors.ts';
+import { allParams, DEFAULT_METHOD, DemError, getMethod, InputError, isMethodName, methodNames, usesWeights, WEIGHT, type DemErrorDetails, type ParamSpec } from '../engine/index.ts';
+import { methodsTaking } from '../engine/merge/registry.ts';
 import { openCheckpoint, type Checkpoint } from '../engine/io/checkpoint.ts';
 import type { MergeJob } from '../engine/merge/execute.ts';
 import { parseRecipe, type MergeRecipe } from '../engine/merge/recipe.ts';
 import { parseMergekitYaml } from '../engine/merge/yaml.ts';
 import { folderFileSet } from '../node/files.ts';
+import { wrap } from './format.ts';
+
+/** One flag per merge parameter any method declares (ω is given per model as DIR:WEIGHT). */
+const PARAM_FLAGS = allParams()
+  .filter((p) => p.name !== WEIGHT)
+  .sort((a, b) => Number(a.scope === 'global') - Number(b.scope === 'global'));
 
 /** The merge options `dem merge`, `dem ppl --base` and `dem generate --base` share. */
-export const MERGE_OPTIONS = {
+const FIXED_OPTIONS = {
   base: { type: 'string' },
   model: { type: 'string', multiple: true },
   method: { type: 'string' },
-  lambda: { type: 'string' },
-  density: { type: 'string' },
-  gamma: { type: 'string' },
-  t: { type: 'string' },
-  normalize: { type: 'boolean' },
-  seed: { type: 'string' },
   dtype: { type: 'string' },
   config: { type: 'string' },
 } as const;
+export const MERGE_OPTIONS: typeof FIXED_OPTIONS & Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+  ...FIXED_OPTIONS,
+  ...Object.fromEntries(PARAM_FLAGS.map((p) => [p.name, { type: p.type === 'boolean' ? ('boolean' as const) : ('string' as const) }])),
+};
 
-export const MERGE_HELP = `Merge options:
-  --base DIR                 base checkpoint (the one the fine-tunes started from)
-  --model DIR[:WEIGHT]       a fine-tune and its coefficient ω (default 1); repeat per model
-  --method NAME              task_arithmetic (default; DEM), linear, ties, dare_linear, dare_ties,
-                             breadcrumbs, slerp
-  --lambda X                 scale on Σ ω_i Δ_i (default 1)
-  --density X                kept fraction for ties/dare/breadcrumbs
-  --gamma X                  breadcrumbs: largest fraction dropped
-  --t X                      slerp parameter (0 = base, 1 = the other model)
-  --normalize                divide by Σ ω_i
-  --seed N                   DARE's random seed (same seed → same merge)
-  --dtype f32|f16|bf16       output dtype (default: the base's)
-  --config FILE.yml          a mergekit YAML config instead of the options above`;
+/** Flags that only mean something for a merge (with --base or --config). */
+export const MERGE_ONLY_FLAGS: readonly string[] = ['method', 'dtype', ...PARAM_FLAGS.map((p) => p.name)];
 
-export interface MergeArgValues {
+const column = (left: string, right: string): string => `  ${left.padEnd(25)}  ${right}`;
+
+function paramHelp(p: ParamSpec): string {
+  const flag = p.type === 'boolean' ? `--${p.name}` : `--${p.name} ${p.type === 'integer' ? 'N' : 'X'}`;
+  const def = p.default === undefined || p.type === 'boolean' ? '' : `; default ${String(p.default)}`;
+  return column(flag, wrap(`${p.description.replace(/\.$/, '')}${def} (${methodsTaking(p.name).join(', ')})`, 68, 29));
+}
+
+export const MERGE_HELP = [
+  'Merge options:',
+  column('--base DIR', 'base checkpoint (the one the fine-tunes started from)'),
+  column('--model DIR[:WEIGHT]', 'a fine-tune and its coefficient ω (default 1); repeat per model'),
+  column('--method NAME', wrap(`${methodNames().join(', ')} (default ${DEFAULT_METHOD}: DEM)`, 68, 29)),
+  ...PARAM_FLAGS.map(paramHelp),
+  column('--dtype f32|f16|bf16', "output dtype (default: the base's)"),
+  column('--config FILE.yml', 'a mergekit YAML config instead of the options above'),
+].join('\n');
+
+export type MergeArgValues = {
   base?: string;
   model?: string[];
   method?: string;
-  lambda?: string;
-  density?: string;
-  gamma?: string;
-  t?: string;
-  normalize?: boolean;
-  seed?: string;
   dtype?: string;
   config?: string;
-}
+} & Record<string, string | boolean | string[] | undefined>;
 
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -58,13 +64,24 @@ function num(name: string, v: string | undefined): number | undefined {
 }
 
 /** `DIR[:WEIGHT]`: a trailing `:number` is the weight (paths may contain ':' elsewhere). */
-export function splitModelArg(arg: string): { path: string; weight: number } {
+export function splitModelArg(arg: string): { path: string; weight?: number } {
   const m = /^(.*):([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)$/i.exec(arg);
   if (m && m[1]) return { path: m[1], weight: Number(m[2]) };
-  return { path: arg, weight: 1 };
+  return { path: arg };
 }
 
 const DTYPE_NAMES: Record<string, string> = { f32: 'float32', float32: 'float32', f16: 'float16', float16: 'float16', bf16: 'bfloat16', bfloat16: 'bfloat16' };
+
+/** The parameter flags given on the command line, by parameter name. */
+export function givenParams(v: MergeArgValues): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const p of PARAM_FLAGS) {
+    const raw = v[p.name];
+    if (raw === undefined) continue;
+    out[p.name] = p.type === 'boolean' ? raw === true : num(p.name, raw as string)!;
+  }
+  return out;
+}
 
 /** Builds (and validates, through parseRecipe) the recipe the options describe. */
 export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths: Map<string, string> } {
@@ -83,22 +100,15 @@ export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths:
   if (models.length === 0) throw new InputError('at least one --model DIR[:WEIGHT] is required');
   const dtype = v.dtype === undefined ? undefined : DTYPE_NAMES[v.dtype.toLowerCase()];
   if (v.dtype !== undefined && !dtype) throw new InputError(`--dtype: '${v.dtype}' is not one of f32, f16, bf16`);
-  const method = v.method ?? 'task_arithmetic';
-  const parameters: Record<string, unknown> = {};
-  const set = (k: string, x: unknown): void => {
-    if (x !== undefined) parameters[k] = x;
-  };
-  set('lambda', num('lambda', v.lambda));
-  set('density', num('density', v.density));
-  set('gamma', num('gamma', v.gamma));
-  set('t', num('t', v.t));
-  set('seed', num('seed', v.seed));
-  if (v.normalize) parameters.normalize = true;
+  const method = v.method ?? DEFAULT_METHOD;
+  const parameters = givenParams(v);
+  // A bare DIR is weight 1 where the method takes weights; nothing where it does not.
+  const weighted = !isMethodName(method) || usesWeights(getMethod(method));
   const json = {
     version: 1,
     method,
     base: v.base,
-    models: models.map((m) => ({ model: m.path, parameters: method === 'slerp' ? {} : { weight: m.weight } })),
+    models: models.map((m) => ({ model: m.path, parameters: m.weight !== undefined || weighted ? { [WEIGHT]: m.weight ?? 1 } : {} })),
     parameters,
     ...(dtype ? { dtype } : {}),
   };

@@ -13,7 +13,7 @@ import { collectMerged, createLoadedModel, uploadCheckpoint, type GpuWeights } f
 import { folderFileSet } from '../node/files.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
 import { formatBytes, table } from './format.ts';
-import { MERGE_HELP, MERGE_OPTIONS, openJob, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
+import { MERGE_HELP, MERGE_ONLY_FLAGS, MERGE_OPTIONS, openJob, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
 
 const HELP = `dem ppl --model DIR --text FILE [--text FILE ...] [--context N] [--json]
@@ -55,8 +55,6 @@ export interface ModelSource {
 
 type SourceArgs = MergeArgValues & { quiet?: boolean };
 
-const MERGE_ONLY: (keyof MergeArgValues)[] = ['method', 'lambda', 'density', 'gamma', 't', 'normalize', 'dtype'];
-
 function folder(path: string, what: string): string {
   const full = resolve(path);
   if (!existsSync(full)) throw new InputError(`${what} ${path}: no such folder`);
@@ -84,7 +82,7 @@ export async function openModelSource(values: SourceArgs, signal: AbortSignal): 
         collectMerged(rt, job.base.spec, streamMerge(rt, job, { output: 'gpu', signal: sig, onProgress: (p) => progress.update(p.done, p.total, p.tensor) }), { signal: sig }),
     };
   }
-  const extra = MERGE_ONLY.filter((k) => values[k] !== undefined);
+  const extra = MERGE_ONLY_FLAGS.filter((k) => values[k] !== undefined);
   if (extra.length) throw new InputError(`${extra.map((k) => `--${k}`).join(', ')} only apply to a merge: add --base DIR`);
   const models = values.model ?? [];
   if (models.length !== 1) throw new InputError(models.length === 0 ? '--model DIR is required' : `${models.length} --model folders given: evaluate one, or merge them with --base DIR`);

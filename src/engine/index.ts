@@ -23,8 +23,8 @@ export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
 
 // Merging
-export { METHODS, getMethod, methodNames, type MergeMethod, type ParamSpec } from './merge/registry.ts';
-export { parseRecipe, recipeToJson, METHOD_NAMES, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
+export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
+export { parseRecipe, recipeToJson, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
 export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';

@@ -1,5 +1,5 @@
 import type { StateCreator } from 'zustand/vanilla';
-import type { MergeRecipe } from '../engine/index.ts';
+import { DEFAULT_METHOD, type MergeRecipe } from '../engine/index.ts';
 import { toErrorInfo } from '../worker/errors.ts';
 import { baseOf, buildRecipe, fineTunes, methodInfos } from './recipe.ts';
 import type { CoefficientState, MergeSlice, StoreDeps, StudioState } from './types.ts';
@@ -12,7 +12,7 @@ const clampCoef = (v: number): number => Math.min(COEF_MAX, Math.max(COEF_MIN, M
 /** The recipe the engine merges now: ids for checkpoints; the base alone when there are no fine-tunes. */
 export function engineRecipe(s: StudioState, override?: Record<string, number>): MergeRecipe {
   const base = baseOf(s.checkpoints)!;
-  if (fineTunes(s.checkpoints).length === 0) return { version: 1, method: 'task_arithmetic', base: base.id, models: [], parameters: {} };
+  if (fineTunes(s.checkpoints).length === 0) return { version: 1, method: DEFAULT_METHOD, base: base.id, models: [], parameters: {} };
   return buildRecipe(s, 'id', override);
 }
 
@@ -31,7 +31,7 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
 
     return {
       methods: methodInfos(),
-      method: 'task_arithmetic',
+      method: DEFAULT_METHOD,
       params: {},
       coefficients: {},
       perplexities: {},

@@ -1,5 +1,4 @@
-import { METHODS, METHOD_NAMES, parseRecipe, type MergeRecipe } from '../engine/index.ts';
-import { METHOD_SPECS, type MethodName } from '../engine/merge/recipe.ts';
+import { getMethod, isMethodName, METHODS, parseRecipe, usesWeights, WEIGHT, type MergeRecipe } from '../engine/index.ts';
 import type { CheckpointEntry, CoefficientState, MethodInfo } from './types.ts';
 
 /**
@@ -15,24 +14,18 @@ export function fineTunes(checkpoints: readonly CheckpointEntry[]): CheckpointEn
   return checkpoints.filter((c) => c.role === 'finetune' && c.status === 'ready' && !c.incompatible);
 }
 
-/** Methods both the registry (kernels) and the recipe schema know, with their controls. */
+/** The method picker's entries, straight from the engine's registry. */
 export function methodInfos(): MethodInfo[] {
-  return METHODS.filter((m) => (METHOD_NAMES as readonly string[]).includes(m.name)).map((m) => {
-    const spec = METHOD_SPECS[m.name as MethodName];
-    const params = [...m.params];
-    if (spec.globalParams.includes('seed') && !params.some((p) => p.name === 'seed')) {
-      params.push({ name: 'seed', type: 'number', default: 0, min: 0, max: 0xffffffff, description: "DARE's random drop-mask seed (same seed → same merge)." });
-    }
-    return {
-      name: m.name,
-      description: m.description,
-      reference: m.reference,
-      params,
-      usesWeights: spec.modelParams.includes('weight'),
-      minModels: spec.minModels,
-      maxModels: spec.maxModels,
-    };
-  });
+  return METHODS.map((m) => ({
+    name: m.name,
+    label: m.label,
+    description: m.description,
+    reference: m.reference,
+    params: m.params.filter((p) => p.name !== WEIGHT),
+    usesWeights: usesWeights(m),
+    minModels: m.minModels,
+    maxModels: m.maxModels,
+  }));
 }
 
 export function coefficientValue(c: CoefficientState): number | number[] {
@@ -55,15 +48,15 @@ export function buildRecipe(input: RecipeInput, naming: 'id' | 'name', override?
   const base = baseOf(input.checkpoints);
   if (!base) throw new Error('no base checkpoint');
   const tunes = fineTunes(input.checkpoints);
-  const spec = METHOD_SPECS[input.method as MethodName];
+  const method = isMethodName(input.method) ? getMethod(input.method) : undefined;
   const ref = (c: CheckpointEntry): string => (naming === 'id' ? c.id : c.name);
   const parameters: Record<string, unknown> = {};
-  if (spec) {
-    const allowed: string[] = [...spec.globalParams, ...spec.modelParams.filter((p) => p !== 'weight')];
-    for (const [k, v] of Object.entries(input.params)) if (allowed.includes(k)) parameters[k] = v;
-    if (spec.requiredGlobalParams.includes('t') && parameters.t === undefined) parameters.t = 0.5;
+  for (const spec of method?.params ?? []) {
+    if (spec.name === WEIGHT) continue;
+    const v = input.params[spec.name] ?? (spec.required ? spec.initial : undefined);
+    if (v !== undefined) parameters[spec.name] = v;
   }
-  const usesWeights = spec ? spec.modelParams.includes('weight') : true;
+  const weighted = method ? usesWeights(method) : true;
   const raw = {
     version: 1,
     method: input.method,
@@ -71,7 +64,7 @@ export function buildRecipe(input: RecipeInput, naming: 'id' | 'name', override?
     models: tunes.map((t) => {
       const c = input.coefficients[t.id] ?? { mode: 'scalar', value: 1, anchors: [1] };
       const weight = override?.[t.id] ?? coefficientValue(c);
-      return { model: ref(t), parameters: usesWeights ? { weight } : {} };
+      return { model: ref(t), parameters: weighted ? { [WEIGHT]: weight } : {} };
     }),
     parameters,
   };

@@ -89,9 +89,11 @@ export interface CoefficientState {
 
 export interface MethodInfo {
   name: string;
+  /** How the picker shows it. */
+  label: string;
   description: string;
   reference: string;
-  /** Controls besides the per-model weights (λ, normalize, density, gamma, t, seed). */
+  /** Controls besides the per-model weights (λ, normalize, density, gamma, t, seed), as the registry declares them. */
   params: ParamSpec[];
   usesWeights: boolean;
   minModels: number;

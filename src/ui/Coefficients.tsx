@@ -63,7 +63,7 @@ function MethodPicker() {
       <select id={id} className="select" value={method} onChange={(e) => setMethod(e.currentTarget.value)} data-testid="method-picker">
         {methods.map((m) => (
           <option key={m.name} value={m.name}>
-            {m.name === 'task_arithmetic' ? 'task_arithmetic (DEM)' : m.name}
+            {m.label}
           </option>
         ))}
       </select>
@@ -72,25 +72,23 @@ function MethodPicker() {
   );
 }
 
-const PARAM_LABELS: Record<string, string> = { lambda: 'λ', density: 'density', gamma: 'γ', t: 't', normalize: 'normalize', seed: 'seed' };
-
 function ParamControl({ spec }: { spec: ParamSpec }) {
   const params = useStudio(selectParams);
   const setParam = useStudio(selectSetParam);
   const id = useId();
-  const value = params[spec.name] ?? spec.default;
+  const value = params[spec.name] ?? spec.default ?? spec.initial;
   if (spec.type === 'boolean') {
     return (
       <label className="param param--check" title={spec.description}>
         <input type="checkbox" checked={value === true} onChange={(e) => setParam(spec.name, e.currentTarget.checked)} data-testid={`param-${spec.name}`} />
-        {PARAM_LABELS[spec.name] ?? spec.name}
+        {spec.label}
       </label>
     );
   }
-  const step = spec.name === 'seed' ? 1 : 0.01;
+  const step = spec.type === 'integer' ? 1 : 0.01;
   return (
     <span className="param" title={spec.description}>
-      <label htmlFor={id}>{PARAM_LABELS[spec.name] ?? spec.name}</label>
+      <label htmlFor={id}>{spec.label}</label>
       <input
         id={id}
         type="number"

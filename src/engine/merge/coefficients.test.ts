@@ -106,17 +106,18 @@ describe('resolveTensorParams', () => {
   it('evaluates every model at the tensor position (DEM recipe)', () => {
     const p = resolveTensorParams(dem, 'h.2.mlp.c_fc.weight', 2, 5); // t = 0.5
     expect(p.position).toBe(0.5);
-    expect(p.models.map((m) => m.model)).toEqual(['prose', 'code', 'email']);
-    expect(p.models[0]!.weight).toBe(0.5);
-    expect(p.models[1]!.weight).toBeCloseTo(0.6, 15);
-    expect(p.models[2]!.weight).toBe(-0.25);
-    expect(p.models.every((m) => m.density === 1 && m.gamma === 0)).toBe(true);
-    expect(p).toMatchObject({ lambda: 1.5, normalize: false, t: 0, seed: 0, method: 'task_arithmetic' });
+    expect(p.models).toEqual(['prose', 'code', 'email']);
+    expect(p.weights[0]).toBe(0.5);
+    expect(p.weights[1]).toBeCloseTo(0.6, 15);
+    expect(p.weights[2]).toBe(-0.25);
+    // task_arithmetic has no sparsification parameters at all.
+    expect(p.params).toEqual({ lambda: 1.5, normalize: false });
+    expect(p.method).toBe('task_arithmetic');
     const attn = resolveTensorParams(dem, 'h.1.attn.c_attn.weight', 1, 5); // t = 0.25
-    expect(attn.models[1]!.weight).toBeCloseTo(0.4, 15);
-    expect(attn.models[2]!.weight).toBeCloseTo(0.75, 15);
+    expect(attn.weights[1]).toBeCloseTo(0.4, 15);
+    expect(attn.weights[2]).toBeCloseTo(0.75, 15);
     const wte = resolveTensorParams(dem, 'wte.weight', null, 5);
-    expect(wte.models.map((m) => m.weight)).toEqual([0.5, 0.2, 1]);
+    expect(wte.weights).toEqual([0.5, 0.2, 1]);
   });
   it('falls back model -> global -> default', () => {
     const r = parseRecipe({
@@ -130,13 +131,13 @@ describe('resolveTensorParams', () => {
       parameters: { density: [{ filter: 'mlp', value: 0.6 }] },
     });
     const attn = resolveTensorParams(r, 'h.0.attn.c_attn.weight', 0, 2);
-    expect(attn.models.map((m) => m.density)).toEqual([0.3, 1]);
+    expect(attn.params.density).toEqual([0.3, 1]);
     const mlp = resolveTensorParams(r, 'h.0.mlp.c_fc.weight', 0, 2);
-    expect(mlp.models.map((m) => m.density)).toEqual([0.6, 0.6]);
+    expect(mlp.params.density).toEqual([0.6, 0.6]);
     const ln = resolveTensorParams(r, 'h.0.ln_1.weight', 0, 2);
-    expect(ln.models.map((m) => m.density)).toEqual([1, 1]);
-    expect(ln.normalize).toBe(true);
-    expect(ln.lambda).toBe(1);
+    expect(ln.params.density).toEqual([1, 1]);
+    expect(ln.params.normalize).toBe(true);
+    expect(ln.params.lambda).toBe(1);
   });
   it('uses global weight when a model has none, and fails when neither matches', () => {
     const r = parseRecipe({
@@ -147,8 +148,8 @@ describe('resolveTensorParams', () => {
       parameters: { weight: [{ filter: 'attn', value: 0.4 }], density: 0.5, seed: 42 },
     });
     const attn = resolveTensorParams(r, 'h.0.attn.c_proj.weight', 0, 2);
-    expect(attn.models.map((m) => m.weight)).toEqual([0.4, 0.4]);
-    expect(attn.seed).toBe(42);
+    expect(attn.weights).toEqual([0.4, 0.4]);
+    expect(attn.params.seed).toBe(42);
     // 'a' has its own mlp weight; 'c' has none and the global one only covers attn.
     expect(() => resolveTensorParams(r, 'h.0.mlp.c_proj.weight', 0, 2)).toThrow(/weight for model 'c'/);
   });
@@ -172,10 +173,10 @@ describe('resolveTensorParams', () => {
       parameters: { gamma: [{ filter: 'c_fc', value: 0.2 }, { value: 0.05 }] },
     });
     const ok = resolveTensorParams(r, 'h.0.mlp.c_proj.weight', 0, 2);
-    expect(ok.models[0]).toEqual({ model: 'a', weight: 1, density: 0.9, gamma: 0.05 });
+    expect({ model: ok.models[0], weight: ok.weights[0], density: (ok.params.density as number[])[0], gamma: (ok.params.gamma as number[])[0] }).toEqual({ model: 'a', weight: 1, density: 0.9, gamma: 0.05 });
     expect(() => resolveTensorParams(r, 'h.0.mlp.c_fc.weight', 0, 2)).toThrow(/density \+ gamma ≤ 1.*0\.9.*0\.2/);
     const d = parseRecipe({ version: 1, method: 'breadcrumbs', base: 'b', models: [{ model: 'a', parameters: { weight: 1, density: 0.9 } }], parameters: {} });
-    expect(resolveTensorParams(d, 'x', null, 2).models[0]!.gamma).toBe(0.01);
+    expect((resolveTensorParams(d, 'x', null, 2).params.gamma as number[])[0]).toBe(0.01);
   });
   it('resolves slerp t and leaves weights neutral', () => {
     const r = parseRecipe({
@@ -186,9 +187,11 @@ describe('resolveTensorParams', () => {
       parameters: { t: [{ filter: 'self_attn', value: [0, 0.5, 0.3, 0.7, 1] }, { value: 0.5 }] },
     });
     const p = resolveTensorParams(r, 'model.layers.3.self_attn.o_proj.weight', 3, 9);
-    expect(p.t).toBeCloseTo(0.4, 15);
-    expect(p.models).toEqual([{ model: 'o', weight: 1, density: 1, gamma: 0 }]);
-    expect(resolveTensorParams(r, 'model.norm.weight', null, 9).t).toBe(0.5);
+    expect(p.params.t).toBeCloseTo(0.4, 15);
+    expect(p.models).toEqual(['o']);
+    expect(p.weights).toEqual([1]);
+    expect(Object.keys(p.params)).toEqual(['t']);
+    expect(resolveTensorParams(r, 'model.norm.weight', null, 9).params.t).toBe(0.5);
   });
   it('refuses a linear normalize whose weights sum to zero on some tensor', () => {
     const r = parseRecipe({
@@ -202,8 +205,8 @@ describe('resolveTensorParams', () => {
       parameters: {},
     });
     const attn = resolveTensorParams(r, 'h.0.attn.c_attn.weight', 0, 2);
-    expect(attn.models.map((m) => [m.model, m.weight])).toEqual([['a', 1], ['c', 1]]);
-    expect(attn.normalize).toBe(true);
+    expect(attn.models.map((m, i) => [m, attn.weights[i]])).toEqual([['a', 1], ['c', 1]]);
+    expect(attn.params.normalize).toBe(true);
     expect(() => resolveTensorParams(r, 'h.0.mlp.c_fc.weight', 0, 2)).toThrow(/sum of weights/);
   });
 });

@@ -16,7 +16,9 @@
  *   back to the next scope (model -> global -> method default), as mergekit's ConfigReader does.
  */
 import { InputError } from '../errors.ts';
-import { METHOD_SPECS, type Coefficient, type MergeRecipe, type MethodName } from './recipe.ts';
+import { WEIGHT, type ResolvedParams } from './methods/types.ts';
+import type { Coefficient, MergeRecipe } from './recipe.ts';
+import { getMethod } from './registry.ts';
 
 /** Depth position in [0, 1] used to evaluate gradients; `layer` null = not inside a layer. */
 export function layerPosition(layer: number | null, numLayers: number): number {
@@ -75,38 +77,25 @@ export function resolveCoefficient(c: Coefficient, tensorName: string, layer: nu
   return v;
 }
 
-export interface ResolvedModelParams {
-  model: string;
-  /** ω; 1 for methods without weights (slerp, model_stock). */
-  weight: number;
-  /** Kept fraction; 1 (no sparsification) where the method has no density. */
-  density: number;
-  /** Removed top fraction (breadcrumbs); 0 where the method has no gamma. */
-  gamma: number;
-}
-
 export interface ResolvedTensorParams {
-  method: MethodName;
+  method: string;
   tensor: string;
   layer: number | null;
   /** Depth position the gradients were evaluated at. */
   position: number;
-  /** One per recipe model, in recipe order (the base only where `linear` lists it). */
-  models: ResolvedModelParams[];
-  /** Task-vector scale; 1 where unused. */
-  lambda: number;
-  normalize: boolean;
-  /** slerp interpolation parameter; 0 where unused. */
-  t: number;
-  /** DARE seed; 0 where unused. */
-  seed: number;
+  /** Model ids, in recipe order (the base only where `linear` lists it). */
+  models: string[];
+  /** ω per model; 1 for methods without weights (slerp, model_stock). */
+  weights: number[];
+  /** Every other parameter the method declares, by name: model-scope ones as one value per model. */
+  params: ResolvedParams;
 }
 
 /**
- * Every number the merge of one tensor needs. Per-model parameters resolve model -> global ->
+ * Every number the merge of one tensor needs. Model-scope parameters resolve model -> global ->
  * method default (mergekit's precedence); a required one that resolves nowhere is an InputError
- * naming the tensor. Also enforces, per tensor, the rules parseRecipe cannot decide without
- * tensor names (breadcrumbs density + gamma ≤ 1; linear's non-zero Σ w under normalize).
+ * naming the tensor. Also runs the method's per-tensor check, for the rules parseRecipe cannot
+ * decide without tensor names (breadcrumbs' density + gamma, linear's non-zero Σ w under normalize).
  */
 export function resolveTensorParams(
   recipe: MergeRecipe,
@@ -114,58 +103,34 @@ export function resolveTensorParams(
   layer: number | null,
   numLayers: number,
 ): ResolvedTensorParams {
-  const spec = METHOD_SPECS[recipe.method];
+  const method = getMethod(recipe.method);
   const position = layerPosition(layer, numLayers);
   const g = recipe.parameters;
   const err = (msg: string): InputError => new InputError(msg, { tensor: tensorName });
+  const at = (c: Coefficient | boolean | undefined): number | boolean | undefined =>
+    c === undefined || typeof c === 'boolean' ? c : evaluateCoefficient(c, tensorName, position);
 
-  const param = (
-    name: 'weight' | 'density' | 'gamma',
-    own: Coefficient | undefined,
-    model: string,
-  ): number | undefined => {
-    for (const c of [own, g[name]]) {
-      if (c === undefined) continue;
-      const v = evaluateCoefficient(c, tensorName, position);
-      if (v !== undefined) return v;
+  const models = recipe.models.map((m) => m.model);
+  const params: Record<string, number | boolean | number[]> = {};
+  let weights = models.map(() => 1);
+  for (const spec of method.params) {
+    if (spec.scope === 'model') {
+      const values = recipe.models.map((m) => {
+        const v = at(m.parameters[spec.name]) ?? at(g[spec.name]);
+        if (v === undefined && spec.required) {
+          throw err(`no ${spec.name} for model '${m.model}': neither its own nor the global ${spec.name} has an entry matching this tensor`);
+        }
+        return (v ?? spec.default) as number;
+      });
+      if (spec.name === WEIGHT) weights = values;
+      else params[spec.name] = values;
+      continue;
     }
-    if (spec.requiredModelParams.includes(name)) {
-      throw err(`no ${name} for model '${model}': neither its own nor the global ${name} has an entry matching this tensor`);
-    }
-    return spec.defaults[name];
-  };
-
-  const models = recipe.models.map((m): ResolvedModelParams => {
-    const takes = (p: 'weight' | 'density' | 'gamma'): boolean => spec.modelParams.includes(p);
-    const weight = takes('weight') ? param('weight', m.parameters.weight, m.model) ?? 1 : 1;
-    const density = takes('density') ? param('density', m.parameters.density, m.model) ?? 1 : 1;
-    const gamma = takes('gamma') ? param('gamma', m.parameters.gamma, m.model) ?? 0 : 0;
-    if ((recipe.method === 'breadcrumbs' || recipe.method === 'breadcrumbs_ties') && density < 1 && density + gamma > 1 + 1e-12) {
-      throw err(`breadcrumbs needs density + gamma ≤ 1, got density ${density} + gamma ${gamma} for model '${m.model}'`);
-    }
-    return { model: m.model, weight, density, gamma };
-  });
-
-  let t = 0;
-  if (spec.globalParams.includes('t')) {
-    const v = g.t === undefined ? undefined : evaluateCoefficient(g.t, tensorName, position);
-    if (v === undefined) throw err(`${recipe.method} has no t for this tensor; give parameters.t a default entry`);
-    t = v;
+    const v = at(g[spec.name]) ?? spec.default;
+    if (v === undefined) throw err(`${recipe.method} has no ${spec.name} for this tensor; give parameters.${spec.name} a default entry`);
+    params[spec.name] = v;
   }
-  const normalize = g.normalize ?? spec.defaults.normalize ?? false;
-  if (recipe.method === 'linear' && normalize) {
-    const sum = models.reduce((a, m) => a + m.weight, 0);
-    if (Math.abs(sum) < 1e-8) throw err(`linear with normalize divides by the sum of weights, which is ${sum} here`);
-  }
-  return {
-    method: recipe.method,
-    tensor: tensorName,
-    layer,
-    position,
-    models,
-    lambda: g.lambda ?? spec.defaults.lambda ?? 1,
-    normalize,
-    t,
-    seed: g.seed ?? spec.defaults.seed ?? 0,
-  };
+  const problem = method.check?.({ models, weights, params });
+  if (problem) throw err(problem);
+  return { method: recipe.method, tensor: tensorName, layer, position, models, weights, params };
 }

@@ -4,9 +4,9 @@ import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
 import { checkCompatibility } from '../io/compat.ts';
 import { dtypeSize, isMergeable, type DType } from '../io/dtypes.ts';
 import type { GpuTensor } from '../kernels/mergeDeltas.ts';
-import { resolveTensorParams, type ResolvedTensorParams } from './coefficients.ts';
+import { resolveTensorParams } from './coefficients.ts';
 import type { MergeRecipe, RecipeDtype } from './recipe.ts';
-import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
+import { getMethod } from './registry.ts';
 
 /**
  * Streams a merge tensor by tensor: for each tensor of the base, read its bytes and the
@@ -91,28 +91,11 @@ export function planMerge(job: MergeJob): PlannedTensor[] {
   return plan.sort((a, b) => dtypeSize(b.dtype) - dtypeSize(a.dtype) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
 }
 
-/** The method's parameters for one tensor, by the names its ParamSpecs use. */
-export function methodParams(method: MergeMethod, r: ResolvedTensorParams): MergeParams {
-  const out: Record<string, number | boolean | readonly number[]> = {};
-  for (const p of method.params) {
-    if (p.name === 'lambda') out.lambda = r.lambda;
-    else if (p.name === 'normalize') out.normalize = r.normalize;
-    else if (p.name === 't') out.t = r.t;
-    else if (p.name === 'density') out.density = r.models.map((m) => m.density);
-    else if (p.name === 'gamma') out.gamma = r.models.map((m) => m.gamma);
-  }
-  return out;
-}
-
-function u32Seed(seed: number): number {
-  return seed >>> 0;
-}
-
 /** A budget failure restated for the tensor: what merging it needs at once versus the budget. */
 function outOfMemory(error: unknown, rt: GpuRuntime, job: MergeJob, item: PlannedTensor): unknown {
   if (!(error instanceof GpuOutOfMemoryError) || error.tensor) return error;
   const n = elementCount(item.ref.shape);
-  const inputs = [...(getMethod(job.recipe.method).needsBase ? [job.base] : []), ...job.models].reduce((s, c) => s + (c.tensors.get(item.ref.name)?.byteLength ?? 0), 0);
+  const inputs = [...(getMethod(job.recipe.method).capabilities.needsBase ? [job.base] : []), ...job.models].reduce((s, c) => s + (c.tensors.get(item.ref.name)?.byteLength ?? 0), 0);
   const need = inputs + job.models.length * n * 4 + item.byteLength;
   return new GpuOutOfMemoryError(
     `merging this tensor needs about ${need} bytes of GPU memory at once (inputs ${inputs}, Δ ${job.models.length * n * 4}, output ${item.byteLength}); ` +
@@ -150,16 +133,16 @@ export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: Strea
     };
     let out: GPUBuffer | undefined;
     try {
-      const base = method.needsBase ? await upload(job.base, 'base') : undefined;
+      const base = method.capabilities.needsBase ? await upload(job.base, 'base') : undefined;
       const models: GpuTensor[] = [];
       for (const [i, m] of job.models.entries()) models.push(await upload(m, `model${i}`));
       throwIfAborted(options.signal);
       out = await rt.scoped(`merge ${method.name} ${ref.storedName}`, () =>
         method.gpu(
           rt,
-          { n, base, models, weights: resolved.models.map((m) => m.weight), outDtype: item.dtype as GpuTensor['dtype'] },
-          methodParams(method, resolved),
-          { tensorIndex: item.index, seed: u32Seed(resolved.seed), tensor: ref.storedName },
+          { n, base, models, weights: resolved.weights, outDtype: item.dtype as GpuTensor['dtype'] },
+          resolved.params,
+          { tensorIndex: item.index, tensor: ref.storedName },
         ),
       );
     } catch (error) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.ts';
-import { METHOD_NAMES, parseRecipe, recipeToJson, type MergeRecipe } from './recipe.ts';
+import { parseRecipe, recipeToJson, type MergeRecipe } from './recipe.ts';
+import { methodNames } from './registry.ts';
 
 const dem = {
   version: 1,
@@ -87,7 +88,7 @@ describe('parseRecipe', () => {
   it('lists the known methods for an unknown one', () => {
     const e = errorOf(withParams('frankenmerge', []));
     expect(e.message).toMatch(/method: unknown merge method 'frankenmerge'/);
-    for (const m of METHOD_NAMES) expect(e.message).toContain(m);
+    for (const m of methodNames()) expect(e.message).toContain(m);
   });
 
   it('checks ranges: density in (0, 1], gamma in [0, 1), t in [0, 1]', () => {

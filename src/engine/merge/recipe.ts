@@ -13,20 +13,12 @@
  *   but the base tensor itself. For `linear` the base is an ordinary input when listed.
  */
 import { InputError } from '../errors.ts';
+import { valueProblem } from './methods/params.ts';
+import type { MergeMethod, ParamSpec, RecipeCoefficient } from './methods/types.ts';
+import { getMethod, isMethodName, methodNames, methodsTaking } from './registry.ts';
 
-/** The merge methods a recipe can name (the kernels live in registry.ts / methods/). */
-export const METHOD_NAMES = [
-  'task_arithmetic',
-  'linear',
-  'ties',
-  'dare_linear',
-  'dare_ties',
-  'breadcrumbs',
-  'breadcrumbs_ties',
-  'slerp',
-  'model_stock',
-] as const;
-export type MethodName = (typeof METHOD_NAMES)[number];
+/** A method's name as recipes state it (one of registry.ts's METHODS). */
+export type MethodName = string;
 
 export const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
 export type RecipeDtype = (typeof DTYPES)[number];
@@ -39,34 +31,16 @@ export interface FilteredValue {
 /** Scalar, gradient across layer depth, or first-match-wins list of tensor-name filters. */
 export type Coefficient = number | number[] | FilteredValue[];
 
-export type ModelParamName = 'weight' | 'density' | 'gamma';
-export type GlobalOnlyParamName = 'lambda' | 'normalize' | 't' | 'seed';
+/** A model's own parameters, by the names its method declares with scope 'model' (weight, density …). */
+export type ModelParameters = Record<string, Coefficient>;
 
-export interface ModelParameters {
-  /** ω_i: scales the model's task vector (or its tensor for `linear`). */
-  weight?: Coefficient;
-  /** Fraction of each task vector kept, in (0, 1] (ties, dare_*, breadcrumbs). */
-  density?: Coefficient;
-  /** Fraction of largest-magnitude entries removed, in [0, 1) (breadcrumbs). */
-  gamma?: Coefficient;
-}
+/** Global parameters (lambda, normalize, t, seed …) and fallbacks for the model-scope ones. */
+export type GlobalParameters = Record<string, Coefficient | boolean>;
 
 export interface RecipeModel {
   /** Checkpoint id or path. */
   model: string;
   parameters: ModelParameters;
-}
-
-/** Global parameters; weight/density/gamma here are fallbacks for every model. */
-export interface GlobalParameters extends ModelParameters {
-  /** Scales the merged task vector (task-vector methods); default 1. */
-  lambda?: number;
-  /** Divide by the sum of weights (linear, ties default true; others false). */
-  normalize?: boolean;
-  /** slerp interpolation: 0 = base, 1 = the other model; required for slerp. */
-  t?: Coefficient;
-  /** DARE's random drop mask seed (studio extension; mergekit ignores it). */
-  seed?: number;
 }
 
 export interface MergeRecipe {
@@ -78,127 +52,6 @@ export interface MergeRecipe {
   parameters: GlobalParameters;
   /** Output dtype of the merged checkpoint; absent = the base's dtype. */
   dtype?: RecipeDtype;
-}
-
-/** What a method takes, and its mergekit defaults. */
-export interface MethodRecipeSpec {
-  /** Per-model parameters (also accepted under `parameters` as fallbacks). */
-  modelParams: readonly ModelParamName[];
-  /** Per-model parameters that must resolve for every input model. */
-  requiredModelParams: readonly ModelParamName[];
-  /** Parameters accepted only under the global `parameters`. */
-  globalParams: readonly GlobalOnlyParamName[];
-  requiredGlobalParams: readonly GlobalOnlyParamName[];
-  /** Defaults; parseRecipe writes the global ones into the recipe so it reads explicitly. */
-  defaults: { lambda?: number; normalize?: boolean; seed?: number; weight?: number; density?: number; gamma?: number };
-  /** Number of input models other than the base. */
-  minModels: number;
-  maxModels: number;
-  /** Listed base is an ordinary weighted input (linear) rather than dropped. */
-  baseIsInput: boolean;
-}
-
-const GTA_GLOBALS = ['lambda', 'normalize'] as const;
-
-/** Defaults from mergekit `merge_methods/registry.py` (GeneralizedTaskArithmeticMerge, LinearMerge, ...). */
-export const METHOD_SPECS: Readonly<Record<MethodName, MethodRecipeSpec>> = {
-  linear: {
-    modelParams: ['weight'],
-    requiredModelParams: ['weight'],
-    globalParams: ['normalize'],
-    requiredGlobalParams: [],
-    defaults: { normalize: true },
-    minModels: 1,
-    maxModels: Infinity,
-    baseIsInput: true,
-  },
-  task_arithmetic: {
-    modelParams: ['weight'],
-    requiredModelParams: ['weight'],
-    globalParams: GTA_GLOBALS,
-    requiredGlobalParams: [],
-    defaults: { lambda: 1, normalize: false },
-    minModels: 1,
-    maxModels: Infinity,
-    baseIsInput: false,
-  },
-  ties: {
-    modelParams: ['weight', 'density'],
-    requiredModelParams: ['weight'],
-    globalParams: GTA_GLOBALS,
-    requiredGlobalParams: [],
-    defaults: { lambda: 1, normalize: true, density: 1 },
-    minModels: 1,
-    maxModels: Infinity,
-    baseIsInput: false,
-  },
-  dare_linear: {
-    modelParams: ['weight', 'density'],
-    requiredModelParams: ['weight'],
-    globalParams: [...GTA_GLOBALS, 'seed'],
-    requiredGlobalParams: [],
-    defaults: { lambda: 1, normalize: false, seed: 0, density: 1 },
-    minModels: 1,
-    maxModels: Infinity,
-    baseIsInput: false,
-  },
-  dare_ties: {
-    modelParams: ['weight', 'density'],
-    requiredModelParams: ['weight'],
-    globalParams: [...GTA_GLOBALS, 'seed'],
-    requiredGlobalParams: [],
-    // mergekit's dare_ties does not normalize by default (unlike ties).
-    defaults: { lambda: 1, normalize: false, seed: 0, density: 1 },
-    minModels: 1,
-    maxModels: Infinity,
-    baseIsInput: false,
-  },
-  breadcrumbs: {
-    modelParams: ['weight', 'density', 'gamma'],
-    requiredModelParams: ['weight'],
-    globalParams: GTA_GLOBALS,
-    requiredGlobalParams: [],
-    defaults: { lambda: 1, normalize: false, density: 1, gamma: 0.01 },
-    minModels: 1,
-    maxModels: Infinity,
-    baseIsInput: false,
-  },
-  // Breadcrumbs sparsification followed by TIES sign election (mergekit `breadcrumbs_ties`).
-  breadcrumbs_ties: {
-    modelParams: ['weight', 'density', 'gamma'],
-    requiredModelParams: ['weight'],
-    globalParams: GTA_GLOBALS,
-    requiredGlobalParams: [],
-    defaults: { lambda: 1, normalize: false, density: 1, gamma: 0.01 },
-    minModels: 1,
-    maxModels: Infinity,
-    baseIsInput: false,
-  },
-  slerp: {
-    modelParams: [],
-    requiredModelParams: [],
-    globalParams: ['t'],
-    requiredGlobalParams: ['t'],
-    defaults: {},
-    minModels: 1,
-    maxModels: 1,
-    baseIsInput: false,
-  },
-  model_stock: {
-    modelParams: [],
-    requiredModelParams: [],
-    globalParams: [],
-    requiredGlobalParams: [],
-    defaults: {},
-    // mergekit: "at least 3 models (base plus two+ others)".
-    minModels: 2,
-    maxModels: Infinity,
-    baseIsInput: false,
-  },
-};
-
-export function isMethodName(name: unknown): name is MethodName {
-  return typeof name === 'string' && (METHOD_NAMES as readonly string[]).includes(name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,99 +164,63 @@ export function coefficientValues(c: Coefficient): number[] {
   return out;
 }
 
-type Range = { lo: number; hi: number; loOpen: boolean; hiOpen: boolean; text: string };
-const RANGES: Partial<Record<ModelParamName | 't', Range>> = {
-  density: { lo: 0, hi: 1, loOpen: true, hiOpen: false, text: '(0, 1]' },
-  gamma: { lo: 0, hi: 1, loOpen: false, hiOpen: true, text: '[0, 1)' },
-  t: { lo: 0, hi: 1, loOpen: false, hiOpen: false, text: '[0, 1]' },
-};
-
-function checkRange(c: Coefficient, name: ModelParamName | 't', path: string, ctx: Ctx): void {
-  const r = RANGES[name];
-  if (!r) return;
-  for (const x of coefficientValues(c)) {
-    const below = r.loOpen ? x <= r.lo : x < r.lo;
-    const above = r.hiOpen ? x >= r.hi : x > r.hi;
-    if (below || above) fail(ctx, path, `${name} must be in ${r.text}, got ${x}`);
-  }
-}
-
-function methodsTaking(param: string): MethodName[] {
-  return METHOD_NAMES.filter((m) => {
-    const s = METHOD_SPECS[m];
-    return (s.modelParams as readonly string[]).includes(param) || (s.globalParams as readonly string[]).includes(param);
-  });
-}
-
-function unknownParam(method: MethodName, key: string, path: string, takes: readonly string[], ctx: Ctx): never {
+function unknownParam(method: string, key: string, path: string, takes: readonly string[], ctx: Ctx): never {
   const users = methodsTaking(key);
   const where = users.length ? ` (it is used by ${users.join(', ')})` : '';
   const list = takes.length ? takes.join(', ') : 'no parameters';
   return fail(ctx, join(path, key), `${method} does not take \`${key}\`${where}; ${method} takes ${list} here`);
 }
 
-function parseModelParams(raw: unknown, method: MethodName, path: string, ctx: Ctx): ModelParameters {
+/** One parameter's value as the recipe states it, checked against its spec. */
+function parseParam(spec: ParamSpec, v: unknown, path: string, ctx: Ctx): Coefficient | boolean {
+  const check = (x: unknown): void => {
+    const problem = valueProblem(spec, x);
+    if (problem) fail(ctx, path, `${problem}, got ${describe(x)}`);
+  };
+  if (spec.type !== 'number' || !spec.varies) {
+    check(v);
+    return v as number | boolean;
+  }
+  const c = parseCoeff(v, path, ctx);
+  for (const x of coefficientValues(c)) check(x);
+  return c;
+}
+
+const modelScope = (m: MergeMethod): ParamSpec[] => m.params.filter((p) => p.scope === 'model');
+
+function parseModelParams(raw: unknown, method: MergeMethod, path: string, ctx: Ctx): ModelParameters {
   if (raw === undefined || raw === null) return {};
   if (!isPlainObject(raw)) fail(ctx, path, `expected an object of per-model parameters, got ${describe(raw)}`);
-  const spec = METHOD_SPECS[method];
-  const out: ModelParameters = {};
+  const specs = modelScope(method);
   for (const key of Object.keys(raw)) {
-    if (!(spec.modelParams as readonly string[]).includes(key)) {
-      if ((spec.globalParams as readonly string[]).includes(key)) {
-        fail(ctx, join(path, key), `\`${key}\` is a global parameter of ${method}: put it under the top-level \`parameters\``);
-      }
-      unknownParam(method, key, path, spec.modelParams, ctx);
+    if (specs.some((p) => p.name === key)) continue;
+    if (method.params.some((p) => p.name === key)) {
+      fail(ctx, join(path, key), `\`${key}\` is a global parameter of ${method.name}: put it under the top-level \`parameters\``);
     }
+    unknownParam(method.name, key, path, specs.map((p) => p.name), ctx);
   }
-  for (const name of ['weight', 'density', 'gamma'] as const) {
-    if (raw[name] === undefined) continue;
-    const c = parseCoeff(raw[name], join(path, name), ctx);
-    checkRange(c, name, join(path, name), ctx);
-    out[name] = c;
+  const out: ModelParameters = {};
+  for (const spec of specs) {
+    if (raw[spec.name] !== undefined) out[spec.name] = parseParam(spec, raw[spec.name], join(path, spec.name), ctx) as Coefficient;
   }
   return out;
 }
 
-function parseGlobalParams(raw: unknown, method: MethodName, ctx: Ctx): GlobalParameters {
+function parseGlobalParams(raw: unknown, method: MergeMethod, ctx: Ctx): GlobalParameters {
   const path = 'parameters';
   if (raw === undefined || raw === null) raw = {};
   if (!isPlainObject(raw)) fail(ctx, path, `expected an object, got ${describe(raw)}`);
-  const spec = METHOD_SPECS[method];
-  const allowed: readonly string[] = [...spec.modelParams, ...spec.globalParams];
+  const allowed = method.params.map((p) => p.name);
   for (const key of Object.keys(raw)) {
-    if (!allowed.includes(key)) unknownParam(method, key, path, allowed, ctx);
+    if (!allowed.includes(key)) unknownParam(method.name, key, path, allowed, ctx);
   }
-  const out: GlobalParameters = parseModelParams(
-    Object.fromEntries(spec.modelParams.filter((k) => raw[k] !== undefined).map((k) => [k, raw[k]])),
-    method,
-    path,
-    ctx,
-  );
-  if (spec.globalParams.includes('lambda')) {
-    out.lambda = raw.lambda === undefined ? spec.defaults.lambda : parseFiniteNumber(raw.lambda, join(path, 'lambda'), ctx);
-  }
-  if (spec.globalParams.includes('normalize')) {
-    const v = raw.normalize ?? spec.defaults.normalize;
-    if (typeof v !== 'boolean') fail(ctx, join(path, 'normalize'), `expected true or false, got ${describe(v)}`);
-    out.normalize = v;
-  }
-  if (spec.globalParams.includes('t') && raw.t !== undefined) {
-    const t = parseCoeff(raw.t, join(path, 't'), ctx);
-    checkRange(t, 't', join(path, 't'), ctx);
-    out.t = t;
-  }
-  if (spec.globalParams.includes('seed')) {
-    const v = raw.seed ?? spec.defaults.seed;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-      fail(ctx, join(path, 'seed'), `expected an integer in [0, 2^32 - 1], got ${describe(v)}`);
-    }
-    out.seed = v;
-  }
-  for (const name of spec.requiredGlobalParams) {
-    if (out[name] === undefined) {
-      fail(ctx, path, name === 't'
-        ? `${method} needs \`t\` (0 gives the base, 1 the other model; a list is a gradient across layers)`
-        : `${method} needs \`${name}\``);
+  const out: GlobalParameters = {};
+  for (const spec of method.params) {
+    // Global defaults are written in so the recipe reads explicitly; model-scope ones are not.
+    const v = raw[spec.name] ?? (spec.scope === 'global' ? spec.default : undefined);
+    if (v !== undefined) out[spec.name] = parseParam(spec, v, join(path, spec.name), ctx);
+    else if (spec.scope === 'global' && spec.required) {
+      fail(ctx, path, `${method.name} needs \`${spec.name}\` (${spec.description})`);
     }
   }
   return out;
@@ -415,76 +232,34 @@ function parseModelRef(v: unknown, path: string, ctx: Ctx): string {
 }
 
 /**
- * Checks a parsed, canonical recipe's cross-field rules. Separate from the field parsing so the
- * YAML importer gets the same rules; paths name recipe fields.
+ * Checks a parsed, canonical recipe's cross-field rules (counts, required per-model parameters,
+ * the method's own checkRecipe). Separate from the field parsing so the YAML importer gets the
+ * same rules; paths name recipe fields.
  */
-function checkCrossFields(r: MergeRecipe, modelPaths: string[], ctx: Ctx): void {
-  const spec = METHOD_SPECS[r.method];
+function checkCrossFields(r: MergeRecipe, method: MergeMethod, modelPaths: string[], ctx: Ctx): void {
   const n = r.models.length;
   const names = r.models.map((m) => m.model);
-  if (n < spec.minModels || n > spec.maxModels) {
+  const modelPath = (i: number): string => join(modelPaths[i] ?? `models[${i}]`, 'parameters');
+  if (n < method.minModels || n > method.maxModels) {
     const others = `${n} model${n === 1 ? '' : 's'} other than the base${n ? ` (${names.join(', ')})` : ''}`;
-    if (r.method === 'slerp') {
-      fail(ctx, 'models', `slerp interpolates between exactly two models, the base (t = 0) and one other (t = 1); got ${others}`);
-    }
-    if (r.method === 'model_stock') {
-      fail(ctx, 'models', `model_stock needs at least two fine-tuned models besides the base (mergekit: base plus two or more); got ${others}`);
-    }
-    fail(ctx, 'models', `${r.method} needs at least ${spec.minModels} model${spec.minModels === 1 ? '' : 's'} other than the base; got none`);
+    if (method.modelsRule) fail(ctx, 'models', `${method.modelsRule}; got ${others}`);
+    if (n < method.minModels) fail(ctx, 'models', `${method.name} needs at least ${method.minModels} model${method.minModels === 1 ? '' : 's'} other than the base; got ${n ? others : 'none'}`);
+    fail(ctx, 'models', `${method.name} takes at most ${method.maxModels} model${method.maxModels === 1 ? '' : 's'} other than the base; got ${others}`);
   }
-  for (const name of spec.requiredModelParams) {
-    if (r.parameters[name] !== undefined) continue;
+  for (const spec of modelScope(method)) {
+    if (!spec.required || r.parameters[spec.name] !== undefined) continue;
     r.models.forEach((m, i) => {
-      if (m.parameters[name] === undefined) {
-        fail(ctx, join(modelPaths[i] ?? `models[${i}]`, 'parameters'), `${r.method} needs a \`${name}\` for model '${m.model}' (or a global parameters.${name})`);
+      if (m.parameters[spec.name] === undefined) {
+        fail(ctx, modelPath(i), `${method.name} needs a \`${spec.name}\` for model '${m.model}' (or a global parameters.${spec.name})`);
       }
     });
   }
-  if (r.method === 'linear' && r.parameters.normalize) {
-    // Linear divides by Σ w (mergekit does not guard a zero sum); catch it where it is knowable.
-    const ws = r.models.map((m) => m.parameters.weight ?? r.parameters.weight);
-    if (ws.every((w) => typeof w === 'number')) {
-      const sum = (ws as number[]).reduce((a, b) => a + b, 0);
-      if (Math.abs(sum) < 1e-8) fail(ctx, 'parameters.normalize', `linear with normalize: true divides by the sum of weights, which is ${sum}; change the weights or set normalize: false`);
-    }
-  }
-  if (r.method === 'breadcrumbs' || r.method === 'breadcrumbs_ties') {
-    r.models.forEach((m, i) => {
-      const d = m.parameters.density ?? r.parameters.density ?? spec.defaults.density ?? 1;
-      const g = m.parameters.gamma ?? r.parameters.gamma ?? spec.defaults.gamma ?? 0;
-      const bad = breadcrumbsViolation(d, g);
-      if (bad) {
-        fail(ctx, join(modelPaths[i] ?? `models[${i}]`, 'parameters'), `breadcrumbs needs density + gamma ≤ 1 wherever density < 1 (gamma removes the largest entries, the rest of the drop the smallest), got density ${bad.density} and gamma ${bad.gamma} for model '${m.model}'`);
-      }
-    });
-  }
-}
-
-/**
- * Finds a (density, gamma) pair with density < 1 and density + gamma > 1, where that can be
- * decided without tensor names: scalars and gradients with a shared anchor grid (a scalar is
- * broadcast). Filtered coefficients are checked per tensor by resolveTensorParams.
- * Between two anchors both are linear in depth, so the sum is too: checking the anchors of every
- * segment on which density is not identically 1 is exact (density = 1 skips sparsification).
- */
-function breadcrumbsViolation(d: Coefficient, g: Coefficient): { density: number; gamma: number } | null {
-  const anchors = (c: Coefficient): number[] | null =>
-    typeof c === 'number' ? [c] : c.every((e) => typeof e === 'number') ? (c as number[]) : null;
-  const da = anchors(d);
-  const ga = anchors(g);
-  if (!da || !ga) return null;
-  if (da.length !== ga.length && da.length !== 1 && ga.length !== 1) return null;
-  const n = Math.max(da.length, ga.length);
-  const at = (a: number[], i: number): number => (a.length === 1 ? a[0]! : a[i]!);
-  const bad = (i: number): { density: number; gamma: number } | null =>
-    at(da, i) + at(ga, i) > 1 + 1e-12 ? { density: at(da, i), gamma: at(ga, i) } : null;
-  if (n === 1) return at(da, 0) < 1 ? bad(0) : null;
-  for (let i = 0; i + 1 < n; i++) {
-    if (at(da, i) >= 1 && at(da, i + 1) >= 1) continue;
-    const hit = bad(i) ?? bad(i + 1);
-    if (hit) return hit;
-  }
-  return null;
+  const problem = method.checkRecipe?.({
+    models: names,
+    coefficient: (i, param) => (r.models[i]?.parameters[param] ?? r.parameters[param]) as RecipeCoefficient | undefined,
+    value: (param) => r.parameters[param] as RecipeCoefficient | boolean | undefined,
+  });
+  if (problem) fail(ctx, problem.model !== undefined ? modelPath(problem.model) : join('parameters', problem.param ?? ''), problem.message);
 }
 
 /**
@@ -507,18 +282,15 @@ export function parseRecipeWith(json: unknown, ctx: { file?: string; names: Fiel
     if (json.version !== 1) fail(ctx, 'version', `unsupported recipe version ${describe(json.version)} (this studio reads version 1)`);
   }
   const methodRaw = json[names.method];
-  if (methodRaw === undefined) fail(ctx, names.method, `missing; one of ${METHOD_NAMES.join(', ')}`);
+  if (methodRaw === undefined) fail(ctx, names.method, `missing; one of ${methodNames().join(', ')}`);
   if (!isMethodName(methodRaw)) {
     const shown = typeof methodRaw === 'string' ? `'${methodRaw}'` : describe(methodRaw);
-    fail(ctx, names.method, `unknown merge method ${shown}; the studio supports ${METHOD_NAMES.join(', ')}`);
+    fail(ctx, names.method, `unknown merge method ${shown}; the studio supports ${methodNames().join(', ')}`);
   }
-  const method = methodRaw;
-  const spec = METHOD_SPECS[method];
+  const method = getMethod(methodRaw);
 
   if (json[names.base] === undefined || json[names.base] === null) {
-    fail(ctx, names.base, method === 'slerp'
-      ? 'missing: slerp needs a base (t = 0 gives the base)'
-      : `missing: ${method} needs the base checkpoint the models were fine-tuned from`);
+    fail(ctx, names.base, `missing: ${method.baseRule ?? `${method.name} needs the base checkpoint the models were fine-tuned from`}`);
   }
   const base = parseModelRef(json[names.base], names.base, ctx);
 
@@ -537,7 +309,7 @@ export function parseRecipeWith(json: unknown, ctx: { file?: string; names: Fiel
     seen.set(model, i);
     const parameters = parseModelParams(entry.parameters, method, join(path, 'parameters'), ctx);
     // Base listed among the models: an input for linear, otherwise ignored as mergekit does.
-    if (model === base && !spec.baseIsInput) return;
+    if (model === base && !method.capabilities.baseIsInput) return;
     models.push({ model, parameters });
     modelPaths.push(path);
   });
@@ -552,9 +324,9 @@ export function parseRecipeWith(json: unknown, ctx: { file?: string; names: Fiel
     dtype = json.dtype as RecipeDtype;
   }
 
-  const recipe: MergeRecipe = { version: 1, method, base, models, parameters };
+  const recipe: MergeRecipe = { version: 1, method: method.name, base, models, parameters };
   if (dtype) recipe.dtype = dtype;
-  checkCrossFields(recipe, modelPaths, ctx);
+  checkCrossFields(recipe, method, modelPaths, ctx);
   return recipe;
 }
 
@@ -570,27 +342,26 @@ function canonicalCoefficient(c: Coefficient): Coefficient {
   }) as Coefficient;
 }
 
-function canonicalParams<T extends GlobalParameters>(p: T): GlobalParameters {
+/** Parameters in the method's declared order (unknown names dropped); as given for an unknown method. */
+function canonicalParams<T extends GlobalParameters>(p: T, method: MergeMethod | undefined): T {
   const out: GlobalParameters = {};
-  for (const k of ['weight', 'density', 'gamma'] as const) {
+  const keys = method ? method.params.map((s) => s.name) : Object.keys(p);
+  for (const k of keys) {
     const v = p[k];
-    if (v !== undefined) out[k] = canonicalCoefficient(v);
+    if (v !== undefined) out[k] = typeof v === 'boolean' ? v : canonicalCoefficient(v);
   }
-  if (p.lambda !== undefined) out.lambda = p.lambda;
-  if (p.normalize !== undefined) out.normalize = p.normalize;
-  if (p.t !== undefined) out.t = canonicalCoefficient(p.t);
-  if (p.seed !== undefined) out.seed = p.seed;
-  return out;
+  return out as T;
 }
 
 /** A deep copy of the recipe with keys in the canonical order (no validation). */
 export function canonicalRecipe(r: MergeRecipe): MergeRecipe {
+  const method = isMethodName(r.method) ? getMethod(r.method) : undefined;
   const out: MergeRecipe = {
     version: 1,
     method: r.method,
     base: r.base,
-    models: r.models.map((m) => ({ model: m.model, parameters: canonicalParams(m.parameters) as ModelParameters })),
-    parameters: canonicalParams(r.parameters),
+    models: r.models.map((m) => ({ model: m.model, parameters: canonicalParams(m.parameters, method) })),
+    parameters: canonicalParams(r.parameters, method),
   };
   if (r.dtype !== undefined) out.dtype = r.dtype;
   return out;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors.ts';
-import { getMethod, methodNames, METHODS, resolveParams } from './registry.ts';
+import { getMethod, methodNames, METHODS, resolveParams, usesWeights, WEIGHT } from './registry.ts';
 
 describe('merge method registry', () => {
   it('lists every method with a description, a reference and defaults inside their ranges', () => {
@@ -18,6 +18,25 @@ describe('merge method registry', () => {
       }
       expect(() => resolveParams(m, {}, 3)).not.toThrow();
     }
+  });
+
+  it('declares every parameter once, completely: label, scope, a starting value for controls', () => {
+    for (const m of METHODS) {
+      expect(new Set(m.params.map((p) => p.name)).size, m.name).toBe(m.params.length);
+      // Recipes print model-scope parameters first, then the global ones.
+      const scopes = m.params.map((p) => p.scope);
+      expect(scopes, m.name).toEqual([...scopes].sort((a, b) => Number(a === 'global') - Number(b === 'global')));
+      for (const p of m.params) {
+        expect(p.label.length, `${m.name}.${p.name}`).toBeGreaterThan(0);
+        expect(p.description.length, `${m.name}.${p.name}`).toBeGreaterThan(10);
+        // A control needs a value to start from: the default, or for a required one its initial value.
+        if (p.name !== WEIGHT) expect(p.default ?? p.initial, `${m.name}.${p.name}`).toBeDefined();
+        if (p.scope === 'model') expect(p.varies, `${m.name}.${p.name}`).toBe(true);
+      }
+      expect(m.capabilities.baseIsInput && m.capabilities.needsBase, m.name).toBe(false);
+    }
+    expect(usesWeights(getMethod('slerp'))).toBe(false);
+    expect(usesWeights(getMethod('task_arithmetic'))).toBe(true);
   });
 
   it('names the known methods when asked for an unknown one', () => {
@@ -42,10 +61,10 @@ describe('merge method registry', () => {
   it('checks model counts and the base', () => {
     const base = new Float64Array([1, 2]);
     const m = [new Float64Array([1, 3]), new Float64Array([0, 2])];
-    expect(() => getMethod('slerp').cpu(base, m, [1, 1], {}, { seed: 0, tensorIndex: 0 })).toThrow(/takes 1 models besides the base, got 2/);
-    expect(() => getMethod('task_arithmetic').cpu(undefined, m, [1, 1], {}, { seed: 0, tensorIndex: 0 })).toThrow(/needs a base model/);
-    expect(() => getMethod('linear').cpu(undefined, m, [1], {}, { seed: 0, tensorIndex: 0 })).toThrow(/1 weights for 2 models/);
-    expect(Array.from(getMethod('linear').cpu(undefined, m, [1, 3], {}, { seed: 0, tensorIndex: 0 }))).toEqual([0.25, 2.25]);
-    expect(Array.from(getMethod('task_arithmetic').cpu(base, m, [1, -1], { lambda: 2 }, { seed: 0, tensorIndex: 0 }))).toEqual([3, 4]);
+    expect(() => getMethod('slerp').cpu(base, m, [1, 1], {}, { tensorIndex: 0 })).toThrow(/takes 1 models besides the base, got 2/);
+    expect(() => getMethod('task_arithmetic').cpu(undefined, m, [1, 1], {}, { tensorIndex: 0 })).toThrow(/needs a base model/);
+    expect(() => getMethod('linear').cpu(undefined, m, [1], {}, { tensorIndex: 0 })).toThrow(/1 weights for 2 models/);
+    expect(Array.from(getMethod('linear').cpu(undefined, m, [1, 3], {}, { tensorIndex: 0 }))).toEqual([0.25, 2.25]);
+    expect(Array.from(getMethod('task_arithmetic').cpu(base, m, [1, -1], { lambda: 2 }, { tensorIndex: 0 }))).toEqual([3, 4]);
   });
 });

@@ -5,11 +5,11 @@ import { storageBytes, type DType } from '../kernels/decode.ts';
 import { PreparedCombine } from '../kernels/mergeCombine.ts';
 import { computeDeltas, deltaChunkElements, type GpuTensor } from '../kernels/mergeDeltas.ts';
 import { resolveTensorParams } from './coefficients.ts';
-import { checkMergeable, elementCount, methodParams, planMerge, type MergeProgress, type PlannedTensor } from './execute.ts';
+import { checkMergeable, elementCount, planMerge, type MergeProgress, type PlannedTensor } from './execute.ts';
 import type { MergeRecipe, RecipeDtype } from './recipe.ts';
 import { checkWholeDeltas } from './methods/params.ts';
 import type { RowCombine } from './methods/types.ts';
-import { getMethod, type MergeMethod, type MergeParams } from './registry.ts';
+import { DEFAULT_METHOD, getMethod, type MergeMethod, type MergeParams } from './registry.ts';
 
 /**
  * The interactive fast path (DEM's coefficient search): the base's tensors are uploaded once and
@@ -51,8 +51,6 @@ export interface ResidentMergeSpec {
   method: string;
   weights: readonly number[];
   params?: MergeParams;
-  /** DARE's seed (default 0). */
-  seed?: number;
   /** Output dtype of the merged tensors (default the base's). */
   dtype?: RecipeDtype;
 }
@@ -89,7 +87,7 @@ const padded = (bytes: number): number => Math.max(4, Math.ceil(bytes / 4) * 4);
 
 /** Bytes the resident data takes: base + Δ + one output per merged tensor in the base's dtype. */
 export function residentBytes(base: Checkpoint, models: readonly Checkpoint[]): { base: number; deltas: number; outputs: number; transient: number; total: number } {
-  const plan = planMerge({ recipe: { version: 1, method: 'task_arithmetic', base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {} }, base, models });
+  const plan = planMerge({ recipe: { version: 1, method: DEFAULT_METHOD, base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {} }, base, models });
   let b = 0;
   let d = 0;
   let o = 0;
@@ -126,7 +124,7 @@ export class ResidentMerge {
    */
   static async create(rt: GpuRuntime, base: Checkpoint, models: readonly Checkpoint[], opts: ResidentCreateOptions = {}): Promise<ResidentMerge> {
     if (models.length === 0) throw new InputError('a resident merge needs at least one model besides the base');
-    const probe: MergeRecipe = { version: 1, method: 'task_arithmetic', base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {} };
+    const probe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {} };
     checkMergeable({ recipe: probe, base, models });
     const need = residentBytes(base, models);
     const { live, budget } = rt.memory;
@@ -251,19 +249,16 @@ export class ResidentMerge {
       e.outDtype = outDtype;
       let weights: readonly number[];
       let params: MergeParams;
-      let seed: number;
       if (recipe) {
         const r = resolveTensorParams(recipe, ref.storedName, ref.layer, numLayers);
-        weights = r.models.map((m) => m.weight);
-        params = methodParams(method, r);
-        seed = r.seed;
+        weights = r.weights;
+        params = r.params;
       } else {
         const spec = what as ResidentMergeSpec;
         weights = spec.weights;
         params = spec.params ?? {};
-        seed = spec.seed ?? 0;
       }
-      const ctx = { tensorIndex: e.index, seed: seed >>> 0, tensor: ref.storedName };
+      const ctx = { tensorIndex: e.index, tensor: ref.storedName };
       const base: GpuTensor = { buffer: e.base, dtype: ref.dtype as DType };
       if (batched) {
         const combine = method.rowCombine!(weights, params, ctx);
@@ -272,8 +267,8 @@ export class ResidentMerge {
           batched.push({ chunk: c, combine });
         }
       } else {
-        // linear chunks by itself (inChunks); the others need all of a tensor's Δ at once.
-        if (e.chunks.length > 1 && method.name !== 'linear') checkWholeDeltas(rt, method.name, N, n, ref.storedName);
+        // Elementwise methods that read the models chunk by themselves (inChunks); the others need all of a tensor's Δ at once.
+        if (e.chunks.length > 1 && !(method.capabilities.chunkable && !method.capabilities.readsDeltas)) checkWholeDeltas(rt, method.name, N, n, ref.storedName);
         const result = await this.combine(method, e, base, n, weights, outDtype, params, ctx);
         if (result !== e.out) throw new InputError(`merge method '${method.name}' did not write into the resident output`, { tensor: ref.storedName });
       }
@@ -302,12 +297,12 @@ export class ResidentMerge {
     weights: readonly number[],
     outDtype: DType,
     params: MergeParams,
-    ctx: { tensorIndex: number; seed: number; tensor: string },
+    ctx: { tensorIndex: number; tensor: string },
   ): Promise<GPUBuffer> {
     const rt = this.rt;
     const { ref } = e.planned;
     const what = `ResidentMerge ${method.name} ${ref.storedName}`;
-    if (method.name !== 'linear' && method.name !== 'slerp') {
+    if (method.capabilities.readsDeltas) {
       // Δ-based methods read Δ, never the models: the entries only carry the count (and the
       // resident Δ buffer as a placeholder) for the methods' argument checks.
       const deltas = e.chunks![0]!.deltas;
@@ -323,7 +318,7 @@ export class ResidentMerge {
         uploads.push(buffer);
         models.push({ buffer, dtype: m.tensors.get(ref.name)!.dtype as DType });
       }
-      const b = method.needsBase ? base : undefined;
+      const b = method.capabilities.needsBase ? base : undefined;
       return await rt.scoped(what, () => method.gpu(rt, { n, base: b, models, weights, outDtype, dst: e.out }, params, ctx));
     } finally {
       rt.release(...uploads);

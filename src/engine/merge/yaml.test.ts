@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { InputError } from '../errors.ts';
 import { resolveTensorParams } from './coefficients.ts';
-import { METHOD_NAMES, parseRecipe, type MergeRecipe, type MethodName } from './recipe.ts';
+import { parseRecipe, type MergeRecipe, type MethodName } from './recipe.ts';
+import { methodNames } from './registry.ts';
 import { parseMergekitYaml, recipeToMergekitYaml } from './yaml.ts';
 
 function errorOf(text: string, file = 'merge.yml'): InputError {
@@ -76,7 +77,7 @@ const RECIPES: Record<MethodName, unknown> = {
 };
 
 describe('recipe -> mergekit YAML -> recipe', () => {
-  for (const method of METHOD_NAMES) {
+  for (const method of methodNames()) {
     it(`is the identity for ${method}`, () => {
       const recipe = parseRecipe(RECIPES[method]);
       const text = recipeToMergekitYaml(recipe);
@@ -202,10 +203,10 @@ dtype: float16
     // 40 layers, layer 13: t = 1/3. density gradient [1, 0.7, 0.1]: s = 2/3 -> 1 - 0.3 * 2/3 = 0.8;
     // weight gradient [0, .3, .7, 1]: s = 1 -> 0.3; filtered weight: mlp 0.5, else 0.
     const mlp = resolveTensorParams(r, 'model.layers.13.mlp.gate_proj.weight', 13, 40);
-    expect(mlp.models[0]!.density).toBeCloseTo(0.8, 14);
-    expect(mlp.models[1]!.weight).toBeCloseTo(0.3, 14);
-    expect(mlp.models[2]!.weight).toBe(0.5);
-    expect(resolveTensorParams(r, 'model.layers.13.self_attn.q_proj.weight', 13, 40).models[2]!.weight).toBe(0);
+    expect((mlp.params.density as number[])[0]).toBeCloseTo(0.8, 14);
+    expect(mlp.weights[1]).toBeCloseTo(0.3, 14);
+    expect(mlp.weights[2]).toBe(0.5);
+    expect(resolveTensorParams(r, 'model.layers.13.self_attn.q_proj.weight', 13, 40).weights[2]).toBe(0);
   });
 
   it('reads dare_ties with the base listed without parameters', () => {
@@ -263,11 +264,11 @@ dtype: torch.bfloat16
     expect(r.dtype).toBe('bfloat16');
     // 32 layers: layer 8 -> t = 8/31, s = 32/31, frac = 1/31.
     const attn = resolveTensorParams(r, 'model.layers.8.self_attn.k_proj.weight', 8, 32);
-    expect(attn.t).toBeCloseTo(0.5 * (30 / 31) + 0.3 * (1 / 31), 14);
+    expect(attn.params.t).toBeCloseTo(0.5 * (30 / 31) + 0.3 * (1 / 31), 14);
     const mlp = resolveTensorParams(r, 'model.layers.8.mlp.up_proj.weight', 8, 32);
-    expect(mlp.t).toBeCloseTo(0.5 * (30 / 31) + 0.7 * (1 / 31), 14);
-    expect(resolveTensorParams(r, 'model.layers.31.self_attn.k_proj.weight', 31, 32).t).toBe(1);
-    expect(resolveTensorParams(r, 'lm_head.weight', null, 32).t).toBe(0.5);
+    expect(mlp.params.t).toBeCloseTo(0.5 * (30 / 31) + 0.7 * (1 / 31), 14);
+    expect(resolveTensorParams(r, 'model.layers.31.self_attn.k_proj.weight', 31, 32).params.t).toBe(1);
+    expect(resolveTensorParams(r, 'lm_head.weight', null, 32).params.t).toBe(0.5);
   });
 
   it('reads a plain slerp and a gradient slerp without filters', () => {
@@ -281,7 +282,7 @@ parameters:
   t: [0, 0.5, 0.3, 0.7, 1]
 `);
     expect(r.parameters).toEqual({ t: [0, 0.5, 0.3, 0.7, 1] });
-    expect(resolveTensorParams(r, 'h.3.attn.c_attn.weight', 3, 9).t).toBeCloseTo(0.4, 15);
+    expect(resolveTensorParams(r, 'h.3.attn.c_attn.weight', 3, 9).params.t).toBeCloseTo(0.4, 15);
   });
 
   it('reads task_arithmetic with lambda (a DEM merge)', () => {

@@ -25,16 +25,8 @@
  */
 import { Document, isScalar, parseDocument, visit } from 'yaml';
 import { InputError } from '../errors.ts';
-import {
-  canonicalRecipe,
-  DTYPES,
-  isPlainObject,
-  METHOD_NAMES,
-  METHOD_SPECS,
-  parseRecipeWith,
-  type FieldNames,
-  type MergeRecipe,
-} from './recipe.ts';
+import { canonicalRecipe, DTYPES, isPlainObject, parseRecipeWith, type FieldNames, type MergeRecipe } from './recipe.ts';
+import { getMethod, isMethodName, methodNames, WEIGHT } from './registry.ts';
 
 const YAML_NAMES: FieldNames = { method: 'merge_method', base: 'base_model', model: 'model' };
 const SUPPORTED_KEYS = ['merge_method', 'base_model', 'models', 'parameters', 'dtype', 'out_dtype'];
@@ -68,9 +60,10 @@ function dtypeName(v: unknown, key: string, file: string | undefined): string | 
 }
 
 /**
- * mergekit flags that do not change the result here: `int8_mask` (mask storage only) and
- * `rescale` when it equals the method's default (DARE rescales, the others do not). Dropped so
- * common configs import; a non-default `rescale` is refused because the studio cannot honour it.
+ * mergekit flags that do not change the result here: `int8_mask` (mask storage only) and the
+ * method's neutral flags at their neutral value (MergeMethod.mergekitNeutral: DARE rescales, the
+ * others do not). Dropped so common configs import; any other value is refused because the
+ * studio cannot honour it.
  */
 function withoutNeutralFlags(params: unknown, method: unknown, file: string | undefined): unknown {
   if (!isPlainObject(params)) return params;
@@ -79,14 +72,14 @@ function withoutNeutralFlags(params: unknown, method: unknown, file: string | un
     if (typeof out.int8_mask !== 'boolean') fail(file, 'parameters.int8_mask', 'expected true or false');
     delete out.int8_mask;
   }
-  if ('rescale' in out && typeof method === 'string' && GTA_METHODS.includes(method)) {
-    const dare = method === 'dare_linear' || method === 'dare_ties';
-    if (out.rescale !== dare) fail(file, 'parameters.rescale', `only mergekit's default for ${method} (${dare}) is supported`);
-    delete out.rescale;
+  const neutral = isMethodName(method) ? getMethod(method).mergekitNeutral ?? {} : {};
+  for (const [key, value] of Object.entries(neutral)) {
+    if (!(key in out)) continue;
+    if (out[key] !== value) fail(file, `parameters.${key}`, `only mergekit's default for ${String(method)} (${value}) is supported`);
+    delete out[key];
   }
   return out;
 }
-const GTA_METHODS = ['task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties'];
 
 /**
  * Parses a mergekit YAML config (the `models:` form) into a canonical recipe. Throws InputError
@@ -107,7 +100,7 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
   }
   const method = js.merge_method;
   if (typeof method === 'string' && MERGEKIT_ONLY_METHODS.includes(method)) {
-    fail(file, 'merge_method', `mergekit's '${method}' is not supported by the studio; it supports ${METHOD_NAMES.join(', ')}`);
+    fail(file, 'merge_method', `mergekit's '${method}' is not supported by the studio; it supports ${methodNames().join(', ')}`);
   }
   if (!Array.isArray(js.models)) {
     fail(file, 'models', js.models === undefined ? 'missing: list the models to merge under `models:`' : 'expected a list of {model, parameters}');
@@ -123,7 +116,8 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
 
   let base = js.base_model;
   const explicitBase = base !== undefined && base !== null;
-  if (!explicitBase && method === 'linear') {
+  const baseIsInput = isMethodName(method) && getMethod(method).capabilities.baseIsInput;
+  if (!explicitBase && baseIsInput) {
     const m0: unknown = js.models[0];
     if (isPlainObject(m0)) base = m0.model;
   }
@@ -137,7 +131,7 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
   };
   const recipe = parseRecipeWith(raw, { file, names: YAML_NAMES });
 
-  if (recipe.method === 'linear' && explicitBase) {
+  if (baseIsInput && explicitBase) {
     // Undo the export convention: a base with weight 0 and nothing else only names the base.
     const i = recipe.models.findIndex((m) => m.model === recipe.base);
     const entry = recipe.models[i];
@@ -155,20 +149,20 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
  */
 export function recipeToMergekitYaml(recipe: MergeRecipe): string {
   const r = canonicalRecipe(recipe);
-  const spec = METHOD_SPECS[r.method];
+  const method = getMethod(r.method);
   const entry = (model: string, parameters: object): Record<string, unknown> =>
     Object.keys(parameters).length ? { model, parameters } : { model };
 
   let models = r.models.map((m) => entry(m.model, m.parameters));
-  if (r.method === 'slerp') models = [{ model: r.base }, ...models];
-  if (r.method === 'linear' && !r.models.some((m) => m.model === r.base)) {
-    models = [...models, { model: r.base, parameters: { weight: 0 } }];
+  if (method.mergekitListsBase) models = [{ model: r.base }, ...models];
+  if (method.capabilities.baseIsInput && !r.models.some((m) => m.model === r.base)) {
+    models = [...models, { model: r.base, parameters: { [WEIGHT]: 0 } }];
   }
 
   const parameters: Record<string, unknown> = { ...r.parameters };
-  if (spec.globalParams.includes('normalize')) parameters.normalize = r.parameters.normalize ?? spec.defaults.normalize;
-  if (spec.globalParams.includes('lambda')) parameters.lambda = r.parameters.lambda ?? spec.defaults.lambda;
-  if (spec.globalParams.includes('seed')) parameters.seed = r.parameters.seed ?? spec.defaults.seed;
+  for (const spec of method.params) {
+    if (spec.scope === 'global' && spec.default !== undefined) parameters[spec.name] = r.parameters[spec.name] ?? spec.default;
+  }
 
   const config: Record<string, unknown> = { merge_method: r.method, base_model: r.base, models };
   if (Object.keys(parameters).length) config.parameters = parameters;

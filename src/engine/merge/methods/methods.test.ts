@@ -28,8 +28,8 @@ const PARAMS: Record<string, MergeParams> = {
   task_arithmetic: { lambda: 0.9 },
   linear: {},
   ties: { density: [0.5, 0.3, 0.8], lambda: 1.2 },
-  dare_linear: { density: [0.5, 0.3, 0.8] },
-  dare_ties: { density: 0.6, normalize: true },
+  dare_linear: { density: [0.5, 0.3, 0.8], seed: 7 },
+  dare_ties: { density: 0.6, normalize: true, seed: 7 },
   breadcrumbs: { density: [0.7, 0.8, 0.9], gamma: 0.05 },
   breadcrumbs_ties: { density: 0.8, gamma: [0.01, 0.1, 0.02] },
   slerp: { t: 0.3 },
@@ -63,10 +63,10 @@ describe.each(METHODS.map((m) => [m.name, m] as const))('%s: GPU vs float64 refe
           const base = uploadTensor(rt, 'base', baseValues, c.base);
           const models = modelValues.map((v, i) => uploadTensor(rt, `model${i}`, v, c.models[i]!));
           const weights = N === 1 ? [1] : [0.7, -0.4, 1.3];
-          const ctx = { seed: 7, tensorIndex: 3, tensor: `t${n}` };
+          const ctx = { tensorIndex: 3, tensor: `t${n}` };
           const params = PARAMS[name] ?? {};
           const out = await method.gpu(rt, { n, base: base.gpu, models: models.map((m) => m.gpu), weights, outDtype: c.out }, params, ctx);
-          const want = method.cpu(method.needsBase ? base.values : undefined, models.map((m) => m.values), weights, params, ctx);
+          const want = method.cpu(method.capabilities.needsBase ? base.values : undefined, models.map((m) => m.values), weights, params, ctx);
           const bytes = await rt.read(out);
           // Coin-flip sign elections (consensus methods) may take either sign: see signElection.
           const election = signElection(method, base.values, models.map((m) => m.values), weights, params, ctx);
@@ -98,7 +98,7 @@ describe('a tensor whose packed Δ exceeds the device\'s largest binding', () =>
       for (const dtype of ['F32', 'BF16'] as const) {
         const base = uploadTensor(rt, 'base', baseValues, dtype);
         const models = near.map((v, i) => uploadTensor(rt, `model${i}`, v, dtype));
-        const ctx = { seed: 7, tensorIndex: 3, tensor: 'big' };
+        const ctx = { tensorIndex: 3, tensor: 'big' };
         const inputs = { n, base: base.gpu, models: models.map((m) => m.gpu), weights: [0.7, -0.4, 1.3], outDtype: dtype };
         for (const method of [taskArithmetic, linear]) {
           const params: MergeParams = method === taskArithmetic ? { lambda: 0.9 } : {};

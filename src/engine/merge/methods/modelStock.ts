@@ -6,12 +6,14 @@ import type { MergeMethod } from './types.ts';
 /** mergekit model_stock (Jang et al., "Model Stock", arXiv 2403.19522), whole-tensor variant. */
 export const modelStock: MergeMethod = {
   name: 'model_stock',
+  label: 'model_stock',
   description: 'Model Stock: interpolate between the base and the average fine-tune by a ratio from the angle between the deltas. Weights are not used.',
   reference: `${MERGEKIT_DOCS}#model-stock`,
   params: [],
-  needsBase: true,
+  capabilities: { needsBase: true, baseIsInput: false, readsDeltas: true, chunkable: false },
   minModels: 2,
   maxModels: Number.POSITIVE_INFINITY,
+  modelsRule: 'model_stock needs at least two fine-tuned models besides the base (mergekit: base plus two or more)',
   cpu(base, models, weights, params, ctx) {
     checkCall(this, base !== undefined, models.length, weights.length, ctx);
     resolveParams(this, params, models.length, ctx);

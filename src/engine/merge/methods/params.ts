@@ -2,30 +2,69 @@ import { GpuOutOfMemoryError, InputError } from '../../errors.ts';
 import type { GpuRuntime } from '../../gpu/runtime.ts';
 import { storageBytes } from '../../kernels/decode.ts';
 import { computeDeltas, deltaChunkElements } from '../../kernels/mergeDeltas.ts';
-import type { MergeContext, MergeGpuInputs, MergeMethod, MergeParams, ParamSpec, ResolvedParams } from './types.ts';
+import { WEIGHT, type MergeContext, type MergeGpuInputs, type MergeMethod, type MergeParams, type ParamSpec, type ResolvedParams } from './types.ts';
 
-/** Fills defaults, checks types and ranges, expands per-model values to `models` entries. */
+/** ω_i: every method that scales models takes it, per model (mergekit's `weight`). */
+export const weightParam: ParamSpec = {
+  name: WEIGHT,
+  label: 'ω',
+  type: 'number',
+  scope: 'model',
+  required: true,
+  varies: true,
+  description: "The model's coefficient ω (scales its distribution vector, or its tensor for linear).",
+};
+
+export const lambdaParam: ParamSpec = { name: 'lambda', label: 'λ', type: 'number', scope: 'global', default: 1, description: 'Scale on the weighted sum of distribution vectors.' };
+
+export const normalizeParam = (def: boolean, description: string): ParamSpec => ({ name: 'normalize', label: 'normalize', type: 'boolean', scope: 'global', default: def, description });
+
+/** A range as messages show it: (0, 1], [0, 1). */
+function rangeText(spec: ParamSpec): string {
+  const lo = spec.min === undefined ? '(-∞' : `${spec.minExclusive ? '(' : '['}${spec.min}`;
+  const hi = spec.max === undefined ? '∞)' : `${spec.max}${spec.maxExclusive ? ')' : ']'}`;
+  return `${lo}, ${hi}`;
+}
+
+/** The problem with `x` as a value of `spec` (type and range), or undefined. */
+export function valueProblem(spec: ParamSpec, x: unknown): string | undefined {
+  if (spec.type === 'boolean') return typeof x === 'boolean' ? undefined : 'expected true or false';
+  if (typeof x !== 'number' || !Number.isFinite(x)) return 'expected a finite number';
+  if (spec.type === 'integer' && !Number.isInteger(x)) return `expected an integer in ${rangeText(spec)}`;
+  const below = spec.min !== undefined && (spec.minExclusive ? x <= spec.min : x < spec.min);
+  const above = spec.max !== undefined && (spec.maxExclusive ? x >= spec.max : x > spec.max);
+  if (below || above) return spec.type === 'integer' ? `expected an integer in ${rangeText(spec)}` : `${spec.name} must be in ${rangeText(spec)}`;
+  return undefined;
+}
+
+/**
+ * Fills defaults, checks types and ranges, expands model-scope values to `models` entries. The
+ * per-model coefficient ω is not a parameter here (it arrives as `weights`).
+ */
 export function resolveParams(method: Pick<MergeMethod, 'name' | 'params'>, params: MergeParams, models: number, ctx?: Pick<MergeContext, 'tensor'>): ResolvedParams {
   const fail = (msg: string): never => {
     throw new InputError(`merge method '${method.name}': ${msg}`, { tensor: ctx?.tensor });
   };
-  const known = new Set(method.params.map((p) => p.name));
+  const specs = method.params.filter((p) => p.name !== WEIGHT);
+  const known = new Set(specs.map((p) => p.name));
   for (const name of Object.keys(params)) {
     if (!known.has(name)) fail(`unknown parameter '${name}' (parameters: ${[...known].join(', ') || 'none'})`);
   }
   const out: Record<string, number | boolean | readonly number[]> = {};
-  for (const spec of method.params) {
-    const v = params[spec.name] ?? spec.default;
+  for (const spec of specs) {
+    const v = params[spec.name] ?? spec.default ?? spec.initial;
+    if (v === undefined) fail(`parameter '${spec.name}' is required`);
     if (spec.type === 'boolean') {
       if (typeof v !== 'boolean') fail(`parameter '${spec.name}' must be true or false, got ${JSON.stringify(v)}`);
-      out[spec.name] = v;
+      out[spec.name] = v!;
       continue;
     }
+    const perModel = spec.scope === 'model';
     const values: readonly number[] = Array.isArray(v) ? (v as readonly number[]) : [v as number];
-    if (Array.isArray(v) && !spec.perModel) fail(`parameter '${spec.name}' takes one number, not a list`);
+    if (Array.isArray(v) && !perModel) fail(`parameter '${spec.name}' takes one number, not a list`);
     if (Array.isArray(v) && values.length !== models) fail(`parameter '${spec.name}' has ${values.length} values for ${models} models`);
     for (const x of values) checkRange(spec, x, fail);
-    out[spec.name] = spec.perModel ? (Array.isArray(v) ? values : Array.from({ length: models }, () => values[0]!)) : values[0]!;
+    out[spec.name] = perModel ? (Array.isArray(v) ? values : Array.from({ length: models }, () => values[0]!)) : values[0]!;
   }
   return out;
 }
@@ -33,8 +72,9 @@ export function resolveParams(method: Pick<MergeMethod, 'name' | 'params'>, para
 function checkRange(spec: ParamSpec, x: unknown, fail: (msg: string) => never): void {
   if (typeof x !== 'number' || !Number.isFinite(x)) fail(`parameter '${spec.name}' must be a finite number, got ${JSON.stringify(x)}`);
   const v = x as number;
+  if (spec.type === 'integer' && !Number.isInteger(v)) fail(`parameter '${spec.name}' must be an integer, got ${v}`);
   if (spec.min !== undefined && (spec.minExclusive ? v <= spec.min : v < spec.min)) fail(`parameter '${spec.name}' = ${v} is below its minimum ${spec.minExclusive ? '(exclusive) ' : ''}${spec.min}`);
-  if (spec.max !== undefined && v > spec.max) fail(`parameter '${spec.name}' = ${v} is above its maximum ${spec.max}`);
+  if (spec.max !== undefined && (spec.maxExclusive ? v >= spec.max : v > spec.max)) fail(`parameter '${spec.name}' = ${v} is above its maximum ${spec.maxExclusive ? '(exclusive) ' : ''}${spec.max}`);
 }
 
 export const num = (p: ResolvedParams, name: string): number => p[name] as number;
@@ -46,7 +86,7 @@ export function checkCall(method: MergeMethod, hasBase: boolean, models: number,
   const fail = (msg: string): never => {
     throw new InputError(`merge method '${method.name}': ${msg}`, { tensor: ctx?.tensor });
   };
-  if (method.needsBase && !hasBase) fail('needs a base model');
+  if (method.capabilities.needsBase && !hasBase) fail('needs a base model');
   if (models < method.minModels || models > method.maxModels) {
     fail(`takes ${method.minModels === method.maxModels ? method.minModels : `${method.minModels} to ${method.maxModels}`} models besides the base, got ${models}`);
   }

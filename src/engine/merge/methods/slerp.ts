@@ -9,12 +9,29 @@ import type { MergeMethod } from './types.ts';
  */
 export const slerp: MergeMethod = {
   name: 'slerp',
+  label: 'slerp',
   description: 'Spherical interpolation between the base (t = 0) and one other model (t = 1); linear when nearly parallel.',
   reference: `${MERGEKIT_DOCS}#slerp`,
-  params: [{ name: 't', type: 'number', default: 0.5, min: 0, max: 1, description: 'Interpolation parameter: 0 gives the base, 1 the other model.' }],
-  needsBase: true,
+  params: [
+    {
+      name: 't',
+      label: 't',
+      type: 'number',
+      scope: 'global',
+      required: true,
+      initial: 0.5,
+      min: 0,
+      max: 1,
+      varies: true,
+      description: '0 gives the base, 1 the other model; a list is a gradient across layers',
+    },
+  ],
+  capabilities: { needsBase: true, baseIsInput: false, readsDeltas: false, chunkable: false },
   minModels: 1,
   maxModels: 1,
+  modelsRule: 'slerp interpolates between exactly two models, the base (t = 0) and one other (t = 1)',
+  baseRule: 'slerp needs a base (t = 0 gives the base)',
+  mergekitListsBase: true,
   cpu(base, models, weights, params, ctx) {
     checkCall(this, base !== undefined, models.length, weights.length, ctx);
     const p = resolveParams(this, params, models.length, ctx);

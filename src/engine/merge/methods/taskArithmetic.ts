@@ -1,20 +1,19 @@
 import { combineTaskArithmetic, taskArithmeticCoefficients } from '../../kernels/merge.ts';
 import { taskArithmetic as reference } from '../reference.ts';
-import { checkCall, flag, inChunks, MERGEKIT_DOCS, num, resolveParams, withDeltas } from './params.ts';
+import { checkCall, flag, inChunks, lambdaParam, MERGEKIT_DOCS, normalizeParam, num, resolveParams, weightParam, withDeltas } from './params.ts';
 import type { MergeMethod } from './types.ts';
 
 /** DEM (arXiv 2406.15570) = mergekit's task_arithmetic: θ_base + λ Σ ω_i Δ_i. */
 export const taskArithmetic: MergeMethod = {
   name: 'task_arithmetic',
+  label: 'task_arithmetic (DEM)',
   description: 'Distribution Edited Model: base + λ·Σ ω_i (θ_i − θ_base). Weights need not sum to 1 and may be negative.',
   reference: `${MERGEKIT_DOCS}#task-arithmetic (DEM: https://arxiv.org/abs/2406.15570)`,
-  params: [
-    { name: 'lambda', type: 'number', default: 1, description: 'Scale on the weighted sum of distribution vectors.' },
-    { name: 'normalize', type: 'boolean', default: false, description: 'Divide the weighted sum by Σ ω_i (skipped when |Σ ω| < 1e-8).' },
-  ],
-  needsBase: true,
+  params: [weightParam, lambdaParam, normalizeParam(false, 'Divide the weighted sum by Σ ω_i (skipped when |Σ ω| < 1e-8).')],
+  capabilities: { needsBase: true, baseIsInput: false, readsDeltas: true, chunkable: true },
   minModels: 1,
   maxModels: Number.POSITIVE_INFINITY,
+  mergekitNeutral: { rescale: false },
   cpu(base, models, weights, params, ctx) {
     checkCall(this, base !== undefined, models.length, weights.length, ctx);
     const p = resolveParams(this, params, models.length, ctx);

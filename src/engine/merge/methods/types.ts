@@ -3,32 +3,49 @@ import type { DType } from '../../kernels/decode.ts';
 import type { GpuTensor } from '../../kernels/mergeDeltas.ts';
 
 /**
- * A merge method plug-in (STYLE habit 8, after mergekit's merge_methods registry): name,
- * parameters with defaults and ranges, a reference link, a float64 CPU reference and a GPU
- * implementation with the same semantics. Methods operate on one tensor at a time; per-layer
- * coefficient schedules are resolved before (src/engine/merge/coefficients.ts).
+ * A merge method plug-in (STYLE habit 8, after mergekit's merge_methods registry): its name, its
+ * parameters declared once (scope, default, range), what it can do (capabilities), an optional
+ * cross-field check, a float64 CPU reference and a GPU implementation with the same semantics.
+ * The recipe parser, the mergekit YAML reader/writer, the CLI's flags and help and the studio's
+ * method picker are all derived from these declarations (merge/registry.ts lists the plug-ins).
+ * Methods operate on one tensor at a time; per-layer schedules and name filters are resolved
+ * before (merge/coefficients.ts).
  */
 export type ParamValue = number | boolean | readonly number[];
 export type MergeParams = Readonly<Record<string, ParamValue>>;
 
+/** The per-model coefficient ω_i (mergekit's `weight`); methods that scale models declare it. */
+export const WEIGHT = 'weight';
+
 export interface ParamSpec {
   name: string;
-  type: 'number' | 'boolean';
-  default: number | boolean;
+  /** Short label for controls (λ, γ …). */
+  label: string;
+  type: 'number' | 'integer' | 'boolean';
+  /**
+   * 'model': one value per model (`models[i].parameters`), with the same-named global parameter
+   * as the fallback (mergekit's precedence); 'global': only under the top-level `parameters`.
+   */
+  scope: 'model' | 'global';
+  /** A recipe must give it (per model for 'model' scope, unless a global fallback is given). */
+  required?: boolean;
+  /** Used when a recipe leaves it out (recipes have the global ones written in). */
+  default?: number | boolean;
+  /** Where a control starts for a required parameter without a default (slerp's t). */
+  initial?: number;
   min?: number;
   max?: number;
-  /** The range excludes `min` itself (DARE's density > 0). */
+  /** The range excludes `min` / `max` themselves. */
   minExclusive?: boolean;
+  maxExclusive?: boolean;
+  /** May differ per tensor: a gradient across layer depth or a list of name filters (mergekit). */
+  varies?: boolean;
   description: string;
-  /** May be one value per model (mergekit's per-model `parameters`), given as an array of N. */
-  perModel?: boolean;
 }
 
 export interface MergeContext {
   /** Stable index of the tensor in the checkpoint: part of DARE's RNG counter. */
   tensorIndex: number;
-  /** u32 seed of DARE's RNG. */
-  seed: number;
   /** Tensor name, for error messages. */
   tensor?: string;
 }
@@ -40,7 +57,7 @@ export interface MergeGpuInputs {
   base?: GpuTensor;
   /** The N models (fine-tunes) in their stored dtypes. */
   models: readonly GpuTensor[];
-  /** One weight per model (ω_i; ignored by slerp). */
+  /** One weight per model (ω_i; 1 for methods without weights). */
   weights: readonly number[];
   outDtype: DType;
   /** Resident packed (N, n) f32 Δ = computeDeltas(base, models), reused instead of recomputed. */
@@ -49,18 +66,84 @@ export interface MergeGpuInputs {
   dst?: GPUBuffer;
 }
 
-/** Parameters after defaults and validation: per-model ones expanded to N values. */
+/** Parameters after defaults and validation: model-scope ones expanded to N values. */
 export type ResolvedParams = Readonly<Record<string, number | boolean | readonly number[]>>;
+
+export interface MethodCapabilities {
+  /** θ_base is an input of the formula (slerp's t = 0 end, the task-vector methods' origin). */
+  needsBase: boolean;
+  /**
+   * A listed base is an ordinary weighted input (linear): kept among the models, and mergekit's
+   * linear needs no base_model. Otherwise a listed base is dropped (it contributes nothing).
+   */
+  baseIsInput: boolean;
+  /** gpu() reads the resident packed Δ (N, n); otherwise it reads the models themselves. */
+  readsDeltas: boolean;
+  /**
+   * Elementwise: a tensor can be merged in independent chunks of elements (the device's largest
+   * binding is no limit). Otherwise the method needs a whole tensor at once (ranks, norms).
+   */
+  chunkable: boolean;
+}
+
+/** What a cross-field check sees: one tensor's resolved values. */
+export interface CheckInput {
+  /** Model ids in recipe order. */
+  models: readonly string[];
+  weights: readonly number[];
+  params: ResolvedParams;
+}
+
+/** A coefficient as a recipe states it: a scalar, a gradient, or name-filter entries. */
+export type RecipeCoefficient = number | readonly number[] | readonly { filter?: string; value: number | readonly number[] }[];
+
+/** What a recipe-level check sees, before any tensor is known. */
+export interface RecipeCheckInput {
+  /** Model ids in recipe order. */
+  models: readonly string[];
+  /** A model-scope parameter of model i as stated (its own, else the global fallback), or undefined. */
+  coefficient(model: number, param: string): RecipeCoefficient | undefined;
+  /** A global parameter's value (defaults written in). */
+  value(param: string): RecipeCoefficient | boolean | undefined;
+}
+
+/** A recipe-level problem: about one model (its `parameters`) or one global parameter. */
+export interface RecipeProblem {
+  model?: number;
+  param?: string;
+  message: string;
+}
 
 export interface MergeMethod {
   name: string;
+  /** How the picker shows it ('task_arithmetic (DEM)'). */
+  label: string;
   description: string;
   /** Where the semantics come from (mergekit docs / paper). */
   reference: string;
+  /** In the order recipes print them: model-scope first, then global. */
   params: readonly ParamSpec[];
-  needsBase: boolean;
+  capabilities: MethodCapabilities;
   minModels: number;
   maxModels: number;
+  /** Says what the model count must be when it is wrong (default: "needs at least …"). */
+  modelsRule?: string;
+  /** Says why the base is needed when a recipe lacks it (default: the fine-tunes' origin). */
+  baseRule?: string;
+  /**
+   * mergekit `parameters` flags that do not change this method's result here (DARE's `rescale:
+   * true`, `rescale: false` elsewhere): accepted on import when they have exactly this value.
+   */
+  mergekitNeutral?: Readonly<Record<string, boolean>>;
+  /** mergekit lists the base among `models:` too (slerp interpolates base_model and the other). */
+  mergekitListsBase?: boolean;
+  /** Per-tensor cross-field rule on resolved values: the problem, or undefined. */
+  check?(input: CheckInput): string | undefined;
+  /**
+   * The same rule where it can be decided from the recipe alone (scalars and gradients): the
+   * problem and which model it concerns, or undefined. Filtered coefficients wait for check().
+   */
+  checkRecipe?(input: RecipeCheckInput): RecipeProblem | undefined;
   /** float64 reference; `base` is undefined for methods without needsBase. */
   cpu(base: Float64Array | undefined, models: readonly Float64Array[], weights: readonly number[], params: MergeParams, ctx: MergeContext): Float64Array;
   /** Same semantics on the GPU: a new buffer (or inputs.dst) of n elements in inputs.outDtype. */
