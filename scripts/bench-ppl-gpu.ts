@@ -9,12 +9,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import { aggregate, timestampPasses } from './bench-ppl/timestamps.ts';
-import { checkContext, evaluateTexts, tokenizeTexts } from '../src/engine/model/evaluate.ts';
-import { createLoadedModel } from '../src/engine/model/load.ts';
-import { openModelSource } from '../src/cli/ppl.ts';
-import { Progress } from '../src/cli/progress.ts';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DEFAULT_METHOD, evaluateTexts, tokenizeTexts, Workspace } from '../src/engine/index.ts';
+import { folderFileSet } from '../src/node/files.ts';
 import { createNodeRuntime } from '../src/node/gpu.ts';
 
 // Run from the repository root (npm run does).
@@ -42,15 +40,14 @@ interface Ours extends Side {
 }
 
 async function ours(dir: string): Promise<Ours> {
-  const signal = new AbortController().signal;
-  const source = await openModelSource({ model: [dir], quiet: true }, signal);
-  const context = checkContext(source.spec, CONTEXT);
-  const texts = tokenizeTexts(source.tokenizer, [{ label: TEXT, text: readFileSync(TEXT, 'utf8') }]);
   const rt = await createNodeRuntime({ label: 'bench-ppl-gpu' });
   try {
+    const ws = new Workspace({ runtime: async () => rt });
+    await ws.open(dir, basename(dir), await folderFileSet(dir));
+    const texts = tokenizeTexts(await ws.tokenizer(dir), [{ label: TEXT, text: readFileSync(TEXT, 'utf8') }]);
+    const context = CONTEXT;
     const info = (rt.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    const weights = await source.load(rt, new Progress('load', true), signal);
-    const loaded = await createLoadedModel(rt, weights, { maxContext: context, maxBatch: BATCH });
+    const loaded = await ws.load({ version: 1, method: DEFAULT_METHOD, base: dir, models: [], parameters: {} }, { context, batchWindows: BATCH });
     try {
       const run = async (): Promise<{ nll: number; predicted: number }> => {
         const [r] = await evaluateTexts(loaded.model, texts, { context, batchWindows: BATCH });

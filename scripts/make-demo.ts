@@ -20,10 +20,8 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { GpuRuntime } from '../src/engine/gpu/runtime.ts';
-import type { TrainSettings } from '../src/engine/train/index.ts';
-import { runPpl } from '../src/cli/ppl.ts';
-import { loadTokenizer } from '../src/engine/io/tokenizer.ts';
+import { DEFAULT_METHOD, loadTokenizer, parseRecipe, Workspace, type GpuRuntime, type MergeRecipe, type TrainSettings } from '../src/engine/index.ts';
+import { folderFileSet } from '../src/node/files.ts';
 import { cpuScorer, openFolder, taskArithmetic, weightsOf } from './demo/cpuPpl.ts';
 import { createNodeRuntime } from '../src/node/gpu.ts';
 import { startHarness } from './demo/browser.ts';
@@ -216,16 +214,16 @@ async function main(): Promise<void> {
     }
     await scorer.release();
 
-    // The studio's own numbers: `dem ppl` (GPU forward pass, Dawn on SwiftShader here) on one
-    // validation text, for the base and the all-ones merge, must agree with the CPU evaluator.
+    // The studio's own numbers: the engine's Workspace (GPU forward pass, Dawn on SwiftShader
+    // here, as `dem ppl` runs it) on one validation text, for the base and the all-ones merge,
+    // must agree with the CPU evaluator.
     const checkText = dists[0]!;
-    const gpuPpl = async (modelArgs: string[]): Promise<number> => {
-      let out = '';
-      await runPpl([...modelArgs, '--text', join(OUT, 'validation', `${checkText.id}.txt`), '--context', String(T), '--json', '--quiet'], { runtime: async () => rt, out: (x) => void (out += x) });
-      return (JSON.parse(out) as { texts: { ppl: number }[] }).texts[0]!.ppl;
-    };
-    const gpuBase = await gpuPpl(['--model', join(OUT, 'base')]);
-    const gpuMerge = await gpuPpl(['--base', join(OUT, 'base'), ...dists.flatMap((d) => ['--model', `${join(OUT, `ft-${d.id}`)}:1`])]);
+    const ws = new Workspace({ runtime: async () => rt });
+    for (const name of ['base', ...dists.map((d) => `ft-${d.id}`)]) await ws.open(name, name, await folderFileSet(join(OUT, name)));
+    await ws.addText(checkText.id, `validation/${checkText.id}.txt`, checkText.validation, 'base');
+    const gpuPpl = async (recipe: MergeRecipe): Promise<number> => (await ws.evaluate({ recipe, texts: [checkText.id], context: T })).texts[0]!.ppl;
+    const gpuBase = await gpuPpl({ version: 1, method: DEFAULT_METHOD, base: 'base', models: [], parameters: {} });
+    const gpuMerge = await gpuPpl(parseRecipe({ version: 1, method: DEFAULT_METHOD, base: 'base', models: dists.map((d) => ({ model: `ft-${d.id}`, parameters: { weight: 1 } })) }));
     const cpuMerge = merges.find((m) => Object.values(m.weights).every((w) => w === 1))!.ppl[checkText.id]!;
     const crossCheck = {
       text: `validation/${checkText.id}.txt`,

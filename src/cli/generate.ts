@@ -1,11 +1,8 @@
 import { parseArgs } from 'node:util';
-import { InputError } from '../engine/errors.ts';
-import { TextStream, generate, type GenerateResult } from '../engine/model/generate.ts';
-import { createLoadedModel } from '../engine/model/load.ts';
-import { formatBytes } from './format.ts';
+import { InputError, TextStream } from '../engine/index.ts';
 import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
-import { openModelSource, parseIntOption, stdout, withRuntime, type CommandEnv } from './ppl.ts';
-import { cancelOnSignals, Progress } from './progress.ts';
+import { cancelOnSignals } from './progress.ts';
+import { loadProgress, openModel, parseIntOption, stdout, withWorkspace, type CommandEnv } from './session.ts';
 
 const HELP = `dem generate --model DIR --prompt TEXT [options]
 dem generate --base DIR --model DIR[:WEIGHT] ... [merge options] --prompt TEXT [options]
@@ -60,55 +57,43 @@ export async function runGenerate(args: string[], env: CommandEnv = {}): Promise
     return 0;
   }
   if (values.prompt === undefined) throw new InputError('--prompt TEXT is required');
+  const prompt = values.prompt;
   const maxTokens = parseIntOption('max-tokens', values['max-tokens'], 0) ?? 64;
   const temperature = parseFloatOption('temperature', values.temperature) ?? 0;
   const topK = parseIntOption('top-k', values['top-k'], 1);
   const seed = parseIntOption('seed', values.seed, 0) ?? (temperature > 0 ? Math.floor(Math.random() * 2 ** 31) : 0);
   const signal = env.signal ?? cancelOnSignals();
-  // --seed is the sampling seed here; the merge's (DARE) seed has its own option.
-  const source = await openModelSource({ ...values, seed: values['merge-seed'] }, signal);
-  const spec = source.spec;
-  let prompt = source.tokenizer.encode(values.prompt);
-  if (prompt.length === 0) {
-    if (spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
-    prompt = [spec.bosTokenId];
-  }
-  const stopTokens = values['ignore-eos'] || spec.eosTokenId === undefined ? [] : [spec.eosTokenId];
 
   const started = Date.now();
   let firstToken = 0;
-  const result: GenerateResult = await withRuntime(env, 'dem-generate', async (rt) => {
-    const progress = new Progress(source.recipe ? 'merge' : 'load', values.quiet);
-    const weights = await source.load(rt, progress, signal);
-    progress.done(`${weights.tensors.size} tensors, ${formatBytes(weights.bytes)} on the GPU`);
-    const loaded = await createLoadedModel(rt, weights);
-    try {
-      if (!values.quiet && temperature > 0) process.stderr.write(`generate: temperature ${temperature}${topK ? `, top-k ${topK}` : ''}, seed ${seed}\n`);
-      const stream = new TextStream(source.tokenizer);
-      if (!values.json) out(values.prompt!);
-      const t0 = Date.now();
-      const r = await generate(loaded.model, prompt, {
-        maxTokens,
-        temperature,
-        topK,
-        seed,
-        stopTokens,
+  const { model, result } = await withWorkspace(env, { label: 'dem-generate' }, async (ws) => {
+    const model = await openModel(ws, { ...values, seed: values['merge-seed'] }, signal);
+    const stream = new TextStream(await ws.tokenizer(model.recipe.base));
+    if (!values.quiet && temperature > 0) process.stderr.write(`generate: temperature ${temperature}${topK ? `, top-k ${topK}` : ''}, seed ${seed}\n`);
+    let t0 = 0;
+    const showLoad = loadProgress(values.quiet, model.merged);
+    const result = await ws.generate(
+      { recipe: model.recipe, prompt, maxTokens, temperature, topK, seed, ignoreEos: values['ignore-eos'] },
+      {
         signal,
+        onProgress: (p) => {
+          showLoad(p);
+          if (p.stage !== 'ready') return;
+          if (!values.json) out(prompt);
+          t0 = Date.now();
+        },
         onToken: (id, i) => {
           if (i === 0) firstToken = Date.now() - t0;
           if (!values.json) out(stream.push(id));
         },
-      });
-      if (!values.json) out(`${stream.flush()}\n`);
-      return r;
-    } finally {
-      loaded.destroy();
-    }
+      },
+    );
+    if (!values.json) out(`${stream.flush()}\n`);
+    return { model, result };
   });
 
   if (values.json) {
-    const text = result.ids.length ? source.tokenizer.decode(result.ids) : '';
-    out(`${JSON.stringify({ model: source.name, prompt: values.prompt, prompt_ids: prompt, text, ids: result.ids, stop: result.stop, temperature, top_k: topK ?? null, seed }, null, 2)}\n`);
+    out(`${JSON.stringify({ model: model.name, prompt, prompt_ids: result.promptIds, text: result.text, ids: result.ids, stop: result.stop, temperature, top_k: topK ?? null, seed }, null, 2)}\n`);
   }
   if (!values.quiet) {
     const secs = (Date.now() - started) / 1000;

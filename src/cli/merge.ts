@@ -1,14 +1,11 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { exportMerged } from '../engine/merge/export.ts';
-import { planMerge, streamMerge } from '../engine/merge/execute.ts';
-import { recipeToJson } from '../engine/merge/recipe.ts';
-import { recipeToMergekitYaml } from '../engine/merge/yaml.ts';
-import { createNodeRuntime } from '../node/gpu.ts';
+import { recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { folderSink } from '../node/sink.ts';
 import { formatBytes } from './format.ts';
-import { MERGE_HELP, MERGE_OPTIONS, openJob, recipeFromArgs } from './mergeArgs.ts';
+import { MERGE_HELP, MERGE_OPTIONS, openRecipe, recipeFromArgs } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
+import { withWorkspace, type CommandEnv } from './session.ts';
 
 const HELP = `dem merge --base DIR --model DIR[:WEIGHT] ... --out DIR [options]
 dem merge --config FILE.yml --out DIR
@@ -24,7 +21,7 @@ Output:
   --memory-budget BYTES      cap on GPU memory the merge may hold at once
   --quiet                    no progress lines on stderr`;
 
-export async function runMerge(args: string[]): Promise<number> {
+export async function runMerge(args: string[], env: CommandEnv = {}): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -44,27 +41,22 @@ export async function runMerge(args: string[]): Promise<number> {
     console.error(`dem merge: --out DIR is required\n\n${HELP}`);
     return 2;
   }
-  const signal = cancelOnSignals();
+  const signal = env.signal ?? cancelOnSignals();
   const { recipe, paths } = recipeFromArgs(values);
-  const job = await openJob(recipe, paths, signal);
   const budget = values['memory-budget'] === undefined ? undefined : Number(values['memory-budget']);
-  const rt = await createNodeRuntime({ label: 'dem-merge', memoryBudget: budget });
-  try {
-    const plan = planMerge(job);
+  const out = resolve(values.out);
+  return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, runtime) => {
+    await openRecipe(ws, recipe, paths, signal);
     const progress = new Progress('merge', values.quiet);
-    const stream = streamMerge(rt, job, {
-      output: 'bytes',
+    const result = await ws.exportMerge(recipe, folderSink(out), {
       signal,
-      onProgress: (p) => progress.update(p.done, p.total, p.tensor),
-    });
-    const out = resolve(values.out);
-    const result = await exportMerged(folderSink(out), job.base, plan, stream, {
+      onProgress: (p) => {
+        if (p.stage === 'merge') progress.update(p.done, p.total, p.tensor);
+      },
       maxShardBytes: values['max-shard-size'] === undefined ? undefined : Number(values['max-shard-size']),
       extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe) },
     });
-    progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes(rt.memory.peak)})`);
+    progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes((await runtime()).memory.peak)})`);
     return 0;
-  } finally {
-    rt.destroy();
-  }
+  });
 }

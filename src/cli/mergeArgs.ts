@@ -1,11 +1,23 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { allParams, DEFAULT_METHOD, DemError, getMethod, InputError, isMethodName, methodNames, usesWeights, WEIGHT, type DemErrorDetails, type ParamSpec } from '../engine/index.ts';
-import { methodsTaking } from '../engine/merge/registry.ts';
-import { openCheckpoint, type Checkpoint } from '../engine/io/checkpoint.ts';
-import type { MergeJob } from '../engine/merge/execute.ts';
-import { parseRecipe, type MergeRecipe } from '../engine/merge/recipe.ts';
-import { parseMergekitYaml } from '../engine/merge/yaml.ts';
+import {
+  allParams,
+  DEFAULT_METHOD,
+  DemError,
+  getMethod,
+  InputError,
+  isMethodName,
+  methodNames,
+  methodsTaking,
+  parseMergekitYaml,
+  parseRecipe,
+  usesWeights,
+  WEIGHT,
+  type DemErrorDetails,
+  type MergeRecipe,
+  type ParamSpec,
+  type Workspace,
+} from '../engine/index.ts';
 import { folderFileSet } from '../node/files.ts';
 import { wrap } from './format.ts';
 
@@ -129,23 +141,15 @@ function inFolder(error: unknown, folder: string): unknown {
   return new Kind(message, { file: join(folder, error.file), tensor: error.tensor, cause: error });
 }
 
-/** Opens the base and every model of the recipe (each folder once). */
-export async function openJob(recipe: MergeRecipe, paths: ReadonlyMap<string, string>, signal?: AbortSignal): Promise<MergeJob> {
-  const cache = new Map<string, Promise<Checkpoint>>();
-  const open = (id: string): Promise<Checkpoint> => {
+/** Opens the recipe's base and models into the workspace, keyed by the recipe's ids (each folder once). */
+export async function openRecipe(ws: Workspace, recipe: MergeRecipe, paths: ReadonlyMap<string, string>, signal?: AbortSignal): Promise<void> {
+  const ids = [...new Set([recipe.base, ...recipe.models.map((m) => m.model)])];
+  for (const id of ids) {
     const path = paths.get(id) ?? resolve(id);
-    let p = cache.get(path);
-    if (!p) {
-      p = folderFileSet(path)
-        .then((files) => openCheckpoint(files, basename(path), { signal }))
-        .catch((error: unknown) => {
-          throw inFolder(error, path);
-        });
-      cache.set(path, p);
+    try {
+      await ws.open(id, basename(path), await folderFileSet(path), { signal });
+    } catch (error) {
+      throw inFolder(error, path);
     }
-    return p;
-  };
-  const base = await open(recipe.base);
-  const models = await Promise.all(recipe.models.map((m) => open(m.model)));
-  return { recipe, base, models };
+  }
 }

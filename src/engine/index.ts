@@ -23,12 +23,12 @@ export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
 
 // Merging
-export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
+export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
 export { parseRecipe, recipeToJson, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
 export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
-export { exportMerged, planShards, type FolderSink, type FileWriter } from './merge/export.ts';
+export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportResult as MergeExportResult } from './merge/export.ts';
 
 // Model
 export { GpuModel, KvCache, type GpuTensor, type GpuModelOptions } from './model/forward.ts';
@@ -38,4 +38,9 @@ export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } fr
 export * from './train/index.ts';
 export { uploadCheckpoint, collectMerged, createLoadedModel, type GpuWeights, type LoadedModel } from './model/load.ts';
 export { generate, TextStream } from './model/generate.ts';
-export { defaultContext, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+export { defaultContext, checkContext, encodeText, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+export { ZipWriter, zipSink } from './io/zip.ts';
+export { layerDistances, type LayerDistances } from './analysis/index.ts';
+
+// The studio's job: checkpoints + texts → merge → model → perplexity / generation / export
+export { Workspace, type WorkspaceOptions, type WorkspaceProgress, type WorkOptions, type EvaluateRequest, type Evaluation, type TextScore, type GenerateRequest, type Generation } from './workspace/workspace.ts';

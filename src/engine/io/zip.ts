@@ -1,4 +1,5 @@
 import { InputError } from '../errors.ts';
+import type { FolderSink } from '../merge/export.ts';
 
 /**
  * A small store-only (method 0, no compression) ZIP writer (PKWARE APPNOTE 6.3.x §4.3): local
@@ -134,4 +135,18 @@ function localHeader(v: DataView, nameLength: number, crc: number, size: number)
   v.setUint32(22, size, true);
   v.setUint16(26, nameLength, true);
   v.setUint16(28, 0, true);
+}
+
+/** An export sink (merge/export.ts FolderSink) that writes each file as an entry of `zip`. */
+export function zipSink(zip: ZipWriter): FolderSink {
+  return {
+    async create(path) {
+      zip.begin(path);
+      return {
+        write: async (chunk) => zip.write(chunk),
+        close: async () => zip.end(),
+        abort: async () => zip.abort(),
+      };
+    },
+  };
 }

@@ -49,13 +49,21 @@ export function checkContext(spec: ModelSpec, context: number): number {
   return context;
 }
 
+/**
+ * A validation text's ids, refused (InputError naming the text) when perplexity cannot use it:
+ * fewer than 2 tokens, or nothing but whitespace.
+ */
+export function encodeText(tokenizer: TextTokenizer, label: string, text: string): number[] {
+  const ids = tokenizer.encode(text);
+  const blank = text.trim() === '';
+  if (ids.length < 2) throw new InputError(`has ${ids.length} token${ids.length === 1 ? '' : 's'}; perplexity needs at least 2${blank ? ' (the text is empty)' : ''}`, { file: label });
+  if (blank) throw new InputError('the text is empty (only whitespace): paste some text or choose a non-empty .txt file', { file: label });
+  return ids;
+}
+
 export function tokenizeTexts(tokenizer: TextTokenizer, texts: readonly ValidationText[]): EncodedText[] {
   if (texts.length === 0) throw new InputError('no validation text given');
-  return texts.map(({ label, text }) => {
-    const ids = tokenizer.encode(text);
-    if (ids.length < 2) throw new InputError(`has ${ids.length} token${ids.length === 1 ? '' : 's'}; perplexity needs at least 2`, { file: label });
-    return { label, ids };
-  });
+  return texts.map(({ label, text }) => ({ label, ids: encodeText(tokenizer, label, text) }));
 }
 
 export async function evaluateTexts(scorer: WindowScorer, texts: readonly EncodedText[], options: EvaluateOptions): Promise<TextPerplexity[]> {
