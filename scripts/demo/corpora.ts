@@ -6,7 +6,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { mulberry32 } from '../../src/engine/train/data.ts';
+import { mulberry32 } from '../../src/engine/index.ts';
 
 export interface Distribution {
   /** Folder-safe id, also the validation file's name. */

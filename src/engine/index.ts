@@ -2,6 +2,7 @@
  * The engine's public surface: the Worker, the CLI and (for types) the UI import from here only.
  */
 export * from './errors.ts';
+export { mulberry32 } from './random.ts';
 export type { ByteSource, FileSet } from './io/source.ts';
 export { blobSource, bytesSource, readText } from './io/source.ts';
 export type { ModelSpec, Family, ModelType } from './io/spec.ts';
