@@ -20,6 +20,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { formatBytes } from '../src/engine/index.ts';
 import type { GpuRuntime } from '../src/engine/gpu/runtime.ts';
 import type { TrainSettings } from '../src/engine/train/index.ts';
 import { runPpl } from '../src/cli/ppl.ts';
@@ -287,7 +288,7 @@ async function main(): Promise<void> {
     };
     writeFileSync(join(OUT, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     const size = folderBytes(OUT);
-    log(`public/demo: ${(size / 1024 / 1024).toFixed(2)} MB`);
+    log(`public/demo: ${formatBytes(size)}`);
     const fmt = (v: number): string => v.toFixed(3).padStart(8);
     console.log(`\nheld-out perplexity (context ${T})\n${'model'.padEnd(26)}${dists.map((d) => d.id.padStart(11)).join('')}       mean`);
     const rows: [string, PplRow][] = [...Object.entries(models), ['DEM ω = 1', ones.ppl], [`DEM grid best (${Object.values(best.weights).join(', ')})`, best.ppl]];

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { InputError } from '../engine/errors.ts';
 import { TextStream, generate, type GenerateResult } from '../engine/model/generate.ts';
 import { createLoadedModel } from '../engine/model/load.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes } from '../engine/index.ts';
 import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
 import { openModelSource, parseIntOption, stdout, withRuntime, type CommandEnv } from './ppl.ts';
 import { cancelOnSignals, Progress } from './progress.ts';

@@ -6,7 +6,7 @@ import { recipeToJson } from '../engine/merge/recipe.ts';
 import { recipeToMergekitYaml } from '../engine/merge/yaml.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
 import { folderSink } from '../node/sink.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes } from '../engine/index.ts';
 import { MERGE_HELP, MERGE_OPTIONS, openJob, recipeFromArgs } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
 

@@ -12,7 +12,8 @@ import { checkContext, defaultContext, evaluateTexts, tokenizeTexts, type TextPe
 import { collectMerged, createLoadedModel, uploadCheckpoint, type GpuWeights } from '../engine/model/load.ts';
 import { folderFileSet } from '../node/files.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
-import { formatBytes, table } from './format.ts';
+import { formatBytes } from '../engine/index.ts';
+import { table } from './format.ts';
 import { MERGE_HELP, MERGE_OPTIONS, openJob, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
 

@@ -3,6 +3,7 @@
  */
 export * from './errors.ts';
 export { mulberry32 } from './random.ts';
+export { formatBytes } from './format.ts';
 export type { ByteSource, FileSet } from './io/source.ts';
 export { blobSource, bytesSource, readText } from './io/source.ts';
 export type { ModelSpec, Family, ModelType } from './io/spec.ts';

@@ -1,7 +1,7 @@
 import { createContext, useContext, useState, type ReactNode } from 'react';
 import { useStore } from 'zustand';
 import type { StorageState, StorageStore } from '../store/storage.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes } from '../engine/index.ts';
 
 /**
  * What the studio keeps on this machine (OPFS): bytes used against the browser's quota, each
