@@ -23,6 +23,7 @@ export { openCheckpoint, type Checkpoint, type TensorRef } from './io/checkpoint
 export { inspectCheckpoint, summarise } from './io/inspect.ts';
 export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
+export { ZipWriter } from './io/zip.ts';
 
 // Merging
 export { METHODS, getMethod, methodNames, type MergeMethod, type ParamSpec } from './merge/registry.ts';
@@ -31,6 +32,8 @@ export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
 export { exportMerged, planShards, type FolderSink, type FileWriter } from './merge/export.ts';
+export { METHOD_SPECS } from './merge/recipe.ts';
+export { ResidentMerge } from './merge/resident.ts';
 
 // Model
 export { GpuModel, KvCache, type GpuTensor, type GpuModelOptions } from './model/forward.ts';
@@ -40,4 +43,8 @@ export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } fr
 export * from './train/index.ts';
 export { uploadCheckpoint, collectMerged, createLoadedModel, type GpuWeights, type LoadedModel } from './model/load.ts';
 export { generate, TextStream } from './model/generate.ts';
-export { defaultContext, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+export { defaultContext, checkContext, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+
+// Analysis and search
+export { layerDistances, type LayerDistances } from './analysis/index.ts';
+export { etaSeconds, gridPoints, nelderMead, weightedMean } from './search/index.ts';

@@ -1,5 +1,4 @@
-import { METHODS, METHOD_NAMES, parseRecipe, type MergeRecipe } from '../engine/index.ts';
-import { METHOD_SPECS, type MethodName } from '../engine/merge/recipe.ts';
+import { METHODS, METHOD_NAMES, METHOD_SPECS, parseRecipe, type MergeRecipe, type MethodName } from '../engine/index.ts';
 import type { CheckpointEntry, CoefficientState, MethodInfo } from './types.ts';
 
 /**

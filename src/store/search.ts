@@ -1,6 +1,5 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { etaSeconds, gridPoints, nelderMead, weightedMean } from '../engine/search/index.ts';
-import { CancelledError } from '../engine/index.ts';
+import { CancelledError, etaSeconds, gridPoints, nelderMead, weightedMean } from '../engine/index.ts';
 import { toErrorInfo } from '../worker/errors.ts';
 import { COEF_MAX, COEF_MIN, engineRecipe } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';

@@ -1,6 +1,6 @@
 import type { PersistStorage, StorageValue } from 'zustand/middleware';
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { StorageFullError } from '../engine/errors.ts';
+import { StorageFullError } from '../engine/index.ts';
 import type { LocalStore, StorageUsage } from '../storage/local.ts';
 import type { FileEntry } from '../worker/protocol.ts';
 import { indexedDbStorage, PERSIST_KEY } from './persist.ts';

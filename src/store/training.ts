@@ -1,6 +1,5 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { ZipWriter } from '../engine/io/zip.ts';
-import type { TrainProgress, TrainSettings, TrainableSelection } from '../engine/train/index.ts';
+import { ZipWriter, type TrainProgress, type TrainSettings, type TrainableSelection } from '../engine/index.ts';
 
 export type { TrainProgress, TrainSettings, TrainableSelection };
 import { toErrorInfo } from '../worker/errors.ts';

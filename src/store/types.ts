@@ -1,5 +1,4 @@
-import type { AdapterSummary, CheckpointSummary, CompatibilityItem, ParamSpec } from '../engine/index.ts';
-import type { LayerDistances } from '../engine/analysis/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, LayerDistances, ParamSpec } from '../engine/index.ts';
 import type { EngineApi } from '../worker/client.ts';
 import type { ErrorInfo, FileEntry, Progress } from '../worker/protocol.ts';
 import type { PersistStorage } from 'zustand/middleware';

@@ -1,5 +1,4 @@
-import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode, MergeRecipe } from '../engine/index.ts';
-import type { LayerDistances } from '../engine/analysis/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode, LayerDistances, MergeRecipe } from '../engine/index.ts';
 
 /**
  * The page <-> engine Worker message protocol (STYLE habit 15). Every request carries an `id`;

@@ -1,14 +1,25 @@
 import {
   GpuOutOfMemoryError,
   InputError,
+  ResidentMerge,
+  ZipWriter,
   throwIfAborted,
   type Checkpoint,
   type CompatibilityItem,
   type FileSet,
   type GpuRuntime,
+  type GpuTensor,
+  type LayerDistances,
+  type LoadedModel,
   type MergeRecipe,
   type TextTokenizer,
   checkCompatibility,
+  checkContext,
+  collectMerged,
+  createLoadedModel,
+  defaultContext,
+  generate,
+  layerDistances,
   loadTokenizer,
   openCheckpoint,
   perplexity,
@@ -16,17 +27,11 @@ import {
   streamMerge,
   planMerge,
   exportMerged,
+  uploadCheckpoint,
   GpuModel,
   type CheckpointSummary,
   type FolderSink,
 } from '../engine/index.ts';
-import { layerDistances, type LayerDistances } from '../engine/analysis/index.ts';
-import { ZipWriter } from '../engine/io/zip.ts';
-import { ResidentMerge } from '../engine/merge/resident.ts';
-import { defaultContext, checkContext } from '../engine/model/evaluate.ts';
-import { generate } from '../engine/model/generate.ts';
-import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } from '../engine/model/load.ts';
-import type { GpuTensor } from '../engine/model/forward.ts';
 import type { EvaluateBody, EvaluateResult, ExportResult, SetPerplexity } from './protocol.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { TrainProgress, TrainSettings } from '../engine/train/index.ts';
+import type { TrainProgress, TrainSettings } from '../engine/index.ts';
 import type { ErrorInfo, FileEntry } from './protocol.ts';
 
 /**
