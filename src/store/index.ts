@@ -45,7 +45,7 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
 }
 
 export * from './selectors.ts';
-export { COEF_MAX, COEF_MIN } from './merge.ts';
+export { COEF_MAX, COEF_MIN, coefficientOf, defaultCoefficient } from './merge.ts';
 export { linspace } from './search.ts';
 export { indexedDbStorage } from './persist.ts';
 export type * from './types.ts';

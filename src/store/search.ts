@@ -1,7 +1,7 @@
 import type { StateCreator } from 'zustand/vanilla';
 import { CancelledError, etaSeconds, gridPoints, nelderMead, weightedMean } from '../engine/index.ts';
 import { toErrorInfo } from '../worker/errors.ts';
-import { COEF_MAX, COEF_MIN, engineRecipe } from './merge.ts';
+import { COEF_MAX, COEF_MIN, coefficientOf, engineRecipe } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';
 import type { JobKind, SearchRow, SearchSlice, StoreDeps, StudioState } from './types.ts';
 
@@ -55,7 +55,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
           sets.map((id) => ppls[id]!),
           sets.map((id) => st.objectiveWeights[id] ?? 1),
         );
-        return { id: nextRow++, weights: tunes.map((t) => weights[t.id] ?? st.coefficients[t.id]?.value ?? 1), ppls, objective };
+        return { id: nextRow++, weights: tunes.map((t) => weights[t.id] ?? coefficientOf(st.coefficients, t.id).value), ppls, objective };
       };
       try {
         await body(measure, tick);
@@ -126,7 +126,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
 
       runOptimizer: async (budget) => {
         const tunes = fineTunes(get().checkpoints);
-        const x0 = tunes.map((t) => get().coefficients[t.id]?.value ?? 1);
+        const x0 = tunes.map((t) => coefficientOf(get().coefficients, t.id).value);
         await job('optimize', budget, async (measure, tick) => {
           set({ searchRows: [], searchKind: 'optimize', searchCoefIds: tunes.map((t) => t.id) });
           const signal = controller?.signal;
@@ -155,7 +155,12 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
         set((s) => ({
           coefficients: {
             ...s.coefficients,
-            ...Object.fromEntries(ids.map((id, i) => [id, { ...(s.coefficients[id] ?? { anchors: [1, 1, 1] }), mode: 'scalar' as const, value: row.weights[i] ?? 1 }])),
+            ...Object.fromEntries(
+              ids.map((id, i) => {
+                const c = coefficientOf(s.coefficients, id);
+                return [id, { ...c, mode: 'scalar' as const, value: row.weights[i] ?? c.value }];
+              }),
+            ),
           },
         }));
         void get().evaluate();

@@ -6,7 +6,7 @@ import type { FileEntry } from '../worker/protocol.ts';
 import type { StorageValue } from 'zustand/middleware';
 import type { RequestBodies, Results } from '../worker/protocol.ts';
 import type { WorkspaceKind } from '../worker/client.ts';
-import { createStudioStore, selectCheckpoints, selectGpuStatus, selectNotifications, type PersistedWorkspace } from './index.ts';
+import { createStudioStore, defaultCoefficient, selectCheckpoints, selectGpuStatus, selectNotifications, type PersistedWorkspace } from './index.ts';
 
 const adapter: AdapterSummary = { vendor: 'google', architecture: 'swiftshader', description: '', features: [], maxBufferSize: 1, maxStorageBufferBindingSize: 1 };
 
@@ -205,6 +205,25 @@ describe('studio workspace', () => {
     if ('error' in files) throw new Error(files.error);
     expect(JSON.parse(files.json).models[0].parameters.weight).toEqual([2, 2, 0.25]);
     expect(files.yaml).toContain('merge_method: task_arithmetic');
+  });
+
+  it('one default coefficient: a new fine-tune gets it, reset restores it (keeping mode and anchor count), the recipe uses it', async () => {
+    const { store } = await workspace();
+    await store.getState().addCheckpoint('base', []);
+    const a = await store.getState().addCheckpoint('a', []);
+    await settle();
+    expect(store.getState().coefficients[a]).toEqual(defaultCoefficient());
+    expect(defaultCoefficient()).toEqual({ mode: 'scalar', value: 1, anchors: [1, 1, 1] });
+    store.getState().setCoefficientMode(a, 'layers');
+    store.getState().setAnchorCount(a, 5);
+    store.getState().setAnchor(a, 1, -0.5);
+    store.getState().resetCoefficient(a);
+    expect(store.getState().coefficients[a]).toEqual({ mode: 'layers', value: 1, anchors: [1, 1, 1, 1, 1] });
+    // A fine-tune without an entry (not refreshed yet) merges with the default weight.
+    store.setState({ coefficients: {} });
+    const files = store.getState().recipeFiles();
+    if ('error' in files) throw new Error(files.error);
+    expect(JSON.parse(files.json).models[0].parameters.weight).toBe(defaultCoefficient().value);
   });
 
   it('reports an empty validation text and keeps the workspace', async () => {

@@ -2,6 +2,7 @@ import type { StateCreator } from 'zustand/vanilla';
 import { toErrorInfo } from '../worker/errors.ts';
 import { newId } from './ids.ts';
 import { errorNotice } from './notifications.ts';
+import { defaultCoefficient } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';
 import type { CheckpointEntry, StoreDeps, StudioState, WorkspaceSlice } from './types.ts';
 
@@ -113,11 +114,11 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
         void check().then(() => {
           if (seq !== compatSeq) return;
           const st = get();
-          // Every fine-tune in the merge gets a coefficient (default 1: the plain DEM sum).
+          // Every fine-tune in the merge gets a coefficient (the default: the plain DEM sum).
           const missing = fineTunes(st.checkpoints).filter((t) => !st.coefficients[t.id]);
           if (missing.length) {
             set((x) => ({
-              coefficients: { ...x.coefficients, ...Object.fromEntries(missing.map((t) => [t.id, { mode: 'scalar' as const, value: 1, anchors: [1, 1, 1] }])) },
+              coefficients: { ...x.coefficients, ...Object.fromEntries(missing.map((t) => [t.id, defaultCoefficient()])) },
             }));
           }
           if (base?.id !== lastBase) {
