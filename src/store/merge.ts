@@ -1,6 +1,6 @@
 import type { StateCreator } from 'zustand/vanilla';
 import type { MergeRecipe } from '../engine/index.ts';
-import { toErrorInfo } from '../worker/errors.ts';
+import { errorRecord, isCancelled } from './errors.ts';
 import { baseOf, buildRecipe, fineTunes, methodInfos } from './recipe.ts';
 import type { CoefficientState, MergeSlice, StoreDeps, StudioState } from './types.ts';
 
@@ -130,7 +130,7 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         try {
           recipe = engineRecipe(s);
         } catch (error) {
-          set({ evalStatus: 'failed', evalError: toErrorInfo(error), evalHint: null });
+          set({ evalStatus: 'failed', evalError: errorRecord(error), evalHint: null });
           return;
         }
         const controller = new AbortController();
@@ -147,8 +147,8 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
             timings: { setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs, roundTripMs: performance.now() - t0, mode: r.mode },
           });
         } catch (error) {
-          const info = toErrorInfo(error);
-          if (info.code === 'cancelled' || current !== controller) return;
+          const info = errorRecord(error);
+          if (isCancelled(info) || current !== controller) return;
           set({ evalStatus: 'failed', evalError: info });
         }
       },

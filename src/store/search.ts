@@ -1,6 +1,6 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { CancelledError, etaSeconds, gridPoints, nelderMead, weightedMean } from '../engine/index.ts';
-import { toErrorInfo } from '../worker/errors.ts';
+import { CancelledError, InputError, etaSeconds, gridPoints, nelderMead, weightedMean } from '../engine/index.ts';
+import { errorRecord, isCancelled } from './errors.ts';
 import { COEF_MAX, COEF_MIN, coefficientOf, engineRecipe } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';
 import type { JobKind, SearchRow, SearchSlice, StoreDeps, StudioState } from './types.ts';
@@ -34,7 +34,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
       const base = baseOf(s.checkpoints);
       const sets = s.validationSets.filter((v) => v.status === 'ready').map((v) => v.id);
       const startedAt = Date.now();
-      const fail = (message: string): void => set({ job: { kind, status: 'failed', done: 0, total, etaS: null, startedAt, error: { name: 'InputError', code: 'input', message } } });
+      const fail = (message: string): void => set({ job: { kind, status: 'failed', done: 0, total, etaS: null, startedAt, error: errorRecord(new InputError(message)) } });
       if (!base) return fail('Add a base checkpoint first.');
       if (sets.length === 0) return fail('Add a validation text first.');
       if (fineTunes(s.checkpoints).length === 0) return fail('Add at least one fine-tune.');
@@ -61,9 +61,9 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
         await body(measure, tick);
         if (controller === mine) set((st) => ({ job: st.job && { ...st.job, status: 'done', etaS: 0 } }));
       } catch (error) {
-        const info = toErrorInfo(error);
+        const info = errorRecord(error);
         if (controller !== mine) return;
-        set((st) => ({ job: st.job && { ...st.job, status: info.code === 'cancelled' ? 'cancelled' : 'failed', error: info.code === 'cancelled' ? null : info } }));
+        set((st) => ({ job: st.job && { ...st.job, status: isCancelled(info) ? 'cancelled' : 'failed', error: isCancelled(info) ? null : info } }));
       }
     };
 
@@ -111,7 +111,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
         try {
           points = gridPoints({ axes: tunes.map((t) => config.axes[t.id] ?? { min: 0, max: 1, step: 0.5 }), sumToOne: config.sumToOne });
         } catch (error) {
-          set({ job: { kind: 'grid', status: 'failed', done: 0, total: 0, etaS: null, startedAt: Date.now(), error: toErrorInfo(error) } });
+          set({ job: { kind: 'grid', status: 'failed', done: 0, total: 0, etaS: null, startedAt: Date.now(), error: errorRecord(error) } });
           return;
         }
         await job('grid', points.length, async (measure, tick) => {

@@ -225,6 +225,8 @@ export interface NotificationsSlice {
   notifications: Notice[];
   notify: (notice: Omit<Notice, 'id'>) => string;
   dismiss: (id: string) => void;
+  /** Records a caught failure (errors.ts) and shows it as an error notice titled `title`; returns the record. */
+  reportError: (title: string, error: unknown) => ErrorInfo;
 }
 
 export type StudioState = GpuSlice & WorkspaceSlice & ValidationSlice & MergeSlice & SearchSlice & InsightSlice & NotificationsSlice;

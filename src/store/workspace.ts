@@ -1,7 +1,6 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { toErrorInfo } from '../worker/errors.ts';
+import { errorRecord, isCancelled } from './errors.ts';
 import { newId } from './ids.ts';
-import { errorNotice } from './notifications.ts';
 import { defaultCoefficient } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';
 import type { CheckpointEntry, StoreDeps, StudioState, WorkspaceSlice } from './types.ts';
@@ -47,8 +46,8 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
           update(id, { status: 'ready', summary, progress: null, needsReselect: false });
           get().refresh();
         } catch (error) {
-          const info = toErrorInfo(error);
-          if (info.code === 'cancelled') {
+          const info = errorRecord(error);
+          if (isCancelled(info)) {
             // The user asked for it: the card goes, nothing to report.
             set((s) => ({ checkpoints: s.checkpoints.filter((c) => c.id !== id) }));
           } else if (restore) {
@@ -56,8 +55,7 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
             const message = `Choose “${name}” again: its files from the last session could not be read (${info.message})`;
             update(id, { status: 'failed', error: { ...info, message }, progress: null, needsReselect: true });
           } else {
-            update(id, { status: 'failed', error: info, progress: null });
-            get().notify(errorNotice(`Could not load “${name}”`, info));
+            update(id, { status: 'failed', error: get().reportError(`Could not load “${name}”`, error), progress: null });
           }
         } finally {
           controllers.delete(id);
