@@ -85,6 +85,11 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
           return { value, anchors };
         }),
 
+      copyCoefficient: (from, to) => {
+        const c = get().coefficients[from];
+        if (c) set((s) => ({ coefficients: { ...s.coefficients, [to]: c } }));
+      },
+
       refreshReferences: () => {
         if (referencesRunning) return;
         const run = async (): Promise<void> => {

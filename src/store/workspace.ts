@@ -87,6 +87,11 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
         get().refresh();
       },
 
+      replaceCheckpointFiles: (id, from, to) => {
+        // The engine keeps reading what it was given; only the card (and what is persisted) changes.
+        set((s) => ({ checkpoints: s.checkpoints.map((c) => (c.id === id && c.files === from ? { ...c, files: to } : c)) }));
+      },
+
       refresh: () => {
         const s = get();
         const base = baseOf(s.checkpoints);
