@@ -3,8 +3,8 @@ import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 
-// Package boundaries (STYLE habit 13): the engine is pure TS that runs in a page, a Worker and
-// Node; the UI sees the engine only through types and the store; the CLI never touches React.
+// Package boundaries: the engine is pure TS that runs in a page, a Worker and Node; everything
+// else imports it only through src/engine/index.ts; the CLI never touches React.
 const nodeBuiltins = ['fs', 'path', 'url', 'os', 'child_process', 'worker_threads', 'stream', 'crypto', 'zlib', 'util', 'process', 'buffer', 'readline', 'events'];
 const nodePatterns = ['node:*', ...nodeBuiltins, ...nodeBuiltins.map((m) => `${m}/*`)];
 // Everything under src/engine but its public surface.

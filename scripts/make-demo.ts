@@ -67,7 +67,7 @@ const BASE: TrainSettings = {
   snapshotEvery: 0,
   seed: 1,
 };
-// Gentle fine-tunes (DEM.md: distribution vectors stay in the linear regime).
+// Gentle fine-tunes: distribution vectors must stay in the base's linear regime for their sum to help.
 const FT: TrainSettings = {
   ...BASE,
   steps: Number(args['ft-steps'] ?? (quick ? 10 : 150)),
@@ -276,7 +276,7 @@ async function main(): Promise<void> {
       })),
       checkpoints: runs,
       evaluation: {
-        tool: 'perplexity per byte token as DEM.md defines it (windows of `context` tokens), computed on the CPU with the training code\'s eval graph in onnxruntime-web (scripts/demo/cpuPpl.ts) for speed; cross-checked against `dem ppl` (the studio\'s GPU forward pass) below',
+        tool: 'perplexity per byte token as the studio defines it (windows of `context` tokens), computed on the CPU with the training code\'s eval graph in onnxruntime-web (scripts/demo/cpuPpl.ts) for speed; cross-checked against `dem ppl` (the studio\'s GPU forward pass) below',
         crossCheck,
         context: T,
         perplexity: models,

@@ -1,6 +1,7 @@
 /**
- * The demo's four distributions, from text that is on this machine offline (see
- * /work/shared/ENVIRONMENT.md): literary prose, email, Python source and generated arithmetic.
+ * The demo's four distributions, from text available offline (npm datasets installed with the
+ * project's dev dependencies and Debian's Python; each source below): literary prose, email,
+ * Python source and generated arithmetic.
  * Each is split by document into training text and held-out validation text, so no validation
  * document (chapter, message, file, equation) is ever part of any training text.
  */

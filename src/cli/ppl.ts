@@ -20,7 +20,7 @@ import { cancelOnSignals, Progress } from './progress.ts';
 const HELP = `dem ppl --model DIR --text FILE [--text FILE ...] [--context N] [--json]
 dem ppl --base DIR --model DIR[:WEIGHT] ... [merge options] --text FILE ...
 
-Validation perplexity per text on the GPU, as DEM.md defines it: the text is encoded without
+Validation perplexity per text on the GPU: the text is encoded without
 special tokens and split into consecutive windows of --context tokens (the last may be shorter);
 each window predicts its tokens 1..n-1; ppl = exp(total NLL / predicted tokens).
 With --base, the model is the merge the options describe, computed on the GPU and evaluated in

@@ -1,6 +1,6 @@
 import type { StudioState } from './types.ts';
 
-/** One selector per field (STYLE habit 12): components subscribe to exactly what they render. */
+/** One selector per field: components subscribe to exactly what they render. */
 type Selector<K extends keyof StudioState> = (state: StudioState) => StudioState[K];
 const field =
   <K extends keyof StudioState>(key: K): Selector<K> =>

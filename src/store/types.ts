@@ -7,7 +7,7 @@ import type { TrainedFile, TrainStage } from '../worker/trainProtocol.ts';
 import type { PersistStorage } from 'zustand/middleware';
 
 /**
- * The studio's state: one zustand store built from typed slices (STYLE habit 12). Slices keep
+ * The studio's state: one zustand store built from typed slices (index.ts). Slices keep
  * flat, prefixed fields so each has its own selector (selectors.ts). Errors are kept as
  * ErrorInfo (plain data) so the state stays serialisable.
  */
