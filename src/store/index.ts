@@ -16,10 +16,10 @@ import { createWorkspaceSlice } from './workspace.ts';
  * The one studio store: zustand's slices pattern, every slice a StateCreator of the whole state
  * combined over one engine; middleware (persist) wraps the combination only. The engine never
  * sees the store; the store drives the engine and the training Worker and records what they
- * answer. A slice changes another slice's state through that slice's actions. The UI binds it
- * with React (src/ui/store.tsx); tests use it directly with fakes. With `deps.local` (OPFS) or
- * `deps.storage` the workspace persists and is restored on creation; `restored` settles when
- * the restored checkpoints and texts are loaded again.
+ * answer. The training and storage slices change the workspace through its actions only. The
+ * UI binds the store with React (src/ui/store.tsx); tests use it directly with fakes. With
+ * `deps.local` (OPFS) or `deps.storage` the workspace persists and is restored on creation;
+ * `restored` settles when the restored checkpoints and texts are loaded again.
  */
 export type StudioStore = StoreApi<StudioState> & { dispose: () => void; restored: Promise<void> };
 
