@@ -3,7 +3,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from './e2e/helpers/chromium.ts';
 
 /**
  * End-to-end flows in Debian's Chromium (Playwright's own browsers cannot be downloaded here).
- * WebGPU comes from SwiftShader on the CPU (see /work/shared/ENVIRONMENT.md), which is slow:
+ * WebGPU comes from SwiftShader on the CPU (e2e/helpers/chromium.ts), which is slow:
  * timeouts are generous and one worker runs at a time (2 cores).
  */
 

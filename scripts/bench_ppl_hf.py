@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Baseline of scripts/bench-ppl-gpu.ts: validation perplexity with Hugging Face transformers on
-PyTorch (CUDA when present), float32 weights and float32 matmuls (TF32 off), windows as DEM.md
+PyTorch (CUDA when present), float32 weights and float32 matmuls (TF32 off), windows as src/engine/model/perplexity.ts
 defines them (consecutive windows of --context tokens, the last shorter; each predicts its tokens
 1..n-1), --batch windows of equal length per forward. Prints JSON: nllMean, predicted, seconds
 (one per timed pass), tokensPerSecond (predicted / median seconds), torch, device.

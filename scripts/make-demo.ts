@@ -20,7 +20,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_METHOD, loadTokenizer, parseRecipe, Workspace, type GpuRuntime, type MergeRecipe, type TrainSettings } from '../src/engine/index.ts';
+import { DEFAULT_METHOD, formatBytes, loadTokenizer, parseRecipe, Workspace, type GpuRuntime, type MergeRecipe, type TrainSettings } from '../src/engine/index.ts';
 import { folderFileSet } from '../src/node/files.ts';
 import { cpuScorer, openFolder, taskArithmetic, weightsOf } from './demo/cpuPpl.ts';
 import { createNodeRuntime } from '../src/node/gpu.ts';
@@ -64,7 +64,7 @@ const BASE: TrainSettings = {
   snapshotEvery: 0,
   seed: 1,
 };
-// Gentle fine-tunes (DEM.md: distribution vectors stay in the linear regime).
+// Gentle fine-tunes: distribution vectors must stay in the base's linear regime for their sum to help.
 const FT: TrainSettings = {
   ...BASE,
   steps: Number(args['ft-steps'] ?? (quick ? 10 : 150)),
@@ -273,7 +273,7 @@ async function main(): Promise<void> {
       })),
       checkpoints: runs,
       evaluation: {
-        tool: 'perplexity per byte token as DEM.md defines it (windows of `context` tokens), computed on the CPU with the training code\'s eval graph in onnxruntime-web (scripts/demo/cpuPpl.ts) for speed; cross-checked against `dem ppl` (the studio\'s GPU forward pass) below',
+        tool: 'perplexity per byte token as the studio defines it (windows of `context` tokens), computed on the CPU with the training code\'s eval graph in onnxruntime-web (scripts/demo/cpuPpl.ts) for speed; cross-checked against `dem ppl` (the studio\'s GPU forward pass) below',
         crossCheck,
         context: T,
         perplexity: models,
@@ -285,7 +285,7 @@ async function main(): Promise<void> {
     };
     writeFileSync(join(OUT, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     const size = folderBytes(OUT);
-    log(`public/demo: ${(size / 1024 / 1024).toFixed(2)} MB`);
+    log(`public/demo: ${formatBytes(size)}`);
     const fmt = (v: number): string => v.toFixed(3).padStart(8);
     console.log(`\nheld-out perplexity (context ${T})\n${'model'.padEnd(26)}${dists.map((d) => d.id.padStart(11)).join('')}       mean`);
     const rows: [string, PplRow][] = [...Object.entries(models), ['DEM ω = 1', ones.ppl], [`DEM grid best (${Object.values(best.weights).join(', ')})`, best.ppl]];

@@ -10,24 +10,12 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeFromF32, type DType } from '../src/engine/io/dtypes.ts';
-import { writeSafetensors } from '../src/engine/io/safetensors.ts';
+import { encodeFromF32, mulberry32, writeSafetensors, type DType } from '../src/engine/index.ts';
 
 const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'e2e', 'fixtures');
 
 // ---------------------------------------------------------------------------------------------
 // Randomness
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fnv1a(text: string): number {
   let h = 0x811c9dc5;

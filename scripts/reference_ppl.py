@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Independent reference for DEM Studio's whole-model numbers (perplexity, greedy tokens).
 
-Written from the Hugging Face model definitions and ../shared/DEM.md, sharing no code with the
+Written from the Hugging Face model definitions and the perplexity definition in
+src/engine/model/perplexity.ts (windows of `context` tokens, no special tokens), sharing no code with the
 TypeScript engine: its own safetensors reader, its own byte-level BPE tokenizer (GPT-2 scheme, from
 tokenizer.json's vocab/merges) and a PyTorch float64 forward pass for GPT-2 and Llama-family
 (llama/mistral/qwen2) checkpoints. Run with Debian's python3-torch:

@@ -1,5 +1,6 @@
 /**
- * Debian's Chromium without a GPU: WebGPU through SwiftShader (../shared/ENVIRONMENT.md).
+ * Debian's Chromium without a GPU: its chromium package ships SwiftShader's Vulkan driver, and with
+ * --enable-unsafe-webgpu headless Chromium exposes a WebGPU adapter on it (architecture 'swiftshader').
  * One list for the e2e suite, the benchmarks and make-demo. The background-networking flags keep
  * Chromium from calling out (this machine has no network, and the studio must send nothing).
  */

@@ -11,6 +11,7 @@
  * Both ORT engines run the same ONNX model: the training forward graph as an inference model with
  * the weights as initializers (src/engine/train/onnx/inference.ts), output (B, T) per-position NLL.
  */
+import { formatBytes } from '../../src/engine/index.ts';
 import { requestDevice } from '../../src/engine/gpu/device.ts';
 import { GpuRuntime } from '../../src/engine/gpu/runtime.ts';
 import { normaliseShaderSources } from '../../src/engine/gpu/shaders.ts';
@@ -236,7 +237,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
   const needsOnnx = c.engines.some((e) => e !== 'ours');
   const t0 = performance.now();
   const onnx = needsOnnx ? buildInferenceModel(spec, params, weights, { batch: B, seqLen: T }) : new Uint8Array();
-  if (needsOnnx) log(`${c.name}: ONNX model ${(onnx.byteLength / 2 ** 20).toFixed(1)} MiB built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if (needsOnnx) log(`${c.name}: ONNX model ${formatBytes(onnx.byteLength)} built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const predicted = B * (T - 1);
   const results: EngineResult[] = [];
   let reference: EngineResult | undefined;

@@ -1,12 +1,13 @@
 /**
- * The demo's four distributions, from text that is on this machine offline (see
- * /work/shared/ENVIRONMENT.md): literary prose, email, Python source and generated arithmetic.
+ * The demo's four distributions, from text available offline (npm datasets installed with the
+ * project's dev dependencies and Debian's Python; each source below): literary prose, email,
+ * Python source and generated arithmetic.
  * Each is split by document into training text and held-out validation text, so no validation
  * document (chapter, message, file, equation) is ever part of any training text.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { mulberry32 } from '../../src/engine/train/data.ts';
+import { mulberry32 } from '../../src/engine/index.ts';
 
 export interface Distribution {
   /** Folder-safe id, also the validation file's name. */

@@ -1,7 +1,7 @@
 /**
  * Held-out perplexity on the CPU with onnxruntime-web's wasm in Node: the training code's own
  * eval graph (buildEvalModel: parameters as inputs, mean NLL over labelled positions) scores
- * DEM.md's windows — consecutive windows of `context` tokens, each predicting its tokens
+ * the studio's windows (src/engine/model/perplexity.ts) — consecutive windows of `context` tokens, each predicting its tokens
  * 1..n-1. Used by make-demo for the many merge candidates of a grid, where the GPU forward pass
  * on SwiftShader would take too long; make-demo cross-checks it against `dem ppl`.
  */

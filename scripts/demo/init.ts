@@ -4,9 +4,7 @@
  * benchmark. Initialisation follows GPT-2's scheme (N(0, 0.02²), residual projections scaled by
  * 1/sqrt(2L), norms 1, biases 0); the values come from a seeded PRNG so a run is reproducible.
  */
-import { encodeFromF32 } from '../../src/engine/io/dtypes.ts';
-import { writeSafetensors } from '../../src/engine/io/safetensors.ts';
-import { mulberry32 } from '../../src/engine/train/data.ts';
+import { encodeFromF32, mulberry32, writeSafetensors } from '../../src/engine/index.ts';
 import { BYTE_VOCAB, EOT_ID, byteTokenizerJson } from './tokenizer.ts';
 
 export interface Gpt2Shape {

@@ -1,11 +1,12 @@
 /**
  * Runs in the training harness page (scripts/demo/page.html, served by the Vite dev server):
- * drives the studio's training Worker (src/worker/train.worker.ts) for Node scripts through
- * Playwright. Bytes cross the page boundary as base64; progress goes to `demoProgress`, a
+ * drives the studio's training Worker (src/worker/train.worker.ts, through its client
+ * src/worker/trainClient.ts) for Node scripts through Playwright. Bytes cross the page boundary as base64; progress goes to `demoProgress`, a
  * function the Node side exposes.
  */
-import type { TrainSettings } from '../../src/engine/train/index.ts';
-import type { TrainReply, TrainRequest } from '../../src/worker/trainProtocol.ts';
+import type { TrainSettings } from '../../src/engine/index.ts';
+import { toErrorInfo } from '../../src/worker/errors.ts';
+import { createTrainClient, type TrainClient } from '../../src/worker/trainClient.ts';
 
 export interface PageTrainJob {
   name: string;
@@ -44,37 +45,34 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
-let worker: Worker | undefined;
-let nextId = 1;
+let client: TrainClient | undefined;
 
 window.demoTrain = async (job) => {
-  worker ??= new Worker(new URL('/src/worker/train.worker.ts', location.href), { type: 'module', name: 'train' });
-  const w = worker;
-  const id = nextId++;
+  client ??= createTrainClient();
   const t0 = performance.now();
   const files = Object.entries(job.files).map(([path, b64]) => ({ path, file: new File([fromBase64(b64) as BlobPart], path) }));
-  const done = await new Promise<Extract<TrainReply, { kind: 'train-done' }>>((resolve, reject) => {
-    let lastReport = 0;
-    w.onmessage = (e: MessageEvent<TrainReply>) => {
-      const r = e.data;
-      if (r.id !== id) return;
-      if (r.kind === 'train-status') void window.demoProgress?.(`${job.name}: ${r.stage}${r.tokens !== undefined ? ` (${r.tokens} tokens)` : ''}`);
-      else if (r.kind === 'train-progress') {
-        const p = r.progress;
-        const now = performance.now();
-        if (p.heldOutLoss !== undefined || p.step === p.totalSteps || now - lastReport > 15_000) {
-          lastReport = now;
-          const held = p.heldOutLoss !== undefined ? `, held-out ${p.heldOutLoss.toFixed(3)}` : '';
-          void window.demoProgress?.(
-            `${job.name}: step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(3)}${held}, lr ${p.lr.toExponential(2)}, ${p.tokensPerSecond.toFixed(0)} tok/s, eta ${p.etaSeconds.toFixed(0)} s`,
-          );
-        }
-      } else if (r.kind === 'train-done') resolve(r);
-      else if (r.kind === 'train-error') reject(new Error(`${job.name}: ${r.error.code}: ${r.error.message}`));
-    };
-    const req: TrainRequest = { kind: 'train-start', id, name: job.name, files, text: job.text, settings: job.settings };
-    w.postMessage(req);
-  });
+  let lastReport = 0;
+  const done = await client
+    .train(
+      { name: job.name, files, text: job.text, settings: job.settings },
+      {
+        onStatus: (r) => void window.demoProgress?.(`${job.name}: ${r.stage}${r.tokens !== undefined ? ` (${r.tokens} tokens)` : ''}`),
+        onProgress: (p) => {
+          const now = performance.now();
+          if (p.heldOutLoss !== undefined || p.step === p.totalSteps || now - lastReport > 15_000) {
+            lastReport = now;
+            const held = p.heldOutLoss !== undefined ? `, held-out ${p.heldOutLoss.toFixed(3)}` : '';
+            void window.demoProgress?.(
+              `${job.name}: step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(3)}${held}, lr ${p.lr.toExponential(2)}, ${p.tokensPerSecond.toFixed(0)} tok/s, eta ${p.etaSeconds.toFixed(0)} s`,
+            );
+          }
+        },
+      },
+    )
+    .catch((error: unknown) => {
+      const info = toErrorInfo(error);
+      throw new Error(`${job.name}: ${info.code}: ${info.message}`);
+    });
   return {
     files: Object.fromEntries(done.files.map((f) => [f.path, toBase64(f.bytes)])),
     losses: done.losses,

@@ -3,17 +3,6 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
-}
-
 /** Left-aligned columns. */
 export function table(rows: string[][]): string {
   const widths: number[] = [];

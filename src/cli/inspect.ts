@@ -3,7 +3,8 @@ import { basename, resolve } from 'node:path';
 import { inspectCheckpoint } from '../engine/io/inspect.ts';
 import type { CheckpointSummary } from '../engine/io/summary.ts';
 import { folderFileSet } from '../node/files.ts';
-import { formatBytes, formatCount, table } from './format.ts';
+import { formatBytes } from '../engine/index.ts';
+import { formatCount, table } from './format.ts';
 
 const HELP = `dem inspect PATH [--json]
 

@@ -172,11 +172,10 @@ describe('dem merge: every method against the float64 reference', () => {
     await mergeAndVerify('dare_linear gpt2 F32', [...gpt2(0.5, 0.8, 0.4), '--method', 'dare_linear', '--density', '0.6', '--seed', '42']);
     await mergeAndVerify('dare_ties llama BF16', [...llama(0.53, 0.81), '--method', 'dare_ties', '--density', '0.7', '--seed', '7']);
   });
-  // breadcrumbs_ties is in the method registry but not (yet) in the recipe schema (recipe.ts
-  // METHOD_NAMES), so `dem merge` cannot name it; its kernel is covered by methods.test.ts.
-  it('breadcrumbs, GPT-2 F32 and Llama BF16', async () => {
+  it('breadcrumbs, GPT-2 F32 and Llama BF16; breadcrumbs_ties', async () => {
     await mergeAndVerify('breadcrumbs gpt2 F32', [...gpt2(0.5, 0.8, 0.4), '--method', 'breadcrumbs', '--density', '0.8', '--gamma', '0.05']);
     await mergeAndVerify('breadcrumbs llama BF16', [...llama(0.53, 0.81), '--method', 'breadcrumbs', '--density', '0.9', '--gamma', '0.02']);
+    await mergeAndVerify('breadcrumbs_ties gpt2 F32', [...gpt2(0.5, 0.8, -0.4), '--method', 'breadcrumbs_ties', '--density', '0.8', '--gamma', '0.05']);
   });
   it('slerp, GPT-2 F32 and Llama BF16', async () => {
     await mergeAndVerify('slerp gpt2 F32', ['--base', GPT2, '--model', GPT2_FT[0]!, '--method', 'slerp', '--t', '0.3']);

@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
+import { formatBytes, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { folderSink } from '../node/sink.ts';
-import { formatBytes } from './format.ts';
 import { MERGE_HELP, MERGE_OPTIONS, openRecipe, recipeFromArgs } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
 import { withWorkspace, type CommandEnv } from './session.ts';

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { DEFAULT_METHOD, InputError, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
+import { DEFAULT_METHOD, formatBytes, InputError, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
-import { formatBytes } from './format.ts';
 import { MERGE_ONLY_FLAGS, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
 import { Progress } from './progress.ts';
 

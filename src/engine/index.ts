@@ -2,6 +2,8 @@
  * The engine's public surface: the Worker, the CLI and (for types) the UI import from here only.
  */
 export * from './errors.ts';
+export { mulberry32 } from './random.ts';
+export { formatBytes } from './format.ts';
 export type { ByteSource, FileSet } from './io/source.ts';
 export { blobSource, bytesSource, readText } from './io/source.ts';
 export type { ModelSpec, Family, ModelType } from './io/spec.ts';
@@ -21,6 +23,7 @@ export { openCheckpoint, type Checkpoint, type TensorRef } from './io/checkpoint
 export { inspectCheckpoint, summarise } from './io/inspect.ts';
 export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
+export { ZipWriter, zipSink } from './io/zip.ts';
 
 // Merging
 export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
@@ -29,6 +32,7 @@ export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
 export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportResult as MergeExportResult } from './merge/export.ts';
+export { ResidentMerge } from './merge/resident.ts';
 
 // Model
 export { GpuModel, KvCache, type GpuTensor, type GpuModelOptions } from './model/forward.ts';
@@ -39,8 +43,10 @@ export * from './train/index.ts';
 export { uploadCheckpoint, collectMerged, createLoadedModel, type GpuWeights, type LoadedModel } from './model/load.ts';
 export { generate, TextStream } from './model/generate.ts';
 export { defaultContext, checkContext, encodeText, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
-export { ZipWriter, zipSink } from './io/zip.ts';
+
+// Analysis and search
 export { layerDistances, type LayerDistances } from './analysis/index.ts';
+export { etaSeconds, gridPoints, nelderMead, weightedMean } from './search/index.ts';
 
 // The studio's job: checkpoints + texts → merge → model → perplexity / generation / export
 export { Workspace, type WorkspaceOptions, type WorkspaceProgress, type WorkOptions, type EvaluateRequest, type Evaluation, type TextScore, type GenerateRequest, type Generation } from './workspace/workspace.ts';

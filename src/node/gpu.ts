@@ -37,7 +37,7 @@ async function createInstance(): Promise<GPU> {
 const here = dirname(fileURLToPath(import.meta.url));
 export const SHADER_DIR = join(here, '..', '..', 'shaders');
 
-/** Every shaders/**\/*.wgsl, keyed like the browser's glob ('merge/task_arithmetic'). */
+/** Every shaders/**\/*.wgsl, keyed like the browser's glob ('merge/combine'). */
 export function loadShaderSources(dir = SHADER_DIR): ShaderSources {
   const raw: Record<string, string> = {};
   const walk = (d: string): void => {

@@ -1,4 +1,4 @@
-import { CancelledError, StorageFullError } from '../engine/errors.ts';
+import { CancelledError, StorageFullError } from '../engine/index.ts';
 
 /**
  * The studio's local storage: checkpoints, validation texts and fine-tuned results live in the

@@ -1,4 +1,5 @@
 import type { FileEntry } from '../worker/protocol.ts';
+import { errorRecord } from './errors.ts';
 import type { StudioStore } from './index.ts';
 
 /**
@@ -83,6 +84,6 @@ export async function startWithDemo(store: StudioStore, query: URLSearchParams, 
   try {
     await loadDemo(store, root);
   } catch (error) {
-    store.getState().notify({ level: 'warning', title: 'The demo workspace could not be loaded', message: error instanceof Error ? error.message : String(error) });
+    store.getState().notify({ level: 'warning', title: 'The demo workspace could not be loaded', message: errorRecord(error).message });
   }
 }

@@ -1,6 +1,5 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { toErrorInfo } from '../worker/errors.ts';
-import { errorNotice } from './notifications.ts';
+import { errorRecord } from './errors.ts';
 import type { GpuSlice, StoreDeps, StudioState } from './types.ts';
 
 export const createGpuSlice =
@@ -20,7 +19,7 @@ export const createGpuSlice =
         set({ gpuStatus: 'ready', adapter, gpuError: null });
         void get().evaluate();
       } catch (error) {
-        const info = toErrorInfo(error);
+        const info = errorRecord(error);
         const status = info.code === 'worker-crashed' ? 'crashed' : 'unavailable';
         set({ gpuStatus: status, adapter: null, gpuError: info });
       }
@@ -30,14 +29,10 @@ export const createGpuSlice =
 /** Wires the engine's unsolicited failures into the store; returns the unsubscribe. */
 export function watchEngine({ engine }: StoreDeps, store: { getState: () => StudioState; setState: (p: Partial<StudioState>) => void }): () => void {
   const offLost = engine.onDeviceLost((error) => {
-    const info = toErrorInfo(error);
-    store.setState({ gpuStatus: 'lost', gpuError: info });
-    store.getState().notify(errorNotice('GPU device lost', info));
+    store.setState({ gpuStatus: 'lost', gpuError: store.getState().reportError('GPU device lost', error) });
   });
   const offCrash = engine.onCrash((error) => {
-    const info = toErrorInfo(error);
-    store.setState({ gpuStatus: 'crashed', adapter: null, gpuError: info });
-    store.getState().notify(errorNotice('Engine stopped', info));
+    store.setState({ gpuStatus: 'crashed', adapter: null, gpuError: store.getState().reportError('Engine stopped', error) });
   });
   return () => {
     offLost();

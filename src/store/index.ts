@@ -1,26 +1,31 @@
 import { persist } from 'zustand/middleware';
-import { createStore, type StoreApi } from 'zustand/vanilla';
+import { createStore, type StateCreator, type StoreApi } from 'zustand/vanilla';
 import { createGpuSlice, watchEngine } from './gpu.ts';
 import { createInsightSlice } from './insight.ts';
 import { createMergeSlice } from './merge.ts';
 import { createNotificationsSlice } from './notifications.ts';
 import { persistOptions, restoreWorkspace } from './persist.ts';
 import { createSearchSlice } from './search.ts';
+import { createNoStorageSlice, opfsStorage } from './storage.ts';
+import { createTrainingSlice } from './training.ts';
 import type { StoreDeps, StudioState } from './types.ts';
 import { createValidationSlice } from './validation.ts';
 import { createWorkspaceSlice } from './workspace.ts';
 
 /**
- * The one studio store: slices combined over one engine. The engine never sees the store;
- * the store drives the engine and records what it answers. The UI binds it with React
- * (src/ui/store.tsx); tests use it directly with a fake engine. With `deps.storage` the
- * workspace persists (zustand persist) and is restored on creation; `restored` settles when the
- * restored checkpoints and texts are loaded again.
+ * The one studio store: zustand's slices pattern, every slice a StateCreator of the whole state
+ * combined over one engine; middleware (persist) wraps the combination only. The engine never
+ * sees the store; the store drives the engine and the training Worker and records what they
+ * answer. The training and storage slices change the workspace through its actions only. The
+ * UI binds the store with React (src/ui/store.tsx); tests use it directly with fakes. With
+ * `deps.local` (OPFS) or `deps.storage` the workspace persists and is restored on creation;
+ * `restored` settles when the restored checkpoints and texts are loaded again.
  */
 export type StudioStore = StoreApi<StudioState> & { dispose: () => void; restored: Promise<void> };
 
 export function createStudioStore(deps: StoreDeps): StudioStore {
-  const slices = (...a: Parameters<Parameters<ReturnType<typeof createStore<StudioState>>>[0]>): StudioState => ({
+  const opfs = deps.local ? opfsStorage(deps.local) : undefined;
+  const slices: StateCreator<StudioState> = (...a) => ({
     ...createGpuSlice(deps)(...a),
     ...createWorkspaceSlice(deps)(...a),
     ...createValidationSlice(deps)(...a),
@@ -28,24 +33,28 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
     ...createSearchSlice(deps)(...a),
     ...createInsightSlice(deps)(...a),
     ...createNotificationsSlice(...a),
+    ...createTrainingSlice(deps)(...a),
+    ...(opfs ? opfs.slice : createNoStorageSlice)(...a),
   });
   let resolveRestored: () => void = () => {};
   const restored = new Promise<void>((r) => (resolveRestored = r));
+  const storage = opfs?.persist ?? deps.storage;
   let store: StoreApi<StudioState>;
-  if (deps.storage) {
+  if (storage) {
     store = createStore<StudioState>()(
-      persist(slices, persistOptions(deps.storage, (p) => void restoreWorkspace(p, () => store.getState()).finally(resolveRestored))),
+      persist(slices, persistOptions(storage, (p) => void restoreWorkspace(p, () => store.getState()).finally(resolveRestored))),
     );
   } else {
     store = createStore<StudioState>()(slices);
     resolveRestored();
   }
-  const unwatch = watchEngine(deps, store);
-  return { ...store, dispose: unwatch, restored };
+  const unwatch = [watchEngine(deps, store), opfs?.watch(store)];
+  return { ...store, dispose: () => unwatch.forEach((off) => off?.()), restored };
 }
 
 export * from './selectors.ts';
-export { COEF_MAX, COEF_MIN } from './merge.ts';
+export { COEF_MAX, COEF_MIN, coefficientOf, defaultCoefficient } from './merge.ts';
 export { linspace } from './search.ts';
 export { indexedDbStorage } from './persist.ts';
+export { DEFAULT_TRAIN_SETTINGS, MIN_TEXT_CHARS } from './training.ts';
 export type * from './types.ts';

@@ -1,8 +1,7 @@
 import type { StateCreator } from 'zustand/vanilla';
 import { recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
-import { toErrorInfo } from '../worker/errors.ts';
+import { errorRecord, isCancelled } from './errors.ts';
 import { engineRecipe } from './merge.ts';
-import { errorNotice } from './notifications.ts';
 import { baseOf, buildRecipe, fineTunes } from './recipe.ts';
 import type { InsightSlice, StoreDeps, StudioState } from './types.ts';
 
@@ -29,7 +28,7 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
         set({ layers, layersStatus: 'done' });
       } catch (error) {
         set({ layersStatus: 'failed' });
-        get().notify(errorNotice('Layer distances failed', toErrorInfo(error)));
+        get().reportError('Layer distances failed', error);
       }
     },
 
@@ -45,10 +44,9 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
         const generation = await engine.call('generate', { recipe: engineRecipe(s), base: base.id, prompt, maxTokens }, { signal: controller.signal });
         if (generating === controller) set({ generation, generationStatus: 'done' });
       } catch (error) {
-        const info = toErrorInfo(error);
-        if (info.code === 'cancelled' || generating !== controller) return;
+        if (isCancelled(errorRecord(error)) || generating !== controller) return;
         set({ generationStatus: 'failed' });
-        get().notify(errorNotice('Generation failed', info));
+        get().reportError('Generation failed', error);
       }
     },
 
@@ -70,7 +68,7 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
         return r.zip ?? null;
       } catch (error) {
         set({ exportStatus: 'failed' });
-        get().notify(errorNotice('Export failed', toErrorInfo(error)));
+        get().reportError('Export failed', error);
         return null;
       }
     },
@@ -80,7 +78,7 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
         const recipe = buildRecipe(get(), 'name');
         return { json: recipeToJson(recipe), yaml: recipeToMergekitYaml(recipe) };
       } catch (error) {
-        return { error: error instanceof Error ? error.message : String(error) };
+        return { error: errorRecord(error).message };
       }
     },
   });

@@ -1,6 +1,6 @@
 import type { StateCreator } from 'zustand/vanilla';
 import { DEFAULT_METHOD, type MergeRecipe } from '../engine/index.ts';
-import { toErrorInfo } from '../worker/errors.ts';
+import { errorRecord, isCancelled } from './errors.ts';
 import { baseOf, buildRecipe, fineTunes, methodInfos } from './recipe.ts';
 import type { CoefficientState, MergeSlice, StoreDeps, StudioState } from './types.ts';
 
@@ -8,6 +8,20 @@ import type { CoefficientState, MergeSlice, StoreDeps, StudioState } from './typ
 export const COEF_MIN = -1;
 export const COEF_MAX = 2;
 const clampCoef = (v: number): number => Math.min(COEF_MAX, Math.max(COEF_MIN, Math.round(v * 100) / 100));
+
+/**
+ * A fine-tune's coefficient until the user moves it: ω = 1 (the plain DEM sum Θ + Σ Δᵢ) as a
+ * scalar; switched to a per-layer curve it starts flat at ω with `anchors` anchors (3 unless the
+ * curve already has another count).
+ */
+export function defaultCoefficient(anchors = 3): CoefficientState {
+  return { mode: 'scalar', value: 1, anchors: Array.from({ length: anchors }, () => 1) };
+}
+
+/** The coefficient of fine-tune `id`: its own, or the default. */
+export function coefficientOf(coefficients: Readonly<Record<string, CoefficientState>>, id: string): CoefficientState {
+  return coefficients[id] ?? defaultCoefficient();
+}
 
 /** The recipe the engine merges now: ids for checkpoints; the base alone when there are no fine-tunes. */
 export function engineRecipe(s: StudioState, override?: Record<string, number>): MergeRecipe {
@@ -23,7 +37,7 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
   return (set, get) => {
     const setCoef = (id: string, patch: (c: CoefficientState) => Partial<CoefficientState>): void => {
       set((s) => {
-        const c = s.coefficients[id] ?? { mode: 'scalar', value: 1, anchors: [1, 1, 1] };
+        const c = coefficientOf(s.coefficients, id);
         return { coefficients: { ...s.coefficients, [id]: { ...c, ...patch(c) } } };
       });
       void get().evaluate();
@@ -64,7 +78,17 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
           });
           return { anchors };
         }),
-      resetCoefficient: (id) => setCoef(id, (c) => ({ value: 1, anchors: c.anchors.map(() => 1) })),
+      resetCoefficient: (id) =>
+        setCoef(id, (c) => {
+          // The mode and the number of anchors stay; the values go back to the default.
+          const { value, anchors } = defaultCoefficient(c.anchors.length);
+          return { value, anchors };
+        }),
+
+      copyCoefficient: (from, to) => {
+        const c = get().coefficients[from];
+        if (c) set((s) => ({ coefficients: { ...s.coefficients, [to]: c } }));
+      },
 
       refreshReferences: () => {
         if (referencesRunning) return;
@@ -111,7 +135,7 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         try {
           recipe = engineRecipe(s);
         } catch (error) {
-          set({ evalStatus: 'failed', evalError: toErrorInfo(error), evalHint: null });
+          set({ evalStatus: 'failed', evalError: errorRecord(error), evalHint: null });
           return;
         }
         const controller = new AbortController();
@@ -128,8 +152,8 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
             timings: { setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs, roundTripMs: performance.now() - t0, mode: r.mode },
           });
         } catch (error) {
-          const info = toErrorInfo(error);
-          if (info.code === 'cancelled' || current !== controller) return;
+          const info = errorRecord(error);
+          if (isCancelled(info) || current !== controller) return;
           set({ evalStatus: 'failed', evalError: info });
         }
       },

@@ -1,10 +1,10 @@
 import type { StateCreator } from 'zustand/vanilla';
-import type { ErrorInfo } from '../worker/protocol.ts';
-import type { Notice, NotificationsSlice, StudioState } from './types.ts';
+import { errorRecord } from './errors.ts';
+import type { NotificationsSlice, StudioState } from './types.ts';
 
 let nextNotice = 1;
 
-export const createNotificationsSlice: StateCreator<StudioState, [], [], NotificationsSlice> = (set) => ({
+export const createNotificationsSlice: StateCreator<StudioState, [], [], NotificationsSlice> = (set, get) => ({
   notifications: [],
   notify: (notice) => {
     const id = `notice-${nextNotice++}`;
@@ -12,9 +12,10 @@ export const createNotificationsSlice: StateCreator<StudioState, [], [], Notific
     return id;
   },
   dismiss: (id) => set((s) => ({ notifications: s.notifications.filter((n) => n.id !== id) })),
+  reportError: (title, error) => {
+    const info = errorRecord(error);
+    // The message already names the file and tensor; they are kept apart too for the notice's details.
+    get().notify({ level: 'error', title, message: info.message, file: info.file, tensor: info.tensor });
+    return info;
+  },
 });
-
-/** A user-facing notice for a failed operation; the message already names the file/tensor. */
-export function errorNotice(title: string, error: ErrorInfo): Omit<Notice, 'id'> {
-  return { level: 'error', title, message: error.message, file: error.file, tensor: error.tensor };
-}

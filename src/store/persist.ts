@@ -9,6 +9,19 @@ import type { PersistedWorkspace, StudioState } from './types.ts';
  */
 export const PERSIST_KEY = 'dem-studio-workspace';
 
+/** The state fields `partialize` reads: when none changed, neither did what is persisted. */
+const PERSISTED_FIELDS = [
+  'checkpoints',
+  'validationSets',
+  'method',
+  'params',
+  'coefficients',
+  'objectiveWeights',
+  'searchRows',
+  'searchKind',
+  'searchCoefIds',
+] as const satisfies readonly (keyof StudioState)[];
+
 export function partialize(s: StudioState): PersistedWorkspace {
   return {
     checkpoints: s.checkpoints.filter((c) => c.files.length > 0 && !c.transient).map(({ id, name, role, files }) => ({ id, name, role, files })),
@@ -48,18 +61,45 @@ export async function restoreWorkspace(persisted: Partial<PersistedWorkspace> | 
   for (const v of persisted.validationSets ?? []) await state().addValidationText(v.name, v.text, v.id);
 }
 
+/**
+ * zustand's persist writes after every state change; here only what changes the persisted
+ * workspace is written (one store holds training progress, storage progress and the like too),
+ * and nothing before the stored workspace has been read back: an earlier write would replace it
+ * with the empty initial one.
+ */
 export function persistOptions(storage: PersistStorage<PersistedWorkspace>, onRestored: (p: Partial<PersistedWorkspace> | undefined) => void): PersistOptions<StudioState, PersistedWorkspace> {
   let restoring: Partial<PersistedWorkspace> | undefined;
+  let hydrated = false;
+  let lastSource: StudioState | undefined;
+  let lastValue: PersistedWorkspace | undefined;
+  let lastWritten: PersistedWorkspace | undefined;
   return {
     name: PERSIST_KEY,
     version: 1,
-    storage,
-    partialize,
+    storage: {
+      getItem: (name) => storage.getItem(name),
+      setItem: (name, value) => {
+        if (!hydrated || value.state === lastWritten) return;
+        lastWritten = value.state;
+        return storage.setItem(name, value);
+      },
+      removeItem: (name) => storage.removeItem(name),
+    },
+    partialize: (s) => {
+      const last = lastSource;
+      if (last && lastValue && PERSISTED_FIELDS.every((k) => s[k] === last[k])) return lastValue;
+      lastSource = s;
+      lastValue = partialize(s);
+      return lastValue;
+    },
     merge: (persisted, current) => {
       restoring = persisted as Partial<PersistedWorkspace> | undefined;
       return mergePersisted(persisted, current);
     },
-    onRehydrateStorage: () => () => onRestored(restoring),
+    onRehydrateStorage: () => () => {
+      hydrated = true;
+      onRestored(restoring);
+    },
   };
 }
 

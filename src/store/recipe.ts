@@ -1,4 +1,5 @@
 import { getMethod, isMethodName, METHODS, parseRecipe, usesWeights, WEIGHT, type MergeRecipe } from '../engine/index.ts';
+import { coefficientOf } from './merge.ts';
 import type { CheckpointEntry, CoefficientState, MethodInfo } from './types.ts';
 
 /**
@@ -62,7 +63,7 @@ export function buildRecipe(input: RecipeInput, naming: 'id' | 'name', override?
     method: input.method,
     base: ref(base),
     models: tunes.map((t) => {
-      const c = input.coefficients[t.id] ?? { mode: 'scalar', value: 1, anchors: [1] };
+      const c = coefficientOf(input.coefficients, t.id);
       const weight = override?.[t.id] ?? coefficientValue(c);
       return { model: ref(t), parameters: weighted ? { [WEIGHT]: weight } : {} };
     }),

@@ -1,8 +1,7 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { etaSeconds, gridPoints, nelderMead, weightedMean } from '../engine/search/index.ts';
-import { CancelledError } from '../engine/index.ts';
-import { toErrorInfo } from '../worker/errors.ts';
-import { COEF_MAX, COEF_MIN, engineRecipe } from './merge.ts';
+import { CancelledError, InputError, etaSeconds, gridPoints, nelderMead, weightedMean } from '../engine/index.ts';
+import { errorRecord, isCancelled } from './errors.ts';
+import { COEF_MAX, COEF_MIN, coefficientOf, engineRecipe } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';
 import type { JobKind, SearchRow, SearchSlice, StoreDeps, StudioState } from './types.ts';
 
@@ -35,7 +34,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
       const base = baseOf(s.checkpoints);
       const sets = s.validationSets.filter((v) => v.status === 'ready').map((v) => v.id);
       const startedAt = Date.now();
-      const fail = (message: string): void => set({ job: { kind, status: 'failed', done: 0, total, etaS: null, startedAt, error: { name: 'InputError', code: 'input', message } } });
+      const fail = (message: string): void => set({ job: { kind, status: 'failed', done: 0, total, etaS: null, startedAt, error: errorRecord(new InputError(message)) } });
       if (!base) return fail('Add a base checkpoint first.');
       if (sets.length === 0) return fail('Add a validation text first.');
       if (fineTunes(s.checkpoints).length === 0) return fail('Add at least one fine-tune.');
@@ -56,15 +55,15 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
           sets.map((id) => ppls[id]!),
           sets.map((id) => st.objectiveWeights[id] ?? 1),
         );
-        return { id: nextRow++, weights: tunes.map((t) => weights[t.id] ?? st.coefficients[t.id]?.value ?? 1), ppls, objective };
+        return { id: nextRow++, weights: tunes.map((t) => weights[t.id] ?? coefficientOf(st.coefficients, t.id).value), ppls, objective };
       };
       try {
         await body(measure, tick);
         if (controller === mine) set((st) => ({ job: st.job && { ...st.job, status: 'done', etaS: 0 } }));
       } catch (error) {
-        const info = toErrorInfo(error);
+        const info = errorRecord(error);
         if (controller !== mine) return;
-        set((st) => ({ job: st.job && { ...st.job, status: info.code === 'cancelled' ? 'cancelled' : 'failed', error: info.code === 'cancelled' ? null : info } }));
+        set((st) => ({ job: st.job && { ...st.job, status: isCancelled(info) ? 'cancelled' : 'failed', error: isCancelled(info) ? null : info } }));
       }
     };
 
@@ -112,7 +111,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
         try {
           points = gridPoints({ axes: tunes.map((t) => config.axes[t.id] ?? { min: 0, max: 1, step: 0.5 }), sumToOne: config.sumToOne });
         } catch (error) {
-          set({ job: { kind: 'grid', status: 'failed', done: 0, total: 0, etaS: null, startedAt: Date.now(), error: toErrorInfo(error) } });
+          set({ job: { kind: 'grid', status: 'failed', done: 0, total: 0, etaS: null, startedAt: Date.now(), error: errorRecord(error) } });
           return;
         }
         await job('grid', points.length, async (measure, tick) => {
@@ -127,7 +126,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
 
       runOptimizer: async (budget) => {
         const tunes = fineTunes(get().checkpoints);
-        const x0 = tunes.map((t) => get().coefficients[t.id]?.value ?? 1);
+        const x0 = tunes.map((t) => coefficientOf(get().coefficients, t.id).value);
         await job('optimize', budget, async (measure, tick) => {
           set({ searchRows: [], searchKind: 'optimize', searchCoefIds: tunes.map((t) => t.id) });
           const signal = controller?.signal;
@@ -156,7 +155,12 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
         set((s) => ({
           coefficients: {
             ...s.coefficients,
-            ...Object.fromEntries(ids.map((id, i) => [id, { ...(s.coefficients[id] ?? { anchors: [1, 1, 1] }), mode: 'scalar' as const, value: row.weights[i] ?? 1 }])),
+            ...Object.fromEntries(
+              ids.map((id, i) => {
+                const c = coefficientOf(s.coefficients, id);
+                return [id, { ...c, mode: 'scalar' as const, value: row.weights[i] ?? c.value }];
+              }),
+            ),
           },
         }));
         void get().evaluate();

@@ -1,6 +1,6 @@
 import type { StudioState } from './types.ts';
 
-/** One selector per field (STYLE habit 12): components subscribe to exactly what they render. */
+/** One selector per field: components subscribe to exactly what they render. */
 type Selector<K extends keyof StudioState> = (state: StudioState) => StudioState[K];
 const field =
   <K extends keyof StudioState>(key: K): Selector<K> =>
@@ -17,10 +17,12 @@ export const selectAddCheckpoint = field('addCheckpoint');
 export const selectCancelCheckpoint = field('cancelCheckpoint');
 export const selectRemoveCheckpoint = field('removeCheckpoint');
 export const selectSetRole = field('setRole');
+export const selectReplaceCheckpointFiles = field('replaceCheckpointFiles');
 
 export const selectNotifications = field('notifications');
 export const selectNotify = field('notify');
 export const selectDismiss = field('dismiss');
+export const selectReportError = field('reportError');
 
 export const selectCompat = field('compat');
 export const selectRefresh = field('refresh');
@@ -38,6 +40,7 @@ export const selectSetCoefficientMode = field('setCoefficientMode');
 export const selectSetAnchor = field('setAnchor');
 export const selectSetAnchorCount = field('setAnchorCount');
 export const selectResetCoefficient = field('resetCoefficient');
+export const selectCopyCoefficient = field('copyCoefficient');
 export const selectPerplexities = field('perplexities');
 export const selectEvalStatus = field('evalStatus');
 export const selectEvalError = field('evalError');
@@ -69,3 +72,28 @@ export const selectExportStatus = field('exportStatus');
 export const selectExportFiles = field('exportFiles');
 export const selectExportMerge = field('exportMerge');
 export const selectRecipeFiles = field('recipeFiles');
+
+export const selectTrainStatus = field('trainStatus');
+export const selectTrainStage = field('trainStage');
+export const selectTrainTokens = field('trainTokens');
+export const selectTrainProgress = field('trainProgress');
+export const selectTrainCurve = field('trainCurve');
+export const selectTrainError = field('trainError');
+export const selectTrainLiveId = field('trainLiveId');
+export const selectTrainSnapshotStep = field('trainSnapshotStep');
+export const selectTrainResult = field('trainResult');
+export const selectStartTraining = field('startTraining');
+export const selectCancelTraining = field('cancelTraining');
+export const selectTrainingZip = field('trainingZip');
+
+export const selectStorageEnabled = field('storageEnabled');
+export const selectStorageUsage = field('storageUsage');
+export const selectStoredItems = field('storedItems');
+export const selectStorageCopying = field('storageCopying');
+export const selectStorageNotStored = field('storageNotStored');
+export const selectStorageMissing = field('storageMissing');
+export const selectStorageSaving = field('storageSaving');
+export const selectStorageError = field('storageError');
+export const selectRefreshStorage = field('refreshStorage');
+export const selectRemoveStored = field('removeStored');
+export const selectClearStorage = field('clearStorage');

@@ -4,7 +4,7 @@ import type { LocalStore, StoredFile, StorageUsage } from '../storage/local.ts';
 import type { EngineApi, WorkspaceKind } from '../worker/client.ts';
 import type { FileEntry, RequestBodies, Results } from '../worker/protocol.ts';
 import { createStudioStore } from './index.ts';
-import { createLocalPersistence, WORKSPACE_FILE } from './storage.ts';
+import { WORKSPACE_FILE } from './storage.ts';
 
 /**
  * The OPFS binding over an in-memory LocalStore (same contract: a write either lands whole or
@@ -92,13 +92,11 @@ const until = async (cond: () => boolean | Promise<boolean>, what: string): Prom
 
 function open(mem: MemoryStore) {
   const { engine, loaded } = fakeEngine();
-  const local = createLocalPersistence(Promise.resolve(mem as unknown as LocalStore));
-  const store = createStudioStore({ engine, storage: local.persist });
-  local.attach(store);
-  return { store, storage: local.storage, loaded };
+  const store = createStudioStore({ engine, local: Promise.resolve(mem as unknown as LocalStore) });
+  return { store, loaded };
 }
 
-const settled = (s: ReturnType<typeof open>) => until(() => !s.storage.getState().saving && Object.keys(s.storage.getState().copying).length === 0, 'storage to settle');
+const settled = (s: ReturnType<typeof open>) => until(() => !s.store.getState().storageSaving && Object.keys(s.store.getState().storageCopying).length === 0, 'storage to settle');
 
 describe('OPFS persistence of the workspace', () => {
   it('copies checkpoints and texts in, restores them from the store (not the picked Files), and lists what is missing', async () => {
@@ -114,7 +112,7 @@ describe('OPFS persistence of the workspace', () => {
     // The card now refers to the stored copy.
     const entry = a.store.getState().checkpoints.find((c) => c.id === id)!;
     expect(entry.files[1]!.file).toBe(mem.files.get(`checkpoints/${id}/model.safetensors`));
-    expect(a.storage.getState().items.map((i) => [i.kind, i.name, i.size])).toEqual(
+    expect(a.store.getState().storedItems.map((i) => [i.kind, i.name, i.size])).toEqual(
       expect.arrayContaining([
         ['checkpoint', 'base', 1000 + 21],
         ['checkpoint', 'ft', 500 + 21],
@@ -140,7 +138,7 @@ describe('OPFS persistence of the workspace', () => {
     await c.store.restored;
     const ftEntry = c.store.getState().checkpoints.find((x) => x.id === ft)!;
     expect([ftEntry.status, ftEntry.needsReselect]).toEqual(['failed', true]);
-    expect(c.storage.getState().missing).toEqual([{ kind: 'checkpoint', id: ft, name: 'ft', files: ['model.safetensors'] }]);
+    expect(c.store.getState().storageMissing).toEqual([{ kind: 'checkpoint', id: ft, name: 'ft', files: ['model.safetensors'] }]);
   });
 
   it('a checkpoint that does not fit is reported, stays usable from memory, and leaves stored items whole', async () => {
@@ -151,7 +149,7 @@ describe('OPFS persistence of the workspace', () => {
     await until(() => mem.files.has(`checkpoints/${base}/model.safetensors`), 'base copy');
     const pickedBig = folder(5000);
     const big = await s.store.getState().addCheckpoint('big', pickedBig);
-    await until(() => !!s.storage.getState().notStored[big], 'the full-storage report');
+    await until(() => !!s.store.getState().storageNotStored[big], 'the full-storage report');
     await settled(s);
     const entry = s.store.getState().checkpoints.find((c) => c.id === big)!;
     expect(entry.status).toBe('ready');
@@ -172,10 +170,22 @@ describe('OPFS persistence of the workspace', () => {
     await settled(s);
     s.store.getState().removeCheckpoint(a);
     await until(() => ![...mem.files.keys()].some((k) => k.includes(a)), 'removal');
-    await s.storage.getState().clearAll();
+    await s.store.getState().clearStorage();
     await settled(s);
     expect(s.store.getState().checkpoints).toEqual([]);
     expect(s.store.getState().validationSets).toEqual([]);
     expect([...mem.files.keys()].filter((k) => k !== WORKSPACE_FILE)).toEqual([]);
+  });
+
+  it('the storage slice says whether anything is kept: OPFS open, OPFS that failed to open, no OPFS', async () => {
+    const kept = open(new MemoryStore());
+    expect(kept.store.getState().storageEnabled).toBe(true);
+    const failed = createStudioStore({ engine: fakeEngine().engine, local: Promise.resolve(null) });
+    await failed.restored;
+    expect(failed.getState().storageEnabled).toBe(false);
+    const none = createStudioStore({ engine: fakeEngine().engine });
+    expect(none.getState().storageEnabled).toBe(false);
+    await none.getState().clearStorage();
+    expect(none.getState().storedItems).toEqual([]);
   });
 });

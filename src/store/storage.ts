@@ -1,10 +1,11 @@
 import type { PersistStorage, StorageValue } from 'zustand/middleware';
-import { createStore, type StoreApi } from 'zustand/vanilla';
-import { StorageFullError } from '../engine/errors.ts';
-import type { LocalStore, StorageUsage } from '../storage/local.ts';
+import type { StateCreator, StoreApi } from 'zustand/vanilla';
+import { StorageFullError } from '../engine/index.ts';
+import type { LocalStore } from '../storage/local.ts';
 import type { FileEntry } from '../worker/protocol.ts';
+import { errorRecord } from './errors.ts';
 import { indexedDbStorage, PERSIST_KEY } from './persist.ts';
-import type { PersistedWorkspace, StudioState } from './types.ts';
+import type { MissingItem, PersistedWorkspace, StorageSlice, StoredItem, StudioState } from './types.ts';
 
 /**
  * Where the workspace lives between sessions: the Origin Private File System (LocalStore).
@@ -32,128 +33,114 @@ interface WorkspaceJson {
   };
 }
 
-export interface StoredItem {
-  kind: 'checkpoint' | 'text';
-  /** The workspace id (card or validation set). */
-  id: string;
-  /** Name in the workspace; null when the workspace no longer has it. */
-  name: string | null;
-  size: number;
-  files: number;
-}
+const NOTHING_STORED = {
+  storageUsage: null,
+  storedItems: [],
+  storageCopying: {},
+  storageNotStored: {},
+  storageMissing: [],
+  storageSaving: false,
+  storageError: null,
+} satisfies Omit<StorageSlice, 'storageEnabled' | 'refreshStorage' | 'removeStored' | 'clearStorage'>;
 
-export interface MissingItem {
-  kind: 'checkpoint' | 'text';
-  id: string;
-  name: string;
-  /** Stored paths that could not be read back. */
-  files: string[];
-}
+/** Without OPFS (?fresh, or a browser without it) nothing is kept: the Storage panel says so. */
+export const createNoStorageSlice: StateCreator<StudioState, [], [], StorageSlice> = () => ({
+  storageEnabled: false,
+  ...NOTHING_STORED,
+  refreshStorage: async () => {},
+  removeStored: async () => {},
+  clearStorage: async () => {},
+});
 
-export interface StorageState {
-  available: boolean;
-  usage: StorageUsage | null;
-  items: StoredItem[];
-  /** Copies in flight, by checkpoint id: bytes written of total. */
-  copying: Record<string, { name: string; written: number; total: number }>;
-  /** Checkpoints kept only in memory because they did not fit: id → message. */
-  notStored: Record<string, string>;
-  /** What a restore could not find in storage. */
-  missing: MissingItem[];
-  /** True while a workspace.json write is scheduled or running. */
-  saving: boolean;
-  error: string | null;
-  refresh: () => Promise<void>;
-  /** Removes a stored item; an item still in the workspace leaves the workspace too. */
-  remove: (item: Pick<StoredItem, 'kind' | 'id'>) => Promise<void>;
-  /** Empties the workspace and deletes every stored file. */
-  clearAll: () => Promise<void>;
+export interface OpfsStorage {
+  /** zustand persist's storage: workspace.json and the texts it names. */
+  persist: PersistStorage<PersistedWorkspace>;
+  /** The StorageSlice over this OPFS; creating it binds `persist` and the copies to the store. */
+  slice: StateCreator<StudioState, [], [], StorageSlice>;
+  /** Keeps OPFS in step with the workspace (copies new checkpoints in, deletes removed ones); returns the unsubscribe. */
+  watch: (studio: StoreApi<StudioState>) => () => void;
 }
-
-export type StorageStore = StoreApi<StorageState>;
 
 /**
- * Binds LocalStore to the studio: a zustand PersistStorage for the studio store (`persist`)
- * and a small store for the Storage panel, which also keeps OPFS in step with the workspace
- * (copies new checkpoints and texts in, deletes removed ones). `studio` is attached once the
- * studio store exists (it needs `persist` first).
+ * LocalStore bound to the studio store: the persist storage, the storage slice and the watcher
+ * share the bookkeeping below (what came from OPFS, what is being copied, what was written).
+ * The slice changes the workspace only through its actions (removeCheckpoint,
+ * removeValidationText, replaceCheckpointFiles).
  */
-export function createLocalPersistence(local: Promise<LocalStore | null>): {
-  persist: PersistStorage<PersistedWorkspace>;
-  storage: StorageStore;
-  attach: (studio: StoreApi<StudioState>) => () => void;
-} {
+export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
   // Files handed out by LocalStore: a card whose files are all in here needs no copy.
   const fromStore = new WeakSet<File>();
   // File lists that did not fit or failed to copy: not tried again until the user re-adds.
   const skipped = new WeakSet<FileEntry[]>();
   const copying = new Set<string>();
   const textsWritten = new Set<string>();
-  let studio: StoreApi<StudioState> | null = null;
   let pending: StorageValue<PersistedWorkspace> | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let chain: Promise<void> = Promise.resolve();
+  // The store's set/get, bound when the slice is created (zustand's persist creates the slices
+  // before it first reads storage).
+  let set: StoreApi<StudioState>['setState'] = () => {
+    throw new Error('the storage slice is not part of a store yet');
+  };
+  let get: () => StudioState = () => {
+    throw new Error('the storage slice is not part of a store yet');
+  };
 
-  const storage = createStore<StorageState>()((set, get) => ({
-    available: false,
-    usage: null,
-    items: [],
-    copying: {},
-    notStored: {},
-    missing: [],
-    saving: false,
-    error: null,
+  const refreshStorage = async (): Promise<void> => {
+    const store = await local;
+    if (!store) return;
+    const names = new Map<string, string>();
+    for (const c of get().checkpoints) names.set(`checkpoint:${c.id}`, c.name);
+    for (const v of get().validationSets) names.set(`text:${v.id}`, v.name);
+    const files = await store.list();
+    const byKey = new Map<string, StoredItem>();
+    for (const f of files) {
+      const ck = /^checkpoints\/([^/]+)\//.exec(f.path);
+      const tx = /^texts\/([^/]+)\.txt$/.exec(f.path);
+      const kind = ck ? 'checkpoint' : tx ? 'text' : null;
+      const id = ck?.[1] ?? tx?.[1];
+      if (!kind || !id) continue;
+      // A checkpoint being copied is shown as a copy in progress, not as a stored item.
+      if (kind === 'checkpoint' && copying.has(id)) continue;
+      const key = `${kind}:${id}`;
+      const item = byKey.get(key) ?? { kind, id, name: names.get(key) ?? null, size: 0, files: 0 };
+      item.size += f.size;
+      item.files += 1;
+      byKey.set(key, item);
+    }
+    const usage = await store.usage();
+    set({ storedItems: [...byKey.values()], storageUsage: usage });
+  };
 
-    refresh: async () => {
-      const store = await local;
-      if (!store) return;
-      const names = new Map<string, string>();
-      for (const c of studio?.getState().checkpoints ?? []) names.set(`checkpoint:${c.id}`, c.name);
-      for (const v of studio?.getState().validationSets ?? []) names.set(`text:${v.id}`, v.name);
-      const files = await store.list();
-      const byKey = new Map<string, StoredItem>();
-      for (const f of files) {
-        const ck = /^checkpoints\/([^/]+)\//.exec(f.path);
-        const tx = /^texts\/([^/]+)\.txt$/.exec(f.path);
-        const kind = ck ? 'checkpoint' : tx ? 'text' : null;
-        const id = ck?.[1] ?? tx?.[1];
-        if (!kind || !id) continue;
-        // A checkpoint being copied is shown as a copy in progress, not as a stored item.
-        if (kind === 'checkpoint' && copying.has(id)) continue;
-        const key = `${kind}:${id}`;
-        const item = byKey.get(key) ?? { kind, id, name: names.get(key) ?? null, size: 0, files: 0 };
-        item.size += f.size;
-        item.files += 1;
-        byKey.set(key, item);
-      }
-      const usage = await store.usage();
-      set({ items: [...byKey.values()], usage });
-    },
+  const removeStored: StorageSlice['removeStored'] = async ({ kind, id }) => {
+    const s = get();
+    if (kind === 'checkpoint' && s.checkpoints.some((c) => c.id === id)) s.removeCheckpoint(id);
+    if (kind === 'text' && s.validationSets.some((v) => v.id === id)) s.removeValidationText(id);
+    const store = await local;
+    await store?.remove(kind === 'checkpoint' ? checkpointDir(id) : textFile(id)).catch(() => undefined);
+    if (kind === 'text') textsWritten.delete(id);
+    set((st) => ({ storageMissing: st.storageMissing.filter((m) => m.id !== id) }));
+    await refreshStorage();
+  };
 
-    remove: async ({ kind, id }) => {
-      const s = studio?.getState();
-      if (kind === 'checkpoint' && s?.checkpoints.some((c) => c.id === id)) s.removeCheckpoint(id);
-      if (kind === 'text' && s?.validationSets.some((v) => v.id === id)) s.removeValidationText(id);
-      const store = await local;
-      await store?.remove(kind === 'checkpoint' ? checkpointDir(id) : textFile(id)).catch(() => undefined);
-      if (kind === 'text') textsWritten.delete(id);
-      set((st) => ({ missing: st.missing.filter((m) => m.id !== id) }));
-      await get().refresh();
-    },
+  const clearStorage = async (): Promise<void> => {
+    const s = get();
+    for (const c of s.checkpoints) s.removeCheckpoint(c.id);
+    for (const v of s.validationSets) s.removeValidationText(v.id);
+    const store = await local;
+    // Let the removals' own deletes and the workspace write settle, then empty the folder.
+    await chain;
+    await store?.clear();
+    textsWritten.clear();
+    set({ storageMissing: [], storageNotStored: {} });
+    await refreshStorage();
+  };
 
-    clearAll: async () => {
-      const s = studio?.getState();
-      for (const c of s?.checkpoints ?? []) s?.removeCheckpoint(c.id);
-      for (const v of s?.validationSets ?? []) s?.removeValidationText(v.id);
-      const store = await local;
-      // Let the removals' own deletes and the workspace write settle, then empty the folder.
-      await chain;
-      await store?.clear();
-      textsWritten.clear();
-      set({ missing: [], notStored: {} });
-      await get().refresh();
-    },
-  }));
+  const slice: OpfsStorage['slice'] = (setState, getState) => {
+    set = setState;
+    get = getState;
+    return { storageEnabled: true, ...NOTHING_STORED, refreshStorage, removeStored, clearStorage };
+  };
 
   const write = async (value: StorageValue<PersistedWorkspace>): Promise<void> => {
     const store = await local;
@@ -184,12 +171,11 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
     chain = chain
       .then(() => write(value))
       .catch((error: unknown) => {
-        const message = error instanceof Error ? error.message : String(error);
-        storage.setState({ error: `The workspace could not be saved: ${message}` });
+        set({ storageError: `The workspace could not be saved: ${errorRecord(error).message}` });
       })
       .finally(() => {
-        if (!pending && !timer) storage.setState({ saving: false });
-        void storage.getState().refresh();
+        if (!pending && !timer) set({ storageSaving: false });
+        void refreshStorage();
       });
   };
 
@@ -197,7 +183,6 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
     getItem: async () => {
       const store = await local;
       if (!store) return null;
-      storage.setState({ available: true });
       const raw = await store.file(WORKSPACE_FILE).then(
         (f) => f.text(),
         () => null,
@@ -243,12 +228,12 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
           validationSets.push({ id: v.id, name: v.name, text });
         }
       }
-      storage.setState({ missing });
+      set({ storageMissing: missing });
       return { version: json.version, state: { ...json.state, checkpoints, validationSets } };
     },
     setItem: (_name, value) => {
       pending = value;
-      storage.setState({ saving: true });
+      set({ storageSaving: true });
       clearTimeout(timer);
       // Sliders set state many times a second: one write per quiet 100 ms.
       timer = setTimeout(flush, 100);
@@ -267,8 +252,7 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
     }
     const total = files.reduce((s, f) => s + f.file.size, 0);
     let done = 0;
-    const progress = (written: number): void =>
-      storage.setState((st) => ({ copying: { ...st.copying, [id]: { name, written: done + written, total } } }));
+    const progress = (written: number): void => set((st) => ({ storageCopying: { ...st.storageCopying, [id]: { name, written: done + written, total } } }));
     progress(0);
     try {
       // A previous (partial or older) copy under this id goes first.
@@ -283,20 +267,20 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
         stored.push({ path: f.path, file });
       }
       // The card now refers to the stored copy (the Worker keeps reading what it was given).
-      studio?.setState((s) => ({ checkpoints: s.checkpoints.map((c) => (c.id === id && c.files === files ? { ...c, files: stored } : c)) }));
-      if (!studio?.getState().checkpoints.some((c) => c.id === id)) await store.remove(checkpointDir(id)).catch(() => undefined);
-      storage.setState((st) => {
-        const notStored = { ...st.notStored };
+      get().replaceCheckpointFiles(id, files, stored);
+      if (!get().checkpoints.some((c) => c.id === id)) await store.remove(checkpointDir(id)).catch(() => undefined);
+      set((st) => {
+        const notStored = { ...st.storageNotStored };
         delete notStored[id];
-        return { notStored, missing: st.missing.filter((m) => m.id !== id) };
+        return { storageNotStored: notStored, storageMissing: st.storageMissing.filter((m) => m.id !== id) };
       });
     } catch (error) {
       skipped.add(files);
       // Whatever part of this checkpoint was stored is useless alone: free it.
       await store.remove(checkpointDir(id)).catch(() => undefined);
-      const message = error instanceof Error ? error.message : String(error);
-      storage.setState((st) => ({ notStored: { ...st.notStored, [id]: message } }));
-      studio?.getState().notify({
+      const { message } = errorRecord(error);
+      set((st) => ({ storageNotStored: { ...st.storageNotStored, [id]: message } }));
+      get().notify({
         level: 'warning',
         title: `“${name}” is not kept in browser storage`,
         message: `${error instanceof StorageFullError ? '' : 'Copying failed: '}${message} The workspace keeps using the files you chose until the page is closed.`,
@@ -304,17 +288,16 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
       });
     } finally {
       copying.delete(id);
-      storage.setState((st) => {
-        const c = { ...st.copying };
+      set((st) => {
+        const c = { ...st.storageCopying };
         delete c[id];
-        return { copying: c };
+        return { storageCopying: c };
       });
-      await storage.getState().refresh();
+      await refreshStorage();
     }
   };
 
-  const attach = (s: StoreApi<StudioState>): (() => void) => {
-    studio = s;
+  const watch = (studio: StoreApi<StudioState>): (() => void) => {
     let known = new Map<string, 'checkpoint' | 'text'>();
     const sync = (st: StudioState): void => {
       for (const c of st.checkpoints) {
@@ -332,18 +315,19 @@ export function createLocalPersistence(local: Promise<LocalStore | null>): {
           if (kind === 'text') textsWritten.delete(id);
           await store?.remove(kind === 'checkpoint' ? checkpointDir(id) : textFile(id)).catch(() => undefined);
         }
-        storage.setState((x) => ({ missing: x.missing.filter((m) => now.has(m.id) && !gone.some(([g]) => g === m.id)) }));
-        await storage.getState().refresh();
+        set((x) => ({ storageMissing: x.storageMissing.filter((m) => now.has(m.id) && !gone.some(([g]) => g === m.id)) }));
+        await refreshStorage();
       });
     };
-    const unsubscribe = s.subscribe(sync);
-    sync(s.getState());
+    const unsubscribe = studio.subscribe(sync);
+    sync(studio.getState());
     void local.then((store) => {
-      storage.setState({ available: !!store });
-      return storage.getState().refresh();
+      // OPFS could not be opened after all: nothing is kept, and the panel says so.
+      if (!store) set({ storageEnabled: false });
+      return refreshStorage();
     });
     return unsubscribe;
   };
 
-  return { persist, storage, attach };
+  return { persist, slice, watch };
 }

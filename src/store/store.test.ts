@@ -6,7 +6,8 @@ import type { FileEntry } from '../worker/protocol.ts';
 import type { StorageValue } from 'zustand/middleware';
 import type { RequestBodies, Results } from '../worker/protocol.ts';
 import type { WorkspaceKind } from '../worker/client.ts';
-import { createStudioStore, selectCheckpoints, selectGpuStatus, selectNotifications, type PersistedWorkspace } from './index.ts';
+import { createStudioStore, defaultCoefficient, selectCheckpoints, selectGpuStatus, selectNotifications, type PersistedWorkspace } from './index.ts';
+import { PERSIST_KEY } from './persist.ts';
 
 const adapter: AdapterSummary = { vendor: 'google', architecture: 'swiftshader', description: '', features: [], maxBufferSize: 1, maxStorageBufferBindingSize: 1 };
 
@@ -164,12 +165,20 @@ async function workspace(storage?: ReturnType<typeof memoryStorage>) {
   return { fake, store };
 }
 
-function memoryStorage() {
+function memoryStorage(readDelayMs = 0) {
   const map = new Map<string, StorageValue<PersistedWorkspace>>();
+  const writes: StorageValue<PersistedWorkspace>[] = [];
   return {
     map,
-    getItem: async (name: string) => structuredClone(map.get(name)) ?? null,
-    setItem: async (name: string, value: StorageValue<PersistedWorkspace>) => void map.set(name, structuredClone(value)),
+    writes,
+    getItem: async (name: string) => {
+      await new Promise((r) => setTimeout(r, readDelayMs));
+      return structuredClone(map.get(name)) ?? null;
+    },
+    setItem: async (name: string, value: StorageValue<PersistedWorkspace>) => {
+      writes.push(value);
+      map.set(name, structuredClone(value));
+    },
     removeItem: async (name: string) => void map.delete(name),
   };
 }
@@ -207,6 +216,25 @@ describe('studio workspace', () => {
     expect(files.yaml).toContain('merge_method: task_arithmetic');
   });
 
+  it('one default coefficient: a new fine-tune gets it, reset restores it (keeping mode and anchor count), the recipe uses it', async () => {
+    const { store } = await workspace();
+    await store.getState().addCheckpoint('base', []);
+    const a = await store.getState().addCheckpoint('a', []);
+    await settle();
+    expect(store.getState().coefficients[a]).toEqual(defaultCoefficient());
+    expect(defaultCoefficient()).toEqual({ mode: 'scalar', value: 1, anchors: [1, 1, 1] });
+    store.getState().setCoefficientMode(a, 'layers');
+    store.getState().setAnchorCount(a, 5);
+    store.getState().setAnchor(a, 1, -0.5);
+    store.getState().resetCoefficient(a);
+    expect(store.getState().coefficients[a]).toEqual({ mode: 'layers', value: 1, anchors: [1, 1, 1, 1, 1] });
+    // A fine-tune without an entry (not refreshed yet) merges with the default weight.
+    store.setState({ coefficients: {} });
+    const files = store.getState().recipeFiles();
+    if ('error' in files) throw new Error(files.error);
+    expect(JSON.parse(files.json).models[0].parameters.weight).toBe(defaultCoefficient().value);
+  });
+
   it('reports an empty validation text and keeps the workspace', async () => {
     const { store } = await workspace();
     await store.getState().addCheckpoint('base', []);
@@ -236,6 +264,36 @@ describe('studio workspace', () => {
     const opt = store.getState().searchRows.reduce((x, y) => (y.objective < x.objective ? y : x));
     expect(store.getState().searchRows.length).toBeLessThanOrEqual(40);
     expect(opt.objective - 5).toBeLessThan(1e-3);
+  });
+
+  it('writes the workspace only when it changed, and never before the stored one is read back', async () => {
+    const storage = memoryStorage();
+    const first = await workspace(storage);
+    const file = () => [{ path: 'config.json', file: new File(['{}'], 'config.json') }];
+    await first.store.getState().addCheckpoint('base', file());
+    const a = await first.store.getState().addCheckpoint('a', file());
+    await settle();
+    const before = storage.writes.length;
+    expect(before).toBeGreaterThan(0);
+    // State outside the workspace (notices, GPU status, training progress) writes nothing.
+    first.store.getState().notify({ level: 'info', title: 'x', message: 'y' });
+    first.store.setState({ trainStatus: 'running', trainTokens: 5 });
+    expect(storage.writes.length).toBe(before);
+    first.store.getState().setCoefficient(a, 0.4);
+    expect(storage.writes.length).toBe(before + 1);
+    expect(storage.writes.at(-1)?.state.coefficients[a]?.value).toBe(0.4);
+
+    // A second session whose storage answers slowly: a change before the stored workspace is back
+    // is not written over it.
+    const slow = memoryStorage(30);
+    slow.map.set(PERSIST_KEY, structuredClone(storage.map.get(PERSIST_KEY)!));
+    const again = createStudioStore({ ...fakeEngine({ base: async () => summary('base'), a: async () => summary('a') }), storage: slow });
+    again.getState().notify({ level: 'info', title: 'early', message: 'before hydration' });
+    again.setState({ objectiveWeights: { x: 2 } });
+    expect(slow.writes).toEqual([]);
+    await again.restored;
+    expect(again.getState().checkpoints.map((c) => c.name).sort()).toEqual(['a', 'base']);
+    expect(slow.writes.at(-1)?.state.checkpoints.map((c) => c.name).sort()).toEqual(['a', 'base']);
   });
 
   it('survives a reload: files, roles, coefficients and texts come back; unreadable files ask for re-selection', async () => {

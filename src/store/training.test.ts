@@ -1,35 +1,73 @@
 import { describe, expect, it } from 'vitest';
-import { createStore } from 'zustand/vanilla';
-import type { FileEntry } from '../worker/protocol.ts';
+import type { CheckpointSummary } from '../engine/index.ts';
+import type { EngineApi, WorkspaceKind } from '../worker/client.ts';
+import type { FileEntry, RequestBodies, Results } from '../worker/protocol.ts';
+import { CANCEL_GRACE_MS, TrainClient, type TrainWorkerLike } from '../worker/trainClient.ts';
 import type { TrainReply, TrainRequest } from '../worker/trainProtocol.ts';
+import { createStudioStore, DEFAULT_TRAIN_SETTINGS, type StudioState, type StudioStore } from './index.ts';
 import { partialize } from './persist.ts';
-import { CANCEL_GRACE_MS, DEFAULT_TRAIN_SETTINGS, createTrainingStore, type TrainWorkerLike } from './training.ts';
-import type { CheckpointEntry, CoefficientState, StudioState } from './types.ts';
 
-/** The slice of the studio store training uses: cards, coefficients, add/remove. */
-function fakeStudio() {
-  const added: string[] = [];
-  const store = createStore<{ checkpoints: CheckpointEntry[]; coefficients: Record<string, CoefficientState> } & Pick<StudioState, 'addCheckpoint' | 'removeCheckpoint'>>()((set) => ({
-    checkpoints: [{ id: 'b', name: 'base', role: 'base', status: 'ready', summary: null, error: null, progress: null, files: [] }],
-    coefficients: {},
-    addCheckpoint: async (name: string, files: FileEntry[], restore?: { id: string; transient?: boolean }) => {
-      added.push(restore?.transient ? `${name} [transient]` : name);
-      await new Promise((r) => setTimeout(r, 1));
-      const id = restore!.id;
-      set((s) => ({ checkpoints: [...s.checkpoints, { id, name, role: 'finetune', status: 'ready', summary: null, error: null, progress: null, files, transient: restore?.transient }] }));
-      return id;
-    },
-    removeCheckpoint: (id: string) => set((s) => ({ checkpoints: s.checkpoints.filter((c) => c.id !== id) })),
-  }));
-  return { store: store as unknown as Parameters<typeof createTrainingStore>[0], added, names: () => store.getState().checkpoints.map((c) => c.name) };
+/** An engine that loads anything and measures every merge at perplexity 5. */
+function fakeEngine(): EngineApi {
+  const call = async <K extends WorkspaceKind>(kind: K, body: RequestBodies[K]): Promise<Results[K]> => {
+    const b = body as never as Record<string, unknown>;
+    const one = (set: string) => ({ set, ppl: 5, nllMean: 0, tokens: 1, predicted: 1 });
+    const answers: Partial<Record<WorkspaceKind, () => unknown>> = {
+      load: () => ({ name: b.name, parameterCount: 1 }),
+      compat: () => Object.fromEntries((b.models as string[]).map((m) => [m, []])),
+      reference: () => (b.sets as string[]).map(one),
+      evaluate: () => ({ perplexities: (b.sets as string[]).map(one), mode: 'resident', setupMs: 0, mergeMs: 0, evalMs: 0, totalMs: 0 }),
+    };
+    await new Promise((r) => setTimeout(r, 1));
+    return (answers[kind]?.() ?? null) as Results[K];
+  };
+  return {
+    init: async () => ({ vendor: 'x', architecture: 'y', description: '', features: [], maxBufferSize: 1, maxStorageBufferBindingSize: 1 }),
+    inspect: async () => ({}) as CheckpointSummary,
+    onDeviceLost: () => () => {},
+    onCrash: () => () => {},
+    restart: () => {},
+    dispose: () => {},
+    call,
+  };
 }
 
 /**
- * A scripted training Worker: `steps` progress messages, a snapshot at step 2, then done; cancel
- * ends it, unless `deaf` (a Worker stuck in a long step that never reads the cancel).
+ * The studio store with a base card and the training Worker(s) given; the workspace actions the
+ * training slice uses are wrapped to record their calls (what was added, removed, copied).
  */
-function fakeTrainWorker(steps: number, deaf = false) {
+async function studioWith(workers: () => TrainWorkerLike) {
+  const store: StudioStore = createStudioStore({ engine: fakeEngine(), train: new TrainClient(workers) });
+  await store.getState().addCheckpoint('base', [], { id: 'b', role: 'base' });
+  const added: string[] = [];
+  const removed: string[] = [];
+  const copied: [string, string][] = [];
+  const { addCheckpoint, removeCheckpoint, copyCoefficient } = store.getState();
+  store.setState({
+    addCheckpoint: (name: string, files: FileEntry[], restore?: Parameters<StudioState['addCheckpoint']>[2]) => {
+      added.push(restore?.transient ? `${name} [transient]` : name);
+      return addCheckpoint(name, files, restore);
+    },
+    removeCheckpoint: (id: string) => {
+      removed.push(store.getState().checkpoints.find((c) => c.id === id)?.name ?? id);
+      removeCheckpoint(id);
+    },
+    copyCoefficient: (from: string, to: string) => {
+      copied.push([from, to]);
+      copyCoefficient(from, to);
+    },
+  });
+  return { store, added, removed, copied, names: () => store.getState().checkpoints.map((c) => c.name) };
+}
+
+/**
+ * A scripted training Worker: `steps` progress messages, a snapshot at each of `snapshots` (step 2),
+ * then done; cancel ends it, unless `deaf` (a Worker stuck in a long step that never reads the
+ * cancel); `crash` fires its error event.
+ */
+function fakeTrainWorker(steps: number, deaf = false, snapshots = [2]) {
   const listeners: ((e: MessageEvent<TrainReply>) => void)[] = [];
+  const errorListeners: ((e: Event) => void)[] = [];
   const sent: TrainRequest[] = [];
   let cancelled = false;
   const emit = (r: TrainReply): void => listeners.forEach((l) => l({ data: r } as MessageEvent<TrainReply>));
@@ -47,13 +85,14 @@ function fakeTrainWorker(steps: number, deaf = false) {
           await new Promise((r) => setTimeout(r, 2));
           if (cancelled) return emit({ kind: 'train-error', id: m.id, error: { name: 'CancelledError', code: 'cancelled', message: 'cancelled' } });
           emit({ kind: 'train-progress', id: m.id, progress: { step: s, totalSteps: steps, loss: 5 - s / 10, lr: 1e-3, tokensPerSecond: 100, elapsedSeconds: s, etaSeconds: steps - s } });
-          if (s === 2) emit({ kind: 'train-snapshot', id: m.id, step: 2, weights: {}, files });
+          if (snapshots.includes(s)) emit({ kind: 'train-snapshot', id: m.id, step: s, weights: {}, files });
         }
         emit({ kind: 'train-done', id: m.id, files, losses: [], heldOut: [], tokensPerSecond: 100 });
       })();
     },
-    addEventListener(type: 'message' | 'error', l: (e: never) => void) {
+    addEventListener(type: 'message' | 'error' | 'messageerror', l: (e: never) => void) {
       if (type === 'message') listeners.push(l as (e: MessageEvent<TrainReply>) => void);
+      if (type === 'error') errorListeners.push(l as (e: Event) => void);
     },
     terminate() {
       terminated = true;
@@ -61,7 +100,8 @@ function fakeTrainWorker(steps: number, deaf = false) {
     },
   };
   let terminated = false;
-  return { worker, sent, terminated: () => terminated };
+  const crash = (message: string): void => errorListeners.forEach((l) => l({ message, preventDefault() {} } as unknown as Event));
+  return { worker, sent, crash, terminated: () => terminated };
 }
 
 const until = async (cond: () => boolean): Promise<void> => {
@@ -69,73 +109,109 @@ const until = async (cond: () => boolean): Promise<void> => {
   expect(cond()).toBe(true);
 };
 
-describe('training store', () => {
+describe('training slice', () => {
   it('a snapshot becomes a "training" card, the finished run replaces it with the fine-tune', async () => {
-    const studio = fakeStudio();
     const w = fakeTrainWorker(6);
-    const t = createTrainingStore(studio.store, () => w.worker);
-    t.getState().start('ft-x', 'x'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    const studio = await studioWith(() => w.worker);
+    const t = studio.store;
+    t.getState().startTraining('ft-x', 'x'.repeat(200), DEFAULT_TRAIN_SETTINGS);
     expect(w.sent[0]).toMatchObject({ kind: 'train-start', name: 'base', text: 'x'.repeat(200) });
-    await until(() => t.getState().status === 'done');
+    await until(() => t.getState().trainStatus === 'done');
     // Snapshots are transient (neither stored nor persisted: a reload ends the run); the result is kept.
     expect(studio.added).toEqual(['ft-x (training 2/6) [transient]', 'ft-x']);
     expect(studio.names()).toEqual(['base', 'ft-x']);
     const kept = studio.store.getState().checkpoints.find((c) => c.name === 'ft-x')!;
     expect(kept.transient).toBeFalsy();
     const snapshot = { ...kept, id: 'snap', name: 'ft-x (training 2/6)', files: kept.files, transient: true };
-    const persisted = partialize({ ...(studio.store.getState() as unknown as StudioState), validationSets: [], checkpoints: [...studio.store.getState().checkpoints, snapshot] });
+    const persisted = partialize({ ...studio.store.getState(), validationSets: [], checkpoints: [...studio.store.getState().checkpoints, snapshot] });
     expect(persisted.checkpoints.map((c) => c.name)).toEqual(['ft-x']);
-    expect(t.getState().curve.map((p) => p.step)).toEqual([1, 2, 3, 4, 5, 6]);
-    const zip = t.getState().zip()!;
+    expect(t.getState().trainCurve.map((p) => p.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    const zip = t.getState().trainingZip()!;
     expect(zip.size).toBeGreaterThan(3);
   });
 
   it('cancel removes the training card and adds nothing', async () => {
-    const studio = fakeStudio();
     const w = fakeTrainWorker(200);
-    const t = createTrainingStore(studio.store, () => w.worker);
-    t.getState().start('ft-y', 'y'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    const studio = await studioWith(() => w.worker);
+    const t = studio.store;
+    t.getState().startTraining('ft-y', 'y'.repeat(200), DEFAULT_TRAIN_SETTINGS);
     await until(() => studio.names().includes('ft-y (training 2/200)'));
-    t.getState().cancel();
-    await until(() => t.getState().status === 'cancelled');
+    t.getState().cancelTraining();
+    await until(() => t.getState().trainStatus === 'cancelled');
     expect(studio.names()).toEqual(['base']);
-    expect(t.getState().result).toBeNull();
+    expect(t.getState().trainResult).toBeNull();
   });
 
   it('a Worker that does not confirm a cancel within the grace period is terminated; the next run gets a fresh one', async () => {
-    const studio = fakeStudio();
     const workers = [fakeTrainWorker(100_000, true), fakeTrainWorker(6)];
     let made = 0;
-    const t = createTrainingStore(studio.store, () => workers[made++]!.worker);
-    t.getState().start('ft-z', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    const studio = await studioWith(() => workers[made++]!.worker);
+    const t = studio.store;
+    t.getState().startTraining('ft-z', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
     await until(() => studio.names().includes('ft-z (training 2/100000)'));
     const t0 = performance.now();
-    t.getState().cancel();
+    t.getState().cancelTraining();
     await new Promise((r) => setTimeout(r, CANCEL_GRACE_MS / 2));
-    expect(t.getState().status).toBe('running');
-    await until(() => t.getState().status === 'cancelled');
+    expect(t.getState().trainStatus).toBe('running');
+    await until(() => t.getState().trainStatus === 'cancelled');
     const waited = performance.now() - t0;
     expect(waited).toBeGreaterThanOrEqual(CANCEL_GRACE_MS - 5);
     expect(workers[0]!.terminated()).toBe(true);
     expect(studio.names()).toEqual(['base']);
-    t.getState().start('ft-z', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
-    await until(() => t.getState().status === 'done');
+    t.getState().startTraining('ft-z', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    await until(() => t.getState().trainStatus === 'done');
     expect(made).toBe(2);
     expect(studio.names()).toEqual(['base', 'ft-z']);
   });
 
-  it('empty or tiny text and a missing base are refused before the Worker is asked', () => {
-    const studio = fakeStudio();
+  it('empty or tiny text and a missing base are refused before the Worker is asked', async () => {
     const w = fakeTrainWorker(1);
-    const t = createTrainingStore(studio.store, () => w.worker);
-    t.getState().start('a', '   ', DEFAULT_TRAIN_SETTINGS);
-    expect(t.getState().error?.message).toMatch(/empty/);
-    t.getState().start('a', 'short text', DEFAULT_TRAIN_SETTINGS);
-    expect(t.getState().error?.message).toMatch(/too short/);
+    const studio = await studioWith(() => w.worker);
+    const t = studio.store;
+    t.getState().startTraining('a', '   ', DEFAULT_TRAIN_SETTINGS);
+    expect(t.getState().trainError?.message).toMatch(/empty/);
+    t.getState().startTraining('a', 'short text', DEFAULT_TRAIN_SETTINGS);
+    expect(t.getState().trainError?.message).toMatch(/too short/);
     studio.store.setState({ checkpoints: [] });
-    t.getState().start('a', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
-    expect(t.getState().error?.message).toMatch(/base/);
+    t.getState().startTraining('a', 'z'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    expect(t.getState().trainError?.message).toMatch(/base/);
     expect(w.sent).toEqual([]);
     expect(studio.names()).toEqual([]);
+  });
+
+  it('changes the workspace only through its actions: the live card keeps its slider through every snapshot into the result', async () => {
+    const w = fakeTrainWorker(60, false, [10, 20, 30]);
+    const studio = await studioWith(() => w.worker);
+    const t = studio.store;
+    t.getState().startTraining('ft-w', 'w'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    await until(() => studio.names().includes('ft-w (training 10/60)'));
+    const first = t.getState().trainLiveId!;
+    await until(() => t.getState().coefficients[first] !== undefined);
+    t.getState().setCoefficient(first, 0.3);
+    await until(() => t.getState().trainStatus === 'done');
+    const result = t.getState().trainResult!;
+    expect(t.getState().coefficients[result.checkpointId]?.value).toBe(0.3);
+    // Every snapshot card was added and removed by the workspace's actions, the slider moved by copyCoefficient.
+    expect(studio.added.filter((n) => n.endsWith('[transient]'))).toEqual(studio.removed.map((n) => `${n} [transient]`));
+    expect(studio.copied.map(([, to]) => to).at(-1)).toBe(result.checkpointId);
+    expect(studio.copied.every(([from]) => from !== result.checkpointId)).toBe(true);
+    expect(studio.names()).toEqual(['base', 'ft-w']);
+  });
+
+  it('a crashed training Worker fails the run with a typed error, removes its card, and the next run starts a fresh Worker', async () => {
+    const workers = [fakeTrainWorker(100_000), fakeTrainWorker(6)];
+    let made = 0;
+    const studio = await studioWith(() => workers[made++]!.worker);
+    const t = studio.store;
+    t.getState().startTraining('ft-c', 'c'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    await until(() => studio.names().includes('ft-c (training 2/100000)'));
+    workers[0]!.crash('out of memory');
+    await until(() => t.getState().trainStatus === 'failed');
+    expect(t.getState().trainError).toMatchObject({ code: 'worker-crashed', message: 'The training Worker crashed: out of memory' });
+    expect(studio.names()).toEqual(['base']);
+    t.getState().startTraining('ft-c', 'c'.repeat(200), DEFAULT_TRAIN_SETTINGS);
+    await until(() => t.getState().trainStatus === 'done');
+    expect(made).toBe(2);
+    expect(studio.names()).toEqual(['base', 'ft-c']);
   });
 });

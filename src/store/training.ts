@@ -1,62 +1,19 @@
-import { createStore, type StoreApi } from 'zustand/vanilla';
-import { ZipWriter } from '../engine/io/zip.ts';
-import type { TrainProgress, TrainSettings, TrainableSelection } from '../engine/train/index.ts';
-
-export type { TrainProgress, TrainSettings, TrainableSelection };
-import { toErrorInfo } from '../worker/errors.ts';
-import type { ErrorInfo, FileEntry } from '../worker/protocol.ts';
-import type { TrainedFile, TrainReply, TrainRequest, TrainStage } from '../worker/trainProtocol.ts';
+import type { StateCreator } from 'zustand/vanilla';
+import { InputError, ZipWriter, type TrainProgress, type TrainSettings } from '../engine/index.ts';
+import type { FileEntry } from '../worker/protocol.ts';
+import type { TrainedFile } from '../worker/trainProtocol.ts';
+import { errorRecord, isCancelled } from './errors.ts';
 import { newId } from './ids.ts';
-import type { StudioStore } from './index.ts';
 import { baseOf } from './recipe.ts';
+import type { LossPoint, StoreDeps, StudioState, TrainingSlice } from './types.ts';
 
 /**
- * Fine-tuning in the studio: its own small store beside the studio store, driving the training
- * Worker (train.worker.ts; the engine Worker stays free for sliders and perplexity). While a run
- * goes on, every snapshot becomes a fine-tune card named "… (training s/N)" that the user can
- * merge with; the finished run replaces it with the final fine-tune. A failed or cancelled run
- * removes that card: the workspace is as it was.
+ * Fine-tuning in the studio: a slice driving the training Worker through its client
+ * (src/worker/trainClient.ts; the engine Worker stays free for sliders and perplexity). The
+ * workspace changes only through the workspace's own actions: each snapshot replaces the live
+ * card (addCheckpoint with a new id, removeCheckpoint of the old one, copyCoefficient so the
+ * slider stays), the finished run replaces it with the kept fine-tune, an ended run removes it.
  */
-export interface TrainWorkerLike {
-  postMessage(message: TrainRequest): void;
-  addEventListener(type: 'message', listener: (event: MessageEvent<TrainReply>) => void): void;
-  addEventListener(type: 'error', listener: (event: ErrorEvent) => void): void;
-  terminate(): void;
-}
-
-export type TrainingStatus = 'idle' | 'running' | 'done' | 'failed' | 'cancelled';
-
-export interface LossPoint {
-  step: number;
-  loss?: number;
-  heldOut?: number;
-}
-
-export interface TrainingResult {
-  name: string;
-  files: TrainedFile[];
-  checkpointId: string;
-  tokensPerSecond: number;
-}
-
-export interface TrainingState {
-  status: TrainingStatus;
-  stage: TrainStage | null;
-  tokens: number | null;
-  progress: TrainProgress | null;
-  curve: LossPoint[];
-  error: ErrorInfo | null;
-  /** The workspace card that follows the run's snapshots (null before the first one). */
-  liveId: string | null;
-  snapshotStep: number | null;
-  result: TrainingResult | null;
-  /** Fine-tunes the workspace base on `text`; the result is named `name`. */
-  start: (name: string, text: string, settings: TrainSettings) => void;
-  cancel: () => void;
-  /** The finished fine-tune as a zip of its folder (`<name>/model.safetensors` …); null before one finished. */
-  zip: () => Blob | null;
-}
-
 export const DEFAULT_TRAIN_SETTINGS: TrainSettings = {
   steps: 100,
   batchSize: 4,
@@ -75,11 +32,6 @@ export const DEFAULT_TRAIN_SETTINGS: TrainSettings = {
 export const MIN_TEXT_CHARS = 64;
 
 const FLUSH_MS = 100;
-/**
- * A cancel the Worker has not confirmed within this long (it checks between steps, and a step can
- * take seconds on a busy CPU) ends the Worker itself; the next run starts a fresh one.
- */
-export const CANCEL_GRACE_MS = 1000;
 /** Points kept for the chart: past this, every other training-loss point goes (held-out points stay). */
 const MAX_POINTS = 400;
 
@@ -89,203 +41,170 @@ function thin(curve: LossPoint[]): LossPoint[] {
   return curve.filter((p, i) => i % 2 === 0 || i === last || p.heldOut !== undefined);
 }
 
-export type TrainingStore = StoreApi<TrainingState> & { dispose: () => void };
+const fileEntries = (files: readonly TrainedFile[]): FileEntry[] => files.map((f) => ({ path: f.path, file: new File([f.bytes as BlobPart], f.path) }));
 
-export function createTrainingStore(studio: Pick<StudioStore, 'getState' | 'setState'>, makeWorker: () => TrainWorkerLike): TrainingStore {
-  let worker: TrainWorkerLike | undefined;
+export const createTrainingSlice = ({ train }: StoreDeps): StateCreator<StudioState, [], [], TrainingSlice> => {
+  // One run at a time; callbacks of an older run (runId moved on) change nothing.
   let runId = 0;
   let runName = '';
+  let controller: AbortController | undefined;
   // Snapshots replace the live card one at a time; only the newest waiting one is kept.
   let pending: { step: number; total: number; files: TrainedFile[] } | null = null;
   let applying: Promise<void> = Promise.resolve();
-
-  const fileEntries = (files: readonly TrainedFile[]): FileEntry[] => files.map((f) => ({ path: f.path, file: new File([f.bytes as BlobPart], f.path) }));
-
-  /**
-   * Swaps the live card for a new one with `files` (a new id, so nothing cached under the old id
-   * is reused). Snapshots are transient (not stored: a reload ends the run); the final one is kept.
-   */
-  async function replaceLive(name: string, files: readonly TrainedFile[], run: number, transient: boolean): Promise<string | null> {
-    if (run !== runId) return null;
-    const s = studio.getState();
-    const old = store.getState().liveId;
-    const id = newId('ckpt');
-    const coef = old ? s.coefficients[old] : undefined;
-    if (coef) studio.setState((st) => ({ coefficients: { ...st.coefficients, [id]: coef } }));
-    if (old) s.removeCheckpoint(old);
-    store.setState({ liveId: id });
-    await s.addCheckpoint(name, fileEntries(files), { id, role: 'finetune', transient });
-    return id;
-  }
-
-  function removeLive(): void {
-    const old = store.getState().liveId;
-    if (old) studio.getState().removeCheckpoint(old);
-    store.setState({ liveId: null, snapshotStep: null });
-  }
-
-  function applySnapshots(run: number): void {
-    applying = applying.then(async () => {
-      const next = pending;
-      pending = null;
-      if (!next || run !== runId || store.getState().status !== 'running') return;
-      await replaceLive(`${runName} (training ${next.step}/${next.total})`, next.files, run, true);
-      store.setState({ snapshotStep: next.step });
-    });
-  }
-
+  // Steps can come hundreds a second: the page re-renders at most every FLUSH_MS.
   let buffered: LossPoint[] = [];
   let latest: TrainProgress | null = null;
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
-  function flush(): void {
-    if (flushTimer !== undefined) clearTimeout(flushTimer);
-    flushTimer = undefined;
-    if (!buffered.length) return;
-    const points = buffered;
-    const p = latest;
-    buffered = [];
-    store.setState((s) => ({ progress: p, curve: thin([...s.curve, ...points]) }));
-  }
 
-  function onReply(reply: TrainReply): void {
-    if (reply.id !== runId) return;
-    if (reply.kind !== 'train-progress') flush();
-    const run = runId;
-    switch (reply.kind) {
-      case 'train-status':
-        store.setState((s) => ({ stage: reply.stage, tokens: reply.tokens ?? s.tokens }));
-        break;
-      case 'train-progress': {
-        const p = reply.progress;
-        buffered.push({ step: p.step, loss: p.loss, ...(p.heldOutLoss !== undefined ? { heldOut: p.heldOutLoss } : {}) });
-        latest = p;
-        // Steps can come hundreds a second: the page re-renders at most every FLUSH_MS.
-        flushTimer ??= setTimeout(flush, FLUSH_MS);
-        break;
-      }
-      case 'train-snapshot':
-        if (reply.step < (store.getState().progress?.totalSteps ?? Infinity)) {
-          pending = { step: reply.step, total: store.getState().progress?.totalSteps ?? reply.step, files: reply.files };
-          applySnapshots(run);
-        }
-        break;
-      case 'train-done':
-        pending = null;
-        applying = applying.then(async () => {
-          if (run !== runId) return;
-          const id = await replaceLive(runName, reply.files, run, false);
-          if (!id) return;
-          store.setState({
-            status: 'done',
-            stage: null,
-            liveId: null,
-            result: { name: runName, files: reply.files, checkpointId: id, tokensPerSecond: reply.tokensPerSecond },
-          });
-        });
-        break;
-      case 'train-error':
-      {
-        // At once, not after queued snapshot loads: removing the card aborts a load still under way.
-        pending = null;
-        const cancelled = reply.error.code === 'cancelled';
-        store.setState({ status: cancelled ? 'cancelled' : 'failed', stage: null, error: cancelled ? null : reply.error });
-        removeLive();
-        // A snapshot card whose replacement was already under way goes too.
-        applying = applying.then(() => {
-          if (run === runId && store.getState().status !== 'running') removeLive();
-        });
-        break;
-      }
-    }
-  }
-
-  function ensureWorker(): TrainWorkerLike {
-    if (worker) return worker;
-    const w = makeWorker();
-    w.addEventListener('message', (e) => onReply(e.data));
-    w.addEventListener('error', (e) => {
-      // A crashed Worker (e.g. wasm out of memory): report it and start a fresh one next time.
-      worker = undefined;
-      w.terminate();
-      if (store.getState().status === 'running') {
-        removeLive();
-        store.setState({ status: 'failed', stage: null, error: { name: 'WorkerCrashedError', code: 'worker-crashed', message: `The training Worker crashed${e.message ? `: ${e.message}` : ''}` } });
-      }
-    });
-    worker = w;
-    return w;
-  }
-
-  const fail = (message: string): void =>
-    store.setState({ status: 'failed', stage: null, error: { name: 'InputError', code: 'input', message }, progress: null, curve: [] });
-
-  const store = createStore<TrainingState>()((set, get) => ({
-    status: 'idle',
-    stage: null,
-    tokens: null,
-    progress: null,
-    curve: [],
-    error: null,
-    liveId: null,
-    snapshotStep: null,
-    result: null,
-
-    start: (name, text, settings) => {
-      if (get().status === 'running') return;
-      const base = baseOf(studio.getState().checkpoints);
-      if (!base) return fail('Add a base checkpoint first: training fine-tunes the workspace base.');
-      if (text.trim().length === 0) return fail('The training text is empty.');
-      if (text.length < MIN_TEXT_CHARS) return fail(`The training text is too short (${text.length} characters; at least ${MIN_TEXT_CHARS}).`);
-      const trimmed = name.trim() || `${base.name}-ft`;
-      flush();
-      runId++;
-      runName = trimmed;
-      pending = null;
+  return (set, get) => {
+    function flush(): void {
+      if (flushTimer !== undefined) clearTimeout(flushTimer);
+      flushTimer = undefined;
+      if (!buffered.length) return;
+      const points = buffered;
+      const p = latest;
       buffered = [];
-      set({ status: 'running', stage: 'loading', tokens: null, progress: null, curve: [], error: null, liveId: null, snapshotStep: null, result: null });
-      try {
-        ensureWorker().postMessage({ kind: 'train-start', id: runId, name: base.name, files: base.files, text, settings });
-      } catch (error) {
-        set({ status: 'failed', stage: null, error: toErrorInfo(error) });
+      set((s) => ({ trainProgress: p, trainCurve: thin([...s.trainCurve, ...points]) }));
+    }
+
+    /**
+     * Swaps the live card for a new one with `files` (a new id, so nothing cached under the old id
+     * is reused). Snapshots are transient (not stored: a reload ends the run); the final one is kept.
+     */
+    async function replaceLive(name: string, files: readonly TrainedFile[], run: number, transient: boolean): Promise<string | null> {
+      if (run !== runId) return null;
+      const s = get();
+      const old = s.trainLiveId;
+      const id = newId('ckpt');
+      if (old) {
+        s.copyCoefficient(old, id);
+        s.removeCheckpoint(old);
       }
-    },
+      set({ trainLiveId: id });
+      await s.addCheckpoint(name, fileEntries(files), { id, role: 'finetune', transient });
+      return id;
+    }
 
-    cancel: () => {
-      if (get().status !== 'running' || !worker) return;
-      const w = worker;
-      const run = runId;
-      w.postMessage({ kind: 'train-cancel', target: run });
-      setTimeout(() => {
-        if (run !== runId || get().status !== 'running' || worker !== w) return;
-        worker = undefined;
-        w.terminate();
-        runId++; // anything the old run still had queued is ignored
+    function removeLive(): void {
+      const old = get().trainLiveId;
+      if (old) get().removeCheckpoint(old);
+      set({ trainLiveId: null, trainSnapshotStep: null });
+    }
+
+    function applySnapshots(run: number): void {
+      applying = applying.then(async () => {
+        const next = pending;
         pending = null;
+        if (!next || run !== runId || get().trainStatus !== 'running') return;
+        await replaceLive(`${runName} (training ${next.step}/${next.total})`, next.files, run, true);
+        set({ trainSnapshotStep: next.step });
+      });
+    }
+
+    /** A failed or cancelled run: the workspace is as it was before it. */
+    function ended(run: number, error: unknown): void {
+      if (run !== runId) return;
+      flush();
+      // At once, not after queued snapshot loads: removing the card aborts a load still under way.
+      pending = null;
+      const info = errorRecord(error);
+      const cancelled = isCancelled(info);
+      set({ trainStatus: cancelled ? 'cancelled' : 'failed', trainStage: null, trainError: cancelled ? null : info });
+      removeLive();
+      // A snapshot card whose replacement was already under way goes too.
+      applying = applying.then(() => {
+        if (run === runId && get().trainStatus !== 'running') removeLive();
+      });
+    }
+
+    function finished(run: number, name: string, files: TrainedFile[], tokensPerSecond: number): void {
+      if (run !== runId) return;
+      flush();
+      pending = null;
+      applying = applying.then(async () => {
+        const id = await replaceLive(name, files, run, false);
+        if (!id) return;
+        set({ trainStatus: 'done', trainStage: null, trainLiveId: null, trainResult: { name, files, checkpointId: id, tokensPerSecond } });
+      });
+    }
+
+    const refuse = (message: string): void =>
+      set({ trainStatus: 'failed', trainStage: null, trainError: errorRecord(new InputError(message)), trainProgress: null, trainCurve: [] });
+
+    return {
+      trainStatus: 'idle',
+      trainStage: null,
+      trainTokens: null,
+      trainProgress: null,
+      trainCurve: [],
+      trainError: null,
+      trainLiveId: null,
+      trainSnapshotStep: null,
+      trainResult: null,
+
+      startTraining: (name, text, settings) => {
+        if (get().trainStatus === 'running') return;
+        const base = baseOf(get().checkpoints);
+        if (!base) return refuse('Add a base checkpoint first: training fine-tunes the workspace base.');
+        if (text.trim().length === 0) return refuse('The training text is empty.');
+        if (text.length < MIN_TEXT_CHARS) return refuse(`The training text is too short (${text.length} characters; at least ${MIN_TEXT_CHARS}).`);
+        if (!train) return refuse('Fine-tuning is not available in this session (no training Worker).');
+        const trimmed = name.trim() || `${base.name}-ft`;
         flush();
-        set({ status: 'cancelled', stage: null, error: null });
-        removeLive();
-        // A snapshot card whose replacement was already under way goes too.
-        const ended = runId;
-        applying = applying.then(() => {
-          if (ended === runId && get().status !== 'running') removeLive();
-        });
-      }, CANCEL_GRACE_MS);
-    },
+        const run = ++runId;
+        runName = trimmed;
+        pending = null;
+        buffered = [];
+        const ctl = new AbortController();
+        controller = ctl;
+        set({ trainStatus: 'running', trainStage: 'loading', trainTokens: null, trainProgress: null, trainCurve: [], trainError: null, trainLiveId: null, trainSnapshotStep: null, trainResult: null });
+        train
+          .train(
+            { name: base.name, files: base.files, text, settings },
+            {
+              signal: ctl.signal,
+              onStatus: (r) => {
+                if (run !== runId) return;
+                flush();
+                set((s) => ({ trainStage: r.stage, trainTokens: r.tokens ?? s.trainTokens }));
+              },
+              onProgress: (p) => {
+                if (run !== runId) return;
+                buffered.push({ step: p.step, loss: p.loss, ...(p.heldOutLoss !== undefined ? { heldOut: p.heldOutLoss } : {}) });
+                latest = p;
+                flushTimer ??= setTimeout(flush, FLUSH_MS);
+              },
+              onSnapshot: (r) => {
+                if (run !== runId) return;
+                flush();
+                // The last step's snapshot is the result itself: train-done replaces the card with it.
+                const total = get().trainProgress?.totalSteps;
+                if (r.step < (total ?? Infinity)) {
+                  pending = { step: r.step, total: total ?? r.step, files: r.files };
+                  applySnapshots(run);
+                }
+              },
+            },
+          )
+          .then(
+            (result) => finished(run, trimmed, result.files, result.tokensPerSecond),
+            (error: unknown) => ended(run, error),
+          );
+      },
 
-    zip: () => {
-      const r = get().result;
-      if (!r) return null;
-      const z = new ZipWriter();
-      for (const f of r.files) z.add(`${r.name}/${f.path}`, f.bytes);
-      return new Blob(z.finish() as BlobPart[], { type: 'application/zip' });
-    },
-  }));
+      cancelTraining: () => {
+        if (get().trainStatus !== 'running') return;
+        // The client ends the run when the Worker confirms, or ends the Worker after CANCEL_GRACE_MS.
+        controller?.abort();
+      },
 
-  return {
-    ...store,
-    dispose: () => {
-      worker?.terminate();
-      worker = undefined;
-    },
+      trainingZip: () => {
+        const r = get().trainResult;
+        if (!r) return null;
+        const z = new ZipWriter();
+        for (const f of r.files) z.add(`${r.name}/${f.path}`, f.bytes);
+        return new Blob(z.finish() as BlobPart[], { type: 'application/zip' });
+      },
+    };
   };
-}
+};

@@ -1,11 +1,13 @@
-import type { AdapterSummary, CheckpointSummary, CompatibilityItem, ParamSpec } from '../engine/index.ts';
-import type { LayerDistances } from '../engine/analysis/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, LayerDistances, ParamSpec, TrainProgress, TrainSettings } from '../engine/index.ts';
+import type { LocalStore, StorageUsage } from '../storage/local.ts';
 import type { EngineApi } from '../worker/client.ts';
 import type { ErrorInfo, FileEntry, Progress } from '../worker/protocol.ts';
+import type { TrainApi } from '../worker/trainClient.ts';
+import type { TrainedFile, TrainStage } from '../worker/trainProtocol.ts';
 import type { PersistStorage } from 'zustand/middleware';
 
 /**
- * The studio's state: one zustand store built from typed slices (STYLE habit 12). Slices keep
+ * The studio's state: one zustand store built from typed slices (index.ts). Slices keep
  * flat, prefixed fields so each has its own selector (selectors.ts). Errors are kept as
  * ErrorInfo (plain data) so the state stays serialisable.
  */
@@ -53,6 +55,8 @@ export interface WorkspaceSlice {
   removeCheckpoint: (id: string) => void;
   /** At most one base: making one the base turns the previous base into a fine-tune. */
   setRole: (id: string, role: CheckpointRole) => void;
+  /** The card `id` reads its files from `to` from now on, if it still has `from` (a stored copy replacing the picked files). */
+  replaceCheckpointFiles: (id: string, from: FileEntry[], to: FileEntry[]) => void;
   /** Mismatches of each fine-tune with the base (checkCompatibility), by checkpoint id. */
   compat: Record<string, CompatibilityItem[]>;
   /** After any change of checkpoints or roles: compatibility, tokenization, references, evaluation. */
@@ -124,6 +128,8 @@ export interface MergeSlice {
   setAnchor: (id: string, index: number, value: number) => void;
   setAnchorCount: (id: string, count: number) => void;
   resetCoefficient: (id: string) => void;
+  /** Gives fine-tune `to` the coefficient `from` has (a card replaced by a newer one keeps its slider); no re-measure. */
+  copyCoefficient: (from: string, to: string) => void;
   /** Current merge: perplexity by validation-set id. */
   perplexities: Record<string, number>;
   evalStatus: 'idle' | 'running' | 'done' | 'failed';
@@ -228,14 +234,110 @@ export interface NotificationsSlice {
   notifications: Notice[];
   notify: (notice: Omit<Notice, 'id'>) => string;
   dismiss: (id: string) => void;
+  /** Records a caught failure (errors.ts) and shows it as an error notice titled `title`; returns the record. */
+  reportError: (title: string, error: unknown) => ErrorInfo;
 }
 
-export type StudioState = GpuSlice & WorkspaceSlice & ValidationSlice & MergeSlice & SearchSlice & InsightSlice & NotificationsSlice;
+export type TrainingStatus = 'idle' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface LossPoint {
+  step: number;
+  loss?: number;
+  heldOut?: number;
+}
+
+export interface TrainingResult {
+  name: string;
+  files: TrainedFile[];
+  checkpointId: string;
+  tokensPerSecond: number;
+}
+
+/**
+ * Fine-tuning the workspace base in the training Worker. While a run goes on, every snapshot is a
+ * transient fine-tune card "… (training s/N)" the user can merge with; the finished run replaces
+ * it with the final fine-tune; a failed or cancelled run removes it.
+ */
+export interface TrainingSlice {
+  trainStatus: TrainingStatus;
+  trainStage: TrainStage | null;
+  trainTokens: number | null;
+  trainProgress: TrainProgress | null;
+  /** Training and held-out loss by step, thinned past a few hundred points. */
+  trainCurve: LossPoint[];
+  trainError: ErrorInfo | null;
+  /** The workspace card that follows the run's snapshots (null before the first one). */
+  trainLiveId: string | null;
+  trainSnapshotStep: number | null;
+  trainResult: TrainingResult | null;
+  /** Fine-tunes the workspace base on `text`; the result is named `name`. */
+  startTraining: (name: string, text: string, settings: TrainSettings) => void;
+  cancelTraining: () => void;
+  /** The finished fine-tune as a zip of its folder (`<name>/model.safetensors` …); null before one finished. */
+  trainingZip: () => Blob | null;
+}
+
+export interface StoredItem {
+  kind: 'checkpoint' | 'text';
+  /** The workspace id (card or validation set). */
+  id: string;
+  /** Name in the workspace; null when the workspace no longer has it. */
+  name: string | null;
+  size: number;
+  files: number;
+}
+
+export interface MissingItem {
+  kind: 'checkpoint' | 'text';
+  id: string;
+  name: string;
+  /** Stored paths that could not be read back. */
+  files: string[];
+}
+
+/** What the studio keeps on this machine (OPFS, storage.ts) and the Storage panel shows. */
+export interface StorageSlice {
+  /** The workspace is kept in OPFS this session (false: ?fresh, or no OPFS: nothing is kept). */
+  storageEnabled: boolean;
+  storageUsage: StorageUsage | null;
+  storedItems: StoredItem[];
+  /** Copies in flight, by checkpoint id: bytes written of total. */
+  storageCopying: Record<string, { name: string; written: number; total: number }>;
+  /** Checkpoints kept only in memory because they did not fit: id → message. */
+  storageNotStored: Record<string, string>;
+  /** What a restore could not find in storage. */
+  storageMissing: MissingItem[];
+  /** True while a workspace.json write is scheduled or running. */
+  storageSaving: boolean;
+  storageError: string | null;
+  refreshStorage: () => Promise<void>;
+  /** Removes a stored item; an item still in the workspace leaves the workspace too. */
+  removeStored: (item: Pick<StoredItem, 'kind' | 'id'>) => Promise<void>;
+  /** Empties the workspace and deletes every stored file. */
+  clearStorage: () => Promise<void>;
+}
+
+export type StudioState = GpuSlice &
+  WorkspaceSlice &
+  ValidationSlice &
+  MergeSlice &
+  SearchSlice &
+  InsightSlice &
+  NotificationsSlice &
+  TrainingSlice &
+  StorageSlice;
 
 /** What slices get besides zustand's set/get: the engine (never the other way round). */
 export interface StoreDeps {
   engine: EngineApi;
-  /** Where the workspace survives a reload (IndexedDB in the page); absent = not persisted. */
+  /** The training Worker's client; absent = no fine-tuning (a start is refused with a message). */
+  train?: TrainApi;
+  /**
+   * The Origin Private File System (src/storage/local.ts; null when it could not be opened): the
+   * workspace and every file the user loads are kept there (storage.ts). Absent = not kept there.
+   */
+  local?: Promise<LocalStore | null>;
+  /** Without `local`: where the workspace survives a reload instead (IndexedDB; tests); absent = not persisted. */
   storage?: PersistStorage<PersistedWorkspace>;
   /** Cap on the engine's GPU memory in bytes (?gpuBudget= in the page). */
   memoryBudget?: number;

@@ -1,5 +1,6 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { toErrorInfo } from '../worker/errors.ts';
+import { InputError } from '../engine/index.ts';
+import { errorRecord } from './errors.ts';
 import { newId } from './ids.ts';
 import { baseOf } from './recipe.ts';
 import type { StoreDeps, StudioState, ValidationSet, ValidationSlice } from './types.ts';
@@ -14,7 +15,7 @@ export const createValidationSlice = ({ engine }: StoreDeps): StateCreator<Studi
       const entry = get().validationSets.find((v) => v.id === id);
       if (!entry) return;
       if (entry.text.trim() === '') {
-        update(id, { status: 'failed', tokens: null, error: { name: 'InputError', code: 'input', message: `“${entry.name}” is empty: paste some text or choose a non-empty .txt file` } });
+        update(id, { status: 'failed', tokens: null, error: errorRecord(new InputError(`“${entry.name}” is empty: paste some text or choose a non-empty .txt file`)) });
         return;
       }
       const base = baseOf(get().checkpoints);
@@ -29,7 +30,7 @@ export const createValidationSlice = ({ engine }: StoreDeps): StateCreator<Studi
         if (baseOf(get().checkpoints)?.id !== base.id) return;
         update(id, { status: 'ready', tokens, error: null });
       } catch (error) {
-        update(id, { status: 'failed', tokens: null, error: toErrorInfo(error) });
+        update(id, { status: 'failed', tokens: null, error: errorRecord(error) });
       }
     };
 

@@ -1,7 +1,7 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { toErrorInfo } from '../worker/errors.ts';
+import { errorRecord, isCancelled } from './errors.ts';
 import { newId } from './ids.ts';
-import { errorNotice } from './notifications.ts';
+import { defaultCoefficient } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';
 import type { CheckpointEntry, StoreDeps, StudioState, WorkspaceSlice } from './types.ts';
 
@@ -46,8 +46,8 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
           update(id, { status: 'ready', summary, progress: null, needsReselect: false });
           get().refresh();
         } catch (error) {
-          const info = toErrorInfo(error);
-          if (info.code === 'cancelled') {
+          const info = errorRecord(error);
+          if (isCancelled(info)) {
             // The user asked for it: the card goes, nothing to report.
             set((s) => ({ checkpoints: s.checkpoints.filter((c) => c.id !== id) }));
           } else if (restore) {
@@ -55,8 +55,7 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
             const message = `Choose “${name}” again: its files from the last session could not be read (${info.message})`;
             update(id, { status: 'failed', error: { ...info, message }, progress: null, needsReselect: true });
           } else {
-            update(id, { status: 'failed', error: info, progress: null });
-            get().notify(errorNotice(`Could not load “${name}”`, info));
+            update(id, { status: 'failed', error: get().reportError(`Could not load “${name}”`, error), progress: null });
           }
         } finally {
           controllers.delete(id);
@@ -88,6 +87,11 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
         get().refresh();
       },
 
+      replaceCheckpointFiles: (id, from, to) => {
+        // The engine keeps reading what it was given; only the card (and what is persisted) changes.
+        set((s) => ({ checkpoints: s.checkpoints.map((c) => (c.id === id && c.files === from ? { ...c, files: to } : c)) }));
+      },
+
       refresh: () => {
         const s = get();
         const base = baseOf(s.checkpoints);
@@ -113,11 +117,11 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
         void check().then(() => {
           if (seq !== compatSeq) return;
           const st = get();
-          // Every fine-tune in the merge gets a coefficient (default 1: the plain DEM sum).
+          // Every fine-tune in the merge gets a coefficient (the default: the plain DEM sum).
           const missing = fineTunes(st.checkpoints).filter((t) => !st.coefficients[t.id]);
           if (missing.length) {
             set((x) => ({
-              coefficients: { ...x.coefficients, ...Object.fromEntries(missing.map((t) => [t.id, { mode: 'scalar' as const, value: 1, anchors: [1, 1, 1] }])) },
+              coefficients: { ...x.coefficients, ...Object.fromEntries(missing.map((t) => [t.id, defaultCoefficient()])) },
             }));
           }
           if (base?.id !== lastBase) {

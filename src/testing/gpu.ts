@@ -3,7 +3,7 @@ import { type GpuRuntimeOptions } from '../engine/gpu/runtime.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
 
 /**
- * The one way GPU tests get a device (STYLE habit 6): a Node runtime on Dawn/SwiftShader, or a
+ * The one way GPU tests get a device: a Node runtime on Dawn/SwiftShader, or a
  * loud failure — never a silent skip; CI must have WebGPU. Each test body runs inside a
  * validation/OOM error scope; buffers it made are destroyed afterwards.
  */

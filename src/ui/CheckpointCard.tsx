@@ -1,5 +1,5 @@
 import { useId, useState } from 'react';
-import type { CheckpointSummary, TensorSummary } from '../engine/index.ts';
+import { formatBytes, type CheckpointSummary, type TensorSummary } from '../engine/index.ts';
 import {
   selectCompat,
   selectCancelCheckpoint,
@@ -8,7 +8,7 @@ import {
   type CheckpointEntry,
   type CheckpointRole,
 } from '../store/index.ts';
-import { formatBytes, formatCount, formatDtypes, formatShape } from './format.ts';
+import { formatCount, formatDtypes, formatShape } from './format.ts';
 import { useStudio } from './store.tsx';
 
 /** One loaded (or loading, or failed) checkpoint. */

@@ -2,6 +2,7 @@ import { useId } from 'react';
 import {
   COEF_MAX,
   COEF_MIN,
+  coefficientOf,
   selectCheckpoints,
   selectCoefficients,
   selectMethod,
@@ -43,7 +44,7 @@ export function CoefficientsPanel() {
       ) : (
         <div className="coefs">
           {tunes.map((t) => (
-            <CoefficientRow key={t.id} tune={t} coef={coefficients[t.id] ?? { mode: 'scalar', value: 1, anchors: [1, 1, 1] }} numLayers={t.summary?.spec.numLayers ?? 0} />
+            <CoefficientRow key={t.id} tune={t} coef={coefficientOf(coefficients, t.id)} numLayers={t.summary?.spec.numLayers ?? 0} />
           ))}
         </div>
       )}

@@ -1,5 +1,5 @@
 import { selectAdapter, selectConnectGpu, selectGpuError, selectGpuStatus } from '../store/index.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes } from '../engine/index.ts';
 import { useStudio } from './store.tsx';
 
 const labels = {

@@ -1,28 +1,27 @@
-import { createContext, useContext, useState, type ReactNode } from 'react';
-import { useStore } from 'zustand';
-import type { StorageState, StorageStore } from '../store/storage.ts';
-import { formatBytes } from './format.ts';
+import { useState } from 'react';
+import { formatBytes } from '../engine/index.ts';
+import {
+  selectClearStorage,
+  selectRemoveStored,
+  selectStorageCopying,
+  selectStorageEnabled,
+  selectStorageError,
+  selectStorageMissing,
+  selectStorageNotStored,
+  selectStorageSaving,
+  selectStorageUsage,
+  selectStoredItems,
+} from '../store/index.ts';
+import { useStudio } from './store.tsx';
 
 /**
  * What the studio keeps on this machine (OPFS): bytes used against the browser's quota, each
  * stored checkpoint and text with its size, copies in progress, what did not fit, and what a
  * restore could not find. Without OPFS (or with ?fresh) the panel says nothing is kept.
  */
-const StorageContext = createContext<StorageStore | null>(null);
-
-export function StorageProvider({ store, children }: { store: StorageStore | null; children: ReactNode }) {
-  return <StorageContext.Provider value={store}>{children}</StorageContext.Provider>;
-}
-
-const NONE: StorageStore | null = null;
-
-function useStorage<T>(store: StorageStore, selector: (s: StorageState) => T): T {
-  return useStore(store, selector);
-}
-
 export function StoragePanel() {
-  const store = useContext(StorageContext) ?? NONE;
-  if (!store) {
+  const enabled = useStudio(selectStorageEnabled);
+  if (!enabled) {
     return (
       <section className="panel" aria-labelledby="storage-title" data-testid="storage-panel" data-available="false">
         <h2 id="storage-title" className="section-title">
@@ -32,19 +31,19 @@ export function StoragePanel() {
       </section>
     );
   }
-  return <StorageContents store={store} />;
+  return <StorageContents />;
 }
 
-function StorageContents({ store }: { store: StorageStore }) {
-  const usage = useStorage(store, (s) => s.usage);
-  const items = useStorage(store, (s) => s.items);
-  const copying = useStorage(store, (s) => s.copying);
-  const notStored = useStorage(store, (s) => s.notStored);
-  const missing = useStorage(store, (s) => s.missing);
-  const saving = useStorage(store, (s) => s.saving);
-  const error = useStorage(store, (s) => s.error);
-  const remove = useStorage(store, (s) => s.remove);
-  const clearAll = useStorage(store, (s) => s.clearAll);
+function StorageContents() {
+  const usage = useStudio(selectStorageUsage);
+  const items = useStudio(selectStoredItems);
+  const copying = useStudio(selectStorageCopying);
+  const notStored = useStudio(selectStorageNotStored);
+  const missing = useStudio(selectStorageMissing);
+  const saving = useStudio(selectStorageSaving);
+  const error = useStudio(selectStorageError);
+  const remove = useStudio(selectRemoveStored);
+  const clearAll = useStudio(selectClearStorage);
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const copies = Object.entries(copying);

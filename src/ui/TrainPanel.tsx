@@ -1,23 +1,23 @@
-import { createContext, useContext, useId, useState, type ChangeEvent, type ReactNode } from 'react';
+import { useId, useState, type ChangeEvent } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { useStore } from 'zustand';
-import { selectCheckpoints } from '../store/index.ts';
-import { DEFAULT_TRAIN_SETTINGS, type TrainSettings, type TrainableSelection, type TrainingState, type TrainingStore } from '../store/training.ts';
+import type { TrainSettings, TrainableSelection } from '../engine/index.ts';
+import {
+  DEFAULT_TRAIN_SETTINGS,
+  selectCancelTraining,
+  selectCheckpoints,
+  selectStartTraining,
+  selectTrainCurve,
+  selectTrainError,
+  selectTrainingZip,
+  selectTrainProgress,
+  selectTrainResult,
+  selectTrainSnapshotStep,
+  selectTrainStage,
+  selectTrainStatus,
+  selectTrainTokens,
+} from '../store/index.ts';
 import { useStudio } from './store.tsx';
 import { download } from './download.ts';
-
-/** Binds the training store (src/store/training.ts) to React, beside the studio store. */
-const TrainingContext = createContext<TrainingStore | null>(null);
-
-export function TrainingProvider({ store, children }: { store: TrainingStore; children: ReactNode }) {
-  return <TrainingContext.Provider value={store}>{children}</TrainingContext.Provider>;
-}
-
-function useTraining<T>(selector: (s: TrainingState) => T): T {
-  const store = useContext(TrainingContext);
-  if (!store) throw new Error('useTraining outside <TrainingProvider>');
-  return useStore(store, selector);
-}
 
 const STAGE_TEXT: Record<string, string> = {
   loading: 'Reading the base…',
@@ -36,17 +36,17 @@ function formatSeconds(s: number): string {
 export function TrainPanel() {
   const checkpoints = useStudio(selectCheckpoints);
   const base = checkpoints.find((c) => c.role === 'base' && c.status === 'ready');
-  const status = useTraining((s) => s.status);
-  const stage = useTraining((s) => s.stage);
-  const tokens = useTraining((s) => s.tokens);
-  const progress = useTraining((s) => s.progress);
-  const curve = useTraining((s) => s.curve);
-  const error = useTraining((s) => s.error);
-  const snapshotStep = useTraining((s) => s.snapshotStep);
-  const result = useTraining((s) => s.result);
-  const start = useTraining((s) => s.start);
-  const cancel = useTraining((s) => s.cancel);
-  const zip = useTraining((s) => s.zip);
+  const status = useStudio(selectTrainStatus);
+  const stage = useStudio(selectTrainStage);
+  const tokens = useStudio(selectTrainTokens);
+  const progress = useStudio(selectTrainProgress);
+  const curve = useStudio(selectTrainCurve);
+  const error = useStudio(selectTrainError);
+  const snapshotStep = useStudio(selectTrainSnapshotStep);
+  const result = useStudio(selectTrainResult);
+  const start = useStudio(selectStartTraining);
+  const cancel = useStudio(selectCancelTraining);
+  const zip = useStudio(selectTrainingZip);
 
   const [name, setName] = useState('');
   const [text, setText] = useState('');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatCount, formatDtypes, formatShape } from './format.ts';
+import { formatCount, formatDtypes, formatShape } from './format.ts';
 
 describe('formatCount', () => {
   it('keeps small counts exact and scales large ones to one decimal', () => {
@@ -12,14 +12,6 @@ describe('formatCount', () => {
   it('rounds across a unit boundary to the larger unit', () => {
     expect(formatCount(999_960)).toBe('1.0 M');
     expect(formatCount(999_940)).toBe('999.9 K');
-  });
-});
-
-describe('formatBytes', () => {
-  it('uses decimal units', () => {
-    expect(formatBytes(512)).toBe('512 B');
-    expect(formatBytes(548_118_077)).toBe('548.1 MB');
-    expect(formatBytes(1_000)).toBe('1.0 kB');
   });
 });
 

@@ -16,19 +16,6 @@ export function formatCount(n: number): string {
   return String(n);
 }
 
-const byteUnits = ['B', 'kB', 'MB', 'GB', 'TB'];
-
-/** Decimal units as the Hugging Face hub shows sizes: 548_118_077 -> '548.1 MB'. */
-export function formatBytes(n: number): string {
-  let value = n;
-  let unit = 0;
-  while (Math.abs(value) >= 999.95 && unit < byteUnits.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${byteUnits[unit]}`;
-}
-
 /** (768, 2304) style, as the comments write shapes; a scalar is '()'. */
 export function formatShape(shape: readonly number[]): string {
   return `(${shape.join(', ')})`;

@@ -1,5 +1,4 @@
-import { normaliseShaderSources } from '../engine/index.ts';
-import { inspectCheckpoint } from '../engine/io/inspect.ts';
+import { inspectCheckpoint, normaliseShaderSources } from '../engine/index.ts';
 import { createEngineHost } from './host.ts';
 import type { Reply, Request } from './protocol.ts';
 

@@ -1,8 +1,7 @@
-import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode, MergeRecipe } from '../engine/index.ts';
-import type { LayerDistances } from '../engine/analysis/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode, LayerDistances, MergeRecipe } from '../engine/index.ts';
 
 /**
- * The page <-> engine Worker message protocol (STYLE habit 15). Every request carries an `id`;
+ * The page <-> engine Worker message protocol. Every request carries an `id`;
  * the Worker answers it with zero or more `progress` messages and then exactly one `result` or
  * `error`. `cancel` names the request to stop and gets no reply of its own: the cancelled request
  * ends with an `error` whose code is 'cancelled'. `device-lost` is the one unsolicited message.

@@ -1,4 +1,4 @@
-import type { OrtTrainingModule } from '../engine/train/index.ts';
+import type { OrtTrainingModule } from '../engine/index.ts';
 import { createTrainHost } from './trainHost.ts';
 import type { TrainReply, TrainRequest } from './trainProtocol.ts';
 

@@ -1,5 +1,4 @@
-import { CancelledError, InputError, TokenizerError, blobSource, loadTokenizer, openCheckpoint, type ByteSource } from '../engine/index.ts';
-import { fineTune, writeFineTuned, type OrtTrainingModule } from '../engine/train/index.ts';
+import { CancelledError, InputError, TokenizerError, blobSource, fineTune, loadTokenizer, openCheckpoint, writeFineTuned, type ByteSource, type OrtTrainingModule } from '../engine/index.ts';
 import { toErrorInfo } from './errors.ts';
 import type { TrainReply, TrainRequest, TrainStartRequest } from './trainProtocol.ts';
 

@@ -1,4 +1,4 @@
-import type { TrainProgress, TrainSettings } from '../engine/train/index.ts';
+import type { TrainProgress, TrainSettings } from '../engine/index.ts';
 import type { ErrorInfo, FileEntry } from './protocol.ts';
 
 /**
@@ -28,6 +28,9 @@ export interface TrainCancelRequest {
 
 export type TrainRequest = TrainStartRequest | TrainCancelRequest;
 
+/** A run's fields besides `kind` and `id` (what trainClient.ts's `train` takes). */
+export type TrainStartBody = Omit<TrainStartRequest, 'kind' | 'id'>;
+
 export type TrainStage = 'loading' | 'tokenizing' | 'building' | 'training' | 'writing';
 
 export interface TrainedFile {
@@ -46,3 +49,7 @@ export type TrainReply =
   | { kind: 'train-snapshot'; id: number; step: number; weights: Record<string, Float32Array>; files: TrainedFile[] }
   | { kind: 'train-done'; id: number; files: TrainedFile[]; losses: number[]; heldOut: { step: number; loss: number }[]; tokensPerSecond: number }
   | { kind: 'train-error'; id: number; error: ErrorInfo };
+
+export type TrainReplyKind = TrainReply['kind'];
+/** The reply of one kind, e.g. TrainReplyOf<'train-snapshot'>. */
+export type TrainReplyOf<K extends TrainReplyKind> = Extract<TrainReply, { kind: K }>;

@@ -1,7 +1,8 @@
 /**
- * WGSL sources by name ('merge/task_arithmetic' for shaders/merge/task_arithmetic.wgsl).
+ * WGSL sources by name ('merge/combine' for shaders/merge/combine.wgsl).
  * The engine never reads files: the page/Worker hands it Vite's eager glob of shaders/, Node
- * hands it the same files read from disk (src/node/shaders.ts), so both run identical source.
+ * hands it the same files read from disk (loadShaderSources in src/node/gpu.ts), so both run
+ * identical source.
  *
  * Shared snippets are concatenated, not imported: a line `// @include common/dtype.wgsl`
  * is replaced by that file (once per shader, recursively).

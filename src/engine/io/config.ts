@@ -1,6 +1,6 @@
 /**
- * Hugging Face config.json -> ModelSpec, parsed once at the boundary with cross-field checks
- * (STYLE habit 9). Field names and defaults follow transformers' GPT2Config, LlamaConfig,
+ * Hugging Face config.json -> ModelSpec, parsed once at the boundary with cross-field checks,
+ * so nothing downstream sees an ill-formed config. Field names and defaults follow transformers' GPT2Config, LlamaConfig,
  * MistralConfig and Qwen2Config; anything that would change the forward pass in a way the
  * engine does not implement is refused with a clear error rather than ignored.
  */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../random.ts';
 import { SafetensorsError } from '../errors.ts';
 import { bf16ToF32, decodeToF32, DTYPES, dtypeSize, encodeFromF32, f16ToF32, f32Bits, f32FromBits, f32ToBf16, f32ToF16, isMergeable } from './dtypes.ts';
 
@@ -36,16 +37,6 @@ const refBf16 = (x: number): number => refRound(x, 7, -126, f32FromBits(0x7f7f00
 
 function sameValue(a: number, b: number): boolean {
   return Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
-}
-
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function expectAll(xs: number[], convert: (x: number) => number, decode: (h: number) => number, ref: (x: number) => number, label: string): void {

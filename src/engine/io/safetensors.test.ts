@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../random.ts';
 import { SafetensorsError } from '../errors.ts';
 import { DTYPES, dtypeSize, encodeFromF32, type DType } from './dtypes.ts';
 import { findDuplicateKey, MAX_HEADER_LENGTH, readSafetensorsHeader, readTensor, safetensorsLayout, writeSafetensors } from './safetensors.ts';
 import { bytesSource, type ByteSource } from './source.ts';
-
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(rand: () => number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));

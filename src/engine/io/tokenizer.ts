@@ -1,6 +1,6 @@
 /**
  * tokenizer.json (Hugging Face `tokenizers` format) through @huggingface/tokenizers, offline.
- * Perplexity encodes without special tokens (DEM.md), so `encode` never adds BOS/EOS.
+ * Perplexity encodes without special tokens (model/perplexity.ts), so `encode` never adds BOS/EOS.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TokenizerError } from '../errors.ts';

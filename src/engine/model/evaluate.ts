@@ -5,7 +5,7 @@ import { perplexity, type PerplexityResult, type WindowScorer } from './perplexi
 
 /**
  * Per-text validation perplexity, the number DEM's coefficient search optimises: each text is
- * encoded (no special tokens) and scored in windows of `context` tokens as DEM.md defines.
+ * encoded (no special tokens) and scored in windows of `context` tokens as perplexity.ts defines.
  * Encoding happens up front (tokenizeTexts) so empty or too-short texts fail before any GPU work.
  */
 export interface ValidationText {

@@ -106,7 +106,7 @@ describe('GpuModel vs the float64 reference', () => {
     });
   }
 
-  it('scores perplexity() windows as DEM.md defines them (context 9 over 30 tokens)', async () => {
+  it('scores perplexity() windows as perplexity.ts defines them (context 9 over 30 tokens)', async () => {
     const seed = freshSeed();
     const ids = randomIds(rng(seed + 1), 30, LLAMA_GQA.vocabSize);
     const { got, want } = await withGpu(async (rt) => {

@@ -11,7 +11,7 @@ const scorer: WindowScorer = {
   },
 };
 
-describe('perplexity windows (DEM.md definition)', () => {
+describe('perplexity windows (the definition in perplexity.ts)', () => {
   it('splits consecutive windows and skips windows of < 2 tokens', () => {
     expect(splitWindows([1, 2, 3, 4, 5, 6, 7], 3)).toEqual([[1, 2, 3], [4, 5, 6]]);
     expect(splitWindows([1, 2, 3, 4, 5, 6, 7, 8], 3)).toEqual([[1, 2, 3], [4, 5, 6], [7, 8]]);

@@ -1,7 +1,7 @@
 import { InputError, throwIfAborted } from '../errors.ts';
 
 /**
- * Perplexity exactly as ../shared/DEM.md defines it: ids (encoded without special tokens) split
+ * Perplexity as the studio, `dem ppl` and the PyTorch reference (scripts/reference_ppl.py) define it: ids (encoded without special tokens) split
  * into consecutive windows of `context` tokens, the last possibly shorter; windows of < 2 tokens
  * are skipped; each window predicts its tokens 1..n−1 from the preceding ones in that window;
  * ppl = exp(total NLL / predicted tokens).

@@ -1,4 +1,5 @@
 import { InputError } from '../errors.ts';
+import { mulberry32 } from '../random.ts';
 
 /**
  * Choosing the next token from a logits vector (V): greedy argmax, or a draw from
@@ -13,17 +14,10 @@ export interface SamplingOptions {
   topK?: number;
 }
 
-/** Uniform numbers in [0, 1) from a 32-bit seed (mulberry32); the same seed gives the same sequence. */
+/** mulberry32 (src/engine/random.ts) from a user-given seed, refused unless it is a finite number. */
 export function seededRandom(seed: number): () => number {
   if (!Number.isFinite(seed)) throw new InputError(`seed must be a finite number (got ${seed})`);
-  let s = Math.trunc(seed) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(Math.trunc(seed));
 }
 
 function checkLogits(logits: ArrayLike<number>): void {

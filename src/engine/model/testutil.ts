@@ -1,4 +1,5 @@
 import type { GpuRuntime } from '../gpu/runtime.ts';
+import { mulberry32 } from '../random.ts';
 import { decodeWeights, encodeWeights, type WeightDtype, type WeightRef } from '../kernels/weights.ts';
 
 /**
@@ -7,14 +8,7 @@ import { decodeWeights, encodeWeights, type WeightDtype, type WeightRef } from '
  * reports the first mismatches.
  */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   return () => {
     const u = Math.max(uniform(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());

@@ -1,6 +1,7 @@
 /**
- * The four onnxruntime-web training artifacts, generated in-process (contract measured in
- * /work/shared/ORT-TRAINING.md): training model, eval model, optimizer model, checkpoint.
+ * The four artifacts onnxruntime-web 1.19.2's training API loads, generated in-process (its
+ * Python generator is not available to a page): training model, eval model, optimizer model,
+ * checkpoint. The contracts each must meet are stated where each is built below.
  */
 import onnxProto from 'onnx-proto';
 import type { ModelSpec } from '../io/spec.ts';

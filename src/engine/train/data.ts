@@ -4,6 +4,7 @@
  * kT..kT+T-1). Batches draw windows in a seeded shuffled order, reshuffled each epoch.
  */
 import { InputError } from '../errors.ts';
+import { mulberry32 } from '../random.ts';
 import { IGNORE_INDEX } from './model.ts';
 
 export interface DataPlan {
@@ -32,18 +33,6 @@ export function planData(tokens: ArrayLike<number>, T: number, B: number, heldOu
   const heldOut: Int32Array[] = [];
   for (let s = trainLen; s + 1 < n; s += T) heldOut.push(ids.subarray(s, Math.min(n, s + T + 1)));
   return { trainTokens: trainLen, heldOutTokens: held, windows, heldOut };
-}
-
-/** mulberry32: a small seeded PRNG (the same stream in every JS engine). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Window indices of each of `steps` batches of B: Fisher-Yates per epoch, seeded by (seed, epoch). */

@@ -8,7 +8,7 @@ import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
 import { folderFileSet } from '../../node/files.ts';
 import { referenceForward } from '../model/reference.ts';
 import { buildEvalModel, buildGradientModel } from './artifacts.ts';
-import { mulberry32 } from './data.ts';
+import { mulberry32 } from '../random.ts';
 import { modelParams, type ParamInfo } from './model.ts';
 import { nodeOrt } from './testing.ts';
 import { loadParams } from './trainer.ts';

@@ -1,7 +1,7 @@
 /**
  * Reverse-mode autodiff over the ops the forward builder emits. Gradient rules use plain ONNX
- * ops plus the com.microsoft gradient kernels the onnxruntime-web 1.19.2 training wasm has
- * (see /work/shared/ORT-TRAINING.md): LayerNormalizationGrad, SimplifiedLayerNormalizationGrad,
+ * ops plus the com.microsoft gradient kernels the onnxruntime-web 1.19.2 training wasm has:
+ * LayerNormalizationGrad, SimplifiedLayerNormalizationGrad,
  * SoftmaxCrossEntropyLossGrad, SoftmaxGrad_13, FastGeluGrad, SigmoidGrad, GatherGrad.
  */
 import { MS_DOMAIN, type Graph, type Node } from './graph.ts';

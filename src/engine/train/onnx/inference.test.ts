@@ -8,7 +8,7 @@ import { folderFileSet } from '../../../node/files.ts';
 import { openCheckpoint } from '../../io/checkpoint.ts';
 import { checkClose } from '../../model/testutil.ts';
 import { referenceForward } from '../../model/reference.ts';
-import { mulberry32 } from '../data.ts';
+import { mulberry32 } from '../../random.ts';
 import { modelParams } from '../model.ts';
 import { nodeOrt } from '../testing.ts';
 import { loadParams } from '../trainer.ts';
