@@ -1,5 +1,5 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { InputError } from '../engine/index.ts';
+import { checkTextNotBlank } from '../engine/index.ts';
 import { errorRecord } from './errors.ts';
 import { newId } from './ids.ts';
 import { baseOf } from './recipe.ts';
@@ -14,8 +14,10 @@ export const createValidationSlice = ({ engine }: StoreDeps): StateCreator<Studi
     const tokenize = async (id: string): Promise<void> => {
       const entry = get().validationSets.find((v) => v.id === id);
       if (!entry) return;
-      if (entry.text.trim() === '') {
-        update(id, { status: 'failed', tokens: null, error: errorRecord(new InputError(`“${entry.name}” is empty: paste some text or choose a non-empty .txt file`)) });
+      try {
+        checkTextNotBlank(entry.name, entry.text);
+      } catch (error) {
+        update(id, { status: 'failed', tokens: null, error: errorRecord(error) });
         return;
       }
       const base = baseOf(get().checkpoints);

@@ -49,15 +49,16 @@ export function checkContext(spec: ModelSpec, context: number): number {
   return context;
 }
 
-/**
- * A validation text's ids, refused (InputError naming the text) when perplexity cannot use it:
- * fewer than 2 tokens, or nothing but whitespace.
- */
+/** Refuses (InputError naming the text) a text that is empty or nothing but whitespace. */
+export function checkTextNotBlank(label: string, text: string): void {
+  if (text.trim() === '') throw new InputError('the text is empty: paste some text or choose a non-empty .txt file', { file: label });
+}
+
+/** A validation text's ids, refused when perplexity cannot use it: fewer than 2 tokens, or blank. */
 export function encodeText(tokenizer: TextTokenizer, label: string, text: string): number[] {
   const ids = tokenizer.encode(text);
-  const blank = text.trim() === '';
-  if (ids.length < 2) throw new InputError(`has ${ids.length} token${ids.length === 1 ? '' : 's'}; perplexity needs at least 2${blank ? ' (the text is empty)' : ''}`, { file: label });
-  if (blank) throw new InputError('the text is empty (only whitespace): paste some text or choose a non-empty .txt file', { file: label });
+  if (ids.length < 2) throw new InputError(`has ${ids.length} token${ids.length === 1 ? '' : 's'}; perplexity needs at least 2`, { file: label });
+  checkTextNotBlank(label, text);
   return ids;
 }
 
