@@ -48,7 +48,7 @@ const tokenizer = await loadTokenizer(JSON.parse(readFileSync(`${FIXTURES}tiny-g
 const PROMPT = tokenizer.encode('The lighthouse keeper kept a');
 
 describe('generate on fixture models', () => {
-  for (const name of ['tiny-gpt2', 'tiny-llama', 'tiny-qwen2']) {
+  for (const name of ['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3']) {
     it(`${name}: greedy tokens equal the float64 reference's argmax over 10 steps`, async () => {
       const ckpt = await fixture(name);
       const { got, live } = await withGpu(async (rt) => {
