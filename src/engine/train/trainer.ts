@@ -1,7 +1,8 @@
 /**
- * Fine-tuning a GPT-2 / Llama-family checkpoint with onnxruntime-web's training wasm. The ORT
- * module is injected (the browser Worker imports `onnxruntime-web/training`, Node tests import
- * its .mjs by path), so this file stays pure TS. Artifacts come from ./artifacts.ts.
+ * Fine-tuning a checkpoint of any supported family (GPT-2, Llama family, Phi-3) with
+ * onnxruntime-web's training wasm. The ORT module is injected (the browser Worker imports
+ * `onnxruntime-web/training`, Node tests import its .mjs by path), so this file stays pure TS.
+ * Artifacts come from ./artifacts.ts.
  */
 import { CancelledError, IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
