@@ -23,6 +23,8 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCheckpoint, type Checkpoint } from '../src/engine/io/checkpoint.ts';
+import { parseConfig } from '../src/engine/io/config.ts';
+import { expectedTensors } from '../src/engine/io/weights.ts';
 import { writeSafetensors } from '../src/engine/io/safetensors.ts';
 import { bytesSource } from '../src/engine/io/source.ts';
 import type { GpuRuntime } from '../src/engine/gpu/runtime.ts';
@@ -43,7 +45,6 @@ const STREAM_MAX_ELEMENTS = 8 * 2 ** 20;
 
 const HIDDEN = 2048;
 const FFN = 5504;
-const KV = 512;
 const VOCAB = 32000;
 const CONFIG = {
   architectures: ['LlamaForCausalLM'],
@@ -60,19 +61,9 @@ const CONFIG = {
   vocab_size: VOCAB,
   torch_dtype: 'float32',
 };
-const TENSORS: [string, number[]][] = [
-  ['model.embed_tokens.weight', [VOCAB, HIDDEN]],
-  ['model.layers.0.self_attn.q_proj.weight', [HIDDEN, HIDDEN]],
-  ['model.layers.0.self_attn.k_proj.weight', [KV, HIDDEN]],
-  ['model.layers.0.self_attn.v_proj.weight', [KV, HIDDEN]],
-  ['model.layers.0.self_attn.o_proj.weight', [HIDDEN, HIDDEN]],
-  ['model.layers.0.mlp.gate_proj.weight', [FFN, HIDDEN]],
-  ['model.layers.0.mlp.up_proj.weight', [FFN, HIDDEN]],
-  ['model.layers.0.mlp.down_proj.weight', [HIDDEN, FFN]],
-  ['model.layers.0.input_layernorm.weight', [HIDDEN]],
-  ['model.layers.0.post_attention_layernorm.weight', [HIDDEN]],
-  ['model.norm.weight', [HIDDEN]],
-];
+// The architecture table's required tensors of CONFIG, in its order (head tied).
+const TABLE = expectedTensors(parseConfig(CONFIG, 'bench config')).filter((t) => !t.optional);
+const TENSORS: [string, number[]][] = TABLE.map((t) => [t.name, t.shape]);
 const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 // A compute-shader copy: the bandwidth a WGSL kernel streams on this device (the bench's second ceiling).
@@ -247,7 +238,7 @@ async function benchN(rt: GpuRuntime, N: number): Promise<Record<string, unknown
   let residentTiming: Timing | undefined;
   let residentError: string | undefined;
   let gpuProbe: Float32Array | undefined;
-  const probe = TENSORS.findIndex(([name]) => name.includes('q_proj'));
+  const probe = TABLE.findIndex((t) => t.role === 'attn.q');
   let tick = 0;
   try {
     t0 = performance.now();

@@ -10,7 +10,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeFromF32, mulberry32, writeSafetensors, type DType } from '../src/engine/index.ts';
+import { encodeFromF32, expectedTensors, mulberry32, parseConfig, storedName, writeSafetensors, type DType, type WeightRole } from '../src/engine/index.ts';
 
 const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'e2e', 'fixtures');
 
@@ -145,67 +145,80 @@ interface Tensor {
   shape: number[];
   values: Float64Array;
   kind: 'param' | 'buffer';
+  role?: WeightRole;
 }
 
-/** Parameter of `shape`: LayerNorm/RMSNorm weights near 1, the rest N(0, std^2). */
-function param(seed: number, name: string, shape: number[], std: number, mean = 0): Tensor {
-  return { name, shape, values: normals(seed, name, shape.reduce((a, b) => a * b, 1), std, mean), kind: 'param' };
-}
+/** N(mean, std²) initialisation of a role; roles not listed are not written. */
+type Init = Partial<Record<WeightRole, { std: number; mean?: number }>>;
 
-function gpt2Tensors(seed: number, c: { V: number; C: number; L: number; P: number; FF: number }): Tensor[] {
-  const { V, C, L, P, FF } = c;
-  const t: Tensor[] = [param(seed, 'transformer.wte.weight', [V, C], 0.1), param(seed, 'transformer.wpe.weight', [P, C], 0.05)];
-  for (let l = 0; l < L; l++) {
-    const h = `transformer.h.${l}`;
-    const mask = new Float64Array(P * P);
-    for (let i = 0; i < P; i++) for (let j = 0; j <= i; j++) mask[i * P + j] = 1;
-    t.push(
-      param(seed, `${h}.ln_1.weight`, [C], 0.05, 1),
-      param(seed, `${h}.ln_1.bias`, [C], 0.02),
-      // Conv1D: (in, out)
-      param(seed, `${h}.attn.c_attn.weight`, [C, 3 * C], 0.08),
-      param(seed, `${h}.attn.c_attn.bias`, [3 * C], 0.02),
-      param(seed, `${h}.attn.c_proj.weight`, [C, C], 0.08),
-      param(seed, `${h}.attn.c_proj.bias`, [C], 0.02),
-      param(seed, `${h}.ln_2.weight`, [C], 0.05, 1),
-      param(seed, `${h}.ln_2.bias`, [C], 0.02),
-      param(seed, `${h}.mlp.c_fc.weight`, [C, FF], 0.08),
-      param(seed, `${h}.mlp.c_fc.bias`, [FF], 0.02),
-      param(seed, `${h}.mlp.c_proj.weight`, [FF, C], 0.06),
-      param(seed, `${h}.mlp.c_proj.bias`, [C], 0.02),
-      // Causal-mask buffers as older transformers versions saved them (float32).
-      { name: `${h}.attn.bias`, shape: [1, 1, P, P], values: mask, kind: 'buffer' },
-      { name: `${h}.attn.masked_bias`, shape: [], values: Float64Array.of(-10000), kind: 'buffer' },
-    );
+const NORMS: Init = {
+  norm1: { std: 0.05, mean: 1 },
+  'norm1.bias': { std: 0.02 },
+  norm2: { std: 0.05, mean: 1 },
+  'norm2.bias': { std: 0.02 },
+  norm_f: { std: 0.05, mean: 1 },
+  'norm_f.bias': { std: 0.02 },
+};
+const GPT2_INIT: Init = {
+  ...NORMS,
+  embed: { std: 0.1 },
+  pos_embed: { std: 0.05 },
+  'attn.qkv': { std: 0.08 },
+  'attn.qkv.bias': { std: 0.02 },
+  'attn.o': { std: 0.08 },
+  'attn.o.bias': { std: 0.02 },
+  'mlp.up': { std: 0.08 },
+  'mlp.up.bias': { std: 0.02 },
+  'mlp.down': { std: 0.06 },
+  'mlp.down.bias': { std: 0.02 },
+};
+const LLAMA_INIT: Init = {
+  ...NORMS,
+  embed: { std: 0.1 },
+  'attn.q': { std: 0.1 },
+  'attn.q.bias': { std: 0.05 },
+  'attn.k': { std: 0.1 },
+  'attn.k.bias': { std: 0.05 },
+  'attn.v': { std: 0.1 },
+  'attn.v.bias': { std: 0.05 },
+  'attn.o': { std: 0.08 },
+  'mlp.gate': { std: 0.1 },
+  'mlp.up': { std: 0.1 },
+  'mlp.down': { std: 0.08 },
+  head: { std: 0.1 },
+};
+const PHI3_INIT: Init = {
+  ...NORMS,
+  embed: { std: 0.1 },
+  'attn.qkv': { std: 0.1 },
+  'attn.o': { std: 0.08 },
+  'mlp.gate_up': { std: 0.1 },
+  'mlp.down': { std: 0.08 },
+  head: { std: 0.1 },
+};
+
+/**
+ * A checkpoint's tensors in the architecture table's order and save_pretrained's names: every
+ * required param, the head when untied, and with `buffers` GPT-2's causal-mask buffers as older
+ * transformers versions saved them (float32: the (1, 1, P, P) mask and the scalar masked_bias).
+ */
+function tableTensors(seed: number, config: Record<string, unknown>, init: Init, buffers = false): Tensor[] {
+  const spec = parseConfig(config);
+  const P = spec.maxPositions;
+  const out: Tensor[] = [];
+  for (const t of expectedTensors(spec)) {
+    const name = storedName(spec.family, t.name);
+    if (t.kind === 'buffer') {
+      if (!buffers) continue;
+      const values = t.shape.length === 0 ? Float64Array.of(-10000) : new Float64Array(P * P).map((_, k) => (k % P <= Math.floor(k / P) ? 1 : 0));
+      out.push({ name, shape: t.shape, values, kind: 'buffer' });
+      continue;
+    }
+    const how = init[t.role!];
+    if (t.optional || !how) continue;
+    out.push({ name, shape: t.shape, values: normals(seed, name, t.shape.reduce((a, b) => a * b, 1), how.std, how.mean), kind: 'param', role: t.role! });
   }
-  t.push(param(seed, 'transformer.ln_f.weight', [C], 0.05, 1), param(seed, 'transformer.ln_f.bias', [C], 0.02));
-  return t; // lm_head.weight is tied to wte and not saved
-}
-
-function llamaTensors(seed: number, c: { V: number; C: number; L: number; NH: number; NKV: number; HS: number; FF: number; qkvBias: boolean; tied: boolean }): Tensor[] {
-  const { V, C, L, NH, NKV, HS, FF } = c;
-  const t: Tensor[] = [param(seed, 'model.embed_tokens.weight', [V, C], 0.1)];
-  for (let l = 0; l < L; l++) {
-    const p = `model.layers.${l}`;
-    t.push(param(seed, `${p}.input_layernorm.weight`, [C], 0.05, 1));
-    // nn.Linear: (out, in)
-    t.push(param(seed, `${p}.self_attn.q_proj.weight`, [NH * HS, C], 0.1));
-    if (c.qkvBias) t.push(param(seed, `${p}.self_attn.q_proj.bias`, [NH * HS], 0.05));
-    t.push(param(seed, `${p}.self_attn.k_proj.weight`, [NKV * HS, C], 0.1));
-    if (c.qkvBias) t.push(param(seed, `${p}.self_attn.k_proj.bias`, [NKV * HS], 0.05));
-    t.push(param(seed, `${p}.self_attn.v_proj.weight`, [NKV * HS, C], 0.1));
-    if (c.qkvBias) t.push(param(seed, `${p}.self_attn.v_proj.bias`, [NKV * HS], 0.05));
-    t.push(
-      param(seed, `${p}.self_attn.o_proj.weight`, [C, NH * HS], 0.08),
-      param(seed, `${p}.post_attention_layernorm.weight`, [C], 0.05, 1),
-      param(seed, `${p}.mlp.gate_proj.weight`, [FF, C], 0.1),
-      param(seed, `${p}.mlp.up_proj.weight`, [FF, C], 0.1),
-      param(seed, `${p}.mlp.down_proj.weight`, [C, FF], 0.08),
-    );
-  }
-  t.push(param(seed, 'model.norm.weight', [C], 0.05, 1));
-  if (!c.tied) t.push(param(seed, 'lm_head.weight', [V, C], 0.1));
-  return t;
+  return out;
 }
 
 /** A fine-tune: base + small seeded perturbation of every parameter (buffers untouched). */
@@ -288,7 +301,7 @@ function gpt2ConfigFor(g: { V: number; C: number; L: number; P: number }, heads:
   };
 }
 
-function llamaConfigFor(l: { V: number; C: number; L: number; NH: number; NKV: number; HS: number; FF: number; tied: boolean }, positions: number): Record<string, unknown> {
+function llamaConfigFor(l: { V: number; C: number; L: number; NH: number; NKV: number; HS: number; FF: number }, positions: number): Record<string, unknown> {
   return {
     architectures: ['LlamaForCausalLM'],
     attention_bias: false,
@@ -323,8 +336,8 @@ function llamaConfigFor(l: { V: number; C: number; L: number; NH: number; NKV: n
  * the logits spread over several units and the predicted distribution is far from uniform.
  */
 function scaled(tensors: Tensor[], f: number): Tensor[] {
-  const embedding = /(wte|wpe|embed_tokens|lm_head)\.weight$/;
-  return tensors.map((t) => (t.kind === 'param' && t.shape.length >= 2 && !embedding.test(t.name) ? { ...t, values: t.values.map((v) => v * f) } : t));
+  const keep = new Set<WeightRole | undefined>(['embed', 'pos_embed', 'head']);
+  return tensors.map((t) => (t.kind === 'param' && t.shape.length >= 2 && !keep.has(t.role) ? { ...t, values: t.values.map((v) => v * f) } : t));
 }
 
 /**
@@ -334,9 +347,11 @@ function scaled(tensors: Tensor[], f: number): Tensor[] {
  */
 function largeFixtures(dir: string, tokenizer: string): void {
   const g = { V: 50257, C: 768, L: 12, P: 1024, FF: 3072 };
-  writeCheckpoint(join(dir, 'gpt2-small'), gpt2ConfigFor(g, 12), scaled(gpt2Tensors(7001, g), Math.sqrt(32 / g.C)), 'F32', tokenizer, 1);
-  const l = { V: 32000, C: 1024, L: 4, NH: 16, NKV: 4, HS: 64, FF: 2816, qkvBias: false, tied: false };
-  writeCheckpoint(join(dir, 'llama-gqa'), llamaConfigFor(l, 2048), scaled(llamaTensors(7002, l), Math.sqrt(32 / l.C)), 'BF16', tokenizer, 2);
+  const gpt2Config = gpt2ConfigFor(g, 12);
+  writeCheckpoint(join(dir, 'gpt2-small'), gpt2Config, scaled(tableTensors(7001, gpt2Config, GPT2_INIT, true), Math.sqrt(32 / g.C)), 'F32', tokenizer, 1);
+  const l = { V: 32000, C: 1024, L: 4, NH: 16, NKV: 4, HS: 64, FF: 2816 };
+  const llamaConfig = llamaConfigFor(l, 2048);
+  writeCheckpoint(join(dir, 'llama-gqa'), llamaConfig, scaled(tableTensors(7002, llamaConfig, LLAMA_INIT), Math.sqrt(32 / l.C)), 'BF16', tokenizer, 2);
   console.log(`wrote large fixtures to ${dir}`);
 }
 
@@ -351,35 +366,34 @@ function main(): void {
 
   const g = { V: VOCAB, C: 32, L: 2, P: 64, FF: 128 };
   const gpt2Config = gpt2ConfigFor(g, 4);
-  const gpt2 = gpt2Tensors(1001, g);
+  const gpt2 = tableTensors(1001, gpt2Config, GPT2_INIT, true);
   writeCheckpoint('tiny-gpt2', gpt2Config, gpt2, 'F32', tokenizer, 1);
   writeCheckpoint('tiny-gpt2-ft-a', gpt2Config, fineTune(gpt2, 2001, 0.01), 'F32', tokenizer, 1);
   writeCheckpoint('tiny-gpt2-ft-b', gpt2Config, fineTune(gpt2, 2002, 0.01), 'F32', tokenizer, 1);
   writeCheckpoint('tiny-gpt2-ft-c', gpt2Config, fineTune(gpt2, 2003, 0.01), 'F32', tokenizer, 1);
 
-  const l = { V: VOCAB, C: 32, L: 2, NH: 4, NKV: 2, HS: 8, FF: 64, qkvBias: false, tied: false };
+  const l = { V: VOCAB, C: 32, L: 2, NH: 4, NKV: 2, HS: 8, FF: 64 };
   const llamaConfig = llamaConfigFor(l, 64);
-  const llama = llamaTensors(3001, l);
+  const llama = tableTensors(3001, llamaConfig, LLAMA_INIT);
   writeCheckpoint('tiny-llama', llamaConfig, llama, 'BF16', tokenizer, 2);
   writeCheckpoint('tiny-llama-ft-a', llamaConfig, fineTune(llama, 4001, 0.01), 'BF16', tokenizer, 2);
   writeCheckpoint('tiny-llama-ft-b', llamaConfig, fineTune(llama, 4002, 0.01), 'BF16', tokenizer, 2);
 
-  const q = { ...l, qkvBias: true, tied: true };
   const qwenConfig = {
     architectures: ['Qwen2ForCausalLM'],
     attention_dropout: 0.0,
     bos_token_id: EOT_ID,
     eos_token_id: EOT_ID,
     hidden_act: 'silu',
-    hidden_size: q.C,
+    hidden_size: l.C,
     initializer_range: 0.02,
-    intermediate_size: q.FF,
+    intermediate_size: l.FF,
     max_position_embeddings: 64,
-    max_window_layers: q.L,
+    max_window_layers: l.L,
     model_type: 'qwen2',
-    num_attention_heads: q.NH,
-    num_hidden_layers: q.L,
-    num_key_value_heads: q.NKV,
+    num_attention_heads: l.NH,
+    num_hidden_layers: l.L,
+    num_key_value_heads: l.NKV,
     rms_norm_eps: 1e-6,
     rope_scaling: null,
     rope_theta: 1000000.0,
@@ -388,9 +402,44 @@ function main(): void {
     torch_dtype: 'float16',
     use_cache: true,
     use_sliding_window: false,
-    vocab_size: q.V,
+    vocab_size: l.V,
   };
-  writeCheckpoint('tiny-qwen2', qwenConfig, llamaTensors(5001, q), 'F16', tokenizer, 1);
+  writeCheckpoint('tiny-qwen2', qwenConfig, tableTensors(5001, qwenConfig, LLAMA_INIT), 'F16', tokenizer, 1);
+
+  // Phi-3-mini-4k-instruct's config fields at the tiny shape; its sliding window 2047 of 4096
+  // positions becomes 31 of 64, shorter than the reference's 48-token context.
+  const phi3Config = {
+    architectures: ['Phi3ForCausalLM'],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    bos_token_id: EOT_ID,
+    embd_pdrop: 0.0,
+    eos_token_id: EOT_ID,
+    hidden_act: 'silu',
+    hidden_size: l.C,
+    initializer_range: 0.02,
+    intermediate_size: l.FF,
+    max_position_embeddings: 64,
+    model_type: 'phi3',
+    num_attention_heads: l.NH,
+    num_hidden_layers: l.L,
+    num_key_value_heads: l.NKV,
+    original_max_position_embeddings: 64,
+    pad_token_id: EOT_ID,
+    resid_pdrop: 0.0,
+    rms_norm_eps: 1e-5,
+    rope_scaling: null,
+    rope_theta: 10000.0,
+    sliding_window: 31,
+    tie_word_embeddings: false,
+    torch_dtype: 'bfloat16',
+    use_cache: true,
+    vocab_size: l.V,
+  };
+  const phi3 = tableTensors(6001, phi3Config, PHI3_INIT);
+  writeCheckpoint('tiny-phi3', phi3Config, phi3, 'BF16', tokenizer, 1);
+  writeCheckpoint('tiny-phi3-ft-a', phi3Config, fineTune(phi3, 6101, 0.01), 'BF16', tokenizer, 1);
+  writeCheckpoint('tiny-phi3-ft-b', phi3Config, fineTune(phi3, 6102, 0.01), 'BF16', tokenizer, 1);
   console.log(`wrote fixtures to ${ROOT}`);
 }
 

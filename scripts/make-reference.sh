@@ -18,7 +18,7 @@ CTX=48
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 
-for model in tiny-gpt2 tiny-llama tiny-qwen2; do
+for model in tiny-gpt2 tiny-llama tiny-qwen2 tiny-phi3; do
   for text in prose code; do
     echo "$model / $text" >&2
     $PY $REF --model $FX/$model --text $FX/texts/$text.txt --context $CTX > "$OUT/$model.$text.json"
@@ -38,3 +38,6 @@ $PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:0.7 --ft $FX/tiny-llama-
 echo "merge tiny-llama + ft-a:1 + ft-b:-0.5 / prose" >&2
 $PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:1 --ft $FX/tiny-llama-ft-b:-0.5 \
   --text $FX/texts/prose.txt --context $CTX > "$OUT/merge-llama-a1-b-0.5.prose.json"
+echo "merge tiny-phi3 + ft-a:0.8 + ft-b:0.5, lambda 0.9 / code" >&2
+$PY $REF --base $FX/tiny-phi3 --ft $FX/tiny-phi3-ft-a:0.8 --ft $FX/tiny-phi3-ft-b:0.5 --lambda 0.9 \
+  --text $FX/texts/code.txt --context $CTX > "$OUT/merge-phi3-a0.8-b0.5-l0.9.code.json"

@@ -164,11 +164,14 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def attention(q, k, v):
-    # q (NH, T, HS), k/v (NH, T, HS) after GQA expansion
+def attention(q, k, v, window=None):
+    # q (NH, T, HS), k/v (NH, T, HS) after GQA expansion. With a sliding window W, query i also
+    # loses keys j <= i - W (transformers' sliding_window_overlay: kv_idx > q_idx - W).
     t = q.shape[1]
     scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[2])
     mask = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
+    if window is not None:
+        mask = mask | torch.tril(torch.ones(t, t, dtype=torch.bool), diagonal=-window)
     scores = scores.masked_fill(mask, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v
 
@@ -234,12 +237,58 @@ def llama_logits(cfg, w, ids):
     return x @ head.T
 
 
+def phi3_logits(cfg, w, ids):
+    # Phi3ForCausalLM: Llama's block over a fused qkv_proj (rows q, k, v) and gate_up_proj
+    # (rows gate, up; up * silu(gate)), no biases, RMSNorm eps default 1e-5, a sliding window.
+    if cfg.get("rope_scaling") is not None:
+        raise SystemExit("phi3 rope_scaling is not implemented here")
+    if cfg.get("partial_rotary_factor", 1.0) != 1.0:
+        raise SystemExit("phi3 partial_rotary_factor != 1 is not implemented here")
+    g = lambda n: T(w[n])
+    C, NH = cfg["hidden_size"], cfg["num_attention_heads"]
+    NKV = cfg.get("num_key_value_heads") or NH
+    HS = cfg.get("head_dim") or C // NH
+    FF = cfg["intermediate_size"]
+    eps = cfg.get("rms_norm_eps", 1e-5)
+    theta = cfg.get("rope_theta", 10000.0)
+    window = cfg.get("sliding_window")
+    t = len(ids)
+    rms = lambda x, n: g(n) * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+    inv_freq = 1.0 / theta ** (torch.arange(0, HS, 2, dtype=torch.int64).to(torch.float64) / HS)
+    freqs = torch.arange(t, dtype=torch.float64)[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    half = lambda z: torch.cat((-z[..., HS // 2:], z[..., : HS // 2]), dim=-1)
+    x = g("model.embed_tokens.weight")[ids]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rms(x, p + "input_layernorm.weight")
+        qkv = h @ g(p + "self_attn.qkv_proj.weight").T
+        qd, kvd = NH * HS, NKV * HS
+        q = qkv[:, :qd].view(t, NH, HS).transpose(0, 1)
+        k = qkv[:, qd:qd + kvd].view(t, NKV, HS).transpose(0, 1)
+        v = qkv[:, qd + kvd:].view(t, NKV, HS).transpose(0, 1)
+        q, k = q * cos + half(q) * sin, k * cos + half(k) * sin
+        k, v = k.repeat_interleave(NH // NKV, 0), v.repeat_interleave(NH // NKV, 0)
+        a = attention(q, k, v, window).transpose(0, 1).reshape(t, qd)
+        x = x + a @ g(p + "self_attn.o_proj.weight").T
+        h = rms(x, p + "post_attention_layernorm.weight")
+        gate, up = (h @ g(p + "mlp.gate_up_proj.weight").T).chunk(2, dim=-1)
+        assert gate.shape[-1] == FF
+        x = x + (up * torch.nn.functional.silu(gate)) @ g(p + "mlp.down_proj.weight").T
+    x = rms(x, "model.norm.weight")
+    head = g("lm_head.weight") if "lm_head.weight" in w else g("model.embed_tokens.weight")
+    return x @ head.T
+
+
 def logits_fn(cfg):
     mt = cfg["model_type"]
     if mt == "gpt2":
         return gpt2_logits
     if mt in ("llama", "mistral", "qwen2"):
         return llama_logits
+    if mt == "phi3":
+        return phi3_logits
     raise SystemExit(f"unsupported model_type {mt}")
 
 

@@ -112,7 +112,7 @@ function randomWeights(params: readonly ParamInfo[], seed: number): Map<string, 
   for (const p of params) {
     const n = p.shape.reduce((a, b) => a * b, 1);
     const a = new Float32Array(n);
-    const isNorm = /(ln_\d|ln_f|layernorm|norm)\.weight$/.test(p.name);
+    const isNorm = p.role === 'norm1' || p.role === 'norm2' || p.role === 'norm_f';
     const half = p.shape.length > 1 ? 0.02 * Math.sqrt(3) : isNorm ? 0.1 : 0.01;
     const centre = isNorm ? 1 : 0;
     for (let i = 0; i < n; i++) a[i] = centre + (2 * next() - 1) * half;

@@ -1,10 +1,11 @@
 /**
  * Freshly initialised checkpoints in Hugging Face layout (config.json, model.safetensors,
  * tokenizer.json) for models the project trains itself: the demo's base model and the training
- * benchmark. Initialisation follows GPT-2's scheme (N(0, 0.02²), residual projections scaled by
- * 1/sqrt(2L), norms 1, biases 0); the values come from a seeded PRNG so a run is reproducible.
+ * benchmark, with the tensor list of the architecture table. Initialisation follows GPT-2's
+ * scheme (N(0, 0.02²), residual projections scaled by 1/sqrt(2L), norms 1, biases 0); the values
+ * come from a seeded PRNG so a run is reproducible.
  */
-import { encodeFromF32, mulberry32, writeSafetensors } from '../../src/engine/index.ts';
+import { encodeFromF32, forwardWeights, mulberry32, parseConfig, storedName, writeSafetensors } from '../../src/engine/index.ts';
 import { BYTE_VOCAB, EOT_ID, byteTokenizerJson } from './tokenizer.ts';
 
 export interface Gpt2Shape {
@@ -36,57 +37,22 @@ interface Init {
   fill?: 'one' | 'zero';
 }
 
-function gpt2Params(s: Gpt2Shape): Init[] {
-  const { L, C, P } = s;
-  const resid = 0.02 / Math.sqrt(2 * L);
-  const out: Init[] = [
-    { name: 'transformer.wte.weight', shape: [BYTE_VOCAB, C], std: 0.02 },
-    { name: 'transformer.wpe.weight', shape: [P, C], std: 0.01 },
-  ];
-  for (let l = 0; l < L; l++) {
-    const h = `transformer.h.${l}`;
-    // Conv1D weights are (in, out).
-    out.push(
-      { name: `${h}.ln_1.weight`, shape: [C], std: 0, fill: 'one' },
-      { name: `${h}.ln_1.bias`, shape: [C], std: 0, fill: 'zero' },
-      { name: `${h}.attn.c_attn.weight`, shape: [C, 3 * C], std: 0.02 },
-      { name: `${h}.attn.c_attn.bias`, shape: [3 * C], std: 0, fill: 'zero' },
-      { name: `${h}.attn.c_proj.weight`, shape: [C, C], std: resid },
-      { name: `${h}.attn.c_proj.bias`, shape: [C], std: 0, fill: 'zero' },
-      { name: `${h}.ln_2.weight`, shape: [C], std: 0, fill: 'one' },
-      { name: `${h}.ln_2.bias`, shape: [C], std: 0, fill: 'zero' },
-      { name: `${h}.mlp.c_fc.weight`, shape: [C, 4 * C], std: 0.02 },
-      { name: `${h}.mlp.c_fc.bias`, shape: [4 * C], std: 0, fill: 'zero' },
-      { name: `${h}.mlp.c_proj.weight`, shape: [4 * C, C], std: resid },
-      { name: `${h}.mlp.c_proj.bias`, shape: [C], std: 0, fill: 'zero' },
-    );
-  }
-  out.push({ name: 'transformer.ln_f.weight', shape: [C], std: 0, fill: 'one' }, { name: 'transformer.ln_f.bias', shape: [C], std: 0, fill: 'zero' });
-  return out; // tied head: lm_head.weight is wte and not saved
-}
-
-function llamaParams(s: LlamaShape): Init[] {
-  const { L, C, NH, NKV, FF } = s;
-  const HS = C / NH;
-  const resid = 0.02 / Math.sqrt(2 * L);
-  const out: Init[] = [{ name: 'model.embed_tokens.weight', shape: [BYTE_VOCAB, C], std: 0.02 }];
-  for (let l = 0; l < L; l++) {
-    const p = `model.layers.${l}`;
-    // nn.Linear weights are (out, in).
-    out.push(
-      { name: `${p}.input_layernorm.weight`, shape: [C], std: 0, fill: 'one' },
-      { name: `${p}.self_attn.q_proj.weight`, shape: [NH * HS, C], std: 0.02 },
-      { name: `${p}.self_attn.k_proj.weight`, shape: [NKV * HS, C], std: 0.02 },
-      { name: `${p}.self_attn.v_proj.weight`, shape: [NKV * HS, C], std: 0.02 },
-      { name: `${p}.self_attn.o_proj.weight`, shape: [C, NH * HS], std: resid },
-      { name: `${p}.post_attention_layernorm.weight`, shape: [C], std: 0, fill: 'one' },
-      { name: `${p}.mlp.gate_proj.weight`, shape: [FF, C], std: 0.02 },
-      { name: `${p}.mlp.up_proj.weight`, shape: [FF, C], std: 0.02 },
-      { name: `${p}.mlp.down_proj.weight`, shape: [C, FF], std: resid },
-    );
-  }
-  out.push({ name: 'model.norm.weight', shape: [C], std: 0, fill: 'one' }, { name: 'lm_head.weight', shape: [BYTE_VOCAB, C], std: 0.02 });
-  return out;
+/**
+ * The architecture table's required params in its order and save_pretrained's names (GPT-2's
+ * tied head is not saved), initialised by role.
+ */
+function params(s: ModelShape): Init[] {
+  const spec = parseConfig(configJson(s));
+  const resid = 0.02 / Math.sqrt(2 * s.L);
+  return forwardWeights(spec)
+    .filter((t) => !t.optional)
+    .map((t) => {
+      const name = storedName(spec.family, t.name);
+      if (t.role === 'norm1' || t.role === 'norm2' || t.role === 'norm_f') return { name, shape: t.shape, std: 0, fill: 'one' };
+      if (t.role.endsWith('.bias')) return { name, shape: t.shape, std: 0, fill: 'zero' };
+      const std = t.role === 'attn.o' || t.role === 'mlp.down' ? resid : t.role === 'pos_embed' ? 0.01 : 0.02;
+      return { name, shape: t.shape, std };
+    });
 }
 
 export function configJson(s: ModelShape): Record<string, unknown> {
@@ -145,7 +111,7 @@ function normal(rand: () => number): number {
 /** config.json, model.safetensors (F32) and the byte-level tokenizer.json of a new model. */
 export function initCheckpoint(s: ModelShape, seed: number): Map<string, Uint8Array> {
   const rand = mulberry32(seed);
-  const entries = (s.family === 'gpt2' ? gpt2Params(s) : llamaParams(s)).map((p) => {
+  const entries = params(s).map((p) => {
     const n = p.shape.reduce((a, b) => a * b, 1);
     const v = new Float32Array(n);
     if (p.fill === 'one') v.fill(1);
@@ -162,5 +128,5 @@ export function initCheckpoint(s: ModelShape, seed: number): Map<string, Uint8Ar
 
 /** Number of parameters of a shape (what the forward reads; GPT-2's head is tied). */
 export function paramCount(s: ModelShape): number {
-  return (s.family === 'gpt2' ? gpt2Params(s) : llamaParams(s)).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  return params(s).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
 }

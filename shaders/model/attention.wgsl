@@ -3,7 +3,8 @@
 // own running max, sum and (HS) accumulator, while the workgroup streams (KT, HS) tiles of K and V
 // through shared memory; at the end the S partial softmax states of a query are merged. (One
 // invocation per query left a real GPU mostly idle: 12 heads x 1024 queries is 12k invocations.)
-// Queries at positions [p0, p0 + T) attend to keys [0, p0 + t]; kv head = h / (NH / NKV).
+// Queries at positions [p0, p0 + T) attend to keys [0, p0 + t], or with a sliding window W > 0
+// (Mistral, Phi-3) to keys (p0 + t - W, p0 + t]; kv head = h / (NH / NKV).
 // Element (b, t, head, d) of q/k/v lives at b * bs + t * ld + off + head * HS + d, so q/k/v can be
 // column blocks of the fused qkv buffer (B, T, (NH + 2 NKV) HS) or the KV cache (B, P, NKV HS).
 // out (B, T, NH * HS). Grid: (ceil(T / (WG / S)), NH, B).
@@ -14,7 +15,7 @@ const TILE: u32 = 2048u; // KT * HS <= TILE floats per K and V tile
 
 struct Params {
   T: u32, p0: u32, NH: u32, NKV: u32,
-  HS: u32, KT: u32, scale: f32, _pad: u32,
+  HS: u32, KT: u32, scale: f32, window: u32, // window 0: plain causal
   q_bs: u32, q_ld: u32, q_off: u32, _p1: u32,
   k_bs: u32, k_ld: u32, k_off: u32, _p2: u32,
   v_bs: u32, v_ld: u32, v_off: u32, _p3: u32,
@@ -43,6 +44,10 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   // Keys this workgroup needs: up to the position of its last (valid) query.
   let nkeys = p.p0 + min(p.T, (wid.x + 1u) * QB);
   let qpos = p.p0 + t;
+  // ... and from the first key the window leaves its first query.
+  let qfirst = p.p0 + wid.x * QB;
+  var kstart = 0u;
+  if (p.window > 0u && qfirst + 1u > p.window) { kstart = qfirst + 1u - p.window; }
 
   var qv: array<f32, HS_MAX>;
   var acc: array<f32, HS_MAX>;
@@ -52,7 +57,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   }
   var m = -3.0e38;
   var l = 0.0;
-  for (var k0 = 0u; k0 < nkeys; k0 += p.KT) {
+  for (var k0 = kstart; k0 < nkeys; k0 += p.KT) {
     let nk = min(p.KT, nkeys - k0);
     for (var e = lid; e < nk * HS; e += WG) {
       let j = e / HS;
@@ -64,6 +69,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
     if (live) {
       for (var j = si; j < nk; j += S) {
         if (k0 + j > qpos) { break; }
+        if (p.window > 0u && k0 + j + p.window <= qpos) { continue; }
         var s = 0.0;
         for (var d = 0u; d < HS; d++) { s = fma(qv[d], kt[j * HS + d], s); }
         let m_new = max(m, s);

@@ -61,7 +61,15 @@ async function runJson(args: string[]): Promise<PplJson> {
 describe('dem ppl vs the PyTorch float64 reference', () => {
   it('has reference outputs for every fixture base model and for merges', () => {
     const models = new Set(references.map((r) => r.ref.model ?? `merge:${r.ref.base}`));
-    for (const m of ['e2e/fixtures/tiny-gpt2', 'e2e/fixtures/tiny-llama', 'e2e/fixtures/tiny-qwen2', 'merge:e2e/fixtures/tiny-gpt2', 'merge:e2e/fixtures/tiny-llama']) {
+    for (const m of [
+      'e2e/fixtures/tiny-gpt2',
+      'e2e/fixtures/tiny-llama',
+      'e2e/fixtures/tiny-qwen2',
+      'e2e/fixtures/tiny-phi3',
+      'merge:e2e/fixtures/tiny-gpt2',
+      'merge:e2e/fixtures/tiny-llama',
+      'merge:e2e/fixtures/tiny-phi3',
+    ]) {
       expect(models).toContain(m);
     }
     // Several windows per text, the last one shorter.

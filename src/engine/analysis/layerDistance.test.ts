@@ -3,17 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { folderFileSet } from '../../node/files.ts';
 import { openCheckpoint, type Checkpoint, type TensorRef } from '../io/checkpoint.ts';
 import { decodeToF32, encodeFromF32, type DType } from '../io/dtypes.ts';
+import type { WeightRole } from '../io/roles.ts';
 import { distanceGroup, distanceGroups, layerDistances } from './index.ts';
 import { layerDistancesRef } from './layerDistance.ref.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../e2e/fixtures');
 
 /** A Checkpoint over in-memory tensors (only what layerDistances reads). */
-function memoryCheckpoint(name: string, numLayers: number, tensors: { name: string; layer: number | null; dtype: DType; data: Uint8Array; shape: number[] }[]): Checkpoint {
+function memoryCheckpoint(name: string, numLayers: number, tensors: { name: string; layer: number | null; role: WeightRole; dtype: DType; data: Uint8Array; shape: number[] }[]): Checkpoint {
   const map = new Map<string, TensorRef>();
   const bytes = new Map<string, Uint8Array>();
   for (const t of tensors) {
-    map.set(t.name, { name: t.name, storedName: t.name, dtype: t.dtype, shape: t.shape, file: 'mem', begin: 0, byteLength: t.data.byteLength, kind: 'param', layer: t.layer });
+    map.set(t.name, { name: t.name, storedName: t.name, dtype: t.dtype, shape: t.shape, file: 'mem', begin: 0, byteLength: t.data.byteLength, kind: 'param', layer: t.layer, role: t.role });
     bytes.set(t.name, t.data);
   }
   return { name, spec: { numLayers } as Checkpoint['spec'], config: {}, files: new Map(), tensors: map, metadata: {}, sharded: false, weightFiles: [], read: async (n) => bytes.get(n)! };
@@ -23,12 +24,12 @@ describe('layer distances', () => {
   it('matches the float64 reference on random F32/BF16 tensors of awkward sizes', async () => {
     const L = 3;
     const layout = [
-      { name: 'model.embed_tokens.weight', layer: null, shape: [37, 5] },
+      { name: 'model.embed_tokens.weight', layer: null, role: 'embed' as const, shape: [37, 5] },
       ...Array.from({ length: L }, (_, i) => [
-        { name: `model.layers.${i}.self_attn.q_proj.weight`, layer: i, shape: [13, 7] },
-        { name: `model.layers.${i}.mlp.down_proj.weight`, layer: i, shape: [3, 11] },
+        { name: `model.layers.${i}.self_attn.q_proj.weight`, layer: i, role: 'attn.q' as const, shape: [13, 7] },
+        { name: `model.layers.${i}.mlp.down_proj.weight`, layer: i, role: 'mlp.down' as const, shape: [3, 11] },
       ]).flat(),
-      { name: 'model.norm.weight', layer: null, shape: [5] },
+      { name: 'model.norm.weight', layer: null, role: 'norm_f' as const, shape: [5] },
     ];
     const make = (dtype: DType, shift: number[] | null, baseValues?: Map<string, Float64Array>) => {
       const values = new Map<string, Float64Array>();
@@ -49,7 +50,7 @@ describe('layer distances', () => {
     const got = await layerDistances(ck('base', base), [ck('a', a), ck('b', b)]);
     const groups = distanceGroups(L);
     expect(got.groups).toEqual(groups);
-    const groupOf = (name: string) => distanceGroup({ name, kind: 'param', layer: layout.find((t) => t.name === name)!.layer });
+    const groupOf = (name: string) => distanceGroup({ kind: 'param', ...layout.find((t) => t.name === name)! });
     const want = layerDistancesRef(base.values, [a.values, b.values], groupOf, groups);
     for (const [i, row] of want.entries()) {
       for (const [g, w] of row.entries()) {
@@ -67,6 +68,8 @@ describe('layer distances', () => {
     const ft = await openCheckpoint(await folderFileSet(join(FIXTURES, 'tiny-gpt2-ft-a')), 'ft-a');
     const r = await layerDistances(base, [ft, base]);
     expect(r.groups).toEqual(['embeddings', 'layer 0', 'layer 1', 'final']);
+    // wte (V, C) and wpe (P, C) by their roles; ln_f weight and bias (the head is tied).
+    expect([r.elements[0], r.elements[3]]).toEqual([300 * 32 + 64 * 32, 2 * 32]);
     for (const [g, n] of r.elements.entries()) {
       const expected = 0.01 * Math.sqrt(n);
       // Relative sd of a chi estimate is ~1/sqrt(2n); allow 5 sd.

@@ -28,11 +28,11 @@ export interface LayerDistanceOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** 'embeddings' | 'layer i' | 'final' for a tensor; null for tensors the view leaves out. */
-export function distanceGroup(ref: Pick<TensorRef, 'name' | 'layer' | 'kind'>): string | null {
+/** 'embeddings' | 'layer i' | 'final' for a tensor (by its table role); null for tensors the view leaves out. */
+export function distanceGroup(ref: Pick<TensorRef, 'layer' | 'kind' | 'role'>): string | null {
   if (ref.kind !== 'param') return null;
   if (ref.layer !== null) return `layer ${ref.layer}`;
-  return /embed|wte|wpe/.test(ref.name) ? 'embeddings' : 'final';
+  return ref.role === 'embed' || ref.role === 'pos_embed' ? 'embeddings' : 'final';
 }
 
 export function distanceGroups(numLayers: number): string[] {

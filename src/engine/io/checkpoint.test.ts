@@ -140,6 +140,25 @@ describe('fixtures', () => {
     expect(Object.keys(s.dtypes)).toEqual(['F16']);
   });
 
+  it('tiny-phi3: BF16, fused qkv_proj and gate_up_proj read by role, untied head, sliding window', async () => {
+    const ckpt = await openCheckpoint(fixture('tiny-phi3').files, 'tiny-phi3');
+    expect(ckpt.spec).toMatchObject({ modelType: 'phi3', family: 'phi3', numHeads: 4, numKvHeads: 2, headDim: 8, intermediateSize: 64, normEps: 1e-5, slidingWindow: 31, tieWordEmbeddings: false });
+    expect(ckpt.tensors.get('model.layers.1.self_attn.qkv_proj.weight')).toMatchObject({ shape: [(4 + 2 * 2) * 8, 32], dtype: 'BF16', kind: 'param', layer: 1, role: 'attn.qkv' });
+    expect(ckpt.tensors.get('model.layers.0.mlp.gate_up_proj.weight')).toMatchObject({ shape: [2 * 64, 32], layer: 0, role: 'mlp.gate_up' });
+    expect(ckpt.tensors.get('lm_head.weight')).toMatchObject({ shape: [300, 32], layer: null, role: 'head' });
+    // Same parameter count as the split-projection Llama of these shapes (fusing moves no weight).
+    expect(summarise(ckpt).parameterCount).toBe(llamaParams(300, 32, 2, 4, 2, 8, 64, false, false));
+    for (const ft of ['tiny-phi3-ft-a', 'tiny-phi3-ft-b']) {
+      const other = await openCheckpoint(fixture(ft).files);
+      expect([...other.tensors.keys()]).toEqual([...ckpt.tensors.keys()]);
+      const a = decodeToF32(await ckpt.read('model.layers.1.mlp.gate_up_proj.weight'), 'BF16');
+      const b = decodeToF32(await other.read('model.layers.1.mlp.gate_up_proj.weight'), 'BF16');
+      const rms = Math.sqrt(a.reduce((sum, x, i) => sum + (x - b[i]!) ** 2, 0) / a.length);
+      expect(rms).toBeGreaterThan(0.005);
+      expect(rms).toBeLessThan(0.02);
+    }
+  });
+
   it('fine-tunes share the base layout and differ by small perturbations of params only', async () => {
     const base = await openCheckpoint(fixture('tiny-gpt2').files);
     for (const ft of ['tiny-gpt2-ft-a', 'tiny-gpt2-ft-b', 'tiny-gpt2-ft-c']) {
@@ -162,7 +181,7 @@ describe('fixtures', () => {
 
   it('every fixture opens and has the same tokenizer.json', () => {
     const dirs = readdirSync(FIXTURES).filter((d) => d.startsWith('tiny-'));
-    expect(dirs.sort()).toEqual(['tiny-gpt2', 'tiny-gpt2-ft-a', 'tiny-gpt2-ft-b', 'tiny-gpt2-ft-c', 'tiny-llama', 'tiny-llama-ft-a', 'tiny-llama-ft-b', 'tiny-qwen2']);
+    expect(dirs.sort()).toEqual(['tiny-gpt2', 'tiny-gpt2-ft-a', 'tiny-gpt2-ft-b', 'tiny-gpt2-ft-c', 'tiny-llama', 'tiny-llama-ft-a', 'tiny-llama-ft-b', 'tiny-phi3', 'tiny-phi3-ft-a', 'tiny-phi3-ft-b', 'tiny-qwen2']);
     const tok = readFileSync(join(FIXTURES, 'tiny-gpt2', 'tokenizer.json'));
     for (const d of dirs) expect(readFileSync(join(FIXTURES, d, 'tokenizer.json')).equals(tok)).toBe(true);
   });

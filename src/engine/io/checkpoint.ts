@@ -9,7 +9,8 @@ import type { DType } from './dtypes.ts';
 import { readSafetensorsHeader, type SafetensorsFile } from './safetensors.ts';
 import type { ByteSource, FileSet } from './source.ts';
 import type { ModelSpec } from './spec.ts';
-import { canonicalName, classifyTensor, expectedTensors, layerOf, type TensorKind } from './weights.ts';
+import type { WeightRole } from './roles.ts';
+import { canonicalName, classifyTensor, expectedTensors, layerOf, roleOf, type TensorKind } from './weights.ts';
 
 export const CONFIG_FILE = 'config.json';
 export const SINGLE_WEIGHTS_FILE = 'model.safetensors';
@@ -30,6 +31,8 @@ export interface TensorRef {
   byteLength: number;
   kind: TensorKind | 'unknown';
   layer: number | null;
+  /** What the forward pass reads it as (architecture table); absent for buffers and unknown tensors. */
+  role?: WeightRole;
 }
 
 export interface Checkpoint {
@@ -159,7 +162,7 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
         problems.push(`'${t.name}' in ${path} and '${previous.storedName}' in ${previous.file} are the same tensor '${canonical}'`);
         continue;
       }
-      found.set(canonical, {
+      const ref: TensorRef = {
         name: canonical,
         storedName: t.name,
         dtype: t.dtype,
@@ -169,7 +172,10 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
         byteLength: t.end - t.begin,
         kind: classifyTensor(spec.family, canonical),
         layer: layerOf(spec.family, canonical),
-      });
+      };
+      const role = roleOf(spec.family, canonical);
+      if (role !== null) ref.role = role;
+      found.set(canonical, ref);
     }
   }
 
@@ -188,11 +194,12 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
   }
   for (const [k, t] of found) {
     if (tensors.has(k)) continue;
-    // Matches a template the spec rules out (e.g. q_proj.bias without attention_bias) or is foreign.
+    // Matches a template the spec rules out (e.g. a Llama q bias without attention_bias) or is foreign.
     if (t.kind !== 'unknown' && t.layer !== null && t.layer >= spec.numLayers) {
       problems.push(`${t.storedName} in ${t.file} belongs to layer ${t.layer}, but config.json has ${spec.numLayers} layers`);
     }
-    tensors.set(k, { ...t, kind: 'unknown' });
+    const { role: _, ...rest } = t;
+    tensors.set(k, { ...rest, kind: 'unknown' });
   }
   if (problems.length) {
     throw new IncompatibleCheckpointError(`checkpoint does not match its config.json (${spec.modelType}): ${problems.length} problem(s): ${problems.join('; ')}`, {

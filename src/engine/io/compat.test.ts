@@ -92,6 +92,21 @@ describe('checkCompatibility', () => {
     expect(new Set(report.items.map((i) => i.checkpoint))).toEqual(new Set(['halves', 'wider', 'llama']));
   });
 
+  it('Phi-3 against a Llama of the same shapes: the family differs and every fused or split projection is missing or extra', async () => {
+    const phi3Config = { ...llamaConfig, model_type: 'phi3' };
+    const base = await build('phi3', phi3Config);
+    const report = checkCompatibility(base, [await build('phi3-ft', phi3Config), await build('llama', llamaConfig)]);
+    expect(report.ok).toBe(false);
+    expect(report.items.filter((i) => i.checkpoint === 'phi3-ft')).toEqual([]);
+    const summary = report.items.map((i) => `${i.checkpoint} ${i.severity} ${i.kind} ${i.tensor ?? ''}`.trim());
+    expect(report.items.find((i) => i.kind === 'architecture')?.message).toBe("model_type llama (llama family) differs from base 'phi3' model_type phi3 (phi3 family)");
+    for (const l of [0, 1]) {
+      for (const t of ['self_attn.qkv_proj', 'mlp.gate_up_proj']) expect(summary).toContain(`llama error missing-tensor model.layers.${l}.${t}.weight`);
+      for (const t of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'mlp.gate_proj', 'mlp.up_proj']) expect(summary).toContain(`llama error extra-tensor model.layers.${l}.${t}.weight`);
+    }
+    expect(summary.filter((s) => s.includes('-tensor'))).toHaveLength(2 * (2 + 5));
+  });
+
   it('dtype-only differences are warnings: the merge is still allowed', async () => {
     const base = await build('bf16', llamaConfig, { dtype: () => 'BF16' });
     const report = checkCompatibility(base, [await build('f32', llamaConfig)]);

@@ -34,6 +34,36 @@ const llama = {
   eos_token_id: [2, 3],
 };
 
+// microsoft/Phi-3-mini-4k-instruct's config.json fields (auto_map dropped).
+const phi3 = {
+  architectures: ['Phi3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 1,
+  embd_pdrop: 0.0,
+  eos_token_id: 32000,
+  hidden_act: 'silu',
+  hidden_size: 3072,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  max_position_embeddings: 4096,
+  model_type: 'phi3',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 32,
+  original_max_position_embeddings: 4096,
+  pad_token_id: 32000,
+  resid_pdrop: 0.0,
+  rms_norm_eps: 1e-5,
+  rope_scaling: null,
+  rope_theta: 10000.0,
+  sliding_window: 2047,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  vocab_size: 32064,
+};
+
 describe('parseConfig', () => {
   it('parses GPT-2 with its defaults (n_inner = 4C, tied head)', () => {
     expect(parseConfig(gpt2)).toEqual({
@@ -114,6 +144,67 @@ describe('parseConfig', () => {
     expect(parseConfig({ ...llama, model_type: 'qwen2', tie_word_embeddings: true }).tieWordEmbeddings).toBe(true);
   });
 
+  it('parses Phi-3 (its own table, RMSNorm eps default 1e-5, sliding window as Mistral reads it)', () => {
+    expect(parseConfig(phi3)).toEqual({
+      modelType: 'phi3',
+      family: 'phi3',
+      vocabSize: 32064,
+      hiddenSize: 3072,
+      numLayers: 32,
+      numHeads: 32,
+      numKvHeads: 32,
+      headDim: 96,
+      intermediateSize: 8192,
+      maxPositions: 4096,
+      norm: 'rmsnorm',
+      normEps: 1e-5,
+      activation: 'silu',
+      positions: 'rope',
+      ropeTheta: 10000,
+      attnBias: false,
+      attnOutBias: false,
+      mlpBias: false,
+      tieWordEmbeddings: false,
+      slidingWindow: 2047,
+      torchDtype: 'bfloat16',
+      bosTokenId: 1,
+      eosTokenId: 32000,
+    });
+    const minimal = { ...phi3 } as Record<string, unknown>;
+    for (const k of ['rms_norm_eps', 'rope_theta', 'sliding_window', 'num_key_value_heads', 'attention_bias', 'tie_word_embeddings']) delete minimal[k];
+    expect(parseConfig(minimal)).toMatchObject({ normEps: 1e-5, ropeTheta: 10000, numKvHeads: 32, tieWordEmbeddings: false });
+    expect(parseConfig(minimal).slidingWindow).toBeUndefined();
+    expect(parseConfig({ ...phi3, num_key_value_heads: 8, tie_word_embeddings: true, sliding_window: 4096, partial_rotary_factor: 1.0 })).toMatchObject({
+      numKvHeads: 8,
+      tieWordEmbeddings: true,
+    });
+    expect(parseConfig({ ...phi3, sliding_window: 4096 }).slidingWindow).toBeUndefined();
+  });
+
+  it('refuses what Phi-3 configs may ask for and the engine does not implement, one line naming config.json, the field and the value', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ partial_rotary_factor: 0.5 }, 'partial_rotary_factor 0.5 is not supported for phi3 (only 1: RoPE over the whole head)'],
+      [
+        { rope_scaling: { type: 'longrope', long_factor: [1], short_factor: [1] }, max_position_embeddings: 131072, original_max_position_embeddings: 4096 },
+        "rope_scaling 'longrope' is not supported (only rope_scaling: null, plain RoPE)",
+      ],
+      [{ rope_scaling: { rope_type: 'su' } }, "rope_scaling 'su' is not supported (only rope_scaling: null, plain RoPE)"],
+      [{ attention_bias: true }, "attention_bias=true is not supported for phi3 (transformers' Phi-3 projections have no bias)"],
+      [{ hidden_act: 'gelu_new' }, "hidden_act 'gelu_new' is not supported for phi3 (supported: silu)"],
+    ];
+    for (const [extra, message] of cases) {
+      let error: unknown;
+      try {
+        parseConfig({ ...phi3, ...extra }, 'phi/config.json');
+      } catch (e) {
+        error = e;
+      }
+      expect(error, message).toBeInstanceOf(UnsupportedArchitectureError);
+      expect((error as Error).message).toBe(`phi/config.json: ${message}`);
+    }
+    expect(() => parseConfig({ ...phi3, num_key_value_heads: 5 })).toThrow(ConfigError);
+  });
+
   it('refuses unsupported architectures with the supported list', () => {
     const err = (() => {
       try {
@@ -123,7 +214,7 @@ describe('parseConfig', () => {
       }
     })();
     expect(err).toBeInstanceOf(UnsupportedArchitectureError);
-    expect(err?.message).toBe('x/config.json: model_type "bert" is not supported (supported: gpt2, llama, mistral, qwen2)');
+    expect(err?.message).toBe('x/config.json: model_type "bert" is not supported (supported: gpt2, llama, mistral, qwen2, phi3)');
     expect(() => parseConfig({ ...llama, rope_scaling: { rope_type: 'llama3', factor: 8 } })).toThrow(/rope_scaling 'llama3' is not supported/);
     expect(() => parseConfig({ ...llama, rope_scaling: { type: 'linear', factor: 2 } })).toThrow(UnsupportedArchitectureError);
     expect(() => parseConfig({ ...llama, hidden_act: 'gelu' })).toThrow(/hidden_act 'gelu'.*silu/);
@@ -136,7 +227,7 @@ describe('parseConfig', () => {
     const cases: [unknown, RegExp][] = [
       [null, /must be a JSON object/],
       [[1], /must be a JSON object/],
-      [{}, /missing 'model_type' \(supported: gpt2, llama, mistral, qwen2\)/],
+      [{}, /missing 'model_type' \(supported: gpt2, llama, mistral, qwen2, phi3\)/],
       [{ ...gpt2, n_embd: undefined }, /missing required field 'n_embd'/],
       [{ ...gpt2, n_head: 7 }, /n_embd 768 is not divisible by n_head 7/],
       [{ ...gpt2, n_layer: 0 }, /'n_layer' must be a positive integer/],

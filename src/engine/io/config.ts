@@ -1,11 +1,14 @@
 /**
  * Hugging Face config.json -> ModelSpec, parsed once at the boundary with cross-field checks,
- * so nothing downstream sees an ill-formed config. Field names and defaults follow transformers' GPT2Config, LlamaConfig,
- * MistralConfig and Qwen2Config; anything that would change the forward pass in a way the
- * engine does not implement is refused with a clear error rather than ignored.
+ * so nothing downstream sees an ill-formed config. Field names and defaults follow transformers'
+ * GPT2Config, LlamaConfig, MistralConfig, Qwen2Config and Phi3Config; anything that would change
+ * the forward pass in a way the engine does not implement is refused with a clear error rather
+ * than ignored. Which model_type belongs to which family is the architecture tables' fact
+ * (io/weights.ts); each family has one parser here.
  */
 import { ConfigError, UnsupportedArchitectureError } from '../errors.ts';
-import { SUPPORTED_MODEL_TYPES, type ModelSpec, type ModelType } from './spec.ts';
+import type { Family, ModelSpec, ModelType } from './spec.ts';
+import { SUPPORTED_MODEL_TYPES } from './weights.ts';
 
 type Json = Record<string, unknown>;
 
@@ -88,7 +91,7 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelSpec {
     throw new UnsupportedArchitectureError(`model_type ${JSON.stringify(modelType)} is not supported (supported: ${supportedList()})`, { file });
   }
   const f = new Fields(raw, file);
-  const spec = SUPPORTED_MODEL_TYPES[modelType as ModelType] === 'gpt2' ? parseGpt2(f) : parseLlama(f, modelType as Exclude<ModelType, 'gpt2'>);
+  const spec = PARSERS[SUPPORTED_MODEL_TYPES[modelType as ModelType]](f, modelType as ModelType);
   const bos = f.tokenId('bos_token_id');
   const eos = f.tokenId('eos_token_id');
   const torchDtype = f.torchDtype();
@@ -140,7 +143,8 @@ function parseGpt2(f: Fields): ModelSpec {
   };
 }
 
-function parseLlama(f: Fields, modelType: Exclude<ModelType, 'gpt2'>): ModelSpec {
+/** C, NH, NKV and HS of a RoPE decoder (LlamaConfig field names; head_dim may be given). */
+function attentionShape(f: Fields): Pick<ModelSpec, 'hiddenSize' | 'numHeads' | 'numKvHeads' | 'headDim'> {
   const hiddenSize = f.int('hidden_size');
   const numHeads = f.int('num_attention_heads');
   const numKvHeads = f.int('num_key_value_heads', numHeads);
@@ -152,13 +156,36 @@ function parseLlama(f: Fields, modelType: Exclude<ModelType, 'gpt2'>): ModelSpec
     throw new ConfigError(`num_attention_heads ${numHeads} is not divisible by num_key_value_heads ${numKvHeads}`, { file: f.file });
   }
   if (headDim % 2 !== 0) throw new ConfigError(`head_dim ${headDim} must be even for rotary embeddings`, { file: f.file });
+  return { hiddenSize, numHeads, numKvHeads, headDim };
+}
+
+function requireSilu(f: Fields, modelType: ModelType): void {
   const act = f.string('hidden_act', 'silu');
   if (act !== 'silu') unsupported(f, `hidden_act '${act}' is not supported for ${modelType} (supported: silu)`);
+}
+
+/** Plain RoPE only: any rope_scaling variant is refused. */
+function requirePlainRope(f: Fields): void {
   const ropeScaling = f.raw.rope_scaling;
   if (ropeScaling !== undefined && ropeScaling !== null) {
     const kind = typeof ropeScaling === 'object' && !Array.isArray(ropeScaling) ? ((ropeScaling as Json).rope_type ?? (ropeScaling as Json).type) : undefined;
     unsupported(f, `rope_scaling ${kind === undefined ? JSON.stringify(ropeScaling) : `'${String(kind)}'`} is not supported (only rope_scaling: null, plain RoPE)`);
   }
+}
+
+/** `sliding_window` as Mistral and Phi-3 read it: kept only when shorter than the positions. */
+function slidingWindow(f: Fields, spec: ModelSpec): ModelSpec {
+  if (f.has('sliding_window')) {
+    const window = f.int('sliding_window');
+    if (window < spec.maxPositions) spec.slidingWindow = window;
+  }
+  return spec;
+}
+
+function parseLlama(f: Fields, modelType: ModelType): ModelSpec {
+  const shape = attentionShape(f);
+  requireSilu(f, modelType);
+  requirePlainRope(f);
   if (modelType === 'qwen2' && f.bool('use_sliding_window', false)) unsupported(f, 'qwen2 use_sliding_window=true is not supported');
   // Llama: attention_bias puts a bias on q, k, v and o; Qwen2 always biases q, k, v (never o);
   // Mistral has no biases.
@@ -167,11 +194,11 @@ function parseLlama(f: Fields, modelType: Exclude<ModelType, 'gpt2'>): ModelSpec
     modelType,
     family: 'llama',
     vocabSize: f.int('vocab_size'),
-    hiddenSize,
+    hiddenSize: shape.hiddenSize,
     numLayers: f.int('num_hidden_layers'),
-    numHeads,
-    numKvHeads,
-    headDim,
+    numHeads: shape.numHeads,
+    numKvHeads: shape.numKvHeads,
+    headDim: shape.headDim,
     intermediateSize: f.int('intermediate_size'),
     maxPositions: f.int('max_position_embeddings'),
     norm: 'rmsnorm',
@@ -184,9 +211,47 @@ function parseLlama(f: Fields, modelType: Exclude<ModelType, 'gpt2'>): ModelSpec
     mlpBias: modelType === 'llama' ? f.bool('mlp_bias', false) : false,
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
   };
-  if (modelType === 'mistral' && f.has('sliding_window')) {
-    const window = f.int('sliding_window');
-    if (window < spec.maxPositions) spec.slidingWindow = window;
-  }
-  return spec;
+  return modelType === 'mistral' ? slidingWindow(f, spec) : spec;
 }
+
+/**
+ * Phi-3 (Phi3Config): Llama's math over fused qkv_proj / gate_up_proj weights (architectures/
+ * phi3.json), no biases, rms_norm_eps default 1e-5, a Mistral-style sliding window.
+ */
+function parsePhi3(f: Fields): ModelSpec {
+  const shape = attentionShape(f);
+  requireSilu(f, 'phi3');
+  requirePlainRope(f);
+  const partial = f.raw.partial_rotary_factor;
+  if (partial !== undefined && partial !== null && partial !== 1) {
+    unsupported(f, `partial_rotary_factor ${JSON.stringify(partial)} is not supported for phi3 (only 1: RoPE over the whole head)`);
+  }
+  if (f.bool('attention_bias', false)) unsupported(f, 'attention_bias=true is not supported for phi3 (transformers\' Phi-3 projections have no bias)');
+  return slidingWindow(f, {
+    modelType: 'phi3',
+    family: 'phi3',
+    vocabSize: f.int('vocab_size'),
+    hiddenSize: shape.hiddenSize,
+    numLayers: f.int('num_hidden_layers'),
+    numHeads: shape.numHeads,
+    numKvHeads: shape.numKvHeads,
+    headDim: shape.headDim,
+    intermediateSize: f.int('intermediate_size'),
+    maxPositions: f.int('max_position_embeddings'),
+    norm: 'rmsnorm',
+    normEps: f.positive('rms_norm_eps', 1e-5),
+    activation: 'silu',
+    positions: 'rope',
+    ropeTheta: f.positive('rope_theta', 10000),
+    attnBias: false,
+    attnOutBias: false,
+    mlpBias: false,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', false),
+  });
+}
+
+const PARSERS: Record<Family, (f: Fields, modelType: ModelType) => ModelSpec> = {
+  gpt2: (f) => parseGpt2(f),
+  llama: parseLlama,
+  phi3: (f) => parsePhi3(f),
+};

@@ -2,10 +2,11 @@
  * The typed model spec every other part of the engine works from. Parsed once from config.json
  * at the boundary (io/config.ts) with cross-field checks; nothing downstream reads raw config.
  */
-export type Family = 'gpt2' | 'llama';
-/** Hugging Face `model_type` values we accept, and the family each maps to. */
-export const SUPPORTED_MODEL_TYPES = { gpt2: 'gpt2', llama: 'llama', mistral: 'llama', qwen2: 'llama' } as const;
-export type ModelType = keyof typeof SUPPORTED_MODEL_TYPES;
+/** One architecture table (io/architectures/<family>.json) each. */
+export type Family = 'gpt2' | 'llama' | 'phi3';
+/** Hugging Face `model_type` values; the tables' `model_types` map each to its family (SUPPORTED_MODEL_TYPES). */
+export type ModelType = 'gpt2' | 'llama' | 'mistral' | 'qwen2' | 'phi3';
+export { SUPPORTED_MODEL_TYPES } from './weights.ts';
 
 export interface ModelSpec {
   modelType: ModelType;
@@ -17,7 +18,7 @@ export interface ModelSpec {
   numKvHeads: number; // NKV (= NH for GPT-2); NH % NKV == 0
   headDim: number; // HS = C / NH unless config says head_dim
   intermediateSize: number; // FF (GPT-2: n_inner ?? 4C)
-  maxPositions: number; // GPT-2 n_positions; Llama max_position_embeddings
+  maxPositions: number; // GPT-2 n_positions; Llama, Phi-3 max_position_embeddings
   norm: 'layernorm' | 'rmsnorm';
   normEps: number; // layer_norm_epsilon / rms_norm_eps
   activation: 'gelu_new' | 'silu';
@@ -28,7 +29,7 @@ export interface ModelSpec {
   attnOutBias?: boolean;
   mlpBias: boolean; // GPT-2 true; llama mlp_bias
   tieWordEmbeddings: boolean;
-  /** Mistral `sliding_window`: attention looks back at most this many tokens. Absent = full causal. */
+  /** Mistral / Phi-3 `sliding_window`: query i sees keys j with i - W < j <= i. Absent = full causal. */
   slidingWindow?: number;
   torchDtype?: string; // informational, from config
   bosTokenId?: number;

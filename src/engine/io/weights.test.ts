@@ -1,6 +1,22 @@
 import { describe, expect, it } from 'vitest';
+import { IncompatibleCheckpointError } from '../errors.ts';
 import { parseConfig } from './config.ts';
-import { canonicalName, classifyTensor, evalShapeFormula, expectedTensors, layerOf } from './weights.ts';
+import type { ModelSpec } from './spec.ts';
+import {
+  SUPPORTED_MODEL_TYPES,
+  architecture,
+  bindWeights,
+  canonicalName,
+  checkArchitectureTable,
+  classifyTensor,
+  evalShapeFormula,
+  expectedTensors,
+  forwardWeights,
+  layerOf,
+  roleOf,
+  storedName,
+  type ArchitectureFile,
+} from './weights.ts';
 
 const gpt2Small = parseConfig({ model_type: 'gpt2', vocab_size: 50257, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024 });
 const llama = (extra: Record<string, unknown> = {}) =>
@@ -16,6 +32,19 @@ const llama = (extra: Record<string, unknown> = {}) =>
     ...extra,
   });
 
+const phi3 = (extra: Record<string, unknown> = {}) =>
+  parseConfig({
+    model_type: 'phi3',
+    vocab_size: 300,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 64,
+    ...extra,
+  });
+
 const count = (shapes: { shape: number[]; kind: string; optional?: boolean }[]) =>
   shapes.filter((t) => t.kind === 'param' && !t.optional).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
 
@@ -24,7 +53,7 @@ describe('expectedTensors', () => {
     const t = expectedTensors(gpt2Small);
     expect(count(t)).toBe(124_439_808);
     const byName = new Map(t.map((x) => [x.name, x]));
-    expect(byName.get('wte.weight')).toEqual({ name: 'wte.weight', shape: [50257, 768], kind: 'param', layer: null });
+    expect(byName.get('wte.weight')).toEqual({ name: 'wte.weight', shape: [50257, 768], kind: 'param', layer: null, role: 'embed' });
     expect(byName.get('h.3.attn.c_attn.weight')?.shape).toEqual([768, 2304]);
     expect(byName.get('h.3.attn.c_proj.weight')?.shape).toEqual([768, 768]);
     expect(byName.get('h.3.mlp.c_fc.weight')?.shape).toEqual([768, 3072]);
@@ -62,6 +91,139 @@ describe('expectedTensors', () => {
     expect(qwen.get('model.layers.0.self_attn.q_proj.bias')?.shape).toEqual([NH * HS]);
     expect(qwen.has('model.layers.0.self_attn.o_proj.bias')).toBe(false);
     expect(qwen.get('lm_head.weight')?.optional).toBe(true);
+  });
+});
+
+describe('Phi-3 table', () => {
+  it('fused qkv_proj (q | k | v rows) and gate_up_proj (gate | up rows), no biases, untied head', () => {
+    const t = expectedTensors(phi3());
+    const [V, C, L, NH, NKV, HS, FF] = [300, 32, 2, 4, 2, 8, 64];
+    const byName = new Map(t.map((x) => [x.name, x]));
+    expect(byName.get('model.layers.1.self_attn.qkv_proj.weight')).toEqual({ name: 'model.layers.1.self_attn.qkv_proj.weight', shape: [(NH + 2 * NKV) * HS, C], kind: 'param', layer: 1, role: 'attn.qkv' });
+    expect(byName.get('model.layers.1.mlp.gate_up_proj.weight')).toMatchObject({ shape: [2 * FF, C], role: 'mlp.gate_up' });
+    expect(byName.get('model.layers.0.mlp.down_proj.weight')).toMatchObject({ shape: [C, FF], role: 'mlp.down' });
+    expect(byName.get('model.layers.0.self_attn.o_proj.weight')).toMatchObject({ shape: [C, NH * HS], role: 'attn.o' });
+    expect(byName.get('lm_head.weight')).toMatchObject({ shape: [V, C], role: 'head' });
+    expect(byName.get('lm_head.weight')?.optional).toBeUndefined();
+    expect(expectedTensors(phi3({ tie_word_embeddings: true })).find((x) => x.name === 'lm_head.weight')?.optional).toBe(true);
+    expect([...byName.keys()].filter((n) => n.endsWith('.bias'))).toEqual([]);
+    const perLayer = 2 * C + (NH + 2 * NKV) * HS * C + C * NH * HS + 3 * C * FF;
+    expect(count(t)).toBe(V * C + L * perLayer + C + V * C);
+  });
+
+  it('classifies, places and names Phi-3 tensors, bare base-model names included', () => {
+    expect(canonicalName('phi3', 'layers.0.self_attn.qkv_proj.weight')).toBe('model.layers.0.self_attn.qkv_proj.weight');
+    expect(classifyTensor('phi3', 'model.layers.1.mlp.gate_up_proj.weight')).toBe('param');
+    expect(classifyTensor('phi3', 'model.layers.1.mlp.gate_proj.weight')).toBe('unknown');
+    expect(classifyTensor('phi3', 'model.layers.1.self_attn.q_proj.weight')).toBe('unknown');
+    expect(layerOf('phi3', 'model.layers.1.mlp.gate_up_proj.weight')).toBe(1);
+    expect(roleOf('phi3', 'layers.0.self_attn.qkv_proj.weight')).toBe('attn.qkv');
+    expect(roleOf('phi3', 'model.embed_tokens.weight')).toBe('embed');
+    expect(roleOf('phi3', 'model.layers.0.self_attn.rotary_emb.inv_freq')).toBeNull();
+    expect(roleOf('llama', 'model.layers.0.mlp.gate_proj.weight')).toBe('mlp.gate');
+    expect(roleOf('gpt2', 'transformer.h.0.attn.c_attn.bias')).toBe('attn.qkv.bias');
+    expect(roleOf('gpt2', 'h.0.attn.bias')).toBeNull();
+  });
+});
+
+describe('roles and binding', () => {
+  const specs: [string, ModelSpec][] = [
+    ['gpt2', gpt2Small],
+    ['llama', llama({ attention_bias: true, mlp_bias: true })],
+    ['qwen2', llama({ model_type: 'qwen2', tie_word_embeddings: true })],
+    ['phi3', phi3()],
+  ];
+
+  it('every learned tensor has a role, buffers have none, and a role appears once per block', () => {
+    for (const [what, spec] of specs) {
+      const t = expectedTensors(spec);
+      for (const x of t) expect(x.role === undefined, `${what} ${x.name}`).toBe(x.kind === 'buffer');
+      const layer0 = t.filter((x) => x.layer === 0 && x.role).map((x) => x.role);
+      expect(new Set(layer0).size, what).toBe(layer0.length);
+      expect(forwardWeights(spec).every((x) => x.kind === 'param' && x.role !== undefined)).toBe(true);
+    }
+  });
+
+  it('binds fused or split attention, plain, gated or fused MLP, and the tied head to the embedding', () => {
+    const names = (spec: ModelSpec) => bindWeights(spec, (t) => (t.optional ? undefined : t.name));
+    const g = names(gpt2Small);
+    expect(g.layout).toBe('conv1d');
+    expect(g.head).toBe('wte.weight');
+    expect(g.posEmbed).toBe('wpe.weight');
+    expect(g.blocks[3]).toEqual({
+      norm1: { w: 'h.3.ln_1.weight', b: 'h.3.ln_1.bias' },
+      attn: { kind: 'fused', qkv: { w: 'h.3.attn.c_attn.weight', b: 'h.3.attn.c_attn.bias' } },
+      o: { w: 'h.3.attn.c_proj.weight', b: 'h.3.attn.c_proj.bias' },
+      norm2: { w: 'h.3.ln_2.weight', b: 'h.3.ln_2.bias' },
+      mlp: { kind: 'plain', up: { w: 'h.3.mlp.c_fc.weight', b: 'h.3.mlp.c_fc.bias' } },
+      down: { w: 'h.3.mlp.c_proj.weight', b: 'h.3.mlp.c_proj.bias' },
+    });
+    expect(g.normF).toEqual({ w: 'ln_f.weight', b: 'ln_f.bias' });
+    const q = names(llama({ model_type: 'qwen2', tie_word_embeddings: true }));
+    expect(q.layout).toBe('linear');
+    expect(q.posEmbed).toBeUndefined();
+    expect(q.head).toBe('model.embed_tokens.weight');
+    expect(q.blocks[1]!.attn).toEqual({
+      kind: 'split',
+      q: { w: 'model.layers.1.self_attn.q_proj.weight', b: 'model.layers.1.self_attn.q_proj.bias' },
+      k: { w: 'model.layers.1.self_attn.k_proj.weight', b: 'model.layers.1.self_attn.k_proj.bias' },
+      v: { w: 'model.layers.1.self_attn.v_proj.weight', b: 'model.layers.1.self_attn.v_proj.bias' },
+    });
+    expect(q.blocks[1]!.o).toEqual({ w: 'model.layers.1.self_attn.o_proj.weight' });
+    expect(q.blocks[1]!.mlp).toEqual({ kind: 'gated', gate: { w: 'model.layers.1.mlp.gate_proj.weight' }, up: { w: 'model.layers.1.mlp.up_proj.weight' } });
+    const p = names(phi3());
+    expect(p.head).toBe('lm_head.weight');
+    expect(p.blocks[0]!.attn).toEqual({ kind: 'fused', qkv: { w: 'model.layers.0.self_attn.qkv_proj.weight' } });
+    expect(p.blocks[0]!.mlp).toEqual({ kind: 'gated-fused', gateUp: { w: 'model.layers.0.mlp.gate_up_proj.weight' } });
+    expect(p.blocks[0]!.down).toEqual({ w: 'model.layers.0.mlp.down_proj.weight' });
+    // A present head is read even when the config ties it.
+    expect(bindWeights(phi3({ tie_word_embeddings: true }), (t) => t.name).head).toBe('lm_head.weight');
+  });
+
+  it('a missing required tensor is an IncompatibleCheckpointError naming it; an untied head does not fall back', () => {
+    const bind = (spec: ModelSpec, drop: string) => () => bindWeights(spec, (t) => (t.name === drop ? undefined : t.name));
+    expect(bind(phi3(), 'model.layers.1.mlp.gate_up_proj.weight')).toThrow(IncompatibleCheckpointError);
+    expect(bind(phi3(), 'model.layers.1.mlp.gate_up_proj.weight')).toThrow(/model\.layers\.1\.mlp\.gate_up_proj\.weight/);
+    expect(bind(phi3(), 'lm_head.weight')).toThrow(/lm_head\.weight/);
+    expect(bind(gpt2Small, 'h.0.ln_1.bias')).toThrow(/h\.0\.ln_1\.bias/);
+  });
+
+  it("stored names are save_pretrained's and canonicalise back", () => {
+    expect(storedName('gpt2', 'h.0.attn.c_attn.weight')).toBe('transformer.h.0.attn.c_attn.weight');
+    expect(storedName('gpt2', 'wte.weight')).toBe('transformer.wte.weight');
+    expect(storedName('gpt2', 'h.0.attn.bias')).toBe('transformer.h.0.attn.bias');
+    expect(storedName('gpt2', 'lm_head.weight')).toBe('lm_head.weight');
+    expect(storedName('phi3', 'model.layers.0.self_attn.qkv_proj.weight')).toBe('model.layers.0.self_attn.qkv_proj.weight');
+    for (const [, spec] of specs) for (const t of expectedTensors(spec)) expect(canonicalName(spec.family, storedName(spec.family, t.name))).toBe(t.name);
+  });
+
+  it('SUPPORTED_MODEL_TYPES are the tables\' model_types', () => {
+    expect(SUPPORTED_MODEL_TYPES).toEqual({ gpt2: 'gpt2', llama: 'llama', mistral: 'llama', qwen2: 'llama', phi3: 'phi3' });
+  });
+
+  it('refuses a table the forward passes could not bind', () => {
+    const llamaTable = architecture('llama');
+    const edit = (f: (t: ArchitectureFile) => void): ArchitectureFile => {
+      const copy = JSON.parse(JSON.stringify(llamaTable)) as ArchitectureFile;
+      f(copy);
+      return copy;
+    };
+    expect(() => checkArchitectureTable(edit(() => undefined))).not.toThrow();
+    const bad: [string, (t: ArchitectureFile) => void, RegExp][] = [
+      ['a param without a role', (t) => delete t.layer_templates[0]!.role, /input_layernorm\.weight: role 'undefined' is not a block role/],
+      ['an unknown role', (t) => void (t.layer_templates[1]!.role = 'attn.query' as never), /role 'attn\.query' is not a block role/],
+      ['a global role in a block', (t) => void (t.layer_templates[1]!.role = 'embed'), /is not a block role/],
+      ['a role twice', (t) => void (t.layer_templates[3]!.role = 'attn.q'), /role 'attn\.q' appears twice/],
+      ['split attention with a fused one', (t) => t.layer_templates.push({ name: 'model.layers.${layer}.x', role: 'attn.qkv', shape: ['C'] }), /needs 'attn\.qkv' or all of/],
+      ['no v projection', (t) => (t.layer_templates = t.layer_templates.filter((r) => r.role !== 'attn.v')), /needs 'attn\.qkv' or all of/],
+      ['a gate without up', (t) => (t.layer_templates = t.layer_templates.filter((r) => r.role !== 'mlp.up' && r.role !== 'mlp.up.bias')), /needs 'mlp\.gate_up', or 'mlp\.up'/],
+      ['a buffer with a role', (t) => void (t.layer_templates[16]!.role = 'norm1'), /a buffer has no role/],
+      ['an unknown spec flag', (t) => void (t.layer_templates[2]!.when = 'qkvBias'), /unknown spec flag 'qkvBias'/],
+      ['no head', (t) => t.post_weights.pop(), /no 'head' row/],
+      ['a bad layout', (t) => void (t.layout = 'rows' as never), /layout 'rows'/],
+      ['a fallback to a missing role', (t) => void (t.post_weights[1]!.fallback = 'pos_embed'), /fallback 'pos_embed' is not another row's role/],
+    ];
+    for (const [what, f, message] of bad) expect(() => checkArchitectureTable(edit(f)), what).toThrow(message);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Float64 reference for attention.wgsl with a plain (two-pass) softmax.
  * q (B, T, NH*HS); k, v (B, p0 + T, NKV*HS) holding all keys; out (B, T, NH*HS).
+ * window W > 0: the query at position i sees keys i - W < j <= i (transformers' sliding window).
  */
 export function attentionRef(
   q: Float64Array,
@@ -12,6 +13,7 @@ export function attentionRef(
   NH: number,
   NKV: number,
   HS: number,
+  window = 0,
 ): Float64Array {
   const S = p0 + T;
   const KVD = NKV * HS;
@@ -24,21 +26,22 @@ export function attentionRef(
       for (let t = 0; t < T; t++) {
         const qa = (b * T + t) * NH * HS + h * HS;
         const n = p0 + t + 1;
+        const j0 = window > 0 ? Math.max(0, n - window) : 0;
         let mx = -Infinity;
-        for (let j = 0; j < n; j++) {
+        for (let j = j0; j < n; j++) {
           let s = 0;
           for (let d = 0; d < HS; d++) s += q[qa + d]! * k[(b * S + j) * KVD + kvh * HS + d]!;
           att[j] = s * scale;
           mx = Math.max(mx, att[j]!);
         }
         let sum = 0;
-        for (let j = 0; j < n; j++) {
+        for (let j = j0; j < n; j++) {
           att[j] = Math.exp(att[j]! - mx);
           sum += att[j]!;
         }
         for (let d = 0; d < HS; d++) {
           let o = 0;
-          for (let j = 0; j < n; j++) o += att[j]! * v[(b * S + j) * KVD + kvh * HS + d]!;
+          for (let j = j0; j < n; j++) o += att[j]! * v[(b * S + j) * KVD + kvh * HS + d]!;
           out[qa + d] = o / sum;
         }
       }

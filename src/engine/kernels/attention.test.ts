@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { withGpu } from '../../testing/gpu.ts';
 import { checkClose, freshSeed, randn, rng, roundF32, uploadF32 } from '../model/testutil.ts';
 import { attention } from './attention.ts';
@@ -14,8 +14,13 @@ function split(qkv: Float64Array, rows: number, ld: number, off: number, width: 
 }
 
 describe('attention.wgsl', () => {
-  for (const [NH, NKV, HS, T] of [[4, 2, 10, 13], [3, 3, 16, 70], [2, 1, 130, 9], [2, 1, 64, 301], [2, 2, 96, 40], [1, 1, 130, 47]] as [number, number, number, number][]) {
-    it(`causal GQA from a fused qkv buffer: B=2, T=${T}, NH=${NH}, NKV=${NKV}, HS=${HS}`, async () => {
+  // [NH, NKV, HS, T, window]: window 0 is plain causal; a window W > 0 hides keys at or before i - W.
+  const cases: [number, number, number, number, number][] = [
+    [4, 2, 10, 13, 0], [3, 3, 16, 70, 0], [2, 1, 130, 9, 0], [2, 1, 64, 301, 0], [2, 2, 96, 40, 0], [1, 1, 130, 47, 0],
+    [4, 2, 10, 45, 7], [3, 3, 16, 70, 31], [2, 1, 64, 301, 129], [2, 2, 8, 20, 1],
+  ];
+  for (const [NH, NKV, HS, T, window] of cases) {
+    it(`causal GQA from a fused qkv buffer: B=2, T=${T}, NH=${NH}, NKV=${NKV}, HS=${HS}${window ? `, sliding window ${window}` : ''}`, async () => {
       const seed = freshSeed();
       const next = rng(seed);
       const B = 2;
@@ -28,7 +33,7 @@ describe('attention.wgsl', () => {
         const out = rt.storage('out', B * T * QD * 4);
         const pass = new KernelPass(rt, 'test.attention');
         attention(pass, {
-          B, T, p0: 0, NH, NKV, HS,
+          B, T, p0: 0, NH, NKV, HS, window,
           q: { buffer: buf, bs: T * ld, ld, off: 0 },
           k: { buffer: buf, bs: T * ld, ld, off: QD },
           v: { buffer: buf, bs: T * ld, ld, off: QD + KVD },
@@ -38,12 +43,17 @@ describe('attention.wgsl', () => {
         return { got: await rt.readF32(out) };
       });
       const rows = B * T;
-      const want = attentionRef(split(qkv, rows, ld, 0, QD), split(qkv, rows, ld, QD, KVD), split(qkv, rows, ld, QD + KVD, KVD), B, T, 0, NH, NKV, HS);
+      const want = attentionRef(split(qkv, rows, ld, 0, QD), split(qkv, rows, ld, QD, KVD), split(qkv, rows, ld, QD + KVD, KVD), B, T, 0, NH, NKV, HS, window);
       checkClose('attention', got, want, 1e-5, 1e-4, seed);
+      if (window > 0) {
+        // The window must matter here: plain causal attention gives different rows.
+        const causal = attentionRef(split(qkv, rows, ld, 0, QD), split(qkv, rows, ld, QD, KVD), split(qkv, rows, ld, QD + KVD, KVD), B, T, 0, NH, NKV, HS);
+        expect(() => checkClose('causal', got, causal, 1e-5, 1e-4, seed)).toThrow(/mismatches/);
+      }
     });
   }
 
-  it('KV cache: store keys of positions [p0, p0+T) then attend to [0, p0+T), B=2, p0=11, T=5, P=19', async () => {
+  it.each([0, 6])('KV cache: store keys of positions [p0, p0+T) then attend to [0, p0+T), B=2, p0=11, T=5, P=19, window %i', async (window) => {
     const seed = freshSeed();
     const next = rng(seed);
     const [B, NH, NKV, HS, p0, T, P] = [2, 4, 2, 10, 11, 5, 19];
@@ -62,7 +72,7 @@ describe('attention.wgsl', () => {
       const pass = new KernelPass(rt, 'test.attention.cache');
       kvStore(pass, { B, T, p0, P, KVD, qkv: buf, ld, kOff: QD, vOff: QD + KVD, kc: kb, vc: vb });
       attention(pass, {
-        B, T, p0, NH, NKV, HS,
+        B, T, p0, NH, NKV, HS, window,
         q: { buffer: buf, bs: T * ld, ld, off: 0 },
         k: { buffer: kb, bs: P * KVD, ld: KVD, off: 0 },
         v: { buffer: vb, bs: P * KVD, ld: KVD, off: 0 },
@@ -80,7 +90,7 @@ describe('attention.wgsl', () => {
       for (let b = 0; b < B; b++) o.set(c.subarray(b * P * KVD, (b * P + S) * KVD), b * S * KVD);
       return o;
     };
-    const want = attentionRef(split(qkv, B * T, ld, 0, QD), prefix(kc), prefix(vc), B, T, p0, NH, NKV, HS);
+    const want = attentionRef(split(qkv, B * T, ld, 0, QD), prefix(kc), prefix(vc), B, T, p0, NH, NKV, HS, window);
     checkClose('attention with cache', got.out, want, 1e-5, 1e-4, seed);
   });
 });

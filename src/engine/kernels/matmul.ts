@@ -1,4 +1,5 @@
 import type { Bindable } from '../gpu/runtime.ts';
+import type { WeightLayout } from '../io/roles.ts';
 import type { KernelPass } from './pass.ts';
 import { dtypeCode, type WeightRef } from './weights.ts';
 
@@ -6,9 +7,10 @@ import { dtypeCode, type WeightRef } from './weights.ts';
  * Twin of shaders/model/matmul.wgsl: y (M, N) = x (M, K) · Wᵀ (+ bias), W decoded from raw words.
  * layout 'linear': W (NW, K) as nn.Linear stores it; 'conv1d': W (K, NW) as GPT-2's Conv1D does.
  * Output column n uses weight row/column n0 + n (NW ≥ n0 + N), so a caller can stream over
- * slices of a large W (the LM head) and write into column blocks of a wider y (fused qkv).
+ * slices of a large W (the LM head), read one part of a fused matrix in place (Phi-3's gate | up)
+ * and write into column blocks of a wider y (split q, k, v into the qkv workspace).
  */
-export type WeightLayout = 'linear' | 'conv1d';
+export type { WeightLayout };
 
 export interface MatmulArgs {
   M: number;

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { withGpu } from '../../testing/gpu.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { ModelSpec } from '../io/spec.ts';
+import { forwardWeights } from '../io/weights.ts';
 import type { WeightDtype } from '../kernels/weights.ts';
 import { IncompatibleCheckpointError, InputError } from '../errors.ts';
 import { GpuModel, type GpuTensor } from './forward.ts';
-import { forwardTensors } from './names.ts';
 import { perplexity } from './perplexity.ts';
 import { referenceForward } from './reference.ts';
 import { asStored, checkClose, freshSeed, randn, rng } from './testutil.ts';
@@ -21,17 +21,20 @@ const LLAMA_GQA: ModelSpec = {
   intermediateSize: 72, norm: 'rmsnorm', normEps: 1e-6, activation: 'silu', positions: 'rope', attnBias: true, tieWordEmbeddings: false,
 };
 const LLAMA_TIED: ModelSpec = { ...LLAMA_GQA, modelType: 'llama', numKvHeads: 4, attnBias: false, tieWordEmbeddings: true, ropeTheta: 500000 };
+// Fused qkv_proj (q | k | v rows) and gate_up_proj (gate | up rows) read in place; a sliding window shorter than the windows.
+const PHI3: ModelSpec = { ...LLAMA_GQA, modelType: 'phi3', family: 'phi3', attnBias: false, attnOutBias: false, normEps: 1e-5, slidingWindow: 5 };
+const PHI3_TIED: ModelSpec = { ...PHI3, numKvHeads: 4, tieWordEmbeddings: true, slidingWindow: undefined };
 
 /** Random weights for `spec` in `dtype`: GPU buffers of the stored bytes and their exact float64 decoding. */
 function makeWeights(rt: GpuRuntime, spec: ModelSpec, dtype: WeightDtype, seed: number): { gpu: Map<string, GpuTensor>; ref: Map<string, Float64Array> } {
   const next = rng(seed);
   const gpu = new Map<string, GpuTensor>();
   const ref = new Map<string, Float64Array>();
-  for (const t of forwardTensors(spec)) {
+  for (const t of forwardWeights(spec)) {
     if (t.optional) continue;
     const n = t.shape.reduce((a, b) => a * b, 1);
-    const isNorm = /(ln_|layernorm|norm)\S*\.weight$/.test(t.name);
-    const values = isNorm ? randn(next, n, 0.1).map((v) => 1 + v) : t.name.endsWith('.bias') ? randn(next, n, 0.1) : randn(next, n, t.shape[0] === spec.vocabSize ? 0.5 : 0.25);
+    const isNorm = t.role === 'norm1' || t.role === 'norm2' || t.role === 'norm_f';
+    const values = isNorm ? randn(next, n, 0.1).map((v) => 1 + v) : t.role.endsWith('.bias') ? randn(next, n, 0.1) : randn(next, n, t.shape[0] === spec.vocabSize ? 0.5 : 0.25);
     const stored = asStored(values, dtype);
     gpu.set(t.name, { buffer: rt.upload(t.name, stored.bytes), dtype, shape: t.shape });
     ref.set(t.name, stored.values);
@@ -51,6 +54,8 @@ describe('GpuModel vs the float64 reference', () => {
     ['GPT-2, BF16', GPT2, 'BF16'],
     ['qwen2-style Llama (GQA 4/2, q/k/v bias, untied head), BF16', LLAMA_GQA, 'BF16'],
     ['Llama (tied head, no bias, theta 5e5), F16', LLAMA_TIED, 'F16'],
+    ['Phi-3 (fused qkv and gate_up, GQA 4/2, sliding window 5, untied head), BF16', PHI3, 'BF16'],
+    ['Phi-3 (tied head, no window), F32', PHI3_TIED, 'F32'],
   ];
   for (const [name, spec, dtype] of cases) {
     it(`${name}: batched window NLL (relative error ≤ 1e-4)`, async () => {
@@ -79,7 +84,7 @@ describe('GpuModel vs the float64 reference', () => {
     });
   }
 
-  for (const [name, spec, dtype] of [cases[0]!, cases[2]!]) {
+  for (const [name, spec, dtype] of [cases[0]!, cases[2]!, cases[4]!]) {
     it(`${name}: last-position logits, with and without a KV cache`, async () => {
       const seed = freshSeed();
       const ids = randomIds(rng(seed + 1), 11, spec.vocabSize);
@@ -132,6 +137,13 @@ describe('GpuModel vs the float64 reference', () => {
       const wrong = new Map(w.gpu);
       wrong.set('h.0.attn.c_attn.weight', { ...w.gpu.get('h.0.attn.c_attn.weight')!, shape: [96, 32] });
       await expect(GpuModel.create(rt, GPT2, wrong)).rejects.toBeInstanceOf(IncompatibleCheckpointError);
+      const phi3 = makeWeights(rt, PHI3, 'F32', 2);
+      const noQkv = new Map(phi3.gpu);
+      noQkv.delete('model.layers.1.self_attn.qkv_proj.weight');
+      await expect(GpuModel.create(rt, PHI3, noQkv)).rejects.toThrow(/model\.layers\.1\.self_attn\.qkv_proj\.weight/);
+      const split = new Map(phi3.gpu);
+      split.set('model.layers.0.mlp.gate_up_proj.weight', { ...phi3.gpu.get('model.layers.0.mlp.gate_up_proj.weight')!, shape: [72, 32] });
+      await expect(GpuModel.create(rt, PHI3, split)).rejects.toBeInstanceOf(IncompatibleCheckpointError);
       const model = await GpuModel.create(rt, GPT2, w.gpu, { maxContext: 16 });
       await expect(model.nll([1, 301])).rejects.toBeInstanceOf(InputError);
       await expect(model.nll(Array.from({ length: 17 }, () => 1))).rejects.toBeInstanceOf(InputError);

@@ -1,26 +1,32 @@
 import { IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { ExpectedTensor } from '../io/weights.ts';
+import type { Affine, ModelWeights } from '../io/roles.ts';
 import type { ModelSpec } from '../io/spec.ts';
+import { bindWeights } from '../io/weights.ts';
 import { geluNew, siluMul } from '../kernels/activation.ts';
 import { attention, type StridedHeads } from '../kernels/attention.ts';
 import { embedding } from '../kernels/embedding.ts';
 import { kvStore } from '../kernels/kvcache.ts';
 import { layerNorm } from '../kernels/layernorm.ts';
 import { lmHeadLogits, lmHeadNll } from '../kernels/lmhead_nll.ts';
-import { matmul, type WeightLayout } from '../kernels/matmul.ts';
+import { matmul } from '../kernels/matmul.ts';
 import { KernelPass } from '../kernels/pass.ts';
 import { residualAdd } from '../kernels/residual.ts';
 import { rmsNorm } from '../kernels/rmsnorm.ts';
 import { rope, ropeTable } from '../kernels/rope.ts';
 import { dtypeBytes, type WeightDtype, type WeightRef } from '../kernels/weights.ts';
-import { forwardTensors, headName } from './names.ts';
 import type { WindowScorer } from './perplexity.ts';
+import { checkForwardSupport } from './support.ts';
 
 /**
- * The transformer forward pass on the GPU for GPT-2 and the Llama family, built from the
- * kernels in ../kernels over weights already on the GPU (raw stored bytes, decoded in WGSL).
- * Activations for (B, T) rows are allocated once for the largest batch seen and reused; the
- * LM head streams over vocabulary chunks so (B*T, V) logits never exist.
+ * The transformer forward pass on the GPU, built from the kernels in ../kernels over weights
+ * already on the GPU (raw stored bytes, decoded in WGSL) and bound by role from the architecture
+ * table (io/weights.ts bindWeights): the variants are the spec's norm, activation and positions
+ * and the roles the table has (fused or split q/k/v, plain, gated or fused gate/up MLP), never
+ * a family name. Fused weights are read in place: a matmul's n0 picks its rows of the matrix.
+ * Activations for (B, T) rows are allocated once for the largest batch seen and reused; the LM
+ * head streams over vocabulary chunks so (B*T, V) logits never exist.
  */
 export interface GpuTensor {
   buffer: GPUBuffer;
@@ -63,23 +69,6 @@ export class KvCache {
   }
 }
 
-interface Linear {
-  w: WeightRef;
-  b?: WeightRef;
-}
-
-interface Layer {
-  norm1: WeightRef;
-  norm1b?: WeightRef;
-  norm2: WeightRef;
-  norm2b?: WeightRef;
-  qkv: Linear[]; // GPT-2: [c_attn]; Llama: [q, k, v]
-  o: Linear;
-  up: Linear; // c_fc / up_proj
-  gate?: Linear;
-  down: Linear;
-}
-
 interface Workspace {
   rows: number;
   VC: number;
@@ -91,7 +80,7 @@ interface Workspace {
   att: GPUBuffer; // (rows, QD)
   proj: GPUBuffer; // (rows, C)
   ff: GPUBuffer; // (rows, FF)
-  ff2: GPUBuffer; // (rows, FF), Llama up projection
+  ff2: GPUBuffer; // (rows, FF), the gate of a gated MLP (1 float otherwise)
   chunk: GPUBuffer; // (rows, VC) logits of one vocabulary chunk
   state: GPUBuffer; // (rows, 3)
   nll: GPUBuffer; // (rows)
@@ -106,80 +95,29 @@ export class GpuModel implements WindowScorer {
   readonly maxContext: number;
   readonly maxBatch: number;
   private readonly vocabChunk: number | undefined;
-  private readonly layers: Layer[];
-  private readonly embed: WeightRef;
-  private readonly wpe: WeightRef | undefined;
-  private readonly normF: WeightRef;
-  private readonly normFb: WeightRef | undefined;
-  private readonly head: WeightRef;
+  private readonly w: ModelWeights<WeightRef>;
   private readonly ropeTable: GPUBuffer | undefined;
-  private readonly layout: WeightLayout;
   private ws: Workspace | undefined;
   private busy: Promise<unknown> = Promise.resolve();
 
-  private constructor(rt: GpuRuntime, spec: ModelSpec, weights: Map<string, GpuTensor>, options: GpuModelOptions) {
+  private constructor(rt: GpuRuntime, spec: ModelSpec, weights: ModelWeights<WeightRef>, options: GpuModelOptions) {
     this.rt = rt;
     this.spec = spec;
+    this.w = weights;
     this.maxContext = options.maxContext ?? Math.min(spec.maxPositions, 1024);
     this.maxBatch = Math.max(1, options.maxBatch ?? 8);
     this.vocabChunk = options.vocabChunk;
-    if (spec.family === 'gpt2' && this.maxContext > spec.maxPositions) {
-      throw new InputError(`maxContext ${this.maxContext} exceeds GPT-2's ${spec.maxPositions} learned positions`);
-    }
-    if (spec.headDim % 2 !== 0 && spec.positions === 'rope') throw new IncompatibleCheckpointError(`RoPE needs an even head size (got ${spec.headDim})`);
-    const ref = (name: string): WeightRef => {
-      const t = weights.get(name)!;
-      return { buffer: t.buffer, dtype: t.dtype };
-    };
-    const opt = (name: string): WeightRef | undefined => (weights.has(name) ? ref(name) : undefined);
-    const lin = (prefix: string): Linear => ({ w: ref(`${prefix}.weight`), b: opt(`${prefix}.bias`) });
-    this.head = ref(headName(spec, (n) => weights.has(n)));
-    if (spec.family === 'gpt2') {
-      this.layout = 'conv1d';
-      this.embed = ref('wte.weight');
-      this.wpe = ref('wpe.weight');
-      this.normF = ref('ln_f.weight');
-      this.normFb = ref('ln_f.bias');
-      this.layers = Array.from({ length: spec.numLayers }, (_, i) => ({
-        norm1: ref(`h.${i}.ln_1.weight`),
-        norm1b: ref(`h.${i}.ln_1.bias`),
-        norm2: ref(`h.${i}.ln_2.weight`),
-        norm2b: ref(`h.${i}.ln_2.bias`),
-        qkv: [lin(`h.${i}.attn.c_attn`)],
-        o: lin(`h.${i}.attn.c_proj`),
-        up: lin(`h.${i}.mlp.c_fc`),
-        down: lin(`h.${i}.mlp.c_proj`),
-      }));
-    } else {
-      this.layout = 'linear';
-      this.embed = ref('model.embed_tokens.weight');
-      this.wpe = undefined;
-      this.normF = ref('model.norm.weight');
-      this.normFb = undefined;
-      this.layers = Array.from({ length: spec.numLayers }, (_, i) => {
-        const l = `model.layers.${i}`;
-        return {
-          norm1: ref(`${l}.input_layernorm.weight`),
-          norm2: ref(`${l}.post_attention_layernorm.weight`),
-          qkv: [lin(`${l}.self_attn.q_proj`), lin(`${l}.self_attn.k_proj`), lin(`${l}.self_attn.v_proj`)],
-          o: lin(`${l}.self_attn.o_proj`),
-          gate: lin(`${l}.mlp.gate_proj`),
-          up: lin(`${l}.mlp.up_proj`),
-          down: lin(`${l}.mlp.down_proj`),
-        };
-      });
+    if (spec.positions === 'learned' && this.maxContext > spec.maxPositions) {
+      throw new InputError(`maxContext ${this.maxContext} exceeds the model's ${spec.maxPositions} learned positions`);
     }
     this.ropeTable = spec.positions === 'rope' ? rt.upload('GpuModel.rope.table', ropeTable(this.maxContext, spec.headDim, spec.ropeTheta)) : undefined;
   }
 
-  /** Checks every tensor the forward reads (presence, shape, dtype, bytes) and builds the model. */
+  /** Checks every tensor the forward reads (presence, shape, dtype, bytes), binds them by role and builds the model. */
   static async create(rt: GpuRuntime, spec: ModelSpec, weights: Map<string, GpuTensor>, options: GpuModelOptions = {}): Promise<GpuModel> {
-    for (const t of forwardTensors(spec)) {
+    const bound = bindWeights(spec, (t: ExpectedTensor): WeightRef | undefined => {
       const w = weights.get(t.name);
-      if (!w) {
-        if (t.optional) continue;
-        throw new IncompatibleCheckpointError('missing tensor the forward pass needs', { tensor: t.name });
-      }
+      if (!w) return undefined;
       if (w.dtype !== 'F32' && w.dtype !== 'F16' && w.dtype !== 'BF16') {
         throw new IncompatibleCheckpointError(`dtype ${String(w.dtype)} is not supported (F32, F16, BF16)`, { tensor: t.name });
       }
@@ -188,8 +126,10 @@ export class GpuModel implements WindowScorer {
       }
       const bytes = t.shape.reduce((a, b) => a * b, 1) * dtypeBytes(w.dtype);
       if (w.buffer.size < bytes) throw new IncompatibleCheckpointError(`GPU buffer holds ${w.buffer.size} bytes, needs ${bytes}`, { tensor: t.name });
-    }
-    return rt.scoped('GpuModel.create', () => new GpuModel(rt, spec, weights, options));
+      return { buffer: w.buffer, dtype: w.dtype };
+    });
+    checkForwardSupport(spec, bound);
+    return rt.scoped('GpuModel.create', () => new GpuModel(rt, spec, bound, options));
   }
 
   /** Summed NLL of tokens 1..n-1 of one window, predicted from the preceding ones. */
@@ -243,7 +183,7 @@ export class GpuModel implements WindowScorer {
       await this.rt.scoped('GpuModel.logitsLast', () => {
         const pass = new KernelPass(this.rt, 'GpuModel.logitsLast');
         this.encodeForward(pass, ws, 1, T, p0, cache);
-        lmHeadLogits(pass, { row: T - 1, C: this.spec.hiddenSize, V: this.spec.vocabSize, x: ws.xn, w: this.head, out: ws.logits });
+        lmHeadLogits(pass, { row: T - 1, C: this.spec.hiddenSize, V: this.spec.vocabSize, x: ws.xn, w: this.w.head, out: ws.logits });
         pass.submit();
       });
       const logits = await this.rt.readF32(ws.logits, this.spec.vocabSize);
@@ -290,7 +230,7 @@ export class GpuModel implements WindowScorer {
       const pass = new KernelPass(this.rt, 'GpuModel.nll');
       this.encodeForward(pass, ws, B, T, 0);
       const { hiddenSize: C, vocabSize: V } = this.spec;
-      lmHeadNll(pass, { rows: B * T, C, V, x: ws.xn, w: this.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll });
+      lmHeadNll(pass, { rows: B * T, C, V, x: ws.xn, w: this.w.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll });
       pass.submit();
     });
     const nll = await this.rt.readF32(ws.nll, B * T);
@@ -309,18 +249,26 @@ export class GpuModel implements WindowScorer {
     const QD = NH * HS;
     const KVD = NKV * HS;
     const ld = QD + 2 * KVD;
-    const norm = (x: GPUBuffer, w: WeightRef, b: WeightRef | undefined, y: GPUBuffer): void => {
-      if (s.norm === 'layernorm') layerNorm(pass, { rows, C, eps: s.normEps, x, w, b: b!, y });
-      else rmsNorm(pass, { rows, C, eps: s.normEps, x, w, y });
+    const layout = this.w.layout;
+    const window = s.slidingWindow ?? 0;
+    const norm = (x: GPUBuffer, n: Affine<WeightRef>, y: GPUBuffer): void => {
+      if (s.norm === 'layernorm') layerNorm(pass, { rows, C, eps: s.normEps, x, w: n.w, b: n.b!, y });
+      else rmsNorm(pass, { rows, C, eps: s.normEps, x, w: n.w, y });
     };
-    const mm = (x: GPUBuffer, K: number, l: Linear, N: number, y: GPUBuffer, ldy = N, yoff = 0): void =>
-      matmul(pass, { M: rows, N, K, x, w: l.w, layout: this.layout, bias: l.b, y, ldy, yoff });
+    // y[:, yoff : yoff + N] = x (rows, K) · W[n0 : n0 + N]ᵀ (+ bias), W with NW output features.
+    const mm = (x: GPUBuffer, K: number, l: Affine<WeightRef>, N: number, y: GPUBuffer, o: { ldy?: number; yoff?: number; n0?: number; NW?: number } = {}): void =>
+      matmul(pass, { M: rows, N, K, x, w: l.w, layout, bias: l.b, y, ldy: o.ldy ?? N, yoff: o.yoff ?? 0, n0: o.n0, NW: o.NW });
 
-    embedding(pass, { rows, T, C, p0, ids: ws.ids, wte: this.embed, wpe: this.wpe, out: ws.x });
-    this.layers.forEach((L, i) => {
-      norm(ws.x, L.norm1, L.norm1b, ws.xn);
-      if (L.qkv.length === 1) mm(ws.xn, C, L.qkv[0]!, ld, ws.qkv);
-      else [QD, KVD, KVD].forEach((n, j) => mm(ws.xn, C, L.qkv[j]!, n, ws.qkv, ld, [0, QD, QD + KVD][j]));
+    embedding(pass, { rows, T, C, p0, ids: ws.ids, wte: this.w.embed, wpe: this.w.posEmbed, out: ws.x });
+    this.w.blocks.forEach((L, i) => {
+      norm(ws.x, L.norm1, ws.xn);
+      if (L.attn.kind === 'fused') mm(ws.xn, C, L.attn.qkv, ld, ws.qkv);
+      else {
+        const { q, k, v } = L.attn;
+        mm(ws.xn, C, q, QD, ws.qkv, { ldy: ld, yoff: 0 });
+        mm(ws.xn, C, k, KVD, ws.qkv, { ldy: ld, yoff: QD });
+        mm(ws.xn, C, v, KVD, ws.qkv, { ldy: ld, yoff: QD + KVD });
+      }
       if (this.ropeTable) rope(pass, { rows, T, p0, ld, off: 0, nheads: NH + NKV, HS, table: this.ropeTable, buf: ws.qkv });
       const q: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: 0 };
       let k: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: QD };
@@ -330,22 +278,30 @@ export class GpuModel implements WindowScorer {
         k = { buffer: cache.k[i]!, bs: cache.capacity * KVD, ld: KVD, off: 0 };
         v = { buffer: cache.v[i]!, bs: cache.capacity * KVD, ld: KVD, off: 0 };
       }
-      attention(pass, { B, T, p0, NH, NKV, HS, q, k, v, out: ws.att });
+      attention(pass, { B, T, p0, NH, NKV, HS, window, q, k, v, out: ws.att });
       mm(ws.att, QD, L.o, C, ws.proj);
       residualAdd(pass, rows * C, ws.x, ws.proj);
-      norm(ws.x, L.norm2, L.norm2b, ws.xn);
-      mm(ws.xn, C, L.up, FF, ws.ff);
-      if (L.gate) {
-        mm(ws.xn, C, L.gate, FF, ws.ff2);
-        siluMul(pass, rows * FF, ws.ff2, ws.ff);
-        mm(ws.ff2, FF, L.down, C, ws.proj);
-      } else {
+      norm(ws.x, L.norm2, ws.xn);
+      const mlp = L.mlp;
+      if (mlp.kind === 'plain') {
+        mm(ws.xn, C, mlp.up, FF, ws.ff);
         geluNew(pass, rows * FF, ws.ff);
         mm(ws.ff, FF, L.down, C, ws.proj);
+      } else {
+        // up into ff, gate into ff2; ff2 = silu(ff2) * ff. Fused: gate rows [0, FF), up rows [FF, 2 FF).
+        if (mlp.kind === 'gated') {
+          mm(ws.xn, C, mlp.up, FF, ws.ff);
+          mm(ws.xn, C, mlp.gate, FF, ws.ff2);
+        } else {
+          mm(ws.xn, C, mlp.gateUp, FF, ws.ff, { n0: FF, NW: 2 * FF });
+          mm(ws.xn, C, mlp.gateUp, FF, ws.ff2, { n0: 0, NW: 2 * FF });
+        }
+        siluMul(pass, rows * FF, ws.ff2, ws.ff);
+        mm(ws.ff2, FF, L.down, C, ws.proj);
       }
       residualAdd(pass, rows * C, ws.x, ws.proj);
     });
-    norm(ws.x, this.normF, this.normFb, ws.xn);
+    norm(ws.x, this.w.normF, ws.xn);
   }
 
   private workspace(rows: number): Workspace {
@@ -370,7 +326,7 @@ export class GpuModel implements WindowScorer {
       att: buf('att', rows * QD),
       proj: buf('proj', rows * s.hiddenSize),
       ff: buf('ff', rows * s.intermediateSize),
-      ff2: buf('ff2', s.family === 'gpt2' ? 1 : rows * s.intermediateSize),
+      ff2: buf('ff2', this.w.blocks[0]?.mlp.kind === 'plain' ? 1 : rows * s.intermediateSize),
       chunk: buf('chunk', rows * VC),
       state: buf('state', rows * 3),
       nll: buf('nll', rows),
@@ -386,3 +342,4 @@ export class GpuModel implements WindowScorer {
     this.ws = undefined;
   }
 }
+

@@ -4,11 +4,11 @@ import { folderFileSet } from '../../node/files.ts';
 import { withGpu } from '../../testing/gpu.ts';
 import { CancelledError, InputError } from '../errors.ts';
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
+import { forwardWeights } from '../io/weights.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
 import { decodeWeights, type WeightDtype } from '../kernels/weights.ts';
 import { generate, TextStream } from './generate.ts';
 import { createLoadedModel, uploadCheckpoint } from './load.ts';
-import { forwardTensors } from './names.ts';
 import { referenceForward } from './reference.ts';
 
 const FIXTURES = new URL('../../../e2e/fixtures/', import.meta.url).pathname;
@@ -20,7 +20,7 @@ async function fixture(name: string): Promise<Checkpoint> {
 /** The checkpoint's forward tensors as float64 (exact decoding of the stored dtype). */
 async function float64Weights(ckpt: Checkpoint): Promise<Map<string, Float64Array>> {
   const out = new Map<string, Float64Array>();
-  for (const t of forwardTensors(ckpt.spec)) {
+  for (const t of forwardWeights(ckpt.spec)) {
     const ref = ckpt.tensors.get(t.name);
     if (ref) out.set(t.name, decodeWeights(await ckpt.read(t.name), ref.dtype as WeightDtype));
   }
@@ -48,14 +48,14 @@ const tokenizer = await loadTokenizer(JSON.parse(readFileSync(`${FIXTURES}tiny-g
 const PROMPT = tokenizer.encode('The lighthouse keeper kept a');
 
 describe('generate on fixture models', () => {
-  for (const name of ['tiny-gpt2', 'tiny-llama', 'tiny-qwen2']) {
+  for (const name of ['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3']) {
     it(`${name}: greedy tokens equal the float64 reference's argmax over 10 steps`, async () => {
       const ckpt = await fixture(name);
       const { got, live } = await withGpu(async (rt) => {
         const before = rt.memory.live;
         const weights = await uploadCheckpoint(rt, ckpt);
         // Only what the forward pass reads: GPT-2's attn.bias masks stay on disk.
-        expect([...weights.tensors.keys()].sort()).toEqual(forwardTensors(ckpt.spec).filter((t) => ckpt.tensors.has(t.name)).map((t) => t.name).sort());
+        expect([...weights.tensors.keys()].sort()).toEqual(forwardWeights(ckpt.spec).filter((t) => ckpt.tensors.has(t.name)).map((t) => t.name).sort());
         const loaded = await createLoadedModel(rt, weights);
         const streamed: number[] = [];
         const got = await generate(loaded.model, PROMPT, { maxTokens: 10, onToken: (id, i) => streamed.push(i === streamed.length ? id : -1) });

@@ -3,10 +3,10 @@ import { folderFileSet } from '../../node/files.ts';
 import { withGpu } from '../../testing/gpu.ts';
 import { CancelledError } from '../errors.ts';
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
+import { forwardWeights } from '../io/weights.ts';
 import { streamMerge, type MergeJob } from '../merge/execute.ts';
 import { parseRecipe } from '../merge/recipe.ts';
 import { collectMerged, uploadCheckpoint } from './load.ts';
-import { forwardTensors } from './names.ts';
 
 const FIXTURES = new URL('../../../e2e/fixtures/', import.meta.url).pathname;
 
@@ -31,7 +31,7 @@ describe('GPU weights from a checkpoint or a streamed merge', () => {
       expect(merged.tensors.has('h.0.attn.bias')).toBe(false);
       expect(merged.bytes).toBe(disk.bytes);
       expect(rt.memory.live - before).toBe(merged.bytes + disk.bytes);
-      const names = forwardTensors(j.base.spec).filter((t) => j.base.tensors.has(t.name)).map((t) => t.name);
+      const names = forwardWeights(j.base.spec).filter((t) => j.base.tensors.has(t.name)).map((t) => t.name);
       expect([...merged.tensors.keys()].sort()).toEqual([...names].sort());
       for (const name of names) {
         const m = merged.tensors.get(name)!;

@@ -3,9 +3,9 @@ import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import type { DType } from '../io/dtypes.ts';
 import type { ModelSpec } from '../io/spec.ts';
+import { forwardWeights } from '../io/weights.ts';
 import type { MergedTensor } from '../merge/execute.ts';
 import { GpuModel, type GpuModelOptions, type GpuTensor } from './forward.ts';
-import { forwardTensors } from './names.ts';
 
 /**
  * Weights for GpuModel on the GPU, from a checkpoint on disk (one tensor read and uploaded at a
@@ -57,7 +57,7 @@ function weightSet(rt: GpuRuntime, spec: ModelSpec): GpuWeights {
 
 /** Uploads the checkpoint's forward tensors in their stored dtype. */
 export async function uploadCheckpoint(rt: GpuRuntime, ckpt: Checkpoint, options: LoadOptions = {}): Promise<GpuWeights> {
-  const wanted = forwardTensors(ckpt.spec).filter((t) => ckpt.tensors.has(t.name));
+  const wanted = forwardWeights(ckpt.spec).filter((t) => ckpt.tensors.has(t.name));
   const out = weightSet(rt, ckpt.spec);
   try {
     for (const [i, t] of wanted.entries()) {
@@ -82,7 +82,7 @@ export async function uploadCheckpoint(rt: GpuRuntime, ckpt: Checkpoint, options
  * (the merge's output dtype), everything else is released as soon as it arrives.
  */
 export async function collectMerged(rt: GpuRuntime, spec: ModelSpec, merged: AsyncIterable<MergedTensor>, options: { signal?: AbortSignal } = {}): Promise<GpuWeights> {
-  const wanted = new Set(forwardTensors(spec).map((t) => t.name));
+  const wanted = new Set(forwardWeights(spec).map((t) => t.name));
   const out = weightSet(rt, spec);
   try {
     for await (const m of merged) {

@@ -51,7 +51,7 @@ function refLoss(ck: Checkpoint, w64: Map<string, Float64Array>, seqs: number[][
 
 const to64 = (w: Map<string, Float32Array>): Map<string, Float64Array> => new Map([...w].map(([k, v]) => [k, Float64Array.from(v)]));
 
-describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2'])('ORT graphs for %s', (fixture) => {
+describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3'])('ORT graphs for %s', (fixture) => {
   it('eval-graph loss equals the float64 reference mean NLL within 1e-4 relative', async () => {
     const ort = await nodeOrt();
     const { ck, params, w, seqs } = await setup(fixture);
@@ -99,4 +99,17 @@ describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2'])('ORT graphs for %s', (f
     console.log(`${fixture}: max relative gradient error per tensor: ${report.join(', ')}`);
     expect(worst).toBeLessThan(0.03);
   });
+});
+
+it('eval-graph loss with a sliding window shorter than the sequence (tiny-phi3, W = 5 < T = 12) equals the reference', async () => {
+  const ort = await nodeOrt();
+  const { ck, params, w, seqs } = await setup('tiny-phi3');
+  const windowed = { ...ck, spec: { ...ck.spec, slidingWindow: 5 } };
+  const session = await ort.InferenceSession.create(buildEvalModel(windowed.spec, params, { batch: B, seqLen: T }));
+  const got = (await session.run(feeds(ort, params, w, seqs))).loss!.data as Float32Array;
+  const want = refLoss(windowed, to64(w), seqs);
+  const rel = Math.abs(got[0]! - want) / want;
+  console.log(`tiny-phi3, window 5: ORT loss ${got[0]} reference ${want} (full causal ${refLoss(ck, to64(w), seqs)}) rel ${rel.toExponential(2)}`);
+  expect(rel).toBeLessThan(1e-4);
+  expect(Math.abs(refLoss(ck, to64(w), seqs) - want) / want).toBeGreaterThan(1e-3);
 });

@@ -1,12 +1,15 @@
 /**
- * The forward graph of a GPT-2 or Llama-family model as ONNX, built once from the ModelSpec:
- * (B, T) int64 `input_ids` and `labels` -> scalar mean cross-entropy `loss`. Parameters are
- * graph inputs named by their canonical checkpoint names (GPT-2 Conv1D weights (in, out),
- * Llama nn.Linear weights (out, in)); the math follows src/engine/model/reference.ts.
+ * The forward graph of a model as ONNX, built once from the ModelSpec: (B, T) int64
+ * `input_ids` and `labels` -> scalar mean cross-entropy `loss`. Parameters are graph inputs named
+ * by their canonical checkpoint names and bound by role from the architecture table (the
+ * family's layout: Conv1D (in, out) or nn.Linear (out, in)); fused projections (q | k | v,
+ * gate | up) are one MatMul whose output is Split. The math follows src/engine/model/reference.ts.
  */
-import { UnsupportedArchitectureError } from '../errors.ts';
+import { IncompatibleCheckpointError, UnsupportedArchitectureError } from '../errors.ts';
+import type { Affine, ModelWeights, WeightRole } from '../io/roles.ts';
 import type { ModelSpec } from '../io/spec.ts';
-import { forwardTensors, headName } from '../model/names.ts';
+import { bindWeights, forwardWeights } from '../io/weights.ts';
+import { checkForwardSupport } from '../model/support.ts';
 import type { Graph } from './onnx/graph.ts';
 
 /** Labels equal to this are skipped by the loss (padding of a short held-out batch). */
@@ -18,27 +21,29 @@ export const LOSS = 'loss';
 export interface ParamInfo {
   name: string;
   shape: number[];
+  role: WeightRole;
 }
 
 /** The parameters the forward pass reads, in model order, given which optional tensors exist. */
 export function modelParams(spec: ModelSpec, has: (name: string) => boolean): ParamInfo[] {
-  return forwardTensors(spec)
+  return forwardWeights(spec)
     .filter((t) => !t.optional || has(t.name))
-    .map((t) => ({ name: t.name, shape: t.shape }));
+    .map((t) => ({ name: t.name, shape: t.shape, role: t.role }));
 }
 
+/** The parameters' graph-input names bound by role (`has`: which optional tensors exist). */
+function graphWeights(spec: ModelSpec, has: (name: string) => boolean): ModelWeights<string> {
+  return bindWeights(spec, (t) => (has(t.name) || !t.optional ? t.name : undefined));
+}
+
+/** Refuses, by model type and reason, a spec whose forward this graph (the GPU forward's math) does not implement. */
 export function checkTrainable(spec: ModelSpec): void {
-  const want = spec.family === 'gpt2'
-    ? { norm: 'layernorm', activation: 'gelu_new', positions: 'learned' }
-    : spec.family === 'llama'
-      ? { norm: 'rmsnorm', activation: 'silu', positions: 'rope' }
-      : null;
-  if (!want) throw new UnsupportedArchitectureError(`fine-tuning supports GPT-2 and Llama-family models, not '${String(spec.modelType)}'`);
-  const got = { norm: spec.norm, activation: spec.activation, positions: spec.positions };
-  for (const k of Object.keys(want) as (keyof typeof want)[]) {
-    if (got[k] !== want[k]) throw new UnsupportedArchitectureError(`fine-tuning '${spec.modelType}' supports ${k} '${want[k]}', this model has '${got[k]}'`);
+  try {
+    checkForwardSupport(spec, graphWeights(spec, () => true));
+  } catch (error) {
+    if (error instanceof IncompatibleCheckpointError) throw new UnsupportedArchitectureError(`fine-tuning: ${error.message}`);
+    throw error;
   }
-  if (spec.headDim % 2 !== 0 && spec.positions === 'rope') throw new UnsupportedArchitectureError(`RoPE needs an even head_dim, got ${spec.headDim}`);
 }
 
 /** HF rotate-half RoPE tables for positions 0..T-1: cos/sin (T, HS) and the (HS, HS) rotation R with x @ R = rotate_half(x). */
@@ -67,10 +72,10 @@ function ropeTables(T: number, HS: number, theta: number): { cos: Float32Array; 
  */
 export function appendForward(g: Graph, spec: ModelSpec, B: number, T: number, has: (name: string) => boolean): string {
   checkTrainable(spec);
-  const { vocabSize: V, hiddenSize: C, numHeads: NH, numKvHeads: NKV, headDim: HS } = spec;
+  const { vocabSize: V, numHeads: NH, numKvHeads: NKV, headDim: HS, intermediateSize: FF } = spec;
   const QD = NH * HS;
+  const KVD = NKV * HS;
   const rep = NH / NKV;
-  const gpt2 = spec.family === 'gpt2';
 
   const ids = g.input(INPUT_IDS, 'int64', [B, T]);
   const labels = g.input(LABELS, 'int64', [B, T]);
@@ -105,42 +110,31 @@ export function appendForward(g: Graph, spec: ModelSpec, B: number, T: number, h
     const o5 = g.transpose(g.reshape(o, [B, NKV, rep, T, HS]), [0, 3, 1, 2, 4]); // (B, T, NKV, rep, HS)
     return g.reshape(o5, [B, T, QD]);
   };
-  const withBias = (y: string, bias: string): string => (has(bias) ? g.add(y, bias) : y);
-  // nn.Linear weight (out, in): y = x W^T (+ b).
-  const linear = (x: string, w: string, bias: string): string => withBias(g.matmul(x, g.transpose(w, [1, 0])), bias);
-  // Conv1D weight (in, out): y = x W + b.
-  const conv1d = (x: string, w: string, bias: string): string => withBias(g.matmul(x, w), bias);
+  const w = graphWeights(spec, has);
+  const withBias = (y: string, bias: string | undefined): string => (bias !== undefined ? g.add(y, bias) : y);
+  // nn.Linear weight (out, in): y = x W^T (+ b); Conv1D weight (in, out): y = x W (+ b).
+  const project = (x: string, l: Affine<string>): string => withBias(g.matmul(x, w.layout === 'linear' ? g.transpose(l.w, [1, 0]) : l.w), l.b);
+  const norm = (x: string, n: Affine<string>): string => (spec.norm === 'layernorm' ? g.layerNorm(x, n.w, n.b!, spec.normEps) : g.rmsNorm(x, n.w, spec.normEps));
 
-  let x: string;
-  if (gpt2) {
-    const pos = g.constI('positions', [...Array(T).keys()]);
-    x = g.add(g.gather('wte.weight', ids), g.gather('wpe.weight', pos)); // (B, T, C)
-  } else {
-    x = g.gather('model.embed_tokens.weight', ids);
-  }
-  for (let i = 0; i < spec.numLayers; i++) {
-    if (gpt2) {
-      const h = `h.${i}`;
-      const xn = g.layerNorm(x, `${h}.ln_1.weight`, `${h}.ln_1.bias`, spec.normEps);
-      const [q, k, v] = g.split(conv1d(xn, `${h}.attn.c_attn.weight`, `${h}.attn.c_attn.bias`), -1, [C, C, C]) as [string, string, string];
-      x = g.add(x, conv1d(attention(q, k, v), `${h}.attn.c_proj.weight`, `${h}.attn.c_proj.bias`));
-      const xn2 = g.layerNorm(x, `${h}.ln_2.weight`, `${h}.ln_2.bias`, spec.normEps);
-      const ff = g.fastGelu(conv1d(xn2, `${h}.mlp.c_fc.weight`, `${h}.mlp.c_fc.bias`));
-      x = g.add(x, conv1d(ff, `${h}.mlp.c_proj.weight`, `${h}.mlp.c_proj.bias`));
-    } else {
-      const l = `model.layers.${i}`;
-      const xn = g.rmsNorm(x, `${l}.input_layernorm.weight`, spec.normEps);
-      const proj = (p: string): string => linear(xn, `${l}.self_attn.${p}.weight`, `${l}.self_attn.${p}.bias`);
-      const att = attention(proj('q_proj'), proj('k_proj'), proj('v_proj'));
-      x = g.add(x, linear(att, `${l}.self_attn.o_proj.weight`, `${l}.self_attn.o_proj.bias`));
-      const xn2 = g.rmsNorm(x, `${l}.post_attention_layernorm.weight`, spec.normEps);
-      const gate = linear(xn2, `${l}.mlp.gate_proj.weight`, `${l}.mlp.gate_proj.bias`);
-      const up = linear(xn2, `${l}.mlp.up_proj.weight`, `${l}.mlp.up_proj.bias`);
-      const act = g.mul(g.mul(gate, g.sigmoid(gate)), up); // SiLU(gate) * up, (B, T, FF)
-      x = g.add(x, linear(act, `${l}.mlp.down_proj.weight`, `${l}.mlp.down_proj.bias`));
+  const pos = w.posEmbed !== undefined ? g.constI('positions', [...Array(T).keys()]) : undefined;
+  let x = g.gather(w.embed, ids); // (B, T, C)
+  if (pos !== undefined) x = g.add(x, g.gather(w.posEmbed!, pos));
+  for (const L of w.blocks) {
+    const xn = norm(x, L.norm1);
+    const a = L.attn;
+    const [q, k, v] = a.kind === 'fused' ? (g.split(project(xn, a.qkv), -1, [QD, KVD, KVD]) as [string, string, string]) : [project(xn, a.q), project(xn, a.k), project(xn, a.v)];
+    x = g.add(x, project(attention(q, k, v), L.o));
+    const xn2 = norm(x, L.norm2);
+    const m = L.mlp;
+    let h: string;
+    if (m.kind === 'plain') h = g.fastGelu(project(xn2, m.up));
+    else {
+      const [gate, up] = m.kind === 'gated' ? [project(xn2, m.gate), project(xn2, m.up)] : (g.split(project(xn2, m.gateUp), -1, [FF, FF]) as [string, string]);
+      h = g.mul(g.mul(gate, g.sigmoid(gate)), up); // SiLU(gate) * up, (B, T, FF)
     }
+    x = g.add(x, project(h, L.down));
   }
-  const xf = gpt2 ? g.layerNorm(x, 'ln_f.weight', 'ln_f.bias', spec.normEps) : g.rmsNorm(x, 'model.norm.weight', spec.normEps);
-  const logits = g.matmul(xf, g.transpose(headName(spec, has), [1, 0])); // (B, T, V)
+  const xf = norm(x, w.normF);
+  const logits = g.matmul(xf, g.transpose(w.head, [1, 0])); // (B, T, V)
   return g.crossEntropy(g.reshape(logits, [B * T, V]), g.reshape(labels, [B * T]), IGNORE_INDEX, LOSS);
 }

@@ -1,7 +1,8 @@
 /**
- * Fine-tuning a GPT-2 / Llama-family checkpoint with onnxruntime-web's training wasm. The ORT
- * module is injected (the browser Worker imports `onnxruntime-web/training`, Node tests import
- * its .mjs by path), so this file stays pure TS. Artifacts come from ./artifacts.ts.
+ * Fine-tuning a checkpoint of any supported family (GPT-2, Llama family, Phi-3) with
+ * onnxruntime-web's training wasm. The ORT module is injected (the browser Worker imports
+ * `onnxruntime-web/training`, Node tests import its .mjs by path), so this file stays pure TS.
+ * Artifacts come from ./artifacts.ts.
  */
 import { CancelledError, IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
@@ -9,6 +10,7 @@ import { CONFIG_FILE, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE } from '../io/checkpoi
 import { decodeToF32, encodeFromF32, isMergeable } from '../io/dtypes.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { ModelSpec } from '../io/spec.ts';
+import { layerOf } from '../io/weights.ts';
 import { DEFAULT_ADAMW, buildArtifacts, learningRate, type AdamWSettings, type TrainingArtifacts } from './artifacts.ts';
 import { batchTensors, planBatches, planData, type DataPlan } from './data.ts';
 import { INPUT_IDS, LABELS, LOSS, checkTrainable, modelParams, type ParamInfo } from './model.ts';
@@ -94,17 +96,8 @@ export function estimateTrainingMemory(spec: ModelSpec, params: readonly ParamIn
   return { bytes: Object.values(parts).reduce((a, b) => a + b, 0) + 64 * 1024 ** 2, params: nParams, trainable: nTrain, parts };
 }
 
-function embeddingNames(spec: ModelSpec): string[] {
-  return spec.family === 'gpt2' ? ['wte.weight', 'wpe.weight'] : ['model.embed_tokens.weight'];
-}
-
-function layerOfParam(name: string): number | null {
-  const m = /^(?:h|model\.layers)\.(\d+)\./.exec(name);
-  return m ? Number(m[1]) : null;
-}
-
 export function resolveTrainable(spec: ModelSpec, params: readonly ParamInfo[], sel: TrainableSelection): Set<string> {
-  const emb = new Set(embeddingNames(spec));
+  const emb = new Set(params.filter((p) => p.role === 'embed' || p.role === 'pos_embed').map((p) => p.name));
   let names: string[];
   if (sel.kind === 'all') names = params.map((p) => p.name);
   else if (sel.kind === 'no-embeddings') names = params.map((p) => p.name).filter((n) => !emb.has(n));
@@ -115,7 +108,7 @@ export function resolveTrainable(spec: ModelSpec, params: readonly ParamInfo[], 
     const first = spec.numLayers - sel.count;
     // The last blocks plus the final norm and an untied head (a tied head is the embedding: frozen).
     names = params.map((p) => p.name).filter((n) => {
-      const l = layerOfParam(n);
+      const l = layerOf(spec.family, n);
       return l === null ? !emb.has(n) : l >= first;
     });
   }
