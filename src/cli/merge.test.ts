@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { IncompatibleCheckpointError, SafetensorsError } from '../engine/errors.ts';
 import { openCheckpoint, type Checkpoint } from '../engine/io/checkpoint.ts';
-import { isMergeable } from '../engine/io/dtypes.ts';
-import type { DType } from '../engine/kernels/decode.ts';
+import { isFloatDType } from '../engine/io/dtypes.ts';
+import type { FloatDType } from '../engine/io/dtypes.ts';
 import { decodeArray, elementBits, numberToBf16Bits, numberToF16Bits } from '../engine/kernels/decode.ref.ts';
 import { resolveTensorParams } from '../engine/merge/coefficients.ts';
 import { signElection } from '../engine/merge/testkit.ts';
@@ -82,7 +82,7 @@ async function verify(dir: string, recipe: MergeRecipe, paths: Record<string, st
   for (const [index, ref] of [...base.tensors.values()].entries()) {
     const got = out.tensors.get(ref.name)!;
     const bytes = await out.read(ref.name);
-    const merged = ref.kind === 'param' && isMergeable(ref.dtype) && models.every((m) => m.tensors.has(ref.name));
+    const merged = ref.kind === 'param' && isFloatDType(ref.dtype) && models.every((m) => m.tensors.has(ref.name));
     if (!merged) {
       s.copied++;
       expect(got.dtype, ref.name).toBe(ref.dtype);
@@ -91,10 +91,10 @@ async function verify(dir: string, recipe: MergeRecipe, paths: Record<string, st
     }
     s.merged++;
     const n = ref.shape.reduce((a, b) => a * b, 1);
-    const dtype = (outDtype ?? ref.dtype) as DType;
+    const dtype = (outDtype ?? ref.dtype) as FloatDType;
     expect(got.dtype, ref.name).toBe(dtype);
     expect(got.shape).toEqual(ref.shape);
-    const decode = async (c: Checkpoint): Promise<Float64Array> => decodeArray(await c.read(ref.name), c.tensors.get(ref.name)!.dtype as DType, n);
+    const decode = async (c: Checkpoint): Promise<Float64Array> => decodeArray(await c.read(ref.name), c.tensors.get(ref.name)!.dtype as FloatDType, n);
     const b = await decode(base);
     const ms = await Promise.all(models.map(decode));
     const r = resolveTensorParams(recipe, ref.storedName, ref.layer, base.spec.numLayers);
@@ -270,14 +270,14 @@ describe('dem merge: invariants at checkpoint level', () => {
       const y = await b.read(t.name);
       expect(t.dtype).toBe(b.tensors.get(t.name)!.dtype);
       const n = t.shape.reduce((p, q) => p * q, 1);
-      if (!isMergeable(t.dtype)) {
+      if (!isFloatDType(t.dtype)) {
         expect(Buffer.from(x).equals(Buffer.from(y))).toBe(true);
         continue;
       }
-      const dt = t.dtype as DType;
+      const dt = t.dtype as FloatDType;
       const [xb, yb] = [elementBits(x, dt, n), elementBits(y, dt, n)];
       const [xv, yv] = [decodeArray(x, dt, n), decodeArray(y, dt, n)];
-      const bv = decodeArray(await base.read(t.name), base.tensors.get(t.name)!.dtype as DType, n);
+      const bv = decodeArray(await base.read(t.name), base.tensors.get(t.name)!.dtype as FloatDType, n);
       for (let i = 0; i < n; i++) {
         if (xb[i] === yb[i]) continue;
         differ++;

@@ -4,6 +4,8 @@ import {
   allParams,
   DEFAULT_METHOD,
   DemError,
+  dtypeFromName,
+  dtypeName,
   getMethod,
   InputError,
   isMethodName,
@@ -82,7 +84,6 @@ export function splitModelArg(arg: string): { path: string; weight?: number } {
   return { path: arg };
 }
 
-const DTYPE_NAMES: Record<string, string> = { f32: 'float32', float32: 'float32', f16: 'float16', float16: 'float16', bf16: 'bfloat16', bfloat16: 'bfloat16' };
 
 /** The parameter flags given on the command line, by parameter name. */
 export function givenParams(v: MergeArgValues): Record<string, number | boolean> {
@@ -110,7 +111,8 @@ export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths:
   if (!v.base) throw new InputError('--base DIR is required (or --config FILE.yml)');
   const models = (v.model ?? []).map(splitModelArg);
   if (models.length === 0) throw new InputError('at least one --model DIR[:WEIGHT] is required');
-  const dtype = v.dtype === undefined ? undefined : DTYPE_NAMES[v.dtype.toLowerCase()];
+  const out = v.dtype === undefined ? undefined : dtypeFromName(v.dtype);
+  const dtype = out && dtypeName(out);
   if (v.dtype !== undefined && !dtype) throw new InputError(`--dtype: '${v.dtype}' is not one of f32, f16, bf16`);
   const method = v.method ?? DEFAULT_METHOD;
   const parameters = givenParams(v);

@@ -14,8 +14,8 @@ export { requestDevice, summariseDevice, type AdapterSummary } from './gpu/devic
 export { normaliseShaderSources, type ShaderSources } from './gpu/shaders.ts';
 
 // Checkpoint I/O
-export type { DType } from './io/dtypes.ts';
-export { isMergeable, decodeToF32, encodeFromF32 } from './io/dtypes.ts';
+export type { DType, FloatDType, FloatDTypeName } from './io/dtypes.ts';
+export { FLOAT_DTYPES, FLOAT_DTYPE_NAMES, isFloatDType, dtypeSize, dtypeName, dtypeFromName, storageBytes, decodeToF32, encodeFromF32 } from './io/dtypes.ts';
 export { readSafetensorsHeader, readTensor, writeSafetensors, safetensorsLayout } from './io/safetensors.ts';
 export { parseConfig } from './io/config.ts';
 export { expectedTensors, forwardWeights, bindWeights, canonicalName, storedName, classifyTensor, layerOf, roleOf, architecture, type ExpectedTensor } from './io/weights.ts';
@@ -36,7 +36,8 @@ export { exportMerged, planShards, type FolderSink, type FileWriter, type Export
 export { ResidentMerge } from './merge/resident.ts';
 
 // Model
-export { GpuModel, KvCache, type GpuTensor, type GpuModelOptions } from './model/forward.ts';
+export { GpuModel, KvCache, type GpuModelOptions } from './model/forward.ts';
+export { elementCount, type GpuTensor, type GpuView, type WeightView } from './gpu/tensor.ts';
 export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } from './model/perplexity.ts';
 
 // Fine-tuning (onnxruntime-web training)

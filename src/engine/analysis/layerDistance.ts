@@ -1,6 +1,6 @@
 import { throwIfAborted } from '../errors.ts';
 import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
-import { decodeToF32, isMergeable } from '../io/dtypes.ts';
+import { decodeToF32, isFloatDType } from '../io/dtypes.ts';
 
 /**
  * The paper's layer-wise view (DEM, arXiv 2406.15570, Figure 3): for each fine-tune, the
@@ -51,7 +51,7 @@ export async function layerDistances(base: Checkpoint, models: readonly Checkpoi
   const index = new Map(groups.map((g, i) => [g, i]));
   const sums = models.map(() => new Float64Array(groups.length));
   const elements = new Array<number>(groups.length).fill(0);
-  const refs = [...base.tensors.values()].filter((r) => distanceGroup(r) !== null && isMergeable(r.dtype));
+  const refs = [...base.tensors.values()].filter((r) => distanceGroup(r) !== null && isFloatDType(r.dtype));
   for (const [t, ref] of refs.entries()) {
     throwIfAborted(options.signal);
     const g = index.get(distanceGroup(ref)!)!;
@@ -59,7 +59,7 @@ export async function layerDistances(base: Checkpoint, models: readonly Checkpoi
     elements[g]! += b.length;
     for (const [i, model] of models.entries()) {
       const other = model.tensors.get(ref.name);
-      if (!other || !isMergeable(other.dtype) || other.shape.join() !== ref.shape.join()) continue;
+      if (!other || !isFloatDType(other.dtype) || other.shape.join() !== ref.shape.join()) continue;
       const m = decodeToF32(await model.read(ref.name), other.dtype);
       let s = 0;
       for (let k = 0; k < b.length; k++) {

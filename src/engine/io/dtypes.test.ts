@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../random.ts';
 import { SafetensorsError } from '../errors.ts';
-import { bf16ToF32, decodeToF32, DTYPES, dtypeSize, encodeFromF32, f16ToF32, f32Bits, f32FromBits, f32ToBf16, f32ToF16, isMergeable } from './dtypes.ts';
+import { bf16ToF32, decodeToF32, DTYPES, dtypeSize, encodeFromF32, f16ToF32, f32Bits, f32FromBits, f32ToBf16, f32ToF16, isFloatDType } from './dtypes.ts';
 
 // Independent float64 references: round-half-even on the value, with no bit manipulation.
 
@@ -55,7 +55,7 @@ describe('dtype table', () => {
       ['BOOL', 1], ['U8', 1], ['I8', 1], ['F8_E5M2', 1], ['F8_E4M3', 1], ['I16', 2], ['U16', 2], ['F16', 2],
       ['BF16', 2], ['I32', 4], ['U32', 4], ['F32', 4], ['F64', 8], ['I64', 8], ['U64', 8],
     ]);
-    expect(DTYPES.filter(isMergeable)).toEqual(['F16', 'BF16', 'F32']);
+    expect(DTYPES.filter(isFloatDType)).toEqual(['F16', 'BF16', 'F32']);
   });
 });
 

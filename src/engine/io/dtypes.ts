@@ -54,9 +54,56 @@ export function dtypeSize(dtype: DType): number {
   return SIZES[dtype];
 }
 
-/** Float types the merge kernels read and write; every other dtype is copied through untouched. */
-export function isMergeable(dtype: DType): dtype is 'F32' | 'F16' | 'BF16' {
+/**
+ * The float dtypes the GPU kernels read (decoded from u32 words in WGSL, shaders/common/dtype.wgsl)
+ * and write; every other stored dtype is copied through untouched.
+ */
+export const FLOAT_DTYPES = ['F32', 'F16', 'BF16'] as const;
+export type FloatDType = (typeof FLOAT_DTYPES)[number];
+
+/** Names recipes, mergekit YAML and config.json's torch_dtype use for the float dtypes. */
+export const FLOAT_DTYPE_NAMES = ['float32', 'float16', 'bfloat16'] as const;
+export type FloatDTypeName = (typeof FLOAT_DTYPE_NAMES)[number];
+
+interface FloatInfo {
+  /** The DT_* override code of shaders/common/dtype.wgsl. */
+  code: number;
+  name: FloatDTypeName;
+  /** The CLI's short spelling. */
+  short: string;
+}
+const FLOAT_INFO: Readonly<Record<FloatDType, FloatInfo>> = {
+  F32: { code: 0, name: 'float32', short: 'f32' },
+  F16: { code: 1, name: 'float16', short: 'f16' },
+  BF16: { code: 2, name: 'bfloat16', short: 'bf16' },
+};
+
+export function isFloatDType(dtype: unknown): dtype is FloatDType {
   return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16';
+}
+
+/** The shader's DT_* code for a float dtype (an override constant of the kernels). */
+export function dtypeCode(dtype: FloatDType): number {
+  return FLOAT_INFO[dtype].code;
+}
+
+/** 'float32' | 'float16' | 'bfloat16'. */
+export function dtypeName(dtype: FloatDType): FloatDTypeName {
+  return FLOAT_INFO[dtype].name;
+}
+
+/**
+ * The float dtype a name denotes: recipe/torch names ('bfloat16', 'torch.bfloat16'), the CLI's
+ * short ones ('bf16') or safetensors' own ('BF16'); undefined for anything else.
+ */
+export function dtypeFromName(name: string): FloatDType | undefined {
+  const n = name.trim().replace(/^torch\./, '');
+  return FLOAT_DTYPES.find((d) => d === n.toUpperCase() || FLOAT_INFO[d].name === n.toLowerCase() || FLOAT_INFO[d].short === n.toLowerCase());
+}
+
+/** Bytes a GPU buffer of `n` elements of `dtype` occupies (padded to whole u32 words). */
+export function storageBytes(dtype: FloatDType, n: number): number {
+  return Math.max(4, Math.ceil((n * dtypeSize(dtype)) / 4) * 4);
 }
 
 // One scratch word shared by the scalar conversions (reinterpret f32 <-> u32).

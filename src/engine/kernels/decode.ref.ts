@@ -1,4 +1,4 @@
-import type { DType } from './decode.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 
 /**
  * Plain-TS reference for F16/BF16 <-> F32, written from values (powers of two, round half to
@@ -102,14 +102,14 @@ export function f32BitsToBf16(bits: number): number {
 }
 
 /** The value `x` becomes when stored as `dtype` (RNE, one rounding). */
-export function roundTo(dtype: DType, x: number): number {
+export function roundTo(dtype: FloatDType, x: number): number {
   if (dtype === 'F32') return Math.fround(x);
   if (dtype === 'F16') return f16BitsToNumber(numberToF16Bits(x));
   return bf16BitsToNumber(numberToBf16Bits(x));
 }
 
 /** Little-endian bytes of `values` stored as `dtype` (RNE), padded to whole u32 words. */
-export function encodeArray(values: ArrayLike<number>, dtype: DType): Uint8Array {
+export function encodeArray(values: ArrayLike<number>, dtype: FloatDType): Uint8Array {
   const n = values.length;
   if (dtype === 'F32') return new Uint8Array(Float32Array.from(values).buffer);
   const out = new Uint16Array(Math.ceil(n / 2) * 2);
@@ -119,7 +119,7 @@ export function encodeArray(values: ArrayLike<number>, dtype: DType): Uint8Array
 }
 
 /** Values of `n` elements of `dtype` in little-endian `bytes`. */
-export function decodeArray(bytes: ArrayBuffer | Uint8Array, dtype: DType, n: number): Float64Array {
+export function decodeArray(bytes: ArrayBuffer | Uint8Array, dtype: FloatDType, n: number): Float64Array {
   const buf = bytes instanceof Uint8Array ? bytes.slice().buffer : bytes;
   const out = new Float64Array(n);
   if (dtype === 'F32') {
@@ -133,7 +133,7 @@ export function decodeArray(bytes: ArrayBuffer | Uint8Array, dtype: DType, n: nu
 }
 
 /** Raw element bit patterns (16 or 32 bits) of `n` elements of `dtype`. */
-export function elementBits(bytes: ArrayBuffer | Uint8Array, dtype: DType, n: number): Uint32Array {
+export function elementBits(bytes: ArrayBuffer | Uint8Array, dtype: FloatDType, n: number): Uint32Array {
   const buf = bytes instanceof Uint8Array ? bytes.slice().buffer : bytes;
   return dtype === 'F32' ? new Uint32Array(buf, 0, n).slice() : Uint32Array.from(new Uint16Array(buf, 0, n));
 }

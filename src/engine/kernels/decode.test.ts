@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withGpu } from '../../testing/gpu.ts';
-import { decodeToF32, encodeFromF32, type DType } from './decode.ts';
+import type { FloatDType } from '../io/dtypes.ts';
+import { gpuDecodeToF32, gpuEncodeFromF32 } from './decode.ts';
 import {
   bf16BitsToNumber,
   bitsFromF32,
@@ -57,7 +58,7 @@ describe('decodeToF32 (shaders/common/decode.wgsl)', () => {
     it(`decodes all 65536 ${dtype} bit patterns exactly`, async () => {
       await withGpu(async (rt) => {
         const src = rt.upload('src', allHalves);
-        const out = new Uint32Array(await rt.read(decodeToF32(rt, src, dtype, 65536)));
+        const out = new Uint32Array(await rt.read(gpuDecodeToF32(rt, src, dtype, 65536)));
         const bad = firstMismatches(65536, (h) => {
           const got = f32FromBits(out[h]!);
           return sameValue(got, ref(h)) ? undefined : `${hex(h, 4)}: gpu ${got} (${hex(out[h]!)}) ref ${ref(h)}`;
@@ -69,8 +70,8 @@ describe('decodeToF32 (shaders/common/decode.wgsl)', () => {
     it(`${dtype} -> f32 -> ${dtype} is the identity on all 65536 patterns (NaN payloads too)`, async () => {
       await withGpu(async (rt) => {
         const src = rt.upload('src', allHalves);
-        const f = decodeToF32(rt, src, dtype, 65536);
-        const back = new Uint16Array(await rt.read(encodeFromF32(rt, f, dtype, 65536)));
+        const f = gpuDecodeToF32(rt, src, dtype, 65536);
+        const back = new Uint16Array(await rt.read(gpuEncodeFromF32(rt, f, dtype, 65536)));
         const bad = firstMismatches(65536, (h) => (back[h] === h ? undefined : `${hex(h, 4)} came back as ${hex(back[h]!, 4)}`));
         expect(bad).toEqual([]);
       });
@@ -80,9 +81,9 @@ describe('decodeToF32 (shaders/common/decode.wgsl)', () => {
   it('decodes F32 as a copy, and odd F16 lengths', async () => {
     await withGpu(async (rt) => {
       const x = Float32Array.from({ length: 7 }, () => Math.random() - 0.5);
-      expect(Array.from(await rt.readF32(decodeToF32(rt, rt.upload('x', x), 'F32', 7)))).toEqual(Array.from(x));
+      expect(Array.from(await rt.readF32(gpuDecodeToF32(rt, rt.upload('x', x), 'F32', 7)))).toEqual(Array.from(x));
       const h = Uint16Array.from({ length: 7 }, () => Math.floor(Math.random() * 0x7c00));
-      const got = await rt.readF32(decodeToF32(rt, rt.upload('h', h), 'F16', 7), 7);
+      const got = await rt.readF32(gpuDecodeToF32(rt, rt.upload('h', h), 'F16', 7), 7);
       expect(Array.from(got)).toEqual(Array.from(h, f16BitsToNumber));
     });
   });
@@ -95,7 +96,7 @@ describe('encodeFromF32 (round to nearest even)', () => {
         const cases = encodeCases(dtype);
         const n = cases.length;
         const src = rt.upload('src', cases);
-        const got = new Uint16Array(await rt.read(encodeFromF32(rt, src, dtype, n)));
+        const got = new Uint16Array(await rt.read(gpuEncodeFromF32(rt, src, dtype, n)));
         const bad = firstMismatches(n, (i) => {
           const want = ref(cases[i]!);
           return got[i] === want ? undefined : `${hex(cases[i]!)} (${f32FromBits(cases[i]!)}): gpu ${hex(got[i]!, 4)} ref ${hex(want, 4)}`;
@@ -107,9 +108,9 @@ describe('encodeFromF32 (round to nearest even)', () => {
 
   it('leaves the high half of the last word zero for odd n', async () => {
     await withGpu(async (rt) => {
-      for (const dtype of ['F16', 'BF16'] as DType[]) {
+      for (const dtype of ['F16', 'BF16'] as FloatDType[]) {
         const x = Float32Array.from([1.5, -2.25, 3]);
-        const words = new Uint32Array(await rt.read(encodeFromF32(rt, rt.upload('x', x), dtype, 3)));
+        const words = new Uint32Array(await rt.read(gpuEncodeFromF32(rt, rt.upload('x', x), dtype, 3)));
         const enc = dtype === 'F16' ? numberToF16Bits : numberToBf16Bits;
         expect(Array.from(words)).toEqual([(enc(1.5) | (enc(-2.25) << 16)) >>> 0, enc(3)]);
       }

@@ -4,10 +4,10 @@ import { checkClose, freshSeed, randn, rng, uploadWeight } from '../model/testut
 import { embedding } from './embedding.ts';
 import { embeddingRef } from './embedding.ref.ts';
 import { KernelPass } from './pass.ts';
-import type { WeightDtype } from './weights.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 
 describe('embedding.wgsl', () => {
-  for (const [dtype, learned] of [['F32', true], ['BF16', true], ['F16', false]] as [WeightDtype, boolean][]) {
+  for (const [dtype, learned] of [['F32', true], ['BF16', true], ['F16', false]] as [FloatDType, boolean][]) {
     it(`gathers ${dtype} rows${learned ? ' + learned positions' : ''} (B=2, T=13, C=40, V=301, p0=3)`, async () => {
       const seed = freshSeed();
       const next = rng(seed);

@@ -1,6 +1,7 @@
 import type { Bindable } from '../gpu/runtime.ts';
 import type { KernelPass } from './pass.ts';
-import { dtypeCode, type WeightRef } from './weights.ts';
+import type { WeightView } from '../gpu/tensor.ts';
+import { dtypeCode } from '../io/dtypes.ts';
 
 /** Twin of shaders/model/embedding.wgsl: out (B*T, C) = wte[ids] (+ wpe[p0 + t] when `wpe` given). */
 export interface EmbeddingArgs {
@@ -9,8 +10,8 @@ export interface EmbeddingArgs {
   C: number;
   p0: number; // position of the first row of each window
   ids: Bindable; // (B*T) u32, each < V (checked by the caller)
-  wte: WeightRef; // (V, C)
-  wpe?: WeightRef; // (P, C), GPT-2 learned positions
+  wte: WeightView; // (V, C)
+  wpe?: WeightView; // (P, C), GPT-2 learned positions
   out: Bindable; // (B*T, C) f32
 }
 

@@ -4,10 +4,10 @@ import { checkClose, freshSeed, randn, rng, roundF32, uploadF32, uploadWeight } 
 import { layerNorm } from './layernorm.ts';
 import { layerNormRef } from './layernorm.ref.ts';
 import { KernelPass } from './pass.ts';
-import type { WeightDtype } from './weights.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 
 describe('layernorm.wgsl', () => {
-  for (const [rows, C, dtype] of [[13, 40, 'F32'], [7, 301, 'F16'], [3, 1000, 'BF16']] as [number, number, WeightDtype][]) {
+  for (const [rows, C, dtype] of [[13, 40, 'F32'], [7, 301, 'F16'], [3, 1000, 'BF16']] as [number, number, FloatDType][]) {
     it(`normalises (${rows}, ${C}) rows with ${dtype} weight and bias`, async () => {
       const seed = freshSeed();
       const next = rng(seed);

@@ -1,6 +1,8 @@
 import type { Bindable } from '../gpu/runtime.ts';
 import { pow2WorkgroupSize, rowGrid, type KernelPass } from './pass.ts';
-import { dtypeCode, f32Bits, type WeightRef } from './weights.ts';
+import type { WeightView } from '../gpu/tensor.ts';
+import { dtypeCode } from '../io/dtypes.ts';
+import { f32Bits } from './weights.ts';
 
 /** Twin of shaders/model/layernorm.wgsl: y (rows, C) = LayerNorm(x) * w + b. */
 export interface LayerNormArgs {
@@ -8,8 +10,8 @@ export interface LayerNormArgs {
   C: number;
   eps: number;
   x: Bindable; // (rows, C) f32
-  w: WeightRef; // (C)
-  b: WeightRef; // (C)
+  w: WeightView; // (C)
+  b: WeightView; // (C)
   y: Bindable; // (rows, C) f32
 }
 

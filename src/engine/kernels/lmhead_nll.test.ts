@@ -4,10 +4,10 @@ import { checkClose, freshSeed, randn, rng, roundF32, uploadF32, uploadWeight } 
 import { lmHeadLogits, lmHeadNll } from './lmhead_nll.ts';
 import { lmHeadNllRef } from './lmhead_nll.ref.ts';
 import { KernelPass } from './pass.ts';
-import type { WeightDtype } from './weights.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 
 describe('lmhead_nll.wgsl', () => {
-  for (const [VC, dtype] of [[64, 'F32'], [301, 'BF16'], [100, 'F16']] as [number, WeightDtype][]) {
+  for (const [VC, dtype] of [[64, 'F32'], [301, 'BF16'], [100, 'F16']] as [number, FloatDType][]) {
     it(`streams V=301 in chunks of ${VC} with an online logsumexp (${dtype} head, rows=13, C=40)`, async () => {
       const seed = freshSeed();
       const next = rng(seed);

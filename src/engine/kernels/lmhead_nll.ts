@@ -1,7 +1,7 @@
 import type { Bindable } from '../gpu/runtime.ts';
 import { matmul, type WeightLayout } from './matmul.ts';
 import { pow2WorkgroupSize, rowGrid, type KernelPass } from './pass.ts';
-import type { WeightRef } from './weights.ts';
+import type { WeightView } from '../gpu/tensor.ts';
 
 /**
  * LM head with fused log-softmax + NLL (shaders/model/lmhead_nll.wgsl after matmul.wgsl): for
@@ -13,7 +13,7 @@ export interface LmHeadNllArgs {
   C: number;
   V: number;
   x: Bindable; // (rows, C) f32, final-normed hidden states
-  w: WeightRef; // (V, C) as nn.Linear (GPT-2's tied wte has the same layout)
+  w: WeightView; // (V, C) as nn.Linear (GPT-2's tied wte has the same layout)
   targets: Bindable; // (rows) i32; < 0 = no prediction at this row
   chunk: Bindable; // (rows, VC) f32 scratch
   VC: number; // chunk width, ≥ 1
@@ -44,7 +44,7 @@ export interface LmHeadLogitsArgs {
   C: number;
   V: number;
   x: Bindable;
-  w: WeightRef;
+  w: WeightView;
   layout?: WeightLayout;
   out: Bindable; // (V) f32
 }

@@ -4,10 +4,10 @@ import { checkClose, freshSeed, randn, rng, roundF32, uploadF32, uploadWeight } 
 import { matmul, type WeightLayout } from './matmul.ts';
 import { matmulRef } from './matmul.ref.ts';
 import { KernelPass } from './pass.ts';
-import type { WeightDtype } from './weights.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 
 describe('matmul.wgsl', () => {
-  const cases: [WeightLayout, WeightDtype, boolean][] = [
+  const cases: [WeightLayout, FloatDType, boolean][] = [
     ['linear', 'F32', true],
     ['linear', 'F16', false],
     ['linear', 'BF16', true],

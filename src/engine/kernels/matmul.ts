@@ -1,7 +1,8 @@
 import type { Bindable } from '../gpu/runtime.ts';
 import type { WeightLayout } from '../io/roles.ts';
 import type { KernelPass } from './pass.ts';
-import { dtypeCode, type WeightRef } from './weights.ts';
+import type { WeightView } from '../gpu/tensor.ts';
+import { dtypeCode } from '../io/dtypes.ts';
 
 /**
  * Twin of shaders/model/matmul.wgsl: y (M, N) = x (M, K) · Wᵀ (+ bias), W decoded from raw words.
@@ -19,11 +20,11 @@ export interface MatmulArgs {
   x: Bindable; // (M, lda) f32
   lda?: number; // default K
   xoff?: number;
-  w: WeightRef;
+  w: WeightView;
   layout: WeightLayout;
   NW?: number; // rows (linear) / columns (conv1d) of W; default n0 + N
   n0?: number;
-  bias?: WeightRef; // (NW)
+  bias?: WeightView; // (NW)
   y: Bindable; // (M, ldy) f32
   ldy?: number; // default N
   yoff?: number;

@@ -1,9 +1,11 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { cosine, dareKeepThreshold, magnitudeRanks, modelStockRatio, outlierRanks, slerpFactors } from '../merge/reference.ts';
-import { decodeToF32, type DType } from './decode.ts';
+import type { GpuView } from '../gpu/tensor.ts';
+import type { FloatDType } from '../io/dtypes.ts';
+import { gpuDecodeToF32 } from './decode.ts';
 import { combineRows } from './mergeCombine.ts';
-import { computeDeltas, type GpuTensor } from './mergeDeltas.ts';
+import { computeDeltas } from './mergeDeltas.ts';
 import { dotNorms } from './mergeDot.ts';
 import { selectAbsRanks } from './mergeSelect.ts';
 import { sparseCombine, type SparseRow } from './mergeSparse.ts';
@@ -18,11 +20,11 @@ import { sparseCombine, type SparseRow } from './mergeSparse.ts';
  * encoded to outDtype with round-to-nearest-even. Semantics and the float64 references:
  * src/engine/merge/reference.ts.
  */
-export { computeDeltas, type GpuTensor };
+export { computeDeltas };
 
 export interface MergeOut {
   n: number;
-  outDtype: DType;
+  outDtype: FloatDType;
   /** Reuse this output buffer (at least storageBytes(outDtype, n)). */
   dst?: GPUBuffer;
   /** First element of dst to write (combineRows-based methods on a chunk of a larger tensor). */
@@ -48,7 +50,7 @@ export function taskArithmeticCoefficients(weights: readonly number[], lambda: n
 /** DEM / task arithmetic: θ + λ Σ ω_i Δ_i (/ Σ ω_i when normalize and |Σ ω| >= 1e-8). */
 export function combineTaskArithmetic(
   rt: GpuRuntime,
-  a: MergeOut & { base: GpuTensor; deltas: GPUBuffer; weights: readonly number[]; lambda: number; normalize: boolean },
+  a: MergeOut & { base: GpuView; deltas: GPUBuffer; weights: readonly number[]; lambda: number; normalize: boolean },
 ): GPUBuffer {
   return combineRows(rt, { ...a, alpha: 1, rows: a.deltas, coefficients: taskArithmeticCoefficients(a.weights, a.lambda, a.normalize) });
 }
@@ -59,7 +61,7 @@ export function combineTaskArithmetic(
  */
 export function combineLinear(
   rt: GpuRuntime,
-  a: MergeOut & { rows: GPUBuffer; weights: readonly number[]; normalize: boolean; base?: GpuTensor },
+  a: MergeOut & { rows: GPUBuffer; weights: readonly number[]; normalize: boolean; base?: GpuView },
 ): GPUBuffer {
   const s = sum(a.weights);
   const coefficients = a.weights.map((w) => w / (a.normalize && s !== 0 ? s : 1));
@@ -67,7 +69,7 @@ export function combineLinear(
 }
 
 export interface SparseMergeArgs extends MergeOut {
-  base: GpuTensor;
+  base: GpuView;
   deltas: GPUBuffer;
   weights: readonly number[];
   densities: readonly number[];
@@ -129,9 +131,9 @@ export function combineBreadcrumbs(rt: GpuRuntime, a: SparseMergeArgs & { gammas
  * (dotNorms), the factors in float64 (reference.slerpFactors; lerp when near-parallel), the
  * blend s0·a + s1·b by combineRows.
  */
-export async function combineSlerp(rt: GpuRuntime, a: MergeOut & { from: GpuTensor; to: GpuTensor; t: number }): Promise<GPUBuffer> {
-  const from32 = a.from.dtype === 'F32' ? a.from.buffer : decodeToF32(rt, a.from.buffer, a.from.dtype, a.n);
-  const to32 = a.to.dtype === 'F32' ? a.to.buffer : decodeToF32(rt, a.to.buffer, a.to.dtype, a.n);
+export async function combineSlerp(rt: GpuRuntime, a: MergeOut & { from: GpuView; to: GpuView; t: number }): Promise<GPUBuffer> {
+  const from32 = a.from.dtype === 'F32' ? a.from.buffer : gpuDecodeToF32(rt, a.from.buffer, a.from.dtype, a.n);
+  const to32 = a.to.dtype === 'F32' ? a.to.buffer : gpuDecodeToF32(rt, a.to.buffer, a.to.dtype, a.n);
   try {
     const { dot, aa, bb } = await dotNorms(rt, from32, to32, a.n);
     const { s0, s1 } = slerpFactors(a.t, dot, aa, bb);
@@ -146,7 +148,7 @@ export async function combineSlerp(rt: GpuRuntime, a: MergeOut & { from: GpuTens
  * model_stock: pairwise cosines of the N delta rows by GPU reductions (dotNorms on row offsets),
  * t = N·cos / (1 + (N − 1)·cos) in float64, then θ + (t/N) Σ Δ_i by combineTaskArithmetic.
  */
-export async function combineModelStock(rt: GpuRuntime, a: MergeOut & { base: GpuTensor; deltas: GPUBuffer; models: number }): Promise<GPUBuffer> {
+export async function combineModelStock(rt: GpuRuntime, a: MergeOut & { base: GpuView; deltas: GPUBuffer; models: number }): Promise<GPUBuffer> {
   const N = a.models;
   if (N < 2) throw new InputError(`model_stock needs at least 2 models besides the base, got ${N}`);
   const pairs: Promise<number>[] = [];

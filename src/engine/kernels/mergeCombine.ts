@@ -1,11 +1,11 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer, DTYPE_CODE, elementRange, storageBytes, type DType } from './decode.ts';
-import type { GpuTensor } from './mergeDeltas.ts';
+import { checkBuffer, viewBinding, type GpuView } from '../gpu/tensor.ts';
+import { dtypeCode, storageBytes, type FloatDType } from '../io/dtypes.ts';
 
 export interface CombineArgs {
   /** θ_base in its stored dtype; omitted for a plain weighted sum of rows (linear). */
-  base?: GpuTensor;
+  base?: GpuView;
   /** Factor on the base (1 for task arithmetic). */
   alpha?: number;
   /** (N, n) f32 rows: deltas or decoded models (computeDeltas). */
@@ -13,7 +13,7 @@ export interface CombineArgs {
   /** (N) factor per row, rounded once to f32. */
   coefficients: readonly number[];
   n: number;
-  outDtype: DType;
+  outDtype: FloatDType;
   dst?: GPUBuffer;
   /** First element of dst to write (a chunk of a larger tensor; needs dst). */
   dstOffset?: number;
@@ -71,15 +71,15 @@ export class PreparedCombine {
     const N = a.rowCount;
     if (!Number.isInteger(N) || N < 1) throw new InputError(`combineRows: ${N} rows`);
     checkBuffer(a.rows, 'F32', N * a.n, 'combineRows rows');
-    const base = a.base && elementRange(a.base.buffer, a.base.dtype, a.n, a.base.offset ?? 0, 'combineRows base');
-    const dst = elementRange(a.dst, a.outDtype, a.n, a.dstOffset ?? 0, 'combineRows destination');
+    const base = a.base && viewBinding(a.base, a.n, 'combineRows base');
+    const dst = viewBinding({ buffer: a.dst, dtype: a.outDtype, offset: a.dstOffset }, a.n, 'combineRows destination');
     const wg = rt.workgroupSize(WG);
     // n % 4 == 0: combine4.wgsl, four elements per invocation over vec4 rows (same bits, faster).
     const quads = a.n % 4 === 0;
     const pipeline = rt.pipeline(quads ? 'merge/combine4' : 'merge/combine', {
       WG: wg,
-      BASE_DT: DTYPE_CODE[a.base?.dtype ?? 'F32'],
-      OUT_DT: DTYPE_CODE[a.outDtype],
+      BASE_DT: dtypeCode(a.base?.dtype ?? 'F32'),
+      OUT_DT: dtypeCode(a.outDtype),
       HAS_BASE: a.base ? 1 : 0,
     });
     const params = rt.createBuffer('mergeCombine.params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);

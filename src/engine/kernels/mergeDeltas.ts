@@ -1,18 +1,7 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer, DTYPE_CODE, elementRange, type DType } from './decode.ts';
-
-/** A tensor on the GPU in its stored dtype: (n) elements, F16/BF16 two per u32 word. */
-export interface GpuTensor {
-  buffer: GPUBuffer;
-  dtype: DType;
-  /**
-   * First element in `buffer` (default 0): a chunk of a larger tensor. Only computeDeltas and
-   * combineRows/PreparedCombine read it; its byte offset must be a multiple of the device's
-   * minStorageBufferOffsetAlignment.
-   */
-  offset?: number;
-}
+import { checkBuffer, viewBinding, type GpuView } from '../gpu/tensor.ts';
+import { dtypeCode } from '../io/dtypes.ts';
 
 const WG = 256;
 
@@ -23,11 +12,11 @@ const WG = 256;
  * rows are the decoded models themselves (linear, slerp). This is the resident buffer the
  * interactive combine kernels read; `dst` reuses one.
  */
-export function computeDeltas(rt: GpuRuntime, base: GpuTensor | undefined, models: readonly GpuTensor[], n: number, dst?: GPUBuffer): GPUBuffer {
+export function computeDeltas(rt: GpuRuntime, base: GpuView | undefined, models: readonly GpuView[], n: number, dst?: GPUBuffer): GPUBuffer {
   const N = models.length;
   if (N === 0) throw new InputError('computeDeltas: no models');
-  const baseBinding = base && elementRange(base.buffer, base.dtype, n, base.offset ?? 0, 'computeDeltas base');
-  const modelBindings = models.map((m, i) => elementRange(m.buffer, m.dtype, n, m.offset ?? 0, `computeDeltas model ${i}`));
+  const baseBinding = base && viewBinding(base, n, 'computeDeltas base');
+  const modelBindings = models.map((m, i) => viewBinding(m, n, `computeDeltas model ${i}`));
   const out = dst ?? rt.storage('mergeDeltas.packed', N * n * 4);
   checkBuffer(out, 'F32', N * n, 'computeDeltas destination');
   if (n === 0) return out;
@@ -39,8 +28,8 @@ export function computeDeltas(rt: GpuRuntime, base: GpuTensor | undefined, model
     params.push(p);
     const pipeline = rt.pipeline('merge/deltas', {
       WG: wg,
-      X_DT: DTYPE_CODE[m.dtype],
-      BASE_DT: DTYPE_CODE[base?.dtype ?? 'F32'],
+      X_DT: dtypeCode(m.dtype),
+      BASE_DT: dtypeCode(base?.dtype ?? 'F32'),
       HAS_BASE: base ? 1 : 0,
     });
     rt.dispatch(pipeline, [modelBindings[row]!, baseBinding ?? modelBindings[row]!, out, p], rt.grid1d(n, wg), encoder);

@@ -1,5 +1,5 @@
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer } from './decode.ts';
+import { checkBuffer } from '../gpu/tensor.ts';
 
 const WG = 256;
 const PER = 4; // elements per invocation, as in shaders/merge/dot.wgsl

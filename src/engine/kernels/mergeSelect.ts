@@ -1,6 +1,6 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer } from './decode.ts';
+import { checkBuffer } from '../gpu/tensor.ts';
 
 /** Rank 0 asks for "above everything": the result is 0xFFFFFFFF. */
 export const ABOVE_ALL = 0xffffffff;

@@ -1,7 +1,7 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer, DTYPE_CODE, storageBytes, type DType } from './decode.ts';
-import type { GpuTensor } from './mergeDeltas.ts';
+import { checkBuffer, type GpuView } from '../gpu/tensor.ts';
+import { dtypeCode, storageBytes, type FloatDType } from '../io/dtypes.ts';
 
 export type SparseMask = 'none' | 'band' | 'random';
 const MASK_CODE: Readonly<Record<SparseMask, number>> = { none: 0, band: 1, random: 2 };
@@ -16,7 +16,7 @@ export interface SparseRow {
 }
 
 export interface SparseArgs {
-  base: GpuTensor;
+  base: GpuView;
   /** (N, n) f32 Δ rows from computeDeltas. */
   deltas: GPUBuffer;
   rows: readonly SparseRow[];
@@ -29,7 +29,7 @@ export interface SparseArgs {
   lambda: number;
   seed?: number;
   tensorIndex?: number;
-  outDtype: DType;
+  outDtype: FloatDType;
   dst?: GPUBuffer;
 }
 
@@ -68,8 +68,8 @@ export function sparseCombine(rt: GpuRuntime, a: SparseArgs): GPUBuffer {
   const wg = rt.workgroupSize(WG);
   const pipeline = rt.pipeline('merge/sparse', {
     WG: wg,
-    BASE_DT: DTYPE_CODE[a.base.dtype],
-    OUT_DT: DTYPE_CODE[a.outDtype],
+    BASE_DT: dtypeCode(a.base.dtype),
+    OUT_DT: dtypeCode(a.outDtype),
     MASK: MASK_CODE[a.mask],
     CONSENSUS: a.consensus ? 1 : 0,
   });

@@ -4,10 +4,10 @@ import { checkClose, freshSeed, randn, rng, roundF32, uploadF32, uploadWeight } 
 import { rmsNorm } from './rmsnorm.ts';
 import { rmsNormRef } from './rmsnorm.ref.ts';
 import { KernelPass } from './pass.ts';
-import type { WeightDtype } from './weights.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 
 describe('rmsnorm.wgsl', () => {
-  for (const [rows, C, dtype] of [[13, 40, 'F32'], [5, 333, 'F16'], [2, 700, 'BF16']] as [number, number, WeightDtype][]) {
+  for (const [rows, C, dtype] of [[13, 40, 'F32'], [5, 333, 'F16'], [2, 700, 'BF16']] as [number, number, FloatDType][]) {
     it(`normalises (${rows}, ${C}) rows with a ${dtype} weight`, async () => {
       const seed = freshSeed();
       const next = rng(seed);

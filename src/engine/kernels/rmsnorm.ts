@@ -1,6 +1,8 @@
 import type { Bindable } from '../gpu/runtime.ts';
 import { pow2WorkgroupSize, rowGrid, type KernelPass } from './pass.ts';
-import { dtypeCode, f32Bits, type WeightRef } from './weights.ts';
+import type { WeightView } from '../gpu/tensor.ts';
+import { dtypeCode } from '../io/dtypes.ts';
+import { f32Bits } from './weights.ts';
 
 /** Twin of shaders/model/rmsnorm.wgsl: y (rows, C) = x * rsqrt(mean(x²) + eps) * w. */
 export interface RmsNormArgs {
@@ -8,7 +10,7 @@ export interface RmsNormArgs {
   C: number;
   eps: number;
   x: Bindable; // (rows, C) f32
-  w: WeightRef; // (C)
+  w: WeightView; // (C)
   y: Bindable; // (rows, C) f32
 }
 

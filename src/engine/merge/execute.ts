@@ -2,10 +2,10 @@ import { GpuOutOfMemoryError, IncompatibleCheckpointError, InputError, throwIfAb
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
 import { checkCompatibility } from '../io/compat.ts';
-import { dtypeSize, isMergeable, type DType } from '../io/dtypes.ts';
-import type { GpuTensor } from '../kernels/mergeDeltas.ts';
+import { elementCount, type GpuTensor } from '../gpu/tensor.ts';
+import { dtypeFromName, dtypeSize, isFloatDType, type DType, type FloatDType } from '../io/dtypes.ts';
 import { resolveTensorParams } from './coefficients.ts';
-import type { MergeRecipe, RecipeDtype } from './recipe.ts';
+import type { MergeRecipe } from './recipe.ts';
 import { getMethod } from './registry.ts';
 
 /**
@@ -22,22 +22,20 @@ export interface MergeJob {
   models: readonly Checkpoint[];
 }
 
-export interface PlannedTensor {
+/** One tensor of the output: merged (a float dtype: the recipe's, else the base's) or copied (the base's bytes). */
+export type PlannedTensor = {
   ref: TensorRef;
   /** Position in the base's tensor order: DARE's RNG counter, the same whatever the output order or dtype. */
   index: number;
-  /** Output dtype (merged tensors: the recipe's dtype, else the base's; copied tensors: the base's). */
-  dtype: DType;
-  merged: boolean;
   byteLength: number;
-}
+} & ({ merged: true; dtype: FloatDType } | { merged: false; dtype: DType });
 
-export interface MergedTensor extends PlannedTensor {
+export type MergedTensor = PlannedTensor & {
   /** The output bytes (output 'bytes'). */
   data?: Uint8Array;
   /** The output on the GPU in `dtype` (output 'gpu'); the caller owns and releases it. */
   buffer?: GPUBuffer;
-}
+};
 
 export interface MergeProgress {
   done: number;
@@ -52,10 +50,15 @@ export interface StreamMergeOptions {
   onProgress?: (p: MergeProgress) => void;
 }
 
-const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+/** The output dtype a recipe asks for (undefined: each tensor keeps the base's). */
+export function recipeOutDtype(recipe: Pick<MergeRecipe, 'dtype'>): FloatDType | undefined {
+  return recipe.dtype === undefined ? undefined : dtypeFromName(recipe.dtype);
+}
 
-export function elementCount(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+/** A merge input's float dtype; IncompatibleCheckpointError naming the file and tensor otherwise. */
+export function floatDtypeOf(ref: TensorRef): FloatDType {
+  if (!isFloatDType(ref.dtype)) throw new IncompatibleCheckpointError(`dtype ${ref.dtype} cannot be merged or evaluated (F32, F16 or BF16)`, { file: ref.file, tensor: ref.storedName });
+  return ref.dtype;
 }
 
 /** Refuses checkpoints that cannot be merged, listing every error-level mismatch at once. */
@@ -80,12 +83,13 @@ export function checkMergeable(job: MergeJob): void {
  * export can append each tensor as it streams in and every shard is a contiguous run of it.
  */
 export function planMerge(job: MergeJob): PlannedTensor[] {
-  const outDtype = job.recipe.dtype ? RECIPE_DTYPE[job.recipe.dtype] : undefined;
+  const outDtype = recipeOutDtype(job.recipe);
   const plan = [...job.base.tensors.values()].map((ref, index): PlannedTensor => {
-    const merged = ref.kind === 'param' && isMergeable(ref.dtype) && job.models.every((m) => m.tensors.has(ref.name));
-    const dtype = merged && outDtype ? outDtype : ref.dtype;
-    const n = elementCount(ref.shape);
-    return { ref, index, dtype, merged, byteLength: merged ? n * (dtype === 'F32' ? 4 : 2) : ref.byteLength };
+    if (ref.kind === 'param' && isFloatDType(ref.dtype) && job.models.every((m) => m.tensors.has(ref.name))) {
+      const dtype = outDtype ?? ref.dtype;
+      return { ref, index, dtype, merged: true, byteLength: elementCount(ref.shape) * dtypeSize(dtype) };
+    }
+    return { ref, index, dtype: ref.dtype, merged: false, byteLength: ref.byteLength };
   });
   const name = (t: PlannedTensor): string => t.ref.storedName;
   return plan.sort((a, b) => dtypeSize(b.dtype) - dtypeSize(a.dtype) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
@@ -125,11 +129,12 @@ export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: Strea
     const inputs: GPUBuffer[] = [];
     const upload = async (ckpt: Checkpoint, role: string): Promise<GpuTensor> => {
       const t = ckpt.tensors.get(ref.name)!;
+      const dtype = floatDtypeOf(t);
       const data = await ckpt.read(ref.name);
       bytesRead += data.byteLength;
       const buffer = rt.upload(`merge.${role}.${ref.name}`, data);
       inputs.push(buffer);
-      return { buffer, dtype: t.dtype as GpuTensor['dtype'] };
+      return { buffer, dtype, shape: t.shape };
     };
     let out: GPUBuffer | undefined;
     try {
@@ -140,7 +145,7 @@ export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: Strea
       out = await rt.scoped(`merge ${method.name} ${ref.storedName}`, () =>
         method.gpu(
           rt,
-          { n, base, models, weights: resolved.weights, outDtype: item.dtype as GpuTensor['dtype'] },
+          { n, base, models, weights: resolved.weights, outDtype: item.dtype },
           resolved.params,
           { tensorIndex: item.index, tensor: ref.storedName },
         ),

@@ -1,5 +1,6 @@
 import type { Checkpoint } from '../io/checkpoint.ts';
 import { CONFIG_FILE, INDEX_FILE, SINGLE_WEIGHTS_FILE } from '../io/checkpoint.ts';
+import { dtypeName } from '../io/dtypes.ts';
 import { safetensorsLayout } from '../io/safetensors.ts';
 import { InputError } from '../errors.ts';
 import type { MergedTensor, PlannedTensor } from './execute.ts';
@@ -35,7 +36,6 @@ export const COPIED_FILES = [
   'generation_config.json',
 ];
 
-const TORCH_DTYPE: Record<string, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 export interface ShardPlan {
   file: string;
@@ -139,9 +139,9 @@ export async function exportMerged(
     await writeText(sink, INDEX_FILE, JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
     written.push(INDEX_FILE);
   }
-  const outDtypes = new Set(plan.filter((t) => t.merged).map((t) => t.dtype));
+  const outDtypes = new Set(plan.flatMap((t) => (t.merged ? [t.dtype] : [])));
   const config = { ...base.config };
-  if (outDtypes.size === 1) config.torch_dtype = TORCH_DTYPE[[...outDtypes][0]!] ?? config.torch_dtype;
+  if (outDtypes.size === 1) config.torch_dtype = dtypeName([...outDtypes][0]!);
   await writeText(sink, CONFIG_FILE, JSON.stringify(config, null, 2) + '\n');
   written.push(CONFIG_FILE);
   for (const name of COPIED_FILES) {

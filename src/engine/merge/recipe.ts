@@ -13,6 +13,7 @@
  *   but the base tensor itself. For `linear` the base is an ordinary input when listed.
  */
 import { InputError } from '../errors.ts';
+import { FLOAT_DTYPE_NAMES, type FloatDTypeName } from '../io/dtypes.ts';
 import { valueProblem } from './methods/params.ts';
 import type { MergeMethod, ParamSpec, RecipeCoefficient } from './methods/types.ts';
 import { getMethod, isMethodName, methodNames, methodsTaking } from './registry.ts';
@@ -20,8 +21,8 @@ import { getMethod, isMethodName, methodNames, methodsTaking } from './registry.
 /** A method's name as recipes state it (one of registry.ts's METHODS). */
 export type MethodName = string;
 
-export const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
-export type RecipeDtype = (typeof DTYPES)[number];
+/** Recipes name output dtypes as torch does ('float32', 'float16', 'bfloat16'). */
+export type RecipeDtype = FloatDTypeName;
 
 /** One entry of a filtered coefficient; `filter` absent (or `*`) = matches every tensor. */
 export interface FilteredValue {
@@ -318,10 +319,9 @@ export function parseRecipeWith(json: unknown, ctx: { file?: string; names: Fiel
 
   let dtype: RecipeDtype | undefined;
   if (json.dtype !== undefined && json.dtype !== null) {
-    if (typeof json.dtype !== 'string' || !(DTYPES as readonly string[]).includes(json.dtype)) {
-      fail(ctx, 'dtype', `expected one of ${DTYPES.join(', ')}, got ${describe(json.dtype)}`);
-    }
-    dtype = json.dtype as RecipeDtype;
+    const name = FLOAT_DTYPE_NAMES.find((d) => d === json.dtype);
+    if (!name) fail(ctx, 'dtype', `expected one of ${FLOAT_DTYPE_NAMES.join(', ')}, got ${describe(json.dtype)}`);
+    dtype = name;
   }
 
   const recipe: MergeRecipe = { version: 1, method: method.name, base, models, parameters };

@@ -1,12 +1,14 @@
 import { GpuOutOfMemoryError, InputError, throwIfAborted } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
-import { storageBytes, type DType } from '../kernels/decode.ts';
+import type { Checkpoint } from '../io/checkpoint.ts';
+import { elementCount, type GpuTensor, type GpuView } from '../gpu/tensor.ts';
+import { isFloatDType, storageBytes, type FloatDType } from '../io/dtypes.ts';
 import { PreparedCombine } from '../kernels/mergeCombine.ts';
-import { computeDeltas, deltaChunkElements, type GpuTensor } from '../kernels/mergeDeltas.ts';
+import { computeDeltas, deltaChunkElements } from '../kernels/mergeDeltas.ts';
 import { resolveTensorParams } from './coefficients.ts';
-import { checkMergeable, elementCount, planMerge, type MergeProgress, type PlannedTensor } from './execute.ts';
-import type { MergeRecipe, RecipeDtype } from './recipe.ts';
+import { checkMergeable, floatDtypeOf, planMerge, recipeOutDtype, type MergeProgress, type PlannedTensor } from './execute.ts';
+import type { FloatDTypeName } from '../io/dtypes.ts';
+import type { MergeRecipe } from './recipe.ts';
 import { checkWholeDeltas } from './methods/params.ts';
 import type { RowCombine } from './methods/types.ts';
 import { DEFAULT_METHOD, getMethod, type MergeMethod, type MergeParams } from './registry.ts';
@@ -35,12 +37,6 @@ import { DEFAULT_METHOD, getMethod, type MergeMethod, type MergeParams } from '.
  * to the ResidentMerge and are overwritten in place by the next merge(), so a GpuModel built on
  * them once sees every later merge; they stay valid until destroy().
  */
-export interface ResidentTensor {
-  buffer: GPUBuffer;
-  dtype: DType;
-  shape: number[];
-}
-
 export interface ResidentCreateOptions {
   signal?: AbortSignal;
   onProgress?: (p: MergeProgress) => void;
@@ -52,7 +48,7 @@ export interface ResidentMergeSpec {
   weights: readonly number[];
   params?: MergeParams;
   /** Output dtype of the merged tensors (default the base's). */
-  dtype?: RecipeDtype;
+  dtype?: FloatDTypeName;
 }
 
 export interface ResidentMergeOptions {
@@ -69,7 +65,7 @@ interface Entry {
   chunks?: Chunk[];
   /** Reused output buffer and its dtype; merged tensors only. */
   out?: GPUBuffer;
-  outDtype?: DType;
+  outDtype?: FloatDType;
 }
 
 /** Elements [offset, offset + n) of a tensor: their (N, n) f32 Δ and the combine prepared over them. */
@@ -80,8 +76,6 @@ interface Chunk {
   /** task_arithmetic's combine of this chunk into the output, prepared once (PreparedCombine). */
   combine?: PreparedCombine;
 }
-
-const RECIPE_DTYPE: Record<RecipeDtype, DType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
 
 const padded = (bytes: number): number => Math.max(4, Math.ceil(bytes / 4) * 4);
 
@@ -97,7 +91,7 @@ export function residentBytes(base: Checkpoint, models: readonly Checkpoint[]): 
     if (!t.merged) continue;
     const n = elementCount(t.ref.shape);
     d += padded(models.length * n * 4);
-    o += storageBytes(t.dtype as DType, n);
+    o += storageBytes(t.dtype, n);
     // While Δ of one tensor is computed its models are on the GPU too.
     transient = Math.max(transient, models.reduce((s, m) => s + padded(m.tensors.get(t.ref.name)!.byteLength), 0));
   }
@@ -159,13 +153,13 @@ export class ResidentMerge {
         if (planned.merged) {
           const uploads: GPUBuffer[] = [];
           try {
-            const gpuModels: GpuTensor[] = [];
+            const gpuModels: GpuView[] = [];
             for (const [i, m] of models.entries()) {
               const bytes = await m.read(ref.name);
               bytesRead += bytes.byteLength;
               const buffer = rt.upload(`ResidentMerge.model${i}.${ref.name}`, bytes);
               uploads.push(buffer);
-              gpuModels.push({ buffer, dtype: m.tensors.get(ref.name)!.dtype as DType });
+              gpuModels.push({ buffer, dtype: floatDtypeOf(m.tensors.get(ref.name)!) });
             }
             const n = elementCount(ref.shape);
             const size = Math.max(1, deltaChunkElements(rt.limits, models.length, n));
@@ -173,7 +167,7 @@ export class ResidentMerge {
             for (let offset = 0; offset === 0 || offset < n; offset += size) {
               const count = Math.min(size, n - offset); // an empty tensor is one empty chunk
               const deltas = await rt.scoped(`ResidentMerge Δ ${ref.storedName}`, () =>
-                computeDeltas(rt, { buffer: entry.base, dtype: ref.dtype as DType, offset }, gpuModels.map((m) => ({ ...m, offset })), count),
+                computeDeltas(rt, { buffer: entry.base, dtype: floatDtypeOf(ref), offset }, gpuModels.map((m) => ({ ...m, offset })), count),
               );
               entry.chunks.push({ offset, n: count, deltas });
             }
@@ -212,31 +206,31 @@ export class ResidentMerge {
    * Runs one merge on the resident data. With a recipe its models must be the checkpoints given
    * to create(), in the same order; per-layer schedules and filters are resolved per tensor.
    */
-  async merge(what: MergeRecipe | ResidentMergeSpec, opts: ResidentMergeOptions = {}): Promise<Map<string, ResidentTensor>> {
+  async merge(what: MergeRecipe | ResidentMergeSpec, opts: ResidentMergeOptions = {}): Promise<Map<string, GpuTensor>> {
     if (this.destroyed) throw new InputError('this resident merge was destroyed');
     const rt = this.rt;
     const method = getMethod(what.method);
     const N = this.models.length;
     const recipe = 'version' in what ? what : undefined;
+    const spec = 'version' in what ? undefined : what;
     if (recipe && recipe.models.length !== N) throw new InputError(`the recipe lists ${recipe.models.length} models but the resident merge holds ${N}`);
-    if (!recipe && (what as ResidentMergeSpec).weights.length !== N) {
-      throw new InputError(`${(what as ResidentMergeSpec).weights.length} weights for the ${N} resident models`);
-    }
-    const dtypeName = what.dtype;
-    const outDtypeFor = (ref: TensorRef): DType => (dtypeName ? RECIPE_DTYPE[dtypeName] : (ref.dtype as DType));
+    if (spec && spec.weights.length !== N) throw new InputError(`${spec.weights.length} weights for the ${N} resident models`);
+    const recipeDtype = recipeOutDtype(what);
     const numLayers = this.base.spec.numLayers;
-    const out = new Map<string, ResidentTensor>();
+    const out = new Map<string, GpuTensor>();
     // rowCombine methods: every tensor's dispatch goes into one pass, submitted after the loop.
     const batched: { chunk: Chunk; combine: RowCombine }[] | undefined = method.rowCombine ? [] : undefined;
     for (const e of this.entries) {
       throwIfAborted(opts.signal);
       const { ref } = e.planned;
       if (!e.planned.merged || !e.chunks) {
-        out.set(ref.name, { buffer: e.base, dtype: ref.dtype as DType, shape: ref.shape });
+        // Copied tensors the model could read (floats); buffers of other dtypes stay out.
+        if (isFloatDType(ref.dtype)) out.set(ref.name, { buffer: e.base, dtype: ref.dtype, shape: ref.shape });
         continue;
       }
       const n = elementCount(ref.shape);
-      const outDtype = outDtypeFor(ref);
+      const baseDtype = floatDtypeOf(ref);
+      const outDtype = recipeDtype ?? baseDtype;
       if (e.out && e.outDtype !== outDtype) {
         for (const c of e.chunks) {
           c.combine?.destroy();
@@ -247,19 +241,11 @@ export class ResidentMerge {
       }
       e.out ??= rt.storage(`ResidentMerge.out.${ref.name}`, storageBytes(outDtype, n));
       e.outDtype = outDtype;
-      let weights: readonly number[];
-      let params: MergeParams;
-      if (recipe) {
-        const r = resolveTensorParams(recipe, ref.storedName, ref.layer, numLayers);
-        weights = r.weights;
-        params = r.params;
-      } else {
-        const spec = what as ResidentMergeSpec;
-        weights = spec.weights;
-        params = spec.params ?? {};
-      }
+      const { weights, params }: { weights: readonly number[]; params: MergeParams } = recipe
+        ? resolveTensorParams(recipe, ref.storedName, ref.layer, numLayers)
+        : { weights: spec!.weights, params: spec!.params ?? {} };
       const ctx = { tensorIndex: e.index, tensor: ref.storedName };
-      const base: GpuTensor = { buffer: e.base, dtype: ref.dtype as DType };
+      const base: GpuView = { buffer: e.base, dtype: baseDtype };
       if (batched) {
         const combine = method.rowCombine!(weights, params, ctx);
         for (const c of e.chunks) {
@@ -292,10 +278,10 @@ export class ResidentMerge {
   private async combine(
     method: MergeMethod,
     e: Entry,
-    base: GpuTensor,
+    base: GpuView,
     n: number,
     weights: readonly number[],
-    outDtype: DType,
+    outDtype: FloatDType,
     params: MergeParams,
     ctx: { tensorIndex: number; tensor: string },
   ): Promise<GPUBuffer> {
@@ -306,17 +292,18 @@ export class ResidentMerge {
       // Δ-based methods read Δ, never the models: the entries only carry the count (and the
       // resident Δ buffer as a placeholder) for the methods' argument checks.
       const deltas = e.chunks![0]!.deltas;
-      const models = this.models.map((m) => ({ buffer: deltas, dtype: m.tensors.get(ref.name)!.dtype as DType }));
+      const models = this.models.map((m) => ({ buffer: deltas, dtype: floatDtypeOf(m.tensors.get(ref.name)!) }));
       return rt.scoped(what, () => method.gpu(rt, { n, base, models, weights, outDtype, deltas, dst: e.out }, params, ctx));
     }
     // linear/slerp combine the models themselves in the streaming path: upload them for this tensor.
     const uploads: GPUBuffer[] = [];
     try {
-      const models: GpuTensor[] = [];
+      const models: GpuView[] = [];
       for (const [i, m] of this.models.entries()) {
+        const dtype = floatDtypeOf(m.tensors.get(ref.name)!);
         const buffer = rt.upload(`ResidentMerge.model${i}.${ref.name}`, await m.read(ref.name));
         uploads.push(buffer);
-        models.push({ buffer, dtype: m.tensors.get(ref.name)!.dtype as DType });
+        models.push({ buffer, dtype });
       }
       const b = method.capabilities.needsBase ? base : undefined;
       return await rt.scoped(what, () => method.gpu(rt, { n, base: b, models, weights, outDtype, dst: e.out }, params, ctx));

@@ -1,7 +1,7 @@
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import type { DType } from '../kernels/decode.ts';
+import type { GpuView } from '../gpu/tensor.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 import { decodeArray, elementBits, encodeArray, numberToBf16Bits, numberToF16Bits } from '../kernels/decode.ref.ts';
-import type { GpuTensor } from '../kernels/mergeDeltas.ts';
 import { generalizedOptions } from './methods/generalized.ts';
 import { resolveParams } from './methods/params.ts';
 import type { MergeContext, MergeMethod, MergeParams } from './methods/types.ts';
@@ -18,12 +18,12 @@ export function randomValues(n: number, scale = 1): Float64Array {
 }
 
 export interface TestTensor {
-  gpu: GpuTensor;
+  gpu: GpuView;
   /** The exact stored values (after rounding to the dtype). */
   values: Float64Array;
 }
 
-export function uploadTensor(rt: GpuRuntime, label: string, values: ArrayLike<number>, dtype: DType): TestTensor {
+export function uploadTensor(rt: GpuRuntime, label: string, values: ArrayLike<number>, dtype: FloatDType): TestTensor {
   const bytes = encodeArray(values, dtype);
   return { gpu: { buffer: rt.upload(label, bytes), dtype }, values: decodeArray(bytes, dtype, values.length) };
 }
@@ -51,7 +51,7 @@ export interface Comparison {
  * other side of a rounding midpoint) or any pattern that is the RNE of a value within the F32
  * tolerance of the reference. `worst` reports the ulps either way.
  */
-export function compareOutput(bytes: ArrayBuffer, ref: Float64Array, dtype: DType, opts: { rtol?: number; atol?: number; ulps?: number; skip?: (i: number) => boolean } = {}): Comparison {
+export function compareOutput(bytes: ArrayBuffer, ref: Float64Array, dtype: FloatDType, opts: { rtol?: number; atol?: number; ulps?: number; skip?: (i: number) => boolean } = {}): Comparison {
   const n = ref.length;
   const mismatches: string[] = [];
   let worst = 0;

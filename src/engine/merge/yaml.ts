@@ -25,7 +25,8 @@
  */
 import { Document, isScalar, parseDocument, visit } from 'yaml';
 import { InputError } from '../errors.ts';
-import { canonicalRecipe, DTYPES, isPlainObject, parseRecipeWith, type FieldNames, type MergeRecipe } from './recipe.ts';
+import { FLOAT_DTYPE_NAMES } from '../io/dtypes.ts';
+import { canonicalRecipe, isPlainObject, parseRecipeWith, type FieldNames, type MergeRecipe } from './recipe.ts';
 import { getMethod, isMethodName, methodNames, WEIGHT } from './registry.ts';
 
 const YAML_NAMES: FieldNames = { method: 'merge_method', base: 'base_model', model: 'model' };
@@ -53,10 +54,9 @@ function fail(file: string | undefined, path: string, message: string): never {
 function dtypeName(v: unknown, key: string, file: string | undefined): string | undefined {
   if (v === undefined || v === null) return undefined;
   const name = typeof v === 'string' && v.startsWith('torch.') ? v.slice('torch.'.length) : v;
-  if (typeof name !== 'string' || !(DTYPES as readonly string[]).includes(name)) {
-    fail(file, key, `expected one of ${DTYPES.join(', ')}, got ${JSON.stringify(v)}`);
-  }
-  return name;
+  const known = FLOAT_DTYPE_NAMES.find((d) => d === name);
+  if (!known) fail(file, key, `expected one of ${FLOAT_DTYPE_NAMES.join(', ')}, got ${JSON.stringify(v)}`);
+  return known;
 }
 
 /**

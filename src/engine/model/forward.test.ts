@@ -3,9 +3,10 @@ import { withGpu } from '../../testing/gpu.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { ModelSpec } from '../io/spec.ts';
 import { forwardWeights } from '../io/weights.ts';
-import type { WeightDtype } from '../kernels/weights.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 import { IncompatibleCheckpointError, InputError } from '../errors.ts';
-import { GpuModel, type GpuTensor } from './forward.ts';
+import type { GpuTensor } from '../gpu/tensor.ts';
+import { GpuModel } from './forward.ts';
 import { perplexity } from './perplexity.ts';
 import { referenceForward } from './reference.ts';
 import { asStored, checkClose, freshSeed, randn, rng } from './testutil.ts';
@@ -26,7 +27,7 @@ const PHI3: ModelSpec = { ...LLAMA_GQA, modelType: 'phi3', family: 'phi3', attnB
 const PHI3_TIED: ModelSpec = { ...PHI3, numKvHeads: 4, tieWordEmbeddings: true, slidingWindow: undefined };
 
 /** Random weights for `spec` in `dtype`: GPU buffers of the stored bytes and their exact float64 decoding. */
-function makeWeights(rt: GpuRuntime, spec: ModelSpec, dtype: WeightDtype, seed: number): { gpu: Map<string, GpuTensor>; ref: Map<string, Float64Array> } {
+function makeWeights(rt: GpuRuntime, spec: ModelSpec, dtype: FloatDType, seed: number): { gpu: Map<string, GpuTensor>; ref: Map<string, Float64Array> } {
   const next = rng(seed);
   const gpu = new Map<string, GpuTensor>();
   const ref = new Map<string, Float64Array>();
@@ -49,7 +50,7 @@ function randomIds(next: () => number, n: number, V: number): number[] {
 const relErr = (got: number, want: number): number => Math.abs(got - want) / Math.abs(want);
 
 describe('GpuModel vs the float64 reference', () => {
-  const cases: [string, ModelSpec, WeightDtype][] = [
+  const cases: [string, ModelSpec, FloatDType][] = [
     ['GPT-2 (L=2, C=32, NH=4, V=301), F32', GPT2, 'F32'],
     ['GPT-2, BF16', GPT2, 'BF16'],
     ['qwen2-style Llama (GQA 4/2, q/k/v bias, untied head), BF16', LLAMA_GQA, 'BF16'],

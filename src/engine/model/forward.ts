@@ -15,7 +15,8 @@ import { KernelPass } from '../kernels/pass.ts';
 import { residualAdd } from '../kernels/residual.ts';
 import { rmsNorm } from '../kernels/rmsnorm.ts';
 import { rope, ropeTable } from '../kernels/rope.ts';
-import { dtypeBytes, type WeightDtype, type WeightRef } from '../kernels/weights.ts';
+import { elementCount, type GpuTensor, type WeightView } from '../gpu/tensor.ts';
+import { dtypeSize, isFloatDType } from '../io/dtypes.ts';
 import type { WindowScorer } from './perplexity.ts';
 import { checkForwardSupport } from './support.ts';
 
@@ -28,12 +29,6 @@ import { checkForwardSupport } from './support.ts';
  * Activations for (B, T) rows are allocated once for the largest batch seen and reused; the LM
  * head streams over vocabulary chunks so (B*T, V) logits never exist.
  */
-export interface GpuTensor {
-  buffer: GPUBuffer;
-  dtype: WeightDtype;
-  shape: number[];
-}
-
 export interface GpuModelOptions {
   /** Longest window / generation context; default min(maxPositions, 1024). */
   maxContext?: number;
@@ -95,12 +90,12 @@ export class GpuModel implements WindowScorer {
   readonly maxContext: number;
   readonly maxBatch: number;
   private readonly vocabChunk: number | undefined;
-  private readonly w: ModelWeights<WeightRef>;
+  private readonly w: ModelWeights<WeightView>;
   private readonly ropeTable: GPUBuffer | undefined;
   private ws: Workspace | undefined;
   private busy: Promise<unknown> = Promise.resolve();
 
-  private constructor(rt: GpuRuntime, spec: ModelSpec, weights: ModelWeights<WeightRef>, options: GpuModelOptions) {
+  private constructor(rt: GpuRuntime, spec: ModelSpec, weights: ModelWeights<WeightView>, options: GpuModelOptions) {
     this.rt = rt;
     this.spec = spec;
     this.w = weights;
@@ -115,16 +110,16 @@ export class GpuModel implements WindowScorer {
 
   /** Checks every tensor the forward reads (presence, shape, dtype, bytes), binds them by role and builds the model. */
   static async create(rt: GpuRuntime, spec: ModelSpec, weights: Map<string, GpuTensor>, options: GpuModelOptions = {}): Promise<GpuModel> {
-    const bound = bindWeights(spec, (t: ExpectedTensor): WeightRef | undefined => {
+    const bound = bindWeights(spec, (t: ExpectedTensor): WeightView | undefined => {
       const w = weights.get(t.name);
       if (!w) return undefined;
-      if (w.dtype !== 'F32' && w.dtype !== 'F16' && w.dtype !== 'BF16') {
+      if (!isFloatDType(w.dtype)) {
         throw new IncompatibleCheckpointError(`dtype ${String(w.dtype)} is not supported (F32, F16, BF16)`, { tensor: t.name });
       }
       if (w.shape.length !== t.shape.length || w.shape.some((d, i) => d !== t.shape[i])) {
         throw new IncompatibleCheckpointError(`shape [${w.shape.join(', ')}] does not match the config's [${t.shape.join(', ')}]`, { tensor: t.name });
       }
-      const bytes = t.shape.reduce((a, b) => a * b, 1) * dtypeBytes(w.dtype);
+      const bytes = elementCount(t.shape) * dtypeSize(w.dtype);
       if (w.buffer.size < bytes) throw new IncompatibleCheckpointError(`GPU buffer holds ${w.buffer.size} bytes, needs ${bytes}`, { tensor: t.name });
       return { buffer: w.buffer, dtype: w.dtype };
     });
@@ -251,12 +246,12 @@ export class GpuModel implements WindowScorer {
     const ld = QD + 2 * KVD;
     const layout = this.w.layout;
     const window = s.slidingWindow ?? 0;
-    const norm = (x: GPUBuffer, n: Affine<WeightRef>, y: GPUBuffer): void => {
+    const norm = (x: GPUBuffer, n: Affine<WeightView>, y: GPUBuffer): void => {
       if (s.norm === 'layernorm') layerNorm(pass, { rows, C, eps: s.normEps, x, w: n.w, b: n.b!, y });
       else rmsNorm(pass, { rows, C, eps: s.normEps, x, w: n.w, y });
     };
     // y[:, yoff : yoff + N] = x (rows, K) · W[n0 : n0 + N]ᵀ (+ bias), W with NW output features.
-    const mm = (x: GPUBuffer, K: number, l: Affine<WeightRef>, N: number, y: GPUBuffer, o: { ldy?: number; yoff?: number; n0?: number; NW?: number } = {}): void =>
+    const mm = (x: GPUBuffer, K: number, l: Affine<WeightView>, N: number, y: GPUBuffer, o: { ldy?: number; yoff?: number; n0?: number; NW?: number } = {}): void =>
       matmul(pass, { M: rows, N, K, x, w: l.w, layout, bias: l.b, y, ldy: o.ldy ?? N, yoff: o.yoff ?? 0, n0: o.n0, NW: o.NW });
 
     embedding(pass, { rows, T, C, p0, ids: ws.ids, wte: this.w.embed, wpe: this.w.posEmbed, out: ws.x });

@@ -6,7 +6,8 @@ import { CancelledError, InputError } from '../errors.ts';
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
 import { forwardWeights } from '../io/weights.ts';
 import { loadTokenizer } from '../io/tokenizer.ts';
-import { decodeWeights, type WeightDtype } from '../kernels/weights.ts';
+import { decodeWeights, } from '../kernels/weights.ts';
+import type { FloatDType } from '../io/dtypes.ts';
 import { generate, TextStream } from './generate.ts';
 import { createLoadedModel, uploadCheckpoint } from './load.ts';
 import { referenceForward } from './reference.ts';
@@ -22,7 +23,7 @@ async function float64Weights(ckpt: Checkpoint): Promise<Map<string, Float64Arra
   const out = new Map<string, Float64Array>();
   for (const t of forwardWeights(ckpt.spec)) {
     const ref = ckpt.tensors.get(t.name);
-    if (ref) out.set(t.name, decodeWeights(await ckpt.read(t.name), ref.dtype as WeightDtype));
+    if (ref) out.set(t.name, decodeWeights(await ckpt.read(t.name), ref.dtype as FloatDType));
   }
   return out;
 }

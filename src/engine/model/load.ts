@@ -1,11 +1,12 @@
 import { IncompatibleCheckpointError, throwIfAborted } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
-import type { DType } from '../io/dtypes.ts';
+import { isFloatDType } from '../io/dtypes.ts';
 import type { ModelSpec } from '../io/spec.ts';
 import { forwardWeights } from '../io/weights.ts';
 import type { MergedTensor } from '../merge/execute.ts';
-import { GpuModel, type GpuModelOptions, type GpuTensor } from './forward.ts';
+import type { GpuTensor } from '../gpu/tensor.ts';
+import { GpuModel, type GpuModelOptions } from './forward.ts';
 
 /**
  * Weights for GpuModel on the GPU, from a checkpoint on disk (one tensor read and uploaded at a
@@ -34,10 +35,6 @@ export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
 }
 
-function isForwardDtype(dtype: DType): dtype is GpuTensor['dtype'] {
-  return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16';
-}
-
 function weightSet(rt: GpuRuntime, spec: ModelSpec): GpuWeights {
   const tensors = new Map<string, GpuTensor>();
   return {
@@ -63,7 +60,7 @@ export async function uploadCheckpoint(rt: GpuRuntime, ckpt: Checkpoint, options
     for (const [i, t] of wanted.entries()) {
       throwIfAborted(options.signal);
       const ref = ckpt.tensors.get(t.name)!;
-      if (!isForwardDtype(ref.dtype)) {
+      if (!isFloatDType(ref.dtype)) {
         throw new IncompatibleCheckpointError(`dtype ${ref.dtype} cannot be evaluated (F32, F16 or BF16)`, { file: ref.file, tensor: ref.storedName });
       }
       const data = await ckpt.read(t.name);
@@ -92,7 +89,7 @@ export async function collectMerged(rt: GpuRuntime, spec: ModelSpec, merged: Asy
         rt.release(m.buffer);
         continue;
       }
-      if (!isForwardDtype(m.dtype)) {
+      if (!isFloatDType(m.dtype)) {
         rt.release(m.buffer);
         throw new IncompatibleCheckpointError(`dtype ${m.dtype} cannot be evaluated (F32, F16 or BF16)`, { file: m.ref.file, tensor: m.ref.storedName });
       }

@@ -1,6 +1,8 @@
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { mulberry32 } from '../random.ts';
-import { decodeWeights, encodeWeights, type WeightDtype, type WeightRef } from '../kernels/weights.ts';
+import type { WeightView } from '../gpu/tensor.ts';
+import type { FloatDType } from '../io/dtypes.ts';
+import { decodeWeights, encodeWeights } from '../kernels/weights.ts';
 
 /**
  * Helpers for the model kernel tests: a seeded normal RNG (seed printed on failure so a run can
@@ -24,12 +26,12 @@ export function randn(next: () => number, n: number, scale = 1): Float64Array {
 }
 
 /** Values as a checkpoint of `dtype` would store them: the raw bytes and their exact decoding. */
-export function asStored(values: Float64Array, dtype: WeightDtype): { bytes: Uint8Array; values: Float64Array } {
+export function asStored(values: Float64Array, dtype: FloatDType): { bytes: Uint8Array; values: Float64Array } {
   const bytes = encodeWeights(values, dtype);
   return { bytes, values: decodeWeights(bytes, dtype) };
 }
 
-export function uploadWeight(rt: GpuRuntime, label: string, values: Float64Array, dtype: WeightDtype): { ref: WeightRef; values: Float64Array } {
+export function uploadWeight(rt: GpuRuntime, label: string, values: Float64Array, dtype: FloatDType): { ref: WeightView; values: Float64Array } {
   const s = asStored(values, dtype);
   return { ref: { buffer: rt.upload(label, s.bytes), dtype }, values: s.values };
 }

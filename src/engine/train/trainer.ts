@@ -7,7 +7,7 @@
 import { CancelledError, IncompatibleCheckpointError, InputError, throwIfAborted } from '../errors.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import { CONFIG_FILE, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE } from '../io/checkpoint.ts';
-import { decodeToF32, encodeFromF32, isMergeable } from '../io/dtypes.ts';
+import { decodeToF32, encodeFromF32, isFloatDType } from '../io/dtypes.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { ModelSpec } from '../io/spec.ts';
 import { layerOf } from '../io/weights.ts';
@@ -136,7 +136,7 @@ export async function loadParams(checkpoint: Checkpoint, params: readonly ParamI
   for (const p of params) {
     throwIfAborted(signal);
     const ref = checkpoint.tensors.get(p.name)!;
-    if (!isMergeable(ref.dtype)) throw new IncompatibleCheckpointError(`dtype ${ref.dtype} cannot be fine-tuned (F32, F16 or BF16 only)`, { file: ref.file, tensor: p.name });
+    if (!isFloatDType(ref.dtype)) throw new IncompatibleCheckpointError(`dtype ${ref.dtype} cannot be fine-tuned (F32, F16 or BF16 only)`, { file: ref.file, tensor: p.name });
     out.set(p.name, decodeToF32(await checkpoint.read(p.name), ref.dtype));
   }
   return out;

@@ -13,7 +13,7 @@ import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
 import { ResidentMerge } from '../merge/resident.ts';
 import { checkContext, defaultContext, encodeText, evaluateTexts, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
-import { GpuModel, type GpuTensor } from '../model/forward.ts';
+import { GpuModel } from '../model/forward.ts';
 import { generate, type GenerateOptions, type GenerateResult } from '../model/generate.ts';
 import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } from '../model/load.ts';
 
@@ -188,7 +188,7 @@ export class Workspace {
       const r = resident.r;
       if (!r.model || r.model.maxContext < context || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
         r.model?.destroy();
-        r.model = await GpuModel.create(rt, base.spec, weights as Map<string, GpuTensor>, { maxContext: context, maxBatch: request.batchWindows });
+        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: context, maxBatch: request.batchWindows });
         r.built = new Map([...weights].map(([n, t]) => [n, t.buffer]));
       }
       scorer = r.model;

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { withGpu } from '../../../testing/gpu.ts';
-import { DTYPES, type DType } from '../../kernels/decode.ts';
+import { FLOAT_DTYPES, type FloatDType } from '../../io/dtypes.ts';
 import { bitsFromF32, elementBits, f16BitsToNumber, bf16BitsToNumber } from '../../kernels/decode.ref.ts';
 import { combineTaskArithmetic, computeDeltas } from '../../kernels/merge.ts';
 import { sparseCombine } from '../../kernels/mergeSparse.ts';
@@ -22,9 +22,9 @@ function sameBits(a: Uint32Array, b: Uint32Array, limit = 8): string[] {
 }
 
 /** The smallest positive subnormal of a dtype, a value that survives only if nothing flushes it. */
-const tiny: Record<DType, number> = { F32: 2 ** -149, F16: f16BitsToNumber(1), BF16: bf16BitsToNumber(1) };
+const tiny: Record<FloatDType, number> = { F32: 2 ** -149, F16: f16BitsToNumber(1), BF16: bf16BitsToNumber(1) };
 
-function baseWithEdges(dtype: DType): Float64Array {
+function baseWithEdges(dtype: FloatDType): Float64Array {
   const v = randomValues(n);
   v[0] = -0;
   v[1] = tiny[dtype];
@@ -36,7 +36,7 @@ describe('ω = 0 returns the base bit for bit (in the base dtype, -0 and subnorm
   for (const name of ['task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties']) {
     it(name, async () => {
       await withGpu(async (rt) => {
-        for (const dtype of DTYPES) {
+        for (const dtype of FLOAT_DTYPES) {
           const base = uploadTensor(rt, 'base', baseWithEdges(dtype), dtype);
           const models = fineTunes(base.values, 3).map((v, i) => uploadTensor(rt, `m${i}`, v, dtype));
           const out = await getMethod(name).gpu(rt, { n, base: base.gpu, models: models.map((m) => m.gpu), weights: [0, 0, 0], outDtype: dtype }, {}, ctx);
@@ -58,7 +58,7 @@ describe('ω = e_i gives fine-tune i (task arithmetic)', () => {
   for (const far of [false, true]) {
     it(`${far ? 'independent random' : 'near-base'} fine-tunes, every dtype, normalize both ways`, async () => {
       await withGpu(async (rt) => {
-        for (const dtype of DTYPES) {
+        for (const dtype of FLOAT_DTYPES) {
           const base = uploadTensor(rt, 'base', randomValues(n), dtype);
           const values = far ? [randomValues(n), randomValues(n), randomValues(n)] : fineTunes(base.values, 3);
           const models = values.map((v, i) => uploadTensor(rt, `m${i}`, v, dtype));
@@ -96,7 +96,7 @@ describe('ω = e_i gives fine-tune i (task arithmetic)', () => {
 
   it('linear ω = e_i is bit for bit in every dtype (decoded models, no subtraction)', async () => {
     await withGpu(async (rt) => {
-      for (const dtype of DTYPES) {
+      for (const dtype of FLOAT_DTYPES) {
         const models = [0, 1, 2].map((i) => uploadTensor(rt, `m${i}`, randomValues(n), dtype));
         for (let i = 0; i < 3; i++) {
           const weights = [0, 0, 0].map((_, j) => (j === i ? 1 : 0));
@@ -109,14 +109,14 @@ describe('ω = e_i gives fine-tune i (task arithmetic)', () => {
   });
 });
 
-function compareValues(bytes: ArrayBuffer, dtype: DType): Float64Array {
+function compareValues(bytes: ArrayBuffer, dtype: FloatDType): Float64Array {
   const bits = elementBits(bytes, dtype, n);
   const dec = dtype === 'F32' ? (b: number) => new Float32Array(Uint32Array.of(b).buffer)[0]! : dtype === 'F16' ? f16BitsToNumber : bf16BitsToNumber;
   return Float64Array.from(bits, dec);
 }
 
 /** Half an ulp of x in a narrow dtype (the final rounding), 0 for F32. */
-function halfUlp(dtype: DType, x: number): number {
+function halfUlp(dtype: FloatDType, x: number): number {
   if (dtype === 'F32') return 0;
   const mant = dtype === 'F16' ? 10 : 7;
   const emin = dtype === 'F16' ? -14 : -126;
@@ -129,7 +129,7 @@ describe('resident deltas: any N (here 10), reused across weight changes', () =>
     await withGpu(async (rt) => {
       const N = 10;
       const base = uploadTensor(rt, 'base', randomValues(n), 'BF16');
-      const models = fineTunes(base.values, N).map((v, i) => uploadTensor(rt, `m${i}`, v, DTYPES[i % 3]!));
+      const models = fineTunes(base.values, N).map((v, i) => uploadTensor(rt, `m${i}`, v, FLOAT_DTYPES[i % 3]!));
       const deltas = computeDeltas(rt, base.gpu, models.map((m) => m.gpu), n);
       for (let trial = 0; trial < 3; trial++) {
         const weights = Array.from({ length: N }, () => Math.random() * 2 - 0.5);
@@ -147,7 +147,7 @@ describe('resident deltas: any N (here 10), reused across weight changes', () =>
 describe('TIES with density 1 trims nothing', () => {
   it('equals sign-elected task arithmetic without a mask, bit for bit, and its float64 formula', async () => {
     await withGpu(async (rt) => {
-      for (const dtype of DTYPES) {
+      for (const dtype of FLOAT_DTYPES) {
         const base = uploadTensor(rt, 'base', randomValues(n), dtype);
         const models = fineTunes(base.values, 3).map((v, i) => uploadTensor(rt, `m${i}`, v, dtype));
         const weights = [0.5, 1.5, -0.25];
@@ -208,7 +208,7 @@ describe('DARE is reproducible', () => {
 describe('slerp', () => {
   it('t = 0 and t = 1 give the endpoints bit for bit', async () => {
     await withGpu(async (rt) => {
-      for (const dtype of DTYPES) {
+      for (const dtype of FLOAT_DTYPES) {
         const a = uploadTensor(rt, 'a', randomValues(n), dtype);
         const b = uploadTensor(rt, 'b', randomValues(n), dtype);
         for (const [t, end] of [[0, a], [1, b]] as const) {

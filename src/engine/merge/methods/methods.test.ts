@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { withGpu } from '../../../testing/gpu.ts';
-import type { DType } from '../../kernels/decode.ts';
+import type { FloatDType } from '../../io/dtypes.ts';
 import { decodeArray } from '../../kernels/decode.ref.ts';
 import { deltaChunkElements } from '../../kernels/mergeDeltas.ts';
 import { METHODS } from '../registry.ts';
@@ -18,7 +18,7 @@ import type { MergeParams } from './types.ts';
  * Sign elections decided by less than 1e-5 of Σ|v| (a coin flip in f32) are skipped and counted.
  */
 const SIZES = [1, 7, 1000, 4099, 70001];
-const CASES: { name: string; base: DType; models: DType[]; out: DType }[] = [
+const CASES: { name: string; base: FloatDType; models: FloatDType[]; out: FloatDType }[] = [
   { name: 'F32', base: 'F32', models: ['F32', 'F32', 'F32'], out: 'F32' },
   { name: 'F16', base: 'F16', models: ['F16', 'F16', 'F16'], out: 'F16' },
   { name: 'BF16', base: 'BF16', models: ['BF16', 'BF16', 'BF16'], out: 'BF16' },

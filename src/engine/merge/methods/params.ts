@@ -1,6 +1,6 @@
 import { GpuOutOfMemoryError, InputError } from '../../errors.ts';
 import type { GpuRuntime } from '../../gpu/runtime.ts';
-import { storageBytes } from '../../kernels/decode.ts';
+import { storageBytes } from '../../io/dtypes.ts';
 import { computeDeltas, deltaChunkElements } from '../../kernels/mergeDeltas.ts';
 import { WEIGHT, type MergeContext, type MergeGpuInputs, type MergeMethod, type MergeParams, type ParamSpec, type ResolvedParams } from './types.ts';
 

@@ -1,6 +1,6 @@
 import type { GpuRuntime } from '../../gpu/runtime.ts';
-import type { DType } from '../../kernels/decode.ts';
-import type { GpuTensor } from '../../kernels/mergeDeltas.ts';
+import type { GpuView } from '../../gpu/tensor.ts';
+import type { FloatDType } from '../../io/dtypes.ts';
 
 /**
  * A merge method plug-in (STYLE habit 8, after mergekit's merge_methods registry): its name, its
@@ -54,12 +54,12 @@ export interface MergeGpuInputs {
   /** Elements of the tensor (flattened). */
   n: number;
   /** θ_base in its stored dtype (methods with needsBase). */
-  base?: GpuTensor;
+  base?: GpuView;
   /** The N models (fine-tunes) in their stored dtypes. */
-  models: readonly GpuTensor[];
+  models: readonly GpuView[];
   /** One weight per model (ω_i; 1 for methods without weights). */
   weights: readonly number[];
-  outDtype: DType;
+  outDtype: FloatDType;
   /** Resident packed (N, n) f32 Δ = computeDeltas(base, models), reused instead of recomputed. */
   deltas?: GPUBuffer;
   /** Output buffer to reuse (at least storageBytes(outDtype, n)). */
