@@ -74,7 +74,18 @@ export default tseslint.config(
     files: ['src/cli/**/*.ts', 'src/node/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['react', 'react-dom', 'zustand', 'recharts', '**/ui/**', '**/store/**'], message: 'The CLI runs the engine only.' }],
+        patterns: [
+          { group: ['react', 'react-dom', 'zustand', 'recharts', '**/ui/**', '**/store/**'], message: 'The CLI runs the engine only.' },
+          { group: ENGINE_INTERNALS, message: 'Outside the engine, import it only through src/engine/index.ts.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['src/testing/**/*.ts', 'scripts/**/*.ts', 'e2e/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ENGINE_INTERNALS, message: 'Outside the engine, import it only through src/engine/index.ts.' }],
       }],
     },
   },

@@ -22,17 +22,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openCheckpoint, type Checkpoint } from '../src/engine/io/checkpoint.ts';
-import { parseConfig } from '../src/engine/io/config.ts';
-import { expectedTensors } from '../src/engine/io/weights.ts';
-import { writeSafetensors } from '../src/engine/io/safetensors.ts';
-import { bytesSource } from '../src/engine/io/source.ts';
-import type { GpuRuntime } from '../src/engine/gpu/runtime.ts';
-import { requestDevice } from '../src/engine/gpu/device.ts';
-import { GpuRuntime as Runtime } from '../src/engine/gpu/runtime.ts';
-import { getMethod } from '../src/engine/merge/registry.ts';
-import { ResidentMerge } from '../src/engine/merge/resident.ts';
-import { GpuOutOfMemoryError } from '../src/engine/errors.ts';
+import { openCheckpoint, type Checkpoint, parseConfig, expectedTensors, writeSafetensors, bytesSource, type GpuRuntime, requestDevice, GpuRuntime as Runtime, getMethod, ResidentMerge, GpuOutOfMemoryError } from '../src/engine/index.ts';
 import { loadShaderSources, nodeGpu } from '../src/node/gpu.ts';
 
 const MiB = 2 ** 20;

@@ -13,9 +13,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openCheckpoint } from '../src/engine/io/checkpoint.ts';
-import { bytesSource } from '../src/engine/io/source.ts';
-import { Trainer, type OrtTrainingModule } from '../src/engine/train/trainer.ts';
+import { openCheckpoint, bytesSource, Trainer, type OrtTrainingModule } from '../src/engine/index.ts';
 import { configJson, initCheckpoint, paramCount, type ModelShape } from './demo/init.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;

@@ -6,9 +6,7 @@
  *   npx tsx scripts/train-reference-batches.ts
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { openCheckpoint } from '../src/engine/io/checkpoint.ts';
-import { loadTokenizer } from '../src/engine/io/tokenizer.ts';
-import { planBatches, planData } from '../src/engine/train/data.ts';
+import { openCheckpoint, loadTokenizer, planBatches, planData } from '../src/engine/index.ts';
 import { folderFileSet } from '../src/node/files.ts';
 
 export const REFERENCE_SETTINGS = {

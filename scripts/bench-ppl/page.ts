@@ -11,19 +11,7 @@
  * Both ORT engines run the same ONNX model: the training forward graph as an inference model with
  * the weights as initializers (src/engine/train/onnx/inference.ts), output (B, T) per-position NLL.
  */
-import { formatBytes } from '../../src/engine/index.ts';
-import { requestDevice } from '../../src/engine/gpu/device.ts';
-import { GpuRuntime } from '../../src/engine/gpu/runtime.ts';
-import { normaliseShaderSources } from '../../src/engine/gpu/shaders.ts';
-import { openCheckpoint } from '../../src/engine/io/checkpoint.ts';
-import { parseConfig } from '../../src/engine/io/config.ts';
-import { bytesSource } from '../../src/engine/io/source.ts';
-import type { ModelSpec } from '../../src/engine/io/spec.ts';
-import { GpuModel } from '../../src/engine/model/forward.ts';
-import type { GpuTensor } from '../../src/engine/gpu/tensor.ts';
-import { modelParams, type ParamInfo } from '../../src/engine/train/model.ts';
-import { buildInferenceModel, NLL } from '../../src/engine/train/onnx/inference.ts';
-import { loadParams } from '../../src/engine/train/trainer.ts';
+import { formatBytes, requestDevice, GpuRuntime, normaliseShaderSources, openCheckpoint, parseConfig, bytesSource, type ModelSpec, GpuModel, type GpuTensor, modelParams, type ParamInfo, buildInferenceModel, NLL, loadParams } from '../../src/engine/index.ts';
 import { aggregate, timestampPasses } from './timestamps.ts';
 import type { CaseResult, CaseSpec, EngineResult, KernelTime, PageInfo } from './types.ts';
 

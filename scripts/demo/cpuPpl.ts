@@ -5,10 +5,8 @@
  * 1..n-1. Used by make-demo for the many merge candidates of a grid, where the GPU forward pass
  * on SwiftShader would take too long; make-demo cross-checks it against `dem ppl`.
  */
-import { openCheckpoint, type Checkpoint } from '../../src/engine/io/checkpoint.ts';
+import { openCheckpoint, type Checkpoint, buildEvalModel, loadParams, modelParams, batchTensors, type ParamInfo, type ModelSpec } from '../../src/engine/index.ts';
 import { folderFileSet } from '../../src/node/files.ts';
-import { buildEvalModel, loadParams, modelParams, batchTensors, type ParamInfo } from '../../src/engine/train/index.ts';
-import type { ModelSpec } from '../../src/engine/io/spec.ts';
 
 const DIST = new URL('../../node_modules/onnxruntime-web-training/dist/', import.meta.url);
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTokenizer } from '../engine/io/tokenizer.ts';
+import { loadTokenizer } from '../engine/index.ts';
 import { testRuntime } from '../testing/gpu.ts';
 import { runGenerate } from './generate.ts';
 import { reportError } from './main.ts';

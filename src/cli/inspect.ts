@@ -1,9 +1,7 @@
 import { parseArgs } from 'node:util';
 import { basename, resolve } from 'node:path';
-import { inspectCheckpoint } from '../engine/io/inspect.ts';
-import type { CheckpointSummary } from '../engine/io/summary.ts';
 import { folderFileSet } from '../node/files.ts';
-import { formatBytes } from '../engine/index.ts';
+import { formatBytes, inspectCheckpoint, type CheckpointSummary } from '../engine/index.ts';
 import { formatCount, table } from './format.ts';
 
 const HELP = `dem inspect PATH [--json]

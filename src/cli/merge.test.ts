@@ -2,18 +2,9 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, tru
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { IncompatibleCheckpointError, SafetensorsError } from '../engine/errors.ts';
-import { openCheckpoint, type Checkpoint } from '../engine/io/checkpoint.ts';
-import { isFloatDType } from '../engine/io/dtypes.ts';
-import type { FloatDType } from '../engine/io/dtypes.ts';
-import { decodeArray, elementBits, numberToBf16Bits, numberToF16Bits } from '../engine/kernels/decode.ref.ts';
-import { resolveTensorParams } from '../engine/merge/coefficients.ts';
-import { signElection } from '../engine/merge/testkit.ts';
-import { canonicalRecipe, parseRecipe, type MergeRecipe } from '../engine/merge/recipe.ts';
-import { allParams, getMethod, methodNames, METHODS, WEIGHT } from '../engine/merge/registry.ts';
+import { IncompatibleCheckpointError, SafetensorsError, openCheckpoint, type Checkpoint, isFloatDType, type FloatDType, decodeArray, elementBits, numberToBf16Bits, numberToF16Bits, resolveTensorParams, signElection, canonicalRecipe, parseRecipe, type MergeRecipe, allParams, getMethod, methodNames, METHODS, WEIGHT, parseMergekitYaml } from '../engine/index.ts';
 import { USAGE } from './main.ts';
 import { MERGE_OPTIONS } from './mergeArgs.ts';
-import { parseMergekitYaml } from '../engine/merge/yaml.ts';
 import { folderFileSet } from '../node/files.ts';
 import { runMerge } from './merge.ts';
 

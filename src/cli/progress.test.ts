@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CancelledError } from '../engine/errors.ts';
+import { CancelledError } from '../engine/index.ts';
 import { cancelOnSignals } from './progress.ts';
 
 describe('cancelOnSignals', () => {

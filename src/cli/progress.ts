@@ -1,4 +1,4 @@
-import { CancelledError } from '../engine/errors.ts';
+import { CancelledError } from '../engine/index.ts';
 
 /** Progress lines on stderr: a redrawn line on a terminal, plain lines (every ~5%) otherwise. */
 export class Progress {

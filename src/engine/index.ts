@@ -28,7 +28,7 @@ export { ZipWriter, zipSink } from './io/zip.ts';
 
 // Merging
 export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
-export { parseRecipe, recipeToJson, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
+export { parseRecipe, recipeToJson, canonicalRecipe, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
 export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
@@ -52,3 +52,7 @@ export { etaSeconds, gridPoints, nelderMead, weightedMean } from './search/index
 
 // The studio's job: checkpoints + texts → merge → model → perplexity / generation / export
 export { Workspace, type WorkspaceOptions, type WorkspaceProgress, type WorkOptions, type EvaluateRequest, type Evaluation, type TextScore, type GenerateRequest, type Generation } from './workspace/workspace.ts';
+
+// Float64 references and comparison helpers, for tests and tools outside the engine.
+export { decodeArray, elementBits, numberToBf16Bits, numberToF16Bits } from './kernels/decode.ref.ts';
+export { signElection, compareOutput } from './merge/testkit.ts';

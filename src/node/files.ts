@@ -1,6 +1,6 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import type { ByteSource, FileSet } from '../engine/io/source.ts';
+import { type ByteSource, type FileSet } from '../engine/index.ts';
 
 /** A ByteSource over a file on disk: each read opens, reads the range and closes (no whole-file loads). */
 export async function fileSource(path: string, name = basename(path)): Promise<ByteSource> {

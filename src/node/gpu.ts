@@ -1,9 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requestDevice } from '../engine/gpu/device.ts';
-import { GpuRuntime, type GpuRuntimeOptions } from '../engine/gpu/runtime.ts';
-import { normaliseShaderSources, type ShaderSources } from '../engine/gpu/shaders.ts';
+import { requestDevice, GpuRuntime, type GpuRuntimeOptions, normaliseShaderSources, type ShaderSources } from '../engine/index.ts';
 
 /**
  * Node side of the GPU runtime: Dawn through the `webgpu` package. Without a system Vulkan

@@ -1,6 +1,6 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { FileWriter, FolderSink } from '../engine/merge/export.ts';
+import { type FileWriter, type FolderSink } from '../engine/index.ts';
 
 /**
  * A folder on disk as an export sink. Each file is written to `<name>.partial` and renamed when

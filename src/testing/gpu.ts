@@ -1,5 +1,4 @@
-import type { GpuRuntime} from '../engine/gpu/runtime.ts';
-import { type GpuRuntimeOptions } from '../engine/gpu/runtime.ts';
+import { type GpuRuntime, type GpuRuntimeOptions } from '../engine/index.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
 
 /**

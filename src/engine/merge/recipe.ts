@@ -1,7 +1,7 @@
 /**
  * The studio's merge recipe: which method, which base, which fine-tunes with which coefficients.
  * Parsed once at the boundary (JSON here, mergekit YAML in yaml.ts) with cross-field checks, so
- * the merge code downstream never sees an ill-formed recipe (STYLE habit 9, mergekit `config.py`).
+ * the merge code downstream never sees an ill-formed recipe (after mergekit's `config.py`).
  *
  * Semantics follow mergekit (arcee-ai/mergekit, `config.py`, `plan.py`, `merge_methods/`):
  * - A coefficient is a scalar, a gradient (list interpolated across layer depth), or a list of

@@ -7,7 +7,7 @@ import { taskArithmetic } from './methods/taskArithmetic.ts';
 import { WEIGHT, type MergeMethod, type ParamSpec } from './methods/types.ts';
 
 /**
- * The merge methods, by mergekit name (STYLE habit 8). Add a method: write methods/<name>.ts (a
+ * The merge methods, by mergekit name. Add a method: write methods/<name>.ts (a
  * MergeMethod declaring its parameters and capabilities, with a float64 `cpu` and a `gpu` of the
  * same semantics) and list it here; the recipe parser, the mergekit YAML reader/writer, the CLI
  * and the studio read everything else from it.

@@ -20,3 +20,4 @@ export { buildArtifacts, buildEvalModel, buildTrainingModel, buildOptimizerModel
 export { writeCheckpointState } from './checkpointState.ts';
 export { modelParams, appendForward, IGNORE_INDEX, type ParamInfo } from './model.ts';
 export { planData, planBatches, batchTensors, type DataPlan } from './data.ts';
+export { buildInferenceModel, NLL } from './onnx/inference.ts';

@@ -8,7 +8,7 @@ import { dareKeepThreshold, elementHash, generalizedTaskArithmetic, rowKey, sler
 import { getMethod } from '../registry.ts';
 import { compareOutput, fineTunes, randomValues, uploadTensor, type TestTensor } from '../testkit.ts';
 
-/** Merge invariants (STYLE habit 11), checked bit for bit where the kernels promise it. */
+/** Merge invariants checked bit for bit where the kernels promise it. */
 const notes: string[] = [];
 afterAll(() => console.log(notes.join('\n')));
 

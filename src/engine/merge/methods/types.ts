@@ -3,7 +3,7 @@ import type { GpuView } from '../../gpu/tensor.ts';
 import type { FloatDType } from '../../io/dtypes.ts';
 
 /**
- * A merge method plug-in (STYLE habit 8, after mergekit's merge_methods registry): its name, its
+ * A merge method plug-in (after mergekit's merge_methods registry): its name, its
  * parameters declared once (scope, default, range), what it can do (capabilities), an optional
  * cross-field check, a float64 CPU reference and a GPU implementation with the same semantics.
  * The recipe parser, the mergekit YAML reader/writer, the CLI's flags and help and the studio's
