@@ -29,6 +29,7 @@ interface Reference {
 }
 
 interface PplJson {
+  mode: 'resident' | 'streaming' | 'base';
   context: number;
   texts: { text: string; tokens: number; predicted: number; nll_mean: number; ids_head: number[] }[];
 }
@@ -95,6 +96,19 @@ describe('dem ppl vs the PyTorch float64 reference', () => {
       });
     });
   }
+});
+
+describe('dem ppl --resident', () => {
+  it("evaluates a merge through the studio's resident path with the same bits as the streamed merge", async () => {
+    const base = join(ROOT, 'e2e/fixtures/tiny-llama');
+    const args = ['--base', base, '--model', `${join(ROOT, 'e2e/fixtures/tiny-llama-ft-a')}:0.7`, '--model', `${join(ROOT, 'e2e/fixtures/tiny-llama-ft-b')}:-0.4`, '--method', 'ties', '--density', '0.6',
+      '--text', join(ROOT, 'e2e/fixtures/texts/prose.txt'), '--context', '48'];
+    const streamed = await runJson(args);
+    const resident = await runJson([...args, '--resident']);
+    expect([streamed.mode, resident.mode]).toEqual(['streaming', 'resident']);
+    expect(resident.texts.map((t) => t.nll_mean)).toEqual(streamed.texts.map((t) => t.nll_mean));
+    expect(resident.texts[0]!.nll_mean).toBeGreaterThan(0);
+  });
 });
 
 describe('dem ppl errors (one line, before any GPU work)', () => {

@@ -57,7 +57,7 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
   const contextArg = parseIntOption('context', values.context, 2);
   const texts = values.text;
 
-  const { model, results } = await withWorkspace(env, { label: 'dem-ppl', resident: values.resident }, async (ws) => {
+  const { model, results, mode } = await withWorkspace(env, { label: 'dem-ppl', resident: values.resident }, async (ws) => {
     const model = await openModel(ws, values, signal);
     const context = checkContext(model.spec, contextArg ?? defaultContext(model.spec));
     // Encode every text before touching the GPU: an empty or missing file fails in milliseconds.
@@ -75,12 +75,12 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
         },
       },
     );
-    return { model, results: evaluation.texts };
+    return { model, results: evaluation.texts, mode: evaluation.mode };
   });
 
   const context = results[0]!.context;
   if (values.json) {
-    const json = { model: model.name, ...(model.merged ? { recipe: JSON.parse(recipeToJson(model.recipe)) as unknown } : {}), context, texts: results.map(pplJson) };
+    const json = { model: model.name, ...(model.merged ? { recipe: JSON.parse(recipeToJson(model.recipe)) as unknown } : {}), mode, context, texts: results.map(pplJson) };
     out(`${JSON.stringify(json, null, 2)}\n`);
   } else {
     out(`${model.name}, context ${context}\n`);
