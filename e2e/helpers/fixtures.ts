@@ -49,7 +49,7 @@ export function expectedParameterCount(config: Record<string, unknown>): number 
       FF * C + C; // mlp.c_proj
     return V * C + P * C + L * block + 2 * C; // wte, wpe, blocks, ln_f; lm_head tied to wte
   }
-  if (type === 'llama' || type === 'mistral' || type === 'qwen2') {
+  if (type === 'llama' || type === 'mistral' || type === 'qwen2' || type === 'phi3') {
     const V = num(config, 'vocab_size');
     const C = num(config, 'hidden_size');
     const L = num(config, 'num_hidden_layers');
@@ -67,6 +67,7 @@ export function expectedParameterCount(config: Record<string, unknown>): number 
       C * NH * HS + 2 * C * NKV * HS + NH * HS * C + qkvBias + oBias + // q, k, v, o
       C + // post_attention_layernorm
       3 * C * FF + (mlpBias ? 2 * FF + C : 0); // gate, up, down
+    // phi3 fuses q/k/v into qkv_proj and gate/up into gate_up_proj: the same counts.
     return V * C + L * block + C + (tied ? 0 : V * C); // embed_tokens, layers, norm, lm_head
   }
   throw new Error(`no parameter formula for model_type ${String(type)}`);
