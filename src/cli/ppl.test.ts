@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +97,18 @@ describe('dem ppl vs the PyTorch float64 reference', () => {
       });
     });
   }
+});
+
+describe('dem without a usable GPU driver', () => {
+  it('says what to install (a Vulkan driver, or Debian chromium for SwiftShader), in one line', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'src/cli/dem.mjs'), 'ppl', '--model', join(ROOT, 'e2e/fixtures/tiny-gpt2'), '--text', join(ROOT, 'e2e/fixtures/texts/prose.txt'), '--quiet'], {
+      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json' },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('dem: error:'));
+    expect(line).toMatch(/no GPU adapter was found.*Vulkan driver.*chromium.*SwiftShader/);
+  });
 });
 
 describe('dem ppl --resident', () => {
