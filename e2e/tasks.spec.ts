@@ -102,3 +102,26 @@ test('task scores of a merge equal dem eval; a bad line is reported and the work
   expect(csv).toContain('data mixing (tiny-gpt2-ft-c)');
   console.log(`timings: live merge scored ${((t1 - t0) / 1000).toFixed(1)} s, grid of 4 ${((t2 - t1) / 1000).toFixed(1)} s, table ${((Date.now() - t2) / 1000).toFixed(1)} s`);
 });
+
+test('the demo workspace ships a task file per distribution, its data-mixing baseline, the searched grid with both numbers and the table', async ({ page }) => {
+  const manifestPath = join(import.meta.dirname, '..', 'public', 'demo', 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8').catch(() => '{}')) as {
+    distributions?: { id: string; task?: string }[];
+    checkpoints?: { name: string; role: string }[];
+    tasks?: { search: { points: unknown[]; rankCorrelation: number; chosenByPerplexity: { meanScore: number } } };
+  };
+  test.skip(!manifest.tasks, 'public/demo/manifest.json has no tasks yet (npm run make-demo-tasks)');
+  await openStudio(page, '/?demo');
+  await waitForAdapter(page);
+  for (const c of manifest.checkpoints!) await expect(card(page, c.name)).toHaveAttribute('data-status', 'ready', { timeout: 90_000 });
+  await expect(card(page, manifest.checkpoints!.find((c) => c.role === 'mixing')!.name).getByTestId('checkpoint-role')).toHaveValue('mixing');
+  for (const d of manifest.distributions!) await expect(taskLine(page, d.id)).toHaveAttribute('data-status', 'ready', { timeout: 60_000 });
+  // The grid make-demo searched, with perplexity and task score per merge, and their rank correlation.
+  await expect(page.getByTestId('search-row')).toHaveCount(manifest.tasks!.search.points.length);
+  const rho = Number(await page.getByTestId('correlation').getAttribute('data-rho'));
+  expect(rho).toBeCloseTo(manifest.tasks!.search.rankCorrelation, 12);
+  // DEM's row in the table is the grid's perplexity-chosen merge, scored as the manifest recorded.
+  const dem = page.locator('[data-testid="comparison-row"][data-kind="dem"]');
+  expect(Number(await dem.getAttribute('data-mean-score'))).toBeCloseTo(manifest.tasks!.search.chosenByPerplexity.meanScore, 5);
+  await expect(page.getByTestId('comparison-costs')).toContainText('Tokens trained: the fine-tunes together');
+});

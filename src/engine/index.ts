@@ -51,6 +51,7 @@ export { parseTaskFile, DEFAULT_STOP, type TaskFile, type TaskKind, type ChoiceI
 export { prepareTask, choiceSpan, moveTrailingWhitespace, stripWhitespace, promptWindow, codePoints, type PreparedTask, type PreparedChoiceItem, type PreparedGenerateItem } from './tasks/prepare.ts';
 export {
   scoreTask,
+  gpuTaskModel,
   headlineScore,
   headlineMetric,
   cutAtStop,
@@ -65,6 +66,8 @@ export {
   type ChoiceItemScore,
   type GenerateItemScore,
   type SpanScorer,
+  type TaskModel,
+  type GreedyOptions,
 } from './tasks/score.ts';
 export { argmaxFirst, meanStderr, rankCorrelation, averageRanks } from './tasks/stats.ts';
 export {

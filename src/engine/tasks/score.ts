@@ -21,6 +21,29 @@ export interface SpanScorer {
   spanNll(spans: readonly TokenSpan[], signal?: AbortSignal): Promise<number[][]>;
 }
 
+export interface GreedyOptions {
+  maxTokens: number;
+  /** Token ids that end decoding (not part of the result). */
+  stopTokens?: readonly number[];
+  /** Ends decoding after the token for which it returns true (kept). */
+  until: (ids: readonly number[]) => boolean;
+  signal?: AbortSignal;
+}
+
+/** What task scoring needs from a model: span NLLs and greedy decoding (GpuModel through gpuTaskModel; tools may bring their own). */
+export interface TaskModel extends SpanScorer {
+  /** The greedy continuation's ids (at most maxTokens; also ends when the model's context is full). */
+  greedy(prompt: readonly number[], options: GreedyOptions): Promise<number[]>;
+}
+
+/** A GpuModel as a TaskModel: spanNll, and greedy decoding with its KV cache. */
+export function gpuTaskModel(model: GpuModel): TaskModel {
+  return {
+    spanNll: (spans, signal) => model.spanNll(spans, signal),
+    greedy: async (prompt, o) => (await generate(model, prompt, { maxTokens: o.maxTokens, stopTokens: o.stopTokens, until: o.until, signal: o.signal })).ids,
+  };
+}
+
 export interface ChoiceItemScore {
   line: number;
   loglik: number[];
@@ -141,26 +164,26 @@ export function generateTaskScore(label: string, items: GenerateItemScore[]): Ge
   return { kind: 'generate', label, n: items.length, exactMatch: em.mean, stderr: em.stderr, items };
 }
 
-export async function scoreGenerateTask(model: GpuModel, tokenizer: TextTokenizer, task: Extract<PreparedTask, { kind: 'generate' }>, options: TaskScoreOptions): Promise<GenerateTaskScore> {
+export async function scoreGenerateTask(model: TaskModel, tokenizer: TextTokenizer, task: Extract<PreparedTask, { kind: 'generate' }>, options: TaskScoreOptions): Promise<GenerateTaskScore> {
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const items: GenerateItemScore[] = [];
   options.onProgress?.(0, task.items.length);
   for (const item of task.items) {
     throwIfAborted(options.signal);
     const stops = item.stop;
-    const out = await generate(model, promptWindow(item.prompt, options.context, maxTokens), {
+    const ids = await model.greedy(promptWindow(item.prompt, options.context, maxTokens), {
       maxTokens,
       stopTokens: options.stopTokens,
       signal: options.signal,
-      until: (ids) => stops.some((s) => tokenizer.decode(ids).includes(s)),
+      until: (out) => stops.some((s) => tokenizer.decode(out).includes(s)),
     });
-    items.push(generateItemScore(item.line, cutAtStop(out.ids.length ? tokenizer.decode(out.ids) : '', stops), item.answer));
+    items.push(generateItemScore(item.line, cutAtStop(ids.length ? tokenizer.decode(ids) : '', stops), item.answer));
     options.onProgress?.(items.length, task.items.length);
   }
   return generateTaskScore(task.label, items);
 }
 
 /** Scores a prepared task on a model: spans for multiple choice, greedy decoding for generative. */
-export function scoreTask(model: GpuModel, tokenizer: TextTokenizer, task: PreparedTask, options: TaskScoreOptions): Promise<TaskScore> {
+export function scoreTask(model: TaskModel, tokenizer: TextTokenizer, task: PreparedTask, options: TaskScoreOptions): Promise<TaskScore> {
   return task.kind === 'choice' ? scoreChoiceTask(model, task, options) : scoreGenerateTask(model, tokenizer, task, options);
 }

@@ -18,7 +18,7 @@ import { generate, type GenerateOptions, type GenerateResult } from '../model/ge
 import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } from '../model/load.ts';
 import { parseTaskFile, type TaskKind } from '../tasks/file.ts';
 import { prepareTask, type PreparedTask } from '../tasks/prepare.ts';
-import { scoreTask, type TaskScore } from '../tasks/score.ts';
+import { gpuTaskModel, scoreTask, type TaskScore } from '../tasks/score.ts';
 
 /**
  * The studio's job, in one place: opened checkpoints, encoded validation texts and task files by
@@ -259,7 +259,7 @@ export class Workspace {
     const r = await this.withModel(request.recipe, request.context, request.batchWindows, options, async (model, context) => {
       const out: KeyedTaskScore[] = [];
       for (const [index, t] of tasks.entries()) {
-        const s = await scoreTask(model, tokenizers[index]!, t.prepared, {
+        const s = await scoreTask(gpuTaskModel(model), tokenizers[index]!, t.prepared, {
           context,
           maxTokens: request.maxTokens,
           batchItems: request.batchWindows,
