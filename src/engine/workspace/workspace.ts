@@ -23,8 +23,9 @@ import { gpuTaskModel, scoreTask, type TaskScore } from '../tasks/score.ts';
 /**
  * The studio's job, in one place: opened checkpoints, encoded validation texts and task files by
  * the host's keys, and from a recipe → merged weights → model → perplexity per text, task scores
- * (or a continuation, or an exported folder). The engine Worker (src/worker/session.ts) and the CLI (src/cli/) are thin
- * adapters over it. A recipe names checkpoints by key; a recipe without models is the base alone.
+ * (or a continuation, or an exported folder). The engine Worker (src/worker/session.ts) and the
+ * CLI (src/cli/) are thin adapters over it. A recipe names checkpoints by key; a recipe without
+ * models is the base alone.
  *
  * With `resident` (the studio), the base and the packed distribution vectors stay on the GPU
  * between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only the
@@ -130,7 +131,7 @@ interface Task {
   prepared: PreparedTask;
 }
 
-/** A model ready to score: what withModel hands its callback, and how it was made. */
+/** What withModel returns: its callback's value, how the model was made, and the timings. */
 interface Scored<T> {
   value: T;
   mode: Evaluation['mode'];
