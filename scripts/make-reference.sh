@@ -1,8 +1,9 @@
 #!/bin/sh
 # Regenerates e2e/fixtures/reference/*.json: perplexities of the fixture models (and of
-# task-arithmetic merges of their fine-tunes) on the validation texts, from the independent
-# PyTorch float64 reference (scripts/reference_ppl.py, Debian's python3-torch). src/cli/ppl.test.ts
-# runs `dem ppl` on every case listed in these files and compares.
+# task-arithmetic merges of their fine-tunes) on the validation texts, and reference/tasks/*.json:
+# task scores on the fixture task files, from the independent PyTorch float64 reference
+# (scripts/reference_ppl.py, Debian's python3-torch). src/cli/ppl.test.ts runs `dem ppl` and
+# src/cli/eval.test.ts `dem eval` on every case listed in these files and compare.
 #
 #   sh scripts/make-reference.sh        (from the repository root)
 #
@@ -41,3 +42,15 @@ $PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:1 --ft $FX/tiny-llama-ft
 echo "merge tiny-phi3 + ft-a:0.8 + ft-b:0.5, lambda 0.9 / code" >&2
 $PY $REF --base $FX/tiny-phi3 --ft $FX/tiny-phi3-ft-a:0.8 --ft $FX/tiny-phi3-ft-b:0.5 --lambda 0.9 \
   --text $FX/texts/code.txt --context $CTX > "$OUT/merge-phi3-a0.8-b0.5-l0.9.code.json"
+
+# Task scores (dem eval): the fixture task files on a checkpoint and on merges, context 48 (the
+# long cloze context is cut from the left), at most 10 new tokens per generative item.
+mkdir -p "$OUT/tasks"
+rm -f "$OUT"/tasks/*.json
+TASKS="--task $FX/tasks/cloze.jsonl --task $FX/tasks/answer.jsonl --context $CTX --max-tokens 10"
+echo "tasks: tiny-gpt2" >&2
+$PY $REF --model $FX/tiny-gpt2 $TASKS > "$OUT/tasks/tiny-gpt2.json"
+echo "tasks: merge tiny-gpt2 + ft-a:0.5 + ft-c:-0.3" >&2
+$PY $REF --base $FX/tiny-gpt2 --ft $FX/tiny-gpt2-ft-a:0.5 --ft $FX/tiny-gpt2-ft-c:-0.3 $TASKS > "$OUT/tasks/merge-gpt2-a0.5-c-0.3.json"
+echo "tasks: merge tiny-llama + ft-a:0.7 + ft-b:0.4, lambda 0.9" >&2
+$PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:0.7 --ft $FX/tiny-llama-ft-b:0.4 --lambda 0.9 $TASKS > "$OUT/tasks/merge-llama-a0.7-b0.4-l0.9.json"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent reference for DEM Studio's whole-model numbers (perplexity, greedy tokens).
+"""Independent reference for DEM Studio's whole-model numbers (perplexity, task scores).
 
 Written from the Hugging Face model definitions and the perplexity definition in
 src/engine/model/perplexity.ts (windows of `context` tokens, no special tokens), sharing no code with the
@@ -13,6 +13,17 @@ Prints JSON {model | base, ft, lambda; text, tokens, predicted, context, nll_sum
 ids_head}. With --base, the model is the
 task-arithmetic merge  base + lambda * sum_i w_i (ft_i - base)  computed in float64 and rounded to
 the base's dtype, as `dem ppl --base` does.
+
+With --task FILE (repeatable) instead of --text it scores task files (JSON Lines) as `dem eval`
+defines them, written here from lm-evaluation-harness's conventions: multiple choice
+{"context", "choices", "gold"} by the log-likelihood of each choice (trailing whitespace of the
+context moved to the choice; continuation = ids(context + choice)[len(ids(context)):]; the
+sequence cut from the left to context + 1 tokens), acc, acc_norm (log-likelihood per character)
+with ties to the lower index; generative {"prompt", "answer", "stop"} by greedy decoding (a full
+forward pass per token) until a stop string, EOS or --max-tokens, exact match after strip().
+Prints {inputs; context, max_tokens, tasks: [{file, name, n, acc, acc_norm, stderr, items: [{loglik,
+pred, gold}]} | {file, name, n, exact_match, stderr, items: [{output, gold}]}]}, stderr =
+sqrt(p (1 - p) / (n - 1)).
 """
 import argparse
 import json
@@ -135,6 +146,24 @@ class ByteBPE:
                     i += 1
             parts = merged
         return parts
+
+    def decode(self, ids):
+        # Byte-level: token strings back to bytes, added tokens as their text; invalid UTF-8
+        # becomes U+FFFD (as the Rust tokenizers' from_utf8_lossy does).
+        if not hasattr(self, "inverse"):
+            self.inverse = {i: t for t, i in self.vocab.items()}
+            self.inverse_added = {i: t for t, i in self.added.items()}
+            self.unbyte = {c: b for b, c in self.byte_map.items()}
+        out, buf = [], bytearray()
+        for i in ids:
+            if i in self.inverse_added:
+                out.append(buf.decode("utf-8", errors="replace"))
+                buf = bytearray()
+                out.append(self.inverse_added[i])
+            else:
+                buf.extend(self.unbyte[c] for c in self.inverse[i])
+        out.append(buf.decode("utf-8", errors="replace"))
+        return "".join(out)
 
     def encode(self, text):
         # Added tokens (e.g. <|endoftext|>) are matched in the raw text first, as `tokenizers` does;
@@ -306,6 +335,85 @@ def perplexity(cfg, w, ids, context):
     return nll_sum, predicted
 
 
+def leading_ids(folder, cfg):
+    """The BOS rule: [bos_token_id] when tokenizer_config.json asks for it (add_bos_token), else none."""
+    path = os.path.join(folder, "tokenizer_config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            if json.load(f).get("add_bos_token") is True:
+                return [cfg["bos_token_id"]]
+    return []
+
+
+def mean_stderr(flags):
+    n = len(flags)
+    p = sum(flags) / n
+    return p, (math.sqrt(p * (1 - p) / (n - 1)) if n > 1 else None)
+
+
+def first_max(values):
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    return best
+
+
+def read_task(path):
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for line in f.read().split("\n"):
+            if line.strip():
+                items.append(json.loads(line))
+    return items
+
+
+def score_choices(cfg, w, tok, lead, items, context):
+    f = logits_fn(cfg)
+    out = []
+    for item in items:
+        logliks = []
+        for choice in item["choices"]:
+            ctx, cont = item["context"], choice
+            n = len(ctx) - len(ctx.rstrip())
+            if n:
+                ctx, cont = ctx[:-n], ctx[-n:] + cont
+            ctx_ids = lead + tok.encode(ctx)
+            cont_ids = (lead + tok.encode(ctx + cont))[len(ctx_ids):]
+            seq = (ctx_ids + cont_ids)[-(context + 1):]
+            logp = torch.log_softmax(f(cfg, w, seq[:-1]), dim=-1)
+            # Token seq[k] is predicted by row k - 1.
+            logliks.append(float(sum(logp[k - 1, seq[k]] for k in range(len(seq) - len(cont_ids), len(seq)))))
+        norm = [l / len(c) for l, c in zip(logliks, item["choices"])]
+        out.append({"loglik": logliks, "pred": first_max(logliks), "pred_norm": first_max(norm), "gold": item["gold"]})
+    acc, stderr = mean_stderr([i["pred"] == i["gold"] for i in out])
+    acc_norm, _ = mean_stderr([i["pred_norm"] == i["gold"] for i in out])
+    return {"n": len(out), "acc": acc, "acc_norm": acc_norm, "stderr": stderr, "items": out}
+
+
+def score_generative(cfg, w, tok, lead, items, context, max_tokens):
+    f = logits_fn(cfg)
+    eos = cfg.get("eos_token_id")
+    out = []
+    for item in items:
+        stops = item.get("stop", ["\n"])
+        seq = (lead + tok.encode(item["prompt"]))[-(context - max_tokens):]
+        new = []
+        for _ in range(max_tokens):
+            nxt = int(torch.argmax(f(cfg, w, seq + new)[-1]))
+            if nxt == eos:
+                break
+            new.append(nxt)
+            if any(s in tok.decode(new) for s in stops):
+                break
+        text = tok.decode(new)
+        cut = min([text.find(s) for s in stops if s in text], default=len(text))
+        output = text[:cut]
+        out.append({"output": output, "gold": item["answer"], "correct": output.strip() == item["answer"].strip()})
+    em, stderr = mean_stderr([i["correct"] for i in out])
+    return {"n": len(out), "exact_match": em, "stderr": stderr, "items": out}
+
+
 def merged_weights(base_dir, fts, lam):
     cfg, base = load_checkpoint(base_dir)
     models = [(load_checkpoint(d)[1], wt) for d, wt in fts]
@@ -327,9 +435,13 @@ def main():
     ap.add_argument("--base")
     ap.add_argument("--ft", action="append", default=[], help="DIR:WEIGHT (with --base)")
     ap.add_argument("--lambda", dest="lam", type=float, default=1.0)
-    ap.add_argument("--text", required=True)
+    ap.add_argument("--text")
+    ap.add_argument("--task", action="append", default=[], help="a task file (JSON Lines); repeat for several")
+    ap.add_argument("--max-tokens", dest="max_tokens", type=int, default=32)
     ap.add_argument("--context", type=int)
     args = ap.parse_args()
+    if bool(args.text) == bool(args.task):
+        raise SystemExit("give --text FILE or --task FILE ...")
     if args.base:
         fts = [(s.rsplit(":", 1)[0], float(s.rsplit(":", 1)[1])) for s in args.ft]
         cfg, w = merged_weights(args.base, fts, args.lam)
@@ -341,13 +453,27 @@ def main():
     w = {k: (v[1] if isinstance(v, tuple) else v) for k, v in w.items()}
     with open(os.path.join(tok_dir, "tokenizer.json")) as f:
         tok = ByteBPE(json.load(f))
-    with open(args.text, encoding="utf-8") as f:
-        ids = tok.encode(f.read())
     max_pos = cfg.get("n_positions") or cfg.get("max_position_embeddings") or 1024
     context = args.context or min(max_pos, 1024)
+    inputs = {"base": args.base, "ft": args.ft, "lambda": args.lam} if args.base else {"model": args.model}
+    if args.task:
+        lead = leading_ids(tok_dir, cfg)
+        tasks = []
+        for path in args.task:
+            items = read_task(path)
+            name = os.path.splitext(os.path.basename(path))[0]
+            if "choices" in items[0]:
+                r = score_choices(cfg, w, tok, lead, items, context)
+            else:
+                r = score_generative(cfg, w, tok, lead, items, context, args.max_tokens)
+            tasks.append({"file": path, "name": name, **r})
+        json.dump({**inputs, "context": context, "max_tokens": args.max_tokens, "tasks": tasks}, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return
+    with open(args.text, encoding="utf-8") as f:
+        ids = tok.encode(f.read())
     nll_sum, predicted = perplexity(cfg, w, ids, context)
     # The inputs go into the output so a test can rerun exactly this case with `dem ppl`.
-    inputs = {"base": args.base, "ft": args.ft, "lambda": args.lam} if args.base else {"model": args.model}
     json.dump({**inputs, "text": args.text, "tokens": len(ids), "predicted": predicted, "context": context, "nll_sum": nll_sum,
                "nll_mean": nll_sum / predicted, "ppl": math.exp(nll_sum / predicted), "ids_head": ids[:16]},
               sys.stdout, indent=1)

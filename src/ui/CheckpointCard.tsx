@@ -90,6 +90,7 @@ function CardActions({ entry }: { entry: CheckpointEntry }) {
           >
             <option value="base">Base</option>
             <option value="finetune">Fine-tune</option>
+            <option value="mixing">Data-mixing baseline</option>
           </select>
         </>
       )}

@@ -49,6 +49,17 @@ export function checkContext(spec: ModelSpec, context: number): number {
   return context;
 }
 
+/**
+ * The BOS rule, in one place: the ids put before every perplexity window and every task context
+ * or prompt as context only (never predicted, never scored). A checkpoint whose tokenizer asks for
+ * a BOS token (tokenizer_config.json `add_bos_token: true`) gets [bos_token_id]; the configs read
+ * so far carry no such setting, so nothing is added (GPT-2 and byte-level checkpoints never add one).
+ */
+export function leadingIds(spec: ModelSpec): number[] {
+  void spec;
+  return [];
+}
+
 /** Refuses (InputError naming the text) a text that is empty or nothing but whitespace. */
 export function checkTextNotBlank(label: string, text: string): void {
   if (text.trim() === '') throw new InputError('the text is empty: paste some text or choose a non-empty .txt file', { file: label });

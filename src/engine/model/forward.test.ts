@@ -112,6 +112,35 @@ describe('GpuModel vs the float64 reference', () => {
     });
   }
 
+  for (const [name, spec, dtype] of [cases[0]!, cases[2]!, cases[4]!]) {
+    it(`${name}: spanNll scores each span's tail token by token (maxContext + 1 tokens, batches of 2)`, async () => {
+      const seed = freshSeed();
+      const next = rng(seed + 1);
+      // A full-length span (17 = maxContext + 1: its last token is only a target), a one-token
+      // tail, and a short span padded in the second batch.
+      const spans = [
+        { ids: randomIds(next, 17, spec.vocabSize), from: 12 },
+        { ids: randomIds(next, 9, spec.vocabSize), from: 8 },
+        { ids: randomIds(next, 6, spec.vocabSize), from: 1 },
+      ];
+      const { got, want } = await withGpu(async (rt) => {
+        const w = makeWeights(rt, spec, dtype, seed);
+        const model = await GpuModel.create(rt, spec, w.gpu, { maxContext: 16, maxBatch: 2, vocabChunk: 128 });
+        const got = await model.spanNll(spans);
+        await expect(model.spanNll([{ ids: randomIds(next, 18, spec.vocabSize), from: 17 }])).rejects.toBeInstanceOf(InputError);
+        await expect(model.spanNll([{ ids: [1, 2, 3], from: 0 }])).rejects.toBeInstanceOf(InputError);
+        await expect(model.spanNll([{ ids: [1, 2, 3], from: 3 }])).rejects.toBeInstanceOf(InputError);
+        model.destroy();
+        // The reference's nll[t − 1] is token t's, predicted from tokens 0..t−1.
+        const want = spans.map((s) => referenceForward(spec, w.ref, [...s.ids]).nll.slice(s.from - 1));
+        return { got, want };
+      });
+      expect(got.map((g) => g.length)).toEqual([5, 1, 5]);
+      const worst = Math.max(...got.map((g, i) => checkClose(`span ${i} NLL`, g, want[i]!, 1e-5, 1e-4, seed)));
+      console.log(`${name}: spanNll per-token worst relative error ${worst.toExponential(2)} (seed ${seed})`);
+    });
+  }
+
   it('scores perplexity() windows as perplexity.ts defines them (context 9 over 30 tokens)', async () => {
     const seed = freshSeed();
     const ids = randomIds(rng(seed + 1), 30, LLAMA_GQA.vocabSize);

@@ -7,6 +7,7 @@ import { bindWeights } from '../io/weights.ts';
 import { geluNew, siluMul } from '../kernels/activation.ts';
 import { attention, type StridedHeads } from '../kernels/attention.ts';
 import { embedding } from '../kernels/embedding.ts';
+import { gatherRows } from '../kernels/gather_rows.ts';
 import { kvStore } from '../kernels/kvcache.ts';
 import { layerNorm } from '../kernels/layernorm.ts';
 import { lmHeadLogits, lmHeadNll } from '../kernels/lmhead_nll.ts';
@@ -43,6 +44,12 @@ export interface NllResult {
   count: number;
 }
 
+/** Tokens ids[from..n−1] of `ids`, each to be scored given every token before it (1 ≤ from < n). */
+export interface TokenSpan {
+  ids: readonly number[];
+  from: number;
+}
+
 /** Per-layer K and V for one sequence (B = 1): (capacity, NKV*HS) f32 each. */
 export class KvCache {
   readonly k: GPUBuffer[];
@@ -69,6 +76,7 @@ interface Workspace {
   VC: number;
   ids: GPUBuffer; // (rows) u32
   targets: GPUBuffer; // (rows) i32
+  rowIndex: GPUBuffer; // (rows) u32, the rows spanNll sends through the LM head
   x: GPUBuffer; // (rows, C) residual stream
   xn: GPUBuffer; // (rows, C) normed
   qkv: GPUBuffer; // (rows, QD + 2 KVD)
@@ -155,6 +163,24 @@ export class GpuModel implements WindowScorer {
     });
   }
 
+  /**
+   * Per-token NLL of each span's tokens ids[from..n−1], each predicted from all tokens before it
+   * in the span (task scoring: a continuation after its context). The span's last token is not
+   * fed, so a span holds up to maxContext + 1 tokens. Only the rows predicting scored tokens go
+   * through the LM head (gathered into an (R, C) block first), so a long context costs the
+   * transformer layers, not T·V logits. Spans are batched maxBatch per dispatch.
+   */
+  spanNll(spans: readonly TokenSpan[], signal?: AbortSignal): Promise<number[][]> {
+    return this.serial(async () => {
+      const out: number[][] = [];
+      for (let i = 0; i < spans.length; i += this.maxBatch) {
+        throwIfAborted(signal);
+        out.push(...(await this.spanGroup(spans.slice(i, i + this.maxBatch))));
+      }
+      return out;
+    });
+  }
+
   /** A KV cache for generation with logitsLast (one sequence, up to `capacity` positions). */
   createKvCache(capacity = this.maxContext): KvCache {
     if (capacity > this.maxContext) throw new InputError(`KV cache capacity ${capacity} exceeds maxContext ${this.maxContext}`);
@@ -236,6 +262,43 @@ export class GpuModel implements WindowScorer {
     });
   }
 
+  private async spanGroup(spans: readonly TokenSpan[]): Promise<number[][]> {
+    const B = spans.length;
+    // Inputs are ids[0..n−2] (the last token is only a target), padded at the end like nllGroup's.
+    const T = Math.max(...spans.map((s) => s.ids.length - 1));
+    if (T > this.maxContext) throw new InputError(`a span of ${T + 1} tokens exceeds the maximum context (${this.maxContext}) + 1`);
+    const ids = new Uint32Array(B * T);
+    const rowIndex: number[] = [];
+    const targets: number[] = [];
+    spans.forEach((s, b) => {
+      const n = s.ids.length;
+      if (!Number.isInteger(s.from) || s.from < 1 || s.from >= n) throw new InputError(`span start ${s.from} is outside [1, ${n})`);
+      this.checkIds(s.ids);
+      for (let t = 0; t + 1 < n; t++) ids[b * T + t] = s.ids[t]!;
+      for (let t = s.from - 1; t + 1 < n; t++) {
+        rowIndex.push(b * T + t);
+        targets.push(s.ids[t + 1]!);
+      }
+    });
+    const R = rowIndex.length;
+    const ws = this.workspace(B * T);
+    this.rt.write(ws.ids, ids);
+    this.rt.write(ws.rowIndex, Uint32Array.from(rowIndex));
+    this.rt.write(ws.targets, Int32Array.from(targets));
+    await this.rt.scoped('GpuModel.spanNll', () => {
+      const pass = new KernelPass(this.rt, 'GpuModel.spanNll');
+      this.encodeForward(pass, ws, B, T, 0);
+      const { hiddenSize: C, vocabSize: V } = this.spec;
+      // The residual stream x is free once the final norm has read it: it takes the gathered rows.
+      gatherRows(pass, { R, C, idx: ws.rowIndex, x: ws.xn, y: ws.x });
+      lmHeadNll(pass, { rows: R, C, V, x: ws.x, w: this.w.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll });
+      pass.submit();
+    });
+    const nll = await this.rt.readF32(ws.nll, R);
+    let r = 0;
+    return spans.map((s) => Array.from({ length: s.ids.length - s.from }, () => nll[r++]!));
+  }
+
   /** Records embedding → L blocks → final norm for (B, T) rows at positions [p0, p0 + T); result in ws.xn. */
   private encodeForward(pass: KernelPass, ws: Workspace, B: number, T: number, p0: number, cache?: KvCache): void {
     const s = this.spec;
@@ -315,6 +378,7 @@ export class GpuModel implements WindowScorer {
       VC,
       ids: buf('ids', rows),
       targets: buf('targets', rows),
+      rowIndex: buf('rowIndex', rows),
       x: buf('x', rows * s.hiddenSize),
       xn: buf('xn', rows * s.hiddenSize),
       qkv: buf('qkv', rows * ld),
@@ -333,7 +397,7 @@ export class GpuModel implements WindowScorer {
   private releaseWorkspace(): void {
     const ws = this.ws;
     if (!ws) return;
-    this.rt.release(ws.ids, ws.targets, ws.x, ws.xn, ws.qkv, ws.att, ws.proj, ws.ff, ws.ff2, ws.chunk, ws.state, ws.nll, ws.logits);
+    this.rt.release(ws.ids, ws.targets, ws.rowIndex, ws.x, ws.xn, ws.qkv, ws.att, ws.proj, ws.ff, ws.ff2, ws.chunk, ws.state, ws.nll, ws.logits);
     this.ws = undefined;
   }
 }
