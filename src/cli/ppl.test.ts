@@ -26,6 +26,8 @@ interface Reference {
   context: number;
   nll_mean: number;
   ids_head: number[];
+  /** The BOS put before each window, when the tokenizer adds one. */
+  bos?: number;
 }
 
 interface PplJson {
@@ -70,11 +72,25 @@ describe('dem ppl vs the PyTorch float64 reference', () => {
       'merge:e2e/fixtures/tiny-gpt2',
       'merge:e2e/fixtures/tiny-llama',
       'merge:e2e/fixtures/tiny-phi3',
+      // The families people fine-tune today, their RoPE scalings and their tokenizers as shipped.
+      'e2e/fixtures/tiny-llama3',
+      'e2e/fixtures/tiny-llama2-linear',
+      'e2e/fixtures/tiny-llama-dynamic',
+      'e2e/fixtures/tiny-qwen2-yarn',
+      'e2e/fixtures/tiny-qwen3',
+      'e2e/fixtures/tiny-gemma2',
+      'e2e/fixtures/tiny-olmo2',
+      'merge:e2e/fixtures/tiny-llama3',
+      'merge:e2e/fixtures/tiny-qwen3',
+      'merge:e2e/fixtures/tiny-gemma2',
+      'merge:e2e/fixtures/tiny-olmo2',
     ]) {
       expect(models).toContain(m);
     }
     // Several windows per text, the last one shorter.
     for (const { ref } of references) expect(ref.tokens % ref.context).toBeGreaterThanOrEqual(2);
+    // BOS as context only (the tokenizers that add one): every text token is predicted.
+    for (const { file, ref } of references) expect(ref.predicted, file).toBe(ref.bos === undefined ? ref.tokens - Math.ceil(ref.tokens / ref.context) : ref.tokens);
   });
 
   for (const [key, entries] of groups) {

@@ -59,7 +59,8 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
 
   const { model, results, mode } = await withWorkspace(env, { label: 'dem-ppl', resident: values.resident }, async (ws) => {
     const model = await openModel(ws, values, signal);
-    const context = checkContext(model.spec, contextArg ?? defaultContext(model.spec));
+    const bos = (await ws.tokenizer(model.recipe.base)).bos !== undefined;
+    const context = checkContext(model.spec, contextArg ?? defaultContext(model.spec, bos), bos);
     // Encode every text before touching the GPU: an empty or missing file fails in milliseconds.
     for (const path of texts) await ws.addText(path, path, readTextFile(path), model.recipe.base);
     const showLoad = loadProgress(values.quiet, model.merged);

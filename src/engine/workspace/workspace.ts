@@ -83,7 +83,7 @@ export interface GenerateRequest extends Omit<GenerateOptions, 'signal' | 'stopT
 }
 
 export interface Generation extends GenerateResult {
-  /** The prompt's token ids (the model's BOS alone for an empty prompt). */
+  /** The prompt's token ids, after the tokenizer's BOS when it adds one (the model's BOS alone for an empty prompt). */
   promptIds: number[];
   /** The decoded new tokens. */
   text: string;
@@ -141,10 +141,11 @@ export class Workspace {
     return out;
   }
 
-  /** Encodes a validation text with `base`'s tokenizer and keeps it under `key`. */
+  /** Encodes a validation text with `base`'s tokenizer (and notes its BOS, if any) and keeps it under `key`. */
   async addText(key: string, label: string, text: string, base: string): Promise<{ tokens: number }> {
-    const ids = encodeText(await this.tokenizer(base), label, text);
-    this.texts.set(key, { label, base, ids });
+    const tokenizer = await this.tokenizer(base);
+    const ids = encodeText(tokenizer, label, text);
+    this.texts.set(key, { label, base, ids, ...(tokenizer.bos === undefined ? {} : { bos: tokenizer.bos }) });
     return { tokens: ids.length };
   }
 
@@ -170,8 +171,11 @@ export class Workspace {
     const { recipe } = request;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
-    const context = checkContext(base.spec, request.context ?? defaultContext(base.spec));
     const texts = request.texts.map((k) => this.text(k, textsFrom));
+    // With a BOS before each window, the model sees context + 1 positions.
+    const bos = texts.some((t) => t.bos !== undefined);
+    const context = checkContext(base.spec, request.context ?? defaultContext(base.spec, bos), bos);
+    const positions = context + (bos ? 1 : 0);
     const rt = await this.options.runtime();
     let setupMs = 0;
     let mergeMs = 0;
@@ -186,16 +190,16 @@ export class Workspace {
       await rt.flush();
       mergeMs = performance.now() - m0;
       const r = resident.r;
-      if (!r.model || r.model.maxContext < context || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
+      if (!r.model || r.model.maxContext < positions || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
         r.model?.destroy();
-        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: context, maxBatch: request.batchWindows });
+        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: positions, maxBatch: request.batchWindows });
         r.built = new Map([...weights].map(([n, t]) => [n, t.buffer]));
       }
       scorer = r.model;
       mode = 'resident';
       options.onProgress?.({ stage: 'ready', tensors: weights.size, bytes: r.merge.memory.bytes });
     } else {
-      temporary = await this.fresh(rt, recipe, context, request.batchWindows, options);
+      temporary = await this.fresh(rt, recipe, positions, request.batchWindows, options);
       mergeMs = performance.now() - m0;
       scorer = temporary.model;
       mode = models.length === 0 ? 'base' : 'streaming';
@@ -241,7 +245,8 @@ export class Workspace {
       const { signal } = options;
       const base = this.checkpoint(recipe.base);
       const tokenizer = await this.tokenizer(recipe.base);
-      let promptIds = tokenizer.encode(prompt);
+      // As transformers' tokenizer encodes a prompt: its BOS first when it adds one.
+      let promptIds = tokenizer.bos === undefined ? tokenizer.encode(prompt) : [tokenizer.bos, ...tokenizer.encode(prompt)];
       if (promptIds.length === 0) {
         if (base.spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
         promptIds = [base.spec.bosTokenId];
@@ -289,7 +294,7 @@ export class Workspace {
     return { recipe, base: this.checkpoint(recipe.base), models: recipe.models.map((m) => this.checkpoint(m.model)) };
   }
 
-  /** The tokenizer of checkpoint `key` (its tokenizer.json), loaded once. */
+  /** The tokenizer of checkpoint `key` (its tokenizer.json, BOS from tokenizer_config.json), loaded once. */
   tokenizer(key: string): Promise<TextTokenizer> {
     let t = this.tokenizers.get(key);
     if (!t) {
@@ -297,7 +302,7 @@ export class Workspace {
       if (ckpt.tokenizerJson === undefined) {
         throw new TokenizerError(`missing in '${ckpt.name}': perplexity and generation need the model's tokenizer`, { file: TOKENIZER_FILE });
       }
-      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`);
+      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`, ckpt.tokenizerConfig);
       t.catch(() => this.tokenizers.delete(key));
       this.tokenizers.set(key, t);
     }
