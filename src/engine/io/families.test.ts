@@ -170,6 +170,19 @@ describe('published configs of the families people fine-tune', () => {
     });
   }
 
+  it('inspect names what sets each family apart', async () => {
+    const features = async (name: string): Promise<string[] | undefined> => summarise(await openCheckpoint(headerOnlyCheckpoint(REAL[name]!.config, REAL[name]!.dtype), name)).features;
+    expect(await features('Gemma-2-2B')).toEqual([
+      'norms before and after attention and MLP', 'RMSNorm scale (1 + w)', 'embeddings × 48', 'GeGLU (tanh GELU)', 'attention scale 0.0625',
+      'attention soft cap 50', 'final logit soft cap 30', 'sliding window 4096 on 13 of 26 layers',
+    ]);
+    expect(await features('Llama-3.2-1B')).toEqual(['RoPE llama3 scaling (factor 32, low 1, high 4, original 8192 positions)']);
+    expect(await features('Qwen3-0.6B')).toEqual(['q/k RMSNorm per head']);
+    expect(await features('OLMo-2-1B')).toEqual(['q/k RMSNorm over the projection', 'norms after attention and MLP only']);
+    expect(await features('Phi-3-mini-4k')).toEqual(['fused projections (qkv, gate_up)', 'sliding window 2047']);
+    expect(await features('SmolLM2-135M')).toBeUndefined();
+  });
+
   it('reads what distinguishes each family', () => {
     expect(parseConfig(REAL['Llama-3.2-1B']!.config)).toMatchObject({
       family: 'llama', headDim: 64, tieWordEmbeddings: true, ropeTheta: 500000,
