@@ -125,6 +125,20 @@ describe('dem ppl --resident', () => {
     expect(resident.texts.map((t) => t.nll_mean)).toEqual(streamed.texts.map((t) => t.nll_mean));
     expect(resident.texts[0]!.nll_mean).toBeGreaterThan(0);
   });
+
+  it('with a BOS before every window (Gemma 2): the resident model is sized for context + 1 and gives the streamed bits', async () => {
+    const base = join(ROOT, 'e2e/fixtures/tiny-gemma2');
+    const args = ['--base', base, '--model', `${join(ROOT, 'e2e/fixtures/tiny-gemma2-ft-a')}:0.6`, '--model', `${join(ROOT, 'e2e/fixtures/tiny-gemma2-ft-b')}:0.6`, '--lambda', '0.8',
+      '--text', join(ROOT, 'e2e/fixtures/texts/prose.txt'), '--context', '48'];
+    const streamed = await runJson(args);
+    const resident = await runJson([...args, '--resident']);
+    expect([streamed.mode, resident.mode]).toEqual(['streaming', 'resident']);
+    expect(resident.texts.map((t) => t.nll_mean)).toEqual(streamed.texts.map((t) => t.nll_mean));
+    const ref = references.find((r) => r.file === 'merge-gemma2-a0.6-b0.6-l0.8.prose.json')!.ref;
+    expect(ref.bos).toBe(2);
+    expect(resident.texts[0]!.predicted).toBe(ref.tokens);
+    expect(Math.abs(resident.texts[0]!.nll_mean - ref.nll_mean) / ref.nll_mean).toBeLessThanOrEqual(1e-4);
+  });
 });
 
 describe('dem ppl errors (one line, before any GPU work)', () => {
