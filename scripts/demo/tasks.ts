@@ -223,7 +223,7 @@ export async function makeDemoTasks(options: MakeDemoTasksOptions = {}): Promise
   const spec = base.spec;
   const context = defaultContext(spec);
   const tokenizer = await loadTokenizer(base.tokenizerJson);
-  const prepared = new Map<string, PreparedTask>(files.map((f) => [f.distribution, prepareTask(tokenizer, parseTaskFile(readFileSync(join(DEMO, f.path), 'utf8'), f.path.split('/').pop()!), leadingIds(spec))]));
+  const prepared = new Map<string, PreparedTask>(files.map((f) => [f.distribution, prepareTask(tokenizer, parseTaskFile(readFileSync(join(DEMO, f.path), 'utf8'), f.path.split('/').pop()!), leadingIds(tokenizer))]));
   const validation = dists.map((d) => tokenizer.encode(readFileSync(join(DEMO, d.validation), 'utf8')));
   const ppls = await cpuScorer(spec, (n) => base.tensors.has(n), context);
   const tasks = await cpuTaskScorer(spec, (n) => base.tensors.has(n), context);

@@ -141,7 +141,7 @@ describe('task scores on the GPU vs the float64 reference', () => {
       const tokenizer = await ws.tokenizer(c.base);
       const w = c.fts.length ? await mergedWeights(base, c.fts.map(([f]) => ws.checkpoint(f)), c.fts.map(([, x]) => x)) : await float64Weights(base);
       TASK_FILES.forEach((f, i) => {
-        const prepared = prepareTask(tokenizer, parseTaskFile(text(f), f), leadingIds(base.spec));
+        const prepared = prepareTask(tokenizer, parseTaskFile(text(f), f), leadingIds(tokenizer));
         compare(`${c.name} / ${f}`, got.tasks[i]!, referenceScores(base, w, tokenizer, prepared));
       });
       if (c.fts.length) {

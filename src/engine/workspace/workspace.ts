@@ -112,7 +112,7 @@ export interface GenerateRequest extends Omit<GenerateOptions, 'signal' | 'stopT
 }
 
 export interface Generation extends GenerateResult {
-  /** The prompt's token ids (the model's BOS alone for an empty prompt). */
+  /** The prompt's token ids, after the tokenizer's BOS when it adds one (the model's BOS alone for an empty prompt). */
   promptIds: number[];
   /** The decoded new tokens. */
   text: string;
@@ -189,10 +189,11 @@ export class Workspace {
     return out;
   }
 
-  /** Encodes a validation text with `base`'s tokenizer and keeps it under `key`. */
+  /** Encodes a validation text with `base`'s tokenizer (and notes its BOS, if any) and keeps it under `key`. */
   async addText(key: string, label: string, text: string, base: string): Promise<{ tokens: number }> {
-    const ids = encodeText(await this.tokenizer(base), label, text);
-    this.texts.set(key, { label, base, ids });
+    const tokenizer = await this.tokenizer(base);
+    const ids = encodeText(tokenizer, label, text);
+    this.texts.set(key, { label, base, ids, ...(tokenizer.bos === undefined ? {} : { bos: tokenizer.bos }) });
     return { tokens: ids.length };
   }
 
@@ -202,7 +203,8 @@ export class Workspace {
    */
   async addTask(key: string, label: string, text: string, base: string): Promise<{ kind: TaskKind; items: number }> {
     const file = parseTaskFile(text, label);
-    const prepared = prepareTask(await this.tokenizer(base), file, leadingIds(this.checkpoint(base).spec));
+    const tokenizer = await this.tokenizer(base);
+    const prepared = prepareTask(tokenizer, file, leadingIds(tokenizer));
     this.tasks.set(key, { label, base, prepared });
     return { kind: prepared.kind, items: prepared.items.length };
   }
@@ -240,13 +242,19 @@ export class Workspace {
   private async run(request: EvaluateRequest, textsFrom: string | undefined, options: WorkOptions): Promise<Evaluation> {
     throwIfAborted(options.signal);
     const texts = request.texts.map((k) => this.text(k, textsFrom));
-    const r = await this.withModel(request.recipe, request.context, request.batchWindows, options, (scorer, context) =>
-      evaluateTexts(scorer, texts, {
-        context,
-        batchWindows: request.batchWindows,
-        signal: options.signal,
-        onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
-      }),
+    const r = await this.withModel(
+      request.recipe,
+      request.context,
+      request.batchWindows,
+      options,
+      (scorer, context) =>
+        evaluateTexts(scorer, texts, {
+          context,
+          batchWindows: request.batchWindows,
+          signal: options.signal,
+          onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
+        }),
+      texts.some((t) => t.bos !== undefined),
     );
     return { texts: r.value.map((s, i) => ({ ...s, key: request.texts[i]! })), mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
   }
@@ -286,12 +294,15 @@ export class Workspace {
     batchWindows: number | undefined,
     options: WorkOptions,
     use: (model: GpuModel, context: number) => Promise<T>,
+    bos = false,
   ): Promise<Scored<T>> {
     const t0 = performance.now();
     const { signal } = options;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
-    const context = checkContext(base.spec, contextArg ?? defaultContext(base.spec));
+    // With a BOS before each perplexity window, the model sees context + 1 positions.
+    const context = checkContext(base.spec, contextArg ?? defaultContext(base.spec, bos), bos);
+    const positions = context + (bos ? 1 : 0);
     const rt = await this.options.runtime();
     let setupMs = 0;
     let mergeMs = 0;
@@ -306,16 +317,16 @@ export class Workspace {
       await rt.flush();
       mergeMs = performance.now() - m0;
       const r = resident.r;
-      if (!r.model || r.model.maxContext < context || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
+      if (!r.model || r.model.maxContext < positions || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
         r.model?.destroy();
-        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: context, maxBatch: batchWindows });
+        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: positions, maxBatch: batchWindows });
         r.built = new Map([...weights].map(([n, t]) => [n, t.buffer]));
       }
       scorer = r.model;
       mode = 'resident';
       options.onProgress?.({ stage: 'ready', tensors: weights.size, bytes: r.merge.memory.bytes });
     } else {
-      temporary = await this.fresh(rt, recipe, context, batchWindows, options);
+      temporary = await this.fresh(rt, recipe, positions, batchWindows, options);
       mergeMs = performance.now() - m0;
       scorer = temporary.model;
       mode = models.length === 0 ? 'base' : 'streaming';
@@ -355,7 +366,8 @@ export class Workspace {
       const { signal } = options;
       const base = this.checkpoint(recipe.base);
       const tokenizer = await this.tokenizer(recipe.base);
-      let promptIds = tokenizer.encode(prompt);
+      // As transformers' tokenizer encodes a prompt: its BOS first when it adds one.
+      let promptIds = tokenizer.bos === undefined ? tokenizer.encode(prompt) : [tokenizer.bos, ...tokenizer.encode(prompt)];
       if (promptIds.length === 0) {
         if (base.spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
         promptIds = [base.spec.bosTokenId];
@@ -403,7 +415,7 @@ export class Workspace {
     return { recipe, base: this.checkpoint(recipe.base), models: recipe.models.map((m) => this.checkpoint(m.model)) };
   }
 
-  /** The tokenizer of checkpoint `key` (its tokenizer.json), loaded once. */
+  /** The tokenizer of checkpoint `key` (its tokenizer.json, BOS from tokenizer_config.json), loaded once. */
   tokenizer(key: string): Promise<TextTokenizer> {
     let t = this.tokenizers.get(key);
     if (!t) {
@@ -411,7 +423,7 @@ export class Workspace {
       if (ckpt.tokenizerJson === undefined) {
         throw new TokenizerError(`missing in '${ckpt.name}': perplexity and generation need the model's tokenizer`, { file: TOKENIZER_FILE });
       }
-      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`);
+      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`, ckpt.tokenizerConfig);
       t.catch(() => this.tokenizers.delete(key));
       this.tokenizers.set(key, t);
     }
