@@ -3,7 +3,7 @@
  */
 export * from './errors.ts';
 export { mulberry32 } from './random.ts';
-export { formatBytes } from './format.ts';
+export { formatBytes, parseByteSize } from './format.ts';
 export type { ByteSource, FileSet } from './io/source.ts';
 export { blobSource, bytesSource, readText } from './io/source.ts';
 export type { ModelSpec, Family, ModelType } from './io/spec.ts';
@@ -29,10 +29,10 @@ export { ZipWriter, zipSink } from './io/zip.ts';
 // Merging
 export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
 export { parseRecipe, recipeToJson, canonicalRecipe, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
-export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
+export { parseMergekitYaml, recipeToMergekitYaml, MAX_YAML_CHARS } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
-export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportResult as MergeExportResult } from './merge/export.ts';
+export { exportMerged, layoutExport, writeExport, planShards, type FolderSink, type FileWriter, type ExportPlan, type ExportResult as MergeExportResult } from './merge/export.ts';
 export { ResidentMerge } from './merge/resident.ts';
 
 // Model

@@ -7,7 +7,7 @@ import { summarise } from '../io/inspect.ts';
 import type { FileSet } from '../io/source.ts';
 import type { CheckpointSummary } from '../io/summary.ts';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.ts';
-import { planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
+import { checkMergeable, planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
@@ -172,6 +172,9 @@ export class Workspace {
     const models = recipe.models.map((m) => this.checkpoint(m.model));
     const context = checkContext(base.spec, request.context ?? defaultContext(base.spec));
     const texts = request.texts.map((k) => this.text(k, textsFrom));
+    // GPU buffers (RoPE table, activations) are sized to the longest window the texts make, not
+    // to the context asked for: `--context 1e8` on a short text costs what the text costs.
+    const longest = Math.min(context, Math.max(2, ...texts.map((t) => t.ids.length)));
     const rt = await this.options.runtime();
     let setupMs = 0;
     let mergeMs = 0;
@@ -186,16 +189,16 @@ export class Workspace {
       await rt.flush();
       mergeMs = performance.now() - m0;
       const r = resident.r;
-      if (!r.model || r.model.maxContext < context || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
+      if (!r.model || r.model.maxContext < longest || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
         r.model?.destroy();
-        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: context, maxBatch: request.batchWindows });
+        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: longest, maxBatch: request.batchWindows });
         r.built = new Map([...weights].map(([n, t]) => [n, t.buffer]));
       }
       scorer = r.model;
       mode = 'resident';
       options.onProgress?.({ stage: 'ready', tensors: weights.size, bytes: r.merge.memory.bytes });
     } else {
-      temporary = await this.fresh(rt, recipe, context, request.batchWindows, options);
+      temporary = await this.fresh(rt, recipe, longest, request.batchWindows, options);
       mergeMs = performance.now() - m0;
       scorer = temporary.model;
       mode = models.length === 0 ? 'base' : 'streaming';
@@ -246,6 +249,10 @@ export class Workspace {
         if (base.spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
         promptIds = [base.spec.bosTokenId];
       }
+      // The model below is built with the default context: a prompt longer than it is refused
+      // now, before any loading (a host shows the prompt once the model is ready).
+      const maxContext = defaultContext(base.spec);
+      if (promptIds.length > maxContext) throw new InputError(`the prompt has ${promptIds.length} tokens, more than the maximum context (${maxContext})`);
       const rt = await this.options.runtime();
       const loaded = await this.fresh(rt, recipe, undefined, undefined, options);
       try {
@@ -263,13 +270,23 @@ export class Workspace {
     });
   }
 
-  /** Streams the recipe's merge into an HF folder (shards + index when large, config, tokenizer, extra files). */
+  /**
+   * Streams the recipe's merge into an HF folder (shards + index when large, tokenizer, extra
+   * files, config). The sink hears the exact sizes first (sink.begin) and may refuse before the
+   * device is even started; a failure or cancellation aborts it (merge/export.ts).
+   */
   exportMerge(recipe: MergeRecipe, sink: FolderSink, options: WorkOptions & Omit<ExportOptions, 'signal'> = {}): Promise<ExportResult> {
     return this.serial(async () => {
       const job = this.job(recipe);
-      const rt = await this.options.runtime();
-      const stream = streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) });
-      return exportMerged(sink, job.base, planMerge(job), stream, options);
+      checkMergeable(job);
+      throwIfAborted(options.signal);
+      return exportMerged(
+        sink,
+        job.base,
+        planMerge(job),
+        async () => streamMerge(await this.options.runtime(), job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) }),
+        options,
+      );
     });
   }
 
