@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { formatBytes, InputError, type ByteSource, type FileSet } from '../engine/index.ts';
@@ -53,12 +53,16 @@ function linkRoot(real: string): string {
  * see linkRoot); one that leads elsewhere is refused by name rather than read.
  */
 export async function folderFileSet(path: string): Promise<FileSet> {
-  const info = await stat(path);
+  const info = await stat(path).catch((cause: unknown) => {
+    const code = cause instanceof Error && 'code' in cause ? String(cause.code) : '';
+    throw new InputError(code === 'ENOENT' ? 'no such file or folder' : `cannot open: ${cause instanceof Error ? cause.message : String(cause)}`, { file: path, cause });
+  });
   const files = new Map<string, ByteSource>();
   if (info.isFile()) {
     files.set(basename(path), await fileSource(path));
     return files;
   }
+  if (!info.isDirectory()) throw new InputError('is neither a checkpoint folder nor a .safetensors file', { file: path });
   const root = linkRoot(await realpath(path));
   const walk = async (dir: string, depth: number): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -98,7 +102,8 @@ export function readTextFileBounded(path: string, maxBytes = MAX_TEXT_BYTES, sho
   };
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking, so a FIFO is refused below instead of waiting for a writer.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (cause) {
     const code = cause instanceof Error && 'code' in cause ? String(cause.code) : '';
     return fail(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read: ${cause instanceof Error ? cause.message : String(cause)}`, cause);

@@ -23,7 +23,7 @@
  * YAML is read and written as 1.1, like PyYAML in mergekit (`normalize: yes` is true there);
  * one difference remains: this parser also reads bare `y`/`n` as booleans, PyYAML does not.
  */
-import { Document, isScalar, parseDocument, visit } from 'yaml';
+import { Document, isAlias, isCollection, isScalar, parseDocument, visit } from 'yaml';
 import { InputError } from '../errors.ts';
 import { FLOAT_DTYPE_NAMES } from '../io/dtypes.ts';
 import { canonicalRecipe, isPlainObject, parseRecipeWith, type FieldNames, type MergeRecipe } from './recipe.ts';
@@ -147,6 +147,19 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
   const first = doc.errors[0];
   // The library's message continues with a snippet of the offending lines: the first line says it.
   if (first) fail(file, '', `not valid YAML: ${first.message.split('\n')[0]!.replace(/:$/, '')}`);
+  // A list or mapping as a mapping key has no JSON form (the library would stringify it and warn on stderr).
+  let complexKey = false;
+  visit(doc, {
+    Pair(_, pair) {
+      const key = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
+      if (isCollection(key)) {
+        complexKey = true;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (complexKey) fail(file, '', 'a mapping key is itself a list or mapping, which a mergekit config never has');
   let js: unknown;
   try {
     js = doc.toJS({ maxAliasCount: MAX_ALIASES });
