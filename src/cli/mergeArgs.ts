@@ -101,7 +101,7 @@ export function givenParams(v: MergeArgValues): Record<string, number | boolean>
 export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths: Map<string, string> } {
   if (v.config) {
     const file = resolve(v.config);
-    const recipe = parseMergekitYaml(readTextFileBounded(file, MAX_YAML_CHARS, v.config), basename(file));
+    const recipe = parseMergekitYaml(readTextFileBounded(file, MAX_YAML_CHARS, v.config, 'a mergekit config'), basename(file));
     const paths = new Map<string, string>();
     // mergekit resolves local model paths against the working directory; fall back to the YAML's folder.
     for (const id of [recipe.base, ...recipe.models.map((m) => m.model)]) {

@@ -167,7 +167,7 @@ describe('dem merge: cancelled exports (finding 3)', () => {
 
   it('a real SIGINT to `dem merge` half way: exit 130, one line, --out untouched; a second SIGINT still leaves no temporary folder', async () => {
     const runCli = async (out: string, signals: number): Promise<{ code: number | null; stderr: string }> => {
-      const child = spawn(process.execPath, ['src/cli/dem.mjs', 'merge', '--base', LLAMA, '--model', `${LLAMA_FT}:0.7`, '--max-shard-size', '40KB', '--out', out, '--force'], {
+      const child = spawn(process.execPath, ['src/cli/dem.mjs', 'merge', '--base', LLAMA, '--model', `${LLAMA_FT}:0.7`, '--max-shard-size', '10KB', '--out', out, '--force'], {
         env: { ...process.env, LD_LIBRARY_PATH: `/usr/lib/chromium:${process.env.LD_LIBRARY_PATH ?? ''}` },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
@@ -175,8 +175,9 @@ describe('dem merge: cancelled exports (finding 3)', () => {
       let sent = false;
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString();
-        // The first progress line (non-TTY: every 5%): stop the process where it is, then Ctrl-C.
-        if (!sent && /merge: [1-9]\d*\/\d+/.test(stderr)) {
+        // Half way (non-TTY progress lines come every 5%; by then shards are complete): stop the
+        // process where it is, then Ctrl-C.
+        if (!sent && /merge: \d+\/\d+ \(([5-8]\d)%\)/.test(stderr)) {
           sent = true;
           child.kill('SIGSTOP');
           for (let i = 0; i < signals; i++) child.kill('SIGINT');

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { DEFAULT_METHOD, formatBytes, InputError, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
-import { MAX_TEXT_BYTES, readTextFileBounded } from '../node/files.ts';
+import { DEFAULT_METHOD, formatBytes, InputError, MAX_TEXT_BYTES, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
+import { readTextFileBounded } from '../node/files.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
 import type { Disk } from '../node/sink.ts';
 import { MERGE_ONLY_FLAGS, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
@@ -60,7 +60,7 @@ export async function openModel(ws: Workspace, values: MergeArgValues, signal: A
 
 /** A --text file: a regular file of at most MAX_TEXT_BYTES, read in chunks (node/files.ts). */
 export function readTextFile(path: string): string {
-  return readTextFileBounded(resolve(path), MAX_TEXT_BYTES, path);
+  return readTextFileBounded(resolve(path), MAX_TEXT_BYTES, path, 'a text');
 }
 
 /** Integer options are at most 2³¹ − 1 unless a smaller `max` is given (a seed: 2³² − 1). */

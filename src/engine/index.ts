@@ -44,7 +44,7 @@ export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } fr
 export * from './train/index.ts';
 export { uploadCheckpoint, collectMerged, createLoadedModel, type GpuWeights, type LoadedModel } from './model/load.ts';
 export { generate, TextStream } from './model/generate.ts';
-export { defaultContext, checkContext, checkTextNotBlank, encodeText, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+export { defaultContext, checkContext, checkTextNotBlank, checkTextBytes, MAX_TEXT_BYTES, encodeText, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
 
 // Analysis and search
 export { layerDistances, type LayerDistances } from './analysis/index.ts';

@@ -87,16 +87,13 @@ export async function folderFileSet(path: string): Promise<FileSet> {
   return files;
 }
 
-/** Largest validation text or config file read (a 64 MiB text already takes tens of seconds to tokenize in JavaScript). */
-export const MAX_TEXT_BYTES = 64 * 2 ** 20;
-
 /**
  * A UTF-8 text file read in chunks (invalid bytes become U+FFFD, as readFileSync did): only
  * regular files (not /dev/zero, a FIFO or a folder), at most `maxBytes`, checked before and while
  * reading so a file that grows cannot make it read on. InputError naming the file otherwise.
  * Synchronous: the CLI reads its inputs before any GPU work.
  */
-export function readTextFileBounded(path: string, maxBytes = MAX_TEXT_BYTES, shown = path): string {
+export function readTextFileBounded(path: string, maxBytes: number, shown = path, what = 'this file'): string {
   const fail = (message: string, cause?: unknown): never => {
     throw new InputError(message, { file: shown, cause });
   };
@@ -112,7 +109,7 @@ export function readTextFileBounded(path: string, maxBytes = MAX_TEXT_BYTES, sho
     const info = fstatSync(fd);
     if (info.isDirectory()) fail('is a folder, not a text file');
     if (!info.isFile()) fail('is not a regular file (a device, pipe or socket): give a text file');
-    if (info.size > maxBytes) fail(`is ${formatBytes(info.size)}, more than the ${formatBytes(maxBytes)} a text may have here`);
+    if (info.size > maxBytes) fail(`is ${formatBytes(info.size)}, more than the ${formatBytes(maxBytes)} ${what} may have here`);
     // ignoreBOM keeps a leading U+FEFF, as readFileSync(…, 'utf8') did.
     const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
     const chunk = new Uint8Array(Math.min(2 ** 20, Math.max(1, info.size)));
@@ -122,7 +119,7 @@ export function readTextFileBounded(path: string, maxBytes = MAX_TEXT_BYTES, sho
       const read = readSync(fd, chunk, 0, chunk.byteLength, null);
       if (read === 0) break;
       total += read;
-      if (total > maxBytes) fail(`grew past the ${formatBytes(maxBytes)} a text may have here while being read`);
+      if (total > maxBytes) fail(`grew past the ${formatBytes(maxBytes)} ${what} may have here while being read`);
       parts.push(decoder.decode(chunk.subarray(0, read), { stream: true }));
     }
     parts.push(decoder.decode());
