@@ -43,10 +43,10 @@ test('a ?demo link keeps an existing workspace and its stored files', async ({ p
   await page.goto('/?demo');
   await expect(card(page, 'base')).toBeVisible();
   await expect(card(page, 'ft-prose')).toBeVisible();
-  await expect(page.getByTestId('notification').filter({ hasText: 'separate session' })).toBeVisible();
   await expect(card(page, 'tiny-gpt2')).toHaveCount(0);
   // Nothing of the user's was removed, and nothing of the demo was stored.
   expect(await opfsPaths(page)).toEqual(stored);
+  await expect(page.getByTestId('notification').filter({ hasText: 'separate session' })).toBeVisible();
 
   // The next visit without ?demo: the user's workspace, from storage.
   await page.goto('/?nodemo');

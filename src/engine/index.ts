@@ -32,7 +32,7 @@ export { parseRecipe, recipeToJson, canonicalRecipe, type MergeRecipe, type Meth
 export { parseMergekitYaml, recipeToMergekitYaml, MAX_YAML_CHARS } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
-export { exportMerged, layoutExport, writeExport, planShards, type FolderSink, type FileWriter, type ExportPlan, type ExportResult as MergeExportResult } from './merge/export.ts';
+export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportPlan, type ExportResult as MergeExportResult } from './merge/export.ts';
 export { ResidentMerge } from './merge/resident.ts';
 
 // Model

@@ -103,8 +103,6 @@ interface WeightLayout {
 async function readWeightLayout(files: FileSet, signal: AbortSignal | undefined): Promise<WeightLayout> {
   const single = files.get(SINGLE_WEIGHTS_FILE);
   if (single) return { headers: new Map([[SINGLE_WEIGHTS_FILE, await readSafetensorsHeader(single)]]), sharded: false };
-  // The same bound as one file's (safetensors.ts MAX_TENSORS) holds for the whole checkpoint.
-  let total = 0;
   const indexSource = files.get(INDEX_FILE);
   if (!indexSource) {
     const bin = [...files.keys()].some((k) => k.endsWith('.bin') || k.endsWith('.pt') || k.endsWith('.pth'));
@@ -136,6 +134,8 @@ async function readWeightLayout(files: FileSet, signal: AbortSignal | undefined)
   if (problems.length) throw new SafetensorsError(preview(problems, 20, '; '), { file: INDEX_FILE });
 
   const headers = new Map<string, SafetensorsFile>();
+  // The same bound as one file's (safetensors.ts MAX_TENSORS) holds for the whole checkpoint.
+  let total = 0;
   for (const [path, listed] of [...byShard].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     throwIfAborted(signal);
     const header = await readSafetensorsHeader(files.get(path)!);
