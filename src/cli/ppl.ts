@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { checkContext, defaultContext, InputError, recipeToJson, type TextScore } from '../engine/index.ts';
-import { table } from './format.ts';
+import { printable, table } from './format.ts';
 import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
 import { loadProgress, openModel, parseIntOption, readTextFile, stdout, withWorkspace, type CommandEnv } from './session.ts';
@@ -86,11 +86,11 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
     const json = { model: model.name, ...(model.merged ? { recipe: JSON.parse(recipeToJson(model.recipe)) as unknown } : {}), mode, context, texts: results.map(pplJson) };
     out(`${JSON.stringify(json, null, 2)}\n`);
   } else {
-    out(`${model.name}, context ${context}\n`);
+    out(`${printable(model.name)}, context ${context}\n`);
     out(
       `${table([
         ['text', 'tokens', 'predicted', 'nll_mean', 'ppl'],
-        ...results.map((r) => [r.label, String(r.tokens), String(r.predicted), r.nllMean.toFixed(6), r.ppl.toFixed(4)]),
+        ...results.map((r) => [printable(r.label), String(r.tokens), String(r.predicted), r.nllMean.toFixed(6), r.ppl.toFixed(4)]),
       ])}\n`,
     );
   }

@@ -3,7 +3,7 @@
  */
 export * from './errors.ts';
 export { mulberry32 } from './random.ts';
-export { formatBytes } from './format.ts';
+export { formatBytes, parseByteSize } from './format.ts';
 export type { ByteSource, FileSet } from './io/source.ts';
 export { blobSource, bytesSource, readText } from './io/source.ts';
 export type { ModelSpec, Family, ModelType } from './io/spec.ts';
@@ -29,10 +29,10 @@ export { ZipWriter, zipSink } from './io/zip.ts';
 // Merging
 export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
 export { parseRecipe, recipeToJson, canonicalRecipe, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
-export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
+export { parseMergekitYaml, recipeToMergekitYaml, MAX_YAML_CHARS } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
-export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportResult as MergeExportResult } from './merge/export.ts';
+export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportPlan, type ExportResult as MergeExportResult } from './merge/export.ts';
 export { ResidentMerge } from './merge/resident.ts';
 
 // Model
@@ -44,7 +44,7 @@ export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } fr
 export * from './train/index.ts';
 export { uploadCheckpoint, collectMerged, createLoadedModel, type GpuWeights, type LoadedModel } from './model/load.ts';
 export { generate, TextStream } from './model/generate.ts';
-export { defaultContext, checkContext, checkTextNotBlank, encodeText, leadingIds, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+export { defaultContext, checkContext, checkTextNotBlank, checkTextBytes, MAX_TEXT_BYTES, encodeText, leadingIds, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
 
 // Task scores: multiple choice and generative items (lm-evaluation-harness conventions)
 export { parseTaskFile, DEFAULT_STOP, type TaskFile, type TaskKind, type ChoiceItem, type GenerateItem } from './tasks/file.ts';

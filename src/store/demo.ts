@@ -87,19 +87,32 @@ export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (
 }
 
 /**
- * On start: load the demo when nothing was restored (first visit) or when `?demo` asks for it
- * (replacing the workspace); `?nodemo` never loads it. Failures are reported, never thrown.
+ * On start: load the demo when nothing was restored (first visit) or when `?demo` asks for it;
+ * `?nodemo` never loads it. `?demo` never removes anything: with a saved workspace the page opens
+ * a separate session for it (src/main.tsx: nothing restored, nothing stored; `separate`) and says
+ * so; a workspace that is open here anyway is kept and the demo is not loaded over it. Failures
+ * are reported, never thrown.
  */
-export async function startWithDemo(store: StudioStore, query: URLSearchParams, root = new URL('/demo/', location.href)): Promise<void> {
+export async function startWithDemo(store: StudioStore, query: URLSearchParams, root = new URL('/demo/', location.href), options: { separate?: Promise<boolean> } = {}): Promise<void> {
   if (query.has('nodemo')) return;
   await store.restored;
   const s = store.getState();
   const empty = s.checkpoints.length === 0 && s.validationSets.length === 0;
-  if (!empty && !query.has('demo')) return;
-  for (const c of s.checkpoints) s.removeCheckpoint(c.id);
-  for (const v of s.validationSets) s.removeValidationText(v.id);
+  if (!empty) {
+    if (query.has('demo')) {
+      s.notify({ level: 'info', title: 'The demo was not opened', message: 'Your workspace is open and was kept. Open the page with ?demo again to see the demo in a separate session, or remove your items first.' });
+    }
+    return;
+  }
   try {
-    await loadDemo(store, root);
+    const loaded = await loadDemo(store, root);
+    if (loaded && (await options.separate)) {
+      store.getState().notify({
+        level: 'info',
+        title: 'The demo opened in a separate session',
+        message: 'Your saved workspace is untouched and comes back when you open the studio without ?demo. Nothing you do in this demo session is stored.',
+      });
+    }
   } catch (error) {
     store.getState().notify({ level: 'warning', title: 'The demo workspace could not be loaded', message: errorRecord(error).message });
   }

@@ -1,5 +1,6 @@
 import { useId, useState, type ChangeEvent } from 'react';
-import { selectAddTaskFile, selectAddValidationText, selectRemoveTaskFile, selectRemoveValidationText, selectTaskFiles, selectValidationSets } from '../store/index.ts';
+import { checkTextBytes } from '../engine/index.ts';
+import { selectAddTaskFile, selectAddValidationText, selectRemoveTaskFile, selectRemoveValidationText, selectReportError, selectTaskFiles, selectValidationSets } from '../store/index.ts';
 import { useStudio } from './store.tsx';
 
 /** Validation sets, one per data distribution: from .txt files or pasted text, each with an optional task file. */
@@ -7,6 +8,7 @@ export function ValidationPanel() {
   const sets = useStudio(selectValidationSets);
   const add = useStudio(selectAddValidationText);
   const remove = useStudio(selectRemoveValidationText);
+  const reportError = useStudio(selectReportError);
   const [name, setName] = useState('');
   const [text, setText] = useState('');
   const nameId = useId();
@@ -16,7 +18,15 @@ export function ValidationPanel() {
     const input = event.currentTarget;
     const files = Array.from(input.files ?? []);
     input.value = '';
-    for (const f of files) await add(f.name.replace(/\.[^.]+$/, ''), await f.text());
+    for (const f of files) {
+      try {
+        checkTextBytes(f.name, f.size);
+      } catch (error) {
+        reportError('Text not added', error);
+        continue;
+      }
+      await add(f.name.replace(/\.[^.]+$/, ''), await f.text());
+    }
   };
 
   return (

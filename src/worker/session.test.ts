@@ -84,7 +84,7 @@ describe('Worker workspace session', () => {
     await expect(s.tokenize('e', 'empty.txt', ' \n', 'tiny-gpt2')).rejects.toThrow(/empty/);
     await expect(s.evaluate({ recipe: recipe(1, 1), sets: ['nope'] }, new AbortController().signal)).rejects.toThrow(/not tokenized/);
     const out = await s.export('tiny-gpt2', recipe(1, 1), 'zip', { 'dem-recipe.json': '{}' }, new AbortController().signal);
-    expect(out.files).toEqual(['model.safetensors', 'config.json', 'tokenizer.json', 'dem-recipe.json']);
+    expect(out.files).toEqual(['model.safetensors', 'tokenizer.json', 'dem-recipe.json', 'config.json']);
     expect(out.zip?.size).toBeGreaterThan(out.bytes);
   });
 });

@@ -13,6 +13,7 @@ import {
   type TaskKind,
   type TextScore,
 } from '../engine/index.ts';
+import { directorySink } from './directorySink.ts';
 import type { EvaluateBody, EvaluateResult, ExportResult, KeyedScore, ScoreBody, ScoreResult, SetPerplexity } from './protocol.ts';
 
 /**
@@ -78,11 +79,17 @@ export class WorkspaceSession {
     return this.ws.layers(base, models, { signal });
   }
 
+  /**
+   * The merge as a zip (in memory: only a finished one is handed out) or into a new subfolder of
+   * the chosen folder (directorySink.ts); files are reported with that subfolder.
+   */
   async export(_base: string, recipe: MergeRecipe, target: FileSystemDirectoryHandle | 'zip', extraFiles: Record<string, string>, signal: AbortSignal): Promise<ExportResult> {
     const zip = target === 'zip' ? new ZipWriter() : undefined;
-    const sink: FolderSink = zip ? zipSink(zip) : directorySink(target as FileSystemDirectoryHandle);
+    const folder = zip ? undefined : directorySink(target as FileSystemDirectoryHandle, `merged-${this.ws.checkpoint(recipe.base).name}`, signal);
+    const sink: FolderSink = zip ? zipSink(zip) : folder!;
     const result = await this.ws.exportMerge(recipe, sink, { extraFiles, signal });
-    return { files: result.files, bytes: result.bytes, zip: zip ? new Blob(zip.finish() as BlobPart[], { type: 'application/zip' }) : undefined };
+    const files = folder ? result.files.map((f) => `${folder.folder}/${f}`) : result.files;
+    return { files, bytes: result.bytes, zip: zip ? new Blob(zip.finish() as BlobPart[], { type: 'application/zip' }) : undefined };
   }
 
   async generate(recipe: MergeRecipe, _base: string, prompt: string, maxTokens: number, signal: AbortSignal): Promise<{ text: string; tokens: number; ms: number }> {
@@ -94,19 +101,4 @@ export class WorkspaceSession {
   reset(): void {
     this.ws.reset();
   }
-}
-
-/** File System Access API: createWritable writes to a swap file and commits on close. */
-function directorySink(dir: FileSystemDirectoryHandle): FolderSink {
-  return {
-    async create(path) {
-      const handle = await dir.getFileHandle(path, { create: true });
-      const stream = await handle.createWritable();
-      return {
-        write: (chunk) => stream.write(chunk as Uint8Array<ArrayBuffer>),
-        close: () => stream.close(),
-        abort: () => stream.abort(),
-      };
-    },
-  };
 }

@@ -63,11 +63,40 @@ function message(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
+/**
+ * Room above the vocabulary for ids no entry uses (some exporters leave a gap before the added
+ * tokens). Anything further is refused: the tokenizer library allocates and walks every id below
+ * the largest one, so a single id of 1e9 would cost minutes and gigabytes.
+ */
+const ID_SLACK = 1024;
+
+/** Every token id tokenizer.json states is a non-negative integer below entries + ID_SLACK; throws TokenizerError naming the first that is not. */
+function checkIds(raw: Record<string, unknown>, file: string): void {
+  const model = raw.model as Record<string, unknown>;
+  const vocab = model.vocab;
+  const added = Array.isArray(raw.added_tokens) ? (raw.added_tokens as unknown[]) : [];
+  const entries = (Array.isArray(vocab) ? vocab.length : typeof vocab === 'object' && vocab !== null ? Object.keys(vocab).length : 0) + added.length;
+  const limit = entries + ID_SLACK;
+  const check = (id: unknown, where: string): void => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new TokenizerError(`${where}: token id ${JSON.stringify(id)} is not a non-negative integer`, { file });
+    if (id >= limit) throw new TokenizerError(`${where}: token id ${id} is far beyond the vocabulary (${entries} entries): ids must lie below ${limit}`, { file });
+  };
+  if (typeof vocab === 'object' && vocab !== null && !Array.isArray(vocab)) {
+    for (const [token, id] of Object.entries(vocab)) check(id, `model.vocab[${JSON.stringify(token.slice(0, 40))}]`);
+  }
+  added.forEach((t, i) => {
+    if (typeof t !== 'object' || t === null) throw new TokenizerError(`added_tokens[${i}] is not an object`, { file });
+    check((t as Record<string, unknown>).id, `added_tokens[${i}]`);
+  });
+  if (model.unk_id !== undefined && model.unk_id !== null) check(model.unk_id, 'model.unk_id');
+}
+
 /** `config`: the checkpoint's tokenizer_config.json, when it has one (it decides the BOS). */
 export async function loadTokenizer(json: unknown, file = 'tokenizer.json', config?: unknown): Promise<TextTokenizer> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TokenizerError('must be a JSON object', { file });
   const raw = json as Record<string, unknown>;
   if (typeof raw.model !== 'object' || raw.model === null) throw new TokenizerError('has no "model" object (not a Hugging Face tokenizer.json?)', { file });
+  checkIds(raw, file);
   // The library iterates added_tokens unconditionally.
   const normalised = Array.isArray(raw.added_tokens) ? raw : { ...raw, added_tokens: [] };
   let tokenizer: Tokenizer;

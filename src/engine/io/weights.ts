@@ -222,6 +222,19 @@ function flag(spec: ModelSpec, condition: string): boolean {
   return negate ? !value : value;
 }
 
+/**
+ * How many tensors a checkpoint of `spec` holds at least (the required rows, layer rows times the
+ * layers), computed without listing them: the checkpoint reader compares it with what the files
+ * hold before calling expectedTensors, whose list grows with config.json's layer count.
+ */
+export function requiredTensorCount(spec: ModelSpec): number {
+  const { file } = ARCHITECTURES[spec.family];
+  const required = (t: WeightTemplate): boolean =>
+    (t.when === undefined || flag(spec, t.when)) && !(t.optional === true || (typeof t.optional === 'string' && flag(spec, t.optional)));
+  const rows = (list: WeightTemplate[]): number => list.filter(required).length;
+  return rows(file.pre_weights) + rows(file.post_weights) + spec.numLayers * rows(file.layer_templates);
+}
+
 /** Every tensor a checkpoint of `spec` may hold, in canonical names and model order. */
 export function expectedTensors(spec: ModelSpec): ExpectedTensor[] {
   const arch = ARCHITECTURES[spec.family];
@@ -340,6 +353,12 @@ function match(family: Family, name: string): { template: CompiledTemplate; laye
     if (m) return { template, layer: template.perLayer ? Number(m[1]) : null };
   }
   return null;
+}
+
+/** classifyTensor, layerOf and roleOf of one name from one match (the checkpoint reader's per-tensor call). */
+export function tensorInfo(family: Family, name: string): { kind: TensorKind | 'unknown'; layer: number | null; role: WeightRole | null } {
+  const m = match(family, name);
+  return m ? { kind: m.template.kind ?? 'param', layer: m.layer, role: m.template.role ?? null } : { kind: 'unknown', layer: null, role: null };
 }
 
 /** 'param' (learned), 'buffer' (attn.bias masks, inv_freq) or 'unknown'; accepts stored or canonical names. */

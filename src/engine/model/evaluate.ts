@@ -1,4 +1,5 @@
 import { InputError } from '../errors.ts';
+import { formatBytes } from '../format.ts';
 import type { ModelSpec } from '../io/spec.ts';
 import type { TextTokenizer } from '../io/tokenizer.ts';
 import { perplexity, type PerplexityResult, type WindowScorer } from './perplexity.ts';
@@ -64,6 +65,17 @@ export function checkContext(spec: ModelSpec, context: number, bos = false): num
  */
 export function leadingIds(tokenizer: Pick<TextTokenizer, 'bos'>): number[] {
   return tokenizer.bos === undefined ? [] : [tokenizer.bos];
+}
+
+/**
+ * Largest validation text read, in bytes: a 64 MiB text already takes tens of seconds to
+ * tokenize in JavaScript. The CLI checks files against it before reading, the studio picked files.
+ */
+export const MAX_TEXT_BYTES = 64 * 2 ** 20;
+
+/** Refuses (InputError naming the text) a text of more than MAX_TEXT_BYTES bytes. */
+export function checkTextBytes(label: string, bytes: number): void {
+  if (bytes > MAX_TEXT_BYTES) throw new InputError(`is ${formatBytes(bytes)}, more than the ${formatBytes(MAX_TEXT_BYTES)} a text may have here`, { file: label });
 }
 
 /** Refuses (InputError naming the text) a text that is empty or nothing but whitespace. */

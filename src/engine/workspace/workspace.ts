@@ -7,7 +7,7 @@ import { summarise } from '../io/inspect.ts';
 import type { FileSet } from '../io/source.ts';
 import type { CheckpointSummary } from '../io/summary.ts';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.ts';
-import { planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
+import { checkMergeable, planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
@@ -255,6 +255,7 @@ export class Workspace {
           onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
         }),
       texts.some((t) => t.bos !== undefined),
+      Math.max(...texts.map((t) => t.ids.length)),
     );
     return { texts: r.value.map((s, i) => ({ ...s, key: request.texts[i]! })), mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
   }
@@ -295,14 +296,17 @@ export class Workspace {
     options: WorkOptions,
     use: (model: GpuModel, context: number) => Promise<T>,
     bos = false,
+    longest?: number,
   ): Promise<Scored<T>> {
     const t0 = performance.now();
     const { signal } = options;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
-    // With a BOS before each perplexity window, the model sees context + 1 positions.
+    // With a BOS before each perplexity window, the model sees context + 1 positions. GPU
+    // buffers (RoPE table, activations) are sized to the longest window the inputs make, not to
+    // the context asked for: `--context 1e8` on a short text costs what the text costs.
     const context = checkContext(base.spec, contextArg ?? defaultContext(base.spec, bos), bos);
-    const positions = context + (bos ? 1 : 0);
+    const positions = Math.min(context, Math.max(2, longest ?? context)) + (bos ? 1 : 0);
     const rt = await this.options.runtime();
     let setupMs = 0;
     let mergeMs = 0;
@@ -372,6 +376,10 @@ export class Workspace {
         if (base.spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
         promptIds = [base.spec.bosTokenId];
       }
+      // The model below is built with the default context: a prompt longer than it is refused
+      // now, before any loading (a host shows the prompt once the model is ready).
+      const maxContext = defaultContext(base.spec);
+      if (promptIds.length > maxContext) throw new InputError(`the prompt has ${promptIds.length} tokens, more than the maximum context (${maxContext})`);
       const rt = await this.options.runtime();
       const loaded = await this.fresh(rt, recipe, undefined, undefined, options);
       try {
@@ -389,13 +397,23 @@ export class Workspace {
     });
   }
 
-  /** Streams the recipe's merge into an HF folder (shards + index when large, config, tokenizer, extra files). */
+  /**
+   * Streams the recipe's merge into an HF folder (shards + index when large, tokenizer, extra
+   * files, config). The sink hears the exact sizes first (sink.begin) and may refuse before the
+   * device is even started; a failure or cancellation aborts it (merge/export.ts).
+   */
   exportMerge(recipe: MergeRecipe, sink: FolderSink, options: WorkOptions & Omit<ExportOptions, 'signal'> = {}): Promise<ExportResult> {
     return this.serial(async () => {
       const job = this.job(recipe);
-      const rt = await this.options.runtime();
-      const stream = streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) });
-      return exportMerged(sink, job.base, planMerge(job), stream, options);
+      checkMergeable(job);
+      throwIfAborted(options.signal);
+      return exportMerged(
+        sink,
+        job.base,
+        planMerge(job),
+        async () => streamMerge(await this.options.runtime(), job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) }),
+        options,
+      );
     });
   }
 
