@@ -61,7 +61,7 @@ async function ours(dir: string): Promise<Ours> {
         seconds.push((performance.now() - t0) / 1000);
       }
       const profile =
-        PROFILE && rt.device.features.has('timestamp-query') ? aggregate(await timestampPasses(rt.device, run)) : undefined;
+        PROFILE && rt.device.features.has('timestamp-query') ? aggregate(await timestampPasses(rt, run)) : undefined;
       return {
         profile,
         nllMean: first.nll,
