@@ -34,7 +34,8 @@ export interface MatmulArgs {
 const TS = 16;
 
 export function matmul(pass: KernelPass, a: MatmulArgs): void {
-  const ts = Math.floor(Math.sqrt(pass.rt.workgroupSize(TS * TS)));
+  // A multiple of 4: each invocation loads one pair of x and of W per (BK = TS / 2)-deep step.
+  const ts = Math.max(4, Math.floor(Math.sqrt(pass.rt.workgroupSize(TS * TS)) / 4) * 4);
   const tile = 4 * ts;
   const n0 = a.n0 ?? 0;
   const bias = a.bias ?? a.w;
