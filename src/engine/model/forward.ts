@@ -11,7 +11,7 @@ import { gatherRows } from '../kernels/gather_rows.ts';
 import { headNorm } from '../kernels/headnorm.ts';
 import { kvStore } from '../kernels/kvcache.ts';
 import { layerNorm } from '../kernels/layernorm.ts';
-import { lmHeadLogits, lmHeadNll } from '../kernels/lmhead_nll.ts';
+import { lmHeadLogits, lmHeadNll, lmHeadPartials, lmHeadTileColumns } from '../kernels/lmhead_nll.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { KernelPass, type DispatchPlan } from '../kernels/pass.ts';
 import { residualAdd } from '../kernels/residual.ts';
@@ -33,7 +33,8 @@ import { attentionScale, checkForwardSupport, layerWindow } from './support.ts';
  * (model/rope.ts): one for the model, plus, for `dynamic` scaling, one per sequence length beyond
  * max_position_embeddings (windows are grouped so a batch shares its table).
  * Activations for (B, T) rows are allocated once for the largest batch seen and reused; the LM
- * head streams over vocabulary chunks so (B*T, V) logits never exist.
+ * head reduces its logit tiles to log-sum-exp partials in the matmul's epilogue, streaming over
+ * vocabulary chunks, so (B*T, V) logits never exist.
  * Perplexity windows run from a dispatch plan per (B, T) (kernels/pass.ts: parameters and bind
  * groups built once, one compute pass per forward); the window groups of one nllWindows call are
  * submitted back to back, each copying its NLLs into one reused staging buffer that is read once.
@@ -43,7 +44,7 @@ export interface GpuModelOptions {
   maxContext?: number;
   /** Windows per dispatch in nllBatch; default 8. */
   maxBatch?: number;
-  /** Vocabulary columns per LM-head chunk; default: what fits 16 MiB of logits. */
+  /** Vocabulary columns per LM-head chunk; default: what keeps its tile partials within 16 MiB. */
   vocabChunk?: number;
 }
 
@@ -92,7 +93,7 @@ interface Workspace {
   proj: GPUBuffer; // (rows, C)
   ff: GPUBuffer; // (rows, FF)
   ff2: GPUBuffer; // (rows, FF), the gate of a gated MLP (1 float otherwise)
-  chunk: GPUBuffer; // (rows, VC) logits of one vocabulary chunk
+  chunk: GPUBuffer; // (rows, lmHeadPartials(VC)) tile partials of one vocabulary chunk
   state: GPUBuffer; // (rows, 3)
   nll: GPUBuffer; // (rows)
   logits: GPUBuffer; // (V) for generation
@@ -469,8 +470,9 @@ export class GpuModel implements WindowScorer {
     const QD = s.numHeads * s.headDim;
     const ld = QD + 2 * s.numKvHeads * s.headDim;
     const V = s.vocabSize;
-    let VC = this.vocabChunk ?? Math.max(1, Math.floor(CHUNK_BYTES / (rows * 4)));
-    if (VC >= 64 && this.vocabChunk === undefined) VC -= VC % 64;
+    // Chunks of VC columns whose tile partials (lmHeadPartials floats per row) fit CHUNK_BYTES.
+    const tile = lmHeadTileColumns(this.rt);
+    let VC = this.vocabChunk ?? Math.max(tile, Math.floor(CHUNK_BYTES / (rows * 8)) * tile);
     VC = Math.min(V, VC);
     const buf = (label: string, floats: number): GPUBuffer => this.rt.storage(`GpuModel.${label}`, floats * 4);
     this.ws = {
@@ -486,7 +488,7 @@ export class GpuModel implements WindowScorer {
       proj: buf('proj', rows * s.hiddenSize),
       ff: buf('ff', rows * s.intermediateSize),
       ff2: buf('ff2', this.w.blocks[0]?.mlp.kind === 'plain' ? 1 : rows * s.intermediateSize),
-      chunk: buf('chunk', rows * VC),
+      chunk: buf('chunk', rows * lmHeadPartials(this.rt, VC)),
       state: buf('state', rows * 3),
       nll: buf('nll', rows),
       logits: buf('logits', V),
