@@ -4,11 +4,15 @@ PyTorch (CUDA when present), float32 weights and float32 matmuls (TF32 off), win
 defines them (consecutive windows of --context tokens, the last shorter; each predicts its tokens
 1..n-1), --batch windows of equal length per forward. Prints JSON: nllMean, predicted, seconds
 (one per timed pass), tokensPerSecond (predicted / median seconds), torch, device.
+With --serve it prints that JSON (no timed passes) after its warm-up pass, then times one pass per
+line "run" read from stdin, answering {"seconds": s} per line, until "quit" or end of input: the
+caller interleaves these passes with its own.
 """
 import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 import torch
@@ -23,6 +27,7 @@ def main():
     ap.add_argument("--context", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--serve", action="store_true")
     a = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -51,12 +56,21 @@ def main():
         return total.item() / predicted
 
     nll = run()  # warm-up
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    if a.serve:
+        print(json.dumps({"nllMean": nll, "predicted": predicted, "torch": torch.__version__, "device": name}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "run":
+                break
+            t0 = time.perf_counter()
+            run()
+            print(json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
+        return
     seconds = []
     for _ in range(a.reps):
         t0 = time.perf_counter()
         run()
         seconds.append(time.perf_counter() - t0)
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(json.dumps({"nllMean": nll, "predicted": predicted, "seconds": seconds, "tokensPerSecond": predicted / statistics.median(seconds),
                       "torch": torch.__version__, "device": name}))
 

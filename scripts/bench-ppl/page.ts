@@ -163,7 +163,7 @@ async function oursRunner(spec: ModelSpec, params: readonly ParamInfo[], weights
     profiledRun: device.features.has('timestamp-query')
       ? async () => {
           let perWindow: number[] = [];
-          const passes = await timestampPasses(device, async () => {
+          const passes = await timestampPasses(rt, async () => {
             perWindow = await model.nllWindows(windows);
           });
           const sequence = passes.slice(0, 16).map((p) => ({ ...p, ms: +p.ms.toFixed(2) }));

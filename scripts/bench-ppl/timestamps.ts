@@ -17,12 +17,17 @@ export function aggregate(entries: { kernel: string; ms: number }[]): { kernels:
 
 /**
  * Per-dispatch GPU timestamps for our engine: while `record` runs, every compute pass begun on
- * `device` gets begin/end timestamp writes (each GpuRuntime.dispatch is one pass labelled by its
- * pipeline, so a pass is a kernel). Chromium quantises timestamps (100 µs unless developer
- * features are on), which is far below these kernels' times on SwiftShader. Used by bench-ppl's
+ * `rt.device` gets begin/end timestamp writes; `rt.passPerDispatch` is set meanwhile, so every
+ * dispatch is one pass labelled by its pipeline and a pass is a kernel. Chromium quantises
+ * timestamps (100 µs unless developer features are on), which is far below these kernels' times
+ * on SwiftShader. Used by bench-ppl's
  * page and by bench-ppl-gpu in Node.
  */
-export async function timestampPasses(device: GPUDevice, record: () => Promise<unknown>): Promise<{ kernel: string; grid: string; ms: number }[]> {
+export async function timestampPasses(
+  rt: { device: GPUDevice; passPerDispatch: boolean },
+  record: () => Promise<unknown>,
+): Promise<{ kernel: string; grid: string; ms: number }[]> {
+  const device = rt.device;
   const max = 2048;
   const querySet = device.createQuerySet({ label: 'bench.timestamps', type: 'timestamp', count: 2 * max });
   const passes: { kernel: string; grid: string }[] = [];
@@ -42,10 +47,14 @@ export async function timestampPasses(device: GPUDevice, record: () => Promise<u
     };
     return pass;
   };
+  // Dispatch plans then encode a pass per dispatch (one pass per forward otherwise).
+  const before = rt.passPerDispatch;
+  rt.passPerDispatch = true;
   try {
     await record();
   } finally {
     proto.beginComputePass = original;
+    rt.passPerDispatch = before;
   }
   const n = passes.length;
   const resolve = device.createBuffer({ label: 'bench.timestamps.resolve', size: Math.max(8, 16 * n), usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });

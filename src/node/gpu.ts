@@ -29,7 +29,10 @@ async function createInstance(): Promise<GPU> {
   const webgpu = await import('webgpu');
   // GPUBufferUsage, GPUMapMode, ... as in the browser.
   Object.assign(globalThis, webgpu.globals);
-  return webgpu.create([]) as GPU;
+  // DEM_DAWN_FLAGS: Dawn instance flags, space-separated (e.g. the GPU benchmark's
+  // 'disable-dawn-features=timestamp_quantization' for unquantised per-kernel times).
+  const flags = process.env.DEM_DAWN_FLAGS?.split(' ').filter(Boolean) ?? [];
+  return webgpu.create(flags) as GPU;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -22,6 +22,11 @@ export class GpuRuntime {
   /** Resolves (never rejects) when the device is lost; `lostError` is set then. */
   readonly lost: Promise<GpuDeviceLostError>;
   lostError: GpuDeviceLostError | undefined;
+  /**
+   * When true, kernels/pass.ts DispatchPlans encode one labelled compute pass per dispatch instead
+   * of one pass for all (the per-kernel timestamp profile of the benchmarks sets it).
+   */
+  passPerDispatch = false;
 
   private readonly sources: ShaderSources;
   private readonly modules = new Map<string, GPUShaderModule>();
@@ -75,7 +80,8 @@ export class GpuRuntime {
    * with override constants; cached per name and constants.
    */
   pipeline(shader: string, constants: Record<string, number> = {}, entryPoint = 'main'): GPUComputePipeline {
-    const key = `${shader}:${entryPoint}:${JSON.stringify(constants)}`;
+    let key = `${shader}:${entryPoint}`;
+    for (const name in constants) key += `:${name}=${constants[name]}`;
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
       pipeline = this.device.createComputePipeline({
@@ -208,6 +214,21 @@ export class GpuRuntime {
       return staging.getMappedRange().slice(0, size);
     } finally {
       staging.destroy();
+    }
+  }
+
+  /**
+   * Maps the first `size` bytes of a MAP_READ staging buffer that submitted copies have filled,
+   * copies them out and unmaps it again, so the caller can reuse the buffer for the next readback.
+   */
+  async mapRead(staging: GPUBuffer, size: number): Promise<ArrayBuffer> {
+    this.checkAlive();
+    const aligned = Math.ceil(size / 4) * 4;
+    await Promise.race([staging.mapAsync(GPUMapMode.READ, 0, aligned), this.lost.then((e) => Promise.reject(e))]);
+    try {
+      return staging.getMappedRange(0, aligned).slice(0, size);
+    } finally {
+      staging.unmap();
     }
   }
 

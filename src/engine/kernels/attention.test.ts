@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withGpu } from '../../testing/gpu.ts';
 import { checkClose, freshSeed, randn, rng, roundF32, uploadF32 } from '../model/testutil.ts';
-import { attention } from './attention.ts';
+import { attention, attentionTile } from './attention.ts';
 import { attentionRef } from './attention.ref.ts';
 import { kvStore } from './kvcache.ts';
 import { kvStoreRef } from './kvcache.ref.ts';
@@ -14,10 +14,20 @@ function split(qkv: Float64Array, rows: number, ld: number, off: number, width: 
 }
 
 describe('attention.wgsl', () => {
+  it('sizes its K/V tiles to the workgroup memory: (2·HSP + 64)·BK floats', () => {
+    expect(attentionTile(64, 16384)).toBe(16); // 192·16·4 = 12 KiB
+    expect(attentionTile(130, 16384)).toBe(8); // HSP 132
+    expect(attentionTile(256, 16384)).toBe(4);
+    expect(attentionTile(64, 49152)).toBe(32);
+    expect(attentionTile(128, 32768)).toBe(16);
+  });
+
   // [NH, NKV, HS, T, window]: window 0 is plain causal; a window W > 0 hides keys at or before i - W.
   const cases: [number, number, number, number, number][] = [
     [4, 2, 10, 13, 0], [3, 3, 16, 70, 0], [2, 1, 130, 9, 0], [2, 1, 64, 301, 0], [2, 2, 96, 40, 0], [1, 1, 130, 47, 0],
     [4, 2, 10, 45, 7], [3, 3, 16, 70, 31], [2, 1, 64, 301, 129], [2, 2, 8, 20, 1],
+    // G = 3 query heads per KV head: a block of 16 rows splits a query's heads across workgroups.
+    [6, 2, 24, 37, 0],
   ];
   for (const [NH, NKV, HS, T, window] of cases) {
     it(`causal GQA from a fused qkv buffer: B=2, T=${T}, NH=${NH}, NKV=${NKV}, HS=${HS}${window ? `, sliding window ${window}` : ''}`, async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withGpu } from '../../testing/gpu.ts';
 import { checkClose, freshSeed, randn, rng, roundF32, uploadF32, uploadWeight } from '../model/testutil.ts';
-import { lmHeadLogits, lmHeadNll } from './lmhead_nll.ts';
+import { lmHeadLogits, lmHeadNll, lmHeadPartials } from './lmhead_nll.ts';
 import { lmHeadNllRef } from './lmhead_nll.ref.ts';
 import { KernelPass } from './pass.ts';
 import type { FloatDType } from '../io/dtypes.ts';
@@ -33,6 +33,31 @@ describe('lmhead_nll.wgsl', () => {
       if (softcap) expect(() => checkClose('uncapped', got, uncapped, 1e-5, 1e-5, seed)).toThrow(/mismatches/);
     });
   }
+
+  // More rows than one tile; the scratch holds only the tile partials (lmHeadPartials), not logits.
+  it.each([[515, 'BF16'], [130, 'F32']] as [number, FloatDType][])('rows=70, V=515 in chunks of %i (%s head): tile partials only', async (VC, dtype) => {
+    const seed = freshSeed();
+    const next = rng(seed);
+    const [rows, C, V] = [70, 24, 515];
+    const x = roundF32(randn(next, rows * C));
+    const targets = Array.from({ length: rows }, (_, r) => (r % 9 === 4 ? -1 : Math.floor(Math.abs(next()) * 9973) % V));
+    const { got, want, partials } = await withGpu(async (rt) => {
+      const w = uploadWeight(rt, 'w', randn(next, V * C, 0.5), dtype);
+      const nll = rt.storage('nll', rows * 4);
+      const partials = lmHeadPartials(rt, VC);
+      const pass = new KernelPass(rt, 'test.lmhead.partials');
+      lmHeadNll(pass, {
+        rows, C, V, x: uploadF32(rt, 'x', x), w: w.ref,
+        targets: rt.upload('targets', Int32Array.from(targets)),
+        chunk: rt.storage('chunk', rows * partials * 4), VC,
+        state: rt.storage('state', rows * 3 * 4), nll,
+      });
+      pass.submit();
+      return { got: await rt.readF32(nll), want: lmHeadNllRef(x, C, w.values, V, targets).nll, partials };
+    });
+    expect(partials).toBeLessThan(VC / 8);
+    checkClose('nll', got, want, 1e-5, 1e-5, seed);
+  });
 
   it('logits of one row for generation (V=301, C=40)', async () => {
     const seed = freshSeed();

@@ -39,6 +39,24 @@ describe('matmul.wgsl', () => {
     });
   }
 
+  // Even K, n0 and NW: 16-bit weights come as whole words; M and N span several tiles, K several steps.
+  it.each([['linear', 'BF16'], ['conv1d', 'F16']] as [WeightLayout, FloatDType][])('(M, K, N) = (70, 96, 131), %s %s W read in word pairs, n0 = 6', async (layout, dtype) => {
+    const seed = freshSeed();
+    const next = rng(seed);
+    const [M, K, N, n0, NW] = [70, 96, 131, 6, 140];
+    const x = roundF32(randn(next, M * K));
+    const { got, want } = await withGpu(async (rt) => {
+      const w = uploadWeight(rt, 'w', randn(next, NW * K, 0.2), dtype);
+      const b = uploadWeight(rt, 'b', randn(next, NW), dtype);
+      const y = rt.storage('y', M * N * 4);
+      const pass = new KernelPass(rt, 'test.matmul.pairs');
+      matmul(pass, { M, N, K, x: uploadF32(rt, 'x', x), w: w.ref, layout, NW, n0, bias: b.ref, y });
+      pass.submit();
+      return { got: await rt.readF32(y), want: matmulRef(x, M, K, w.values, layout, N, b.values, n0, NW) };
+    });
+    checkClose('matmul', got, want, 1e-5, 1e-4, seed);
+  });
+
   it('reads x rows with a stride and offset (last-position path), M=1, K=130, N=301', async () => {
     const seed = freshSeed();
     const next = rng(seed);

@@ -1,4 +1,4 @@
-import type { Bindable } from '../gpu/runtime.ts';
+import type { Bindable, GpuRuntime } from '../gpu/runtime.ts';
 import type { WeightLayout } from '../io/roles.ts';
 import type { KernelPass } from './pass.ts';
 import type { WeightView } from '../gpu/tensor.ts';
@@ -33,8 +33,13 @@ export interface MatmulArgs {
 /** Invocations per side; each computes a 4x4 block, so a workgroup covers (4*TS, 4*TS) of y. */
 const TS = 16;
 
+/** TS for this device: a multiple of 4, each invocation loading one pair of x and of W per (BK = TS / 2)-deep step. */
+export function matmulTileSide(rt: GpuRuntime): number {
+  return Math.max(4, Math.floor(Math.sqrt(rt.workgroupSize(TS * TS)) / 4) * 4);
+}
+
 export function matmul(pass: KernelPass, a: MatmulArgs): void {
-  const ts = Math.floor(Math.sqrt(pass.rt.workgroupSize(TS * TS)));
+  const ts = matmulTileSide(pass.rt);
   const tile = 4 * ts;
   const n0 = a.n0 ?? 0;
   const bias = a.bias ?? a.w;

@@ -189,6 +189,27 @@ describe('GpuModel vs the float64 reference', () => {
     expect(relErr(got.nllSum, want), `seed ${seed}`).toBeLessThanOrEqual(1e-4);
   });
 
+  it('replays its dispatch plans: a repeat gives the same bits, as does one pass per dispatch', async () => {
+    const seed = freshSeed();
+    const next = rng(seed + 1);
+    // 5 windows, maxBatch 2: groups (2, 11), (2, 11), (1, 4), submitted back to back.
+    const windows = [11, 11, 11, 11, 4].map((n) => randomIds(next, n, LLAMA_GQA.vocabSize));
+    const { first, again, perPass, want } = await withGpu(async (rt) => {
+      const w = makeWeights(rt, LLAMA_GQA, 'F32', seed);
+      const model = await GpuModel.create(rt, LLAMA_GQA, w.gpu, { maxContext: 12, maxBatch: 2 });
+      const first = await model.nllWindows(windows);
+      const again = await model.nllWindows(windows);
+      rt.passPerDispatch = true;
+      const perPass = await model.nllWindows(windows).finally(() => (rt.passPerDispatch = false));
+      model.destroy();
+      const want = windows.map((ids) => referenceForward(LLAMA_GQA, w.ref, ids).nll.reduce((a, b) => a + b, 0));
+      return { first, again, perPass, want };
+    });
+    expect(again).toEqual(first);
+    expect(perPass).toEqual(first);
+    checkClose('per-window NLL', first, want, 0, 1e-4, seed);
+  });
+
   it('rejects missing tensors, wrong shapes and out-of-vocabulary ids with typed errors', async () => {
     await withGpu(async (rt) => {
       const w = makeWeights(rt, GPT2, 'F32', 1);

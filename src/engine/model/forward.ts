@@ -11,9 +11,9 @@ import { gatherRows } from '../kernels/gather_rows.ts';
 import { headNorm } from '../kernels/headnorm.ts';
 import { kvStore } from '../kernels/kvcache.ts';
 import { layerNorm } from '../kernels/layernorm.ts';
-import { lmHeadLogits, lmHeadNll } from '../kernels/lmhead_nll.ts';
+import { lmHeadLogits, lmHeadNll, lmHeadPartials, lmHeadTileColumns } from '../kernels/lmhead_nll.ts';
 import { matmul } from '../kernels/matmul.ts';
-import { KernelPass } from '../kernels/pass.ts';
+import { KernelPass, type DispatchPlan } from '../kernels/pass.ts';
 import { residualAdd } from '../kernels/residual.ts';
 import { rmsNorm } from '../kernels/rmsnorm.ts';
 import { rope, ropeTable } from '../kernels/rope.ts';
@@ -33,14 +33,18 @@ import { attentionScale, checkForwardSupport, layerWindow } from './support.ts';
  * (model/rope.ts): one for the model, plus, for `dynamic` scaling, one per sequence length beyond
  * max_position_embeddings (windows are grouped so a batch shares its table).
  * Activations for (B, T) rows are allocated once for the largest batch seen and reused; the LM
- * head streams over vocabulary chunks so (B*T, V) logits never exist.
+ * head reduces its logit tiles to log-sum-exp partials in the matmul's epilogue, streaming over
+ * vocabulary chunks, so (B*T, V) logits never exist.
+ * Perplexity windows run from a dispatch plan per (B, T) (kernels/pass.ts: parameters and bind
+ * groups built once, one compute pass per forward); the window groups of one nllWindows call are
+ * submitted back to back, each copying its NLLs into one reused staging buffer that is read once.
  */
 export interface GpuModelOptions {
   /** Longest window / generation context; default min(maxPositions, 1024). */
   maxContext?: number;
   /** Windows per dispatch in nllBatch; default 8. */
   maxBatch?: number;
-  /** Vocabulary columns per LM-head chunk; default: what fits 16 MiB of logits. */
+  /** Vocabulary columns per LM-head chunk; default: what keeps its tile partials within 16 MiB. */
   vocabChunk?: number;
 }
 
@@ -89,7 +93,7 @@ interface Workspace {
   proj: GPUBuffer; // (rows, C)
   ff: GPUBuffer; // (rows, FF)
   ff2: GPUBuffer; // (rows, FF), the gate of a gated MLP (1 float otherwise)
-  chunk: GPUBuffer; // (rows, VC) logits of one vocabulary chunk
+  chunk: GPUBuffer; // (rows, lmHeadPartials(VC)) tile partials of one vocabulary chunk
   state: GPUBuffer; // (rows, 3)
   nll: GPUBuffer; // (rows)
   logits: GPUBuffer; // (V) for generation
@@ -107,6 +111,10 @@ export class GpuModel implements WindowScorer {
   /** cos/sin tables by model/rope.ts ropeKey (dynamic RoPE: by sequence length). */
   private readonly ropeTables = new Map<number, GPUBuffer>();
   private ws: Workspace | undefined;
+  /** nllWindows' forward + LM head per (B, T, RoPE key); valid while ws and the RoPE tables are. */
+  private readonly plans = new Map<string, DispatchPlan>();
+  /** MAP_READ buffer the NLL rows of every window group are copied into (grown, reused). */
+  private staging: GPUBuffer | undefined;
   private busy: Promise<unknown> = Promise.resolve();
 
   private constructor(rt: GpuRuntime, spec: ModelSpec, weights: ModelWeights<WeightView>, options: GpuModelOptions) {
@@ -128,6 +136,7 @@ export class GpuModel implements WindowScorer {
     let table = this.ropeTables.get(key);
     if (!table) {
       if (this.ropeTables.size >= 2) {
+        this.releasePlans();
         this.rt.release(...this.ropeTables.values());
         this.ropeTables.clear();
       }
@@ -175,16 +184,63 @@ export class GpuModel implements WindowScorer {
   /** WindowScorer for perplexity(): summed NLL of tokens 1..n-1 of each window. */
   nllWindows(windows: readonly (readonly number[])[], signal?: AbortSignal): Promise<number[]> {
     return this.serial(async () => {
-      const out: number[] = [];
+      throwIfAborted(signal);
       // Up to maxBatch consecutive windows that share their RoPE frequencies.
+      const groups: (readonly (readonly number[])[])[] = [];
       for (let i = 0; i < windows.length; ) {
-        throwIfAborted(signal);
         const key = ropeKey(this.spec, windows[i]!.length);
         let j = i + 1;
         while (j < windows.length && j - i < this.maxBatch && ropeKey(this.spec, windows[j]!.length) === key) j++;
-        out.push(...(await this.nllGroup(windows.slice(i, j))));
+        groups.push(windows.slice(i, j));
         i = j;
       }
+      if (groups.length === 0) return [];
+      const shapes = groups.map((g) => {
+        const T = Math.max(...g.map((w) => w.length));
+        if (T > this.maxContext) throw new InputError(`a window of ${T} tokens exceeds the maximum context (${this.maxContext})`);
+        for (const w of g) this.checkIds(w);
+        return { B: g.length, T };
+      });
+      // Sized for the largest group first: a later, larger workspace would invalidate the plans.
+      const ws = this.workspace(Math.max(...shapes.map((s) => s.B * s.T)));
+      const offsets: number[] = [];
+      let rows = 0;
+      for (const s of shapes) {
+        offsets.push(rows);
+        rows += s.B * s.T;
+      }
+      const staging = this.stagingBuffer(rows * 4);
+      await this.rt.scoped('GpuModel.nll', () => {
+        groups.forEach((g, i) => {
+          const { B, T } = shapes[i]!;
+          // Shorter windows are padded at the end: causal attention keeps padding out of real rows.
+          const ids = new Uint32Array(B * T);
+          const targets = new Int32Array(B * T).fill(-1);
+          g.forEach((w, b) => {
+            for (let t = 0; t < w.length; t++) {
+              ids[b * T + t] = w[t]!;
+              if (t + 1 < w.length) targets[b * T + t] = w[t + 1]!;
+            }
+          });
+          // Queue writes are ordered with the submits: the previous group has read its inputs.
+          this.rt.write(ws.ids, ids);
+          this.rt.write(ws.targets, targets);
+          const encoder = this.rt.device.createCommandEncoder({ label: 'GpuModel.nll' });
+          this.nllPlan(ws, B, T).encode(encoder);
+          encoder.copyBufferToBuffer(ws.nll, 0, staging, offsets[i]! * 4, B * T * 4);
+          this.rt.device.queue.submit([encoder.finish()]);
+        });
+      });
+      const nll = new Float32Array(await this.rt.mapRead(staging, rows * 4));
+      const out: number[] = [];
+      groups.forEach((g, i) => {
+        const { T } = shapes[i]!;
+        g.forEach((w, b) => {
+          let s = 0;
+          for (let t = 0; t + 1 < w.length; t++) s += nll[offsets[i]! + b * T + t]!;
+          out.push(s);
+        });
+      });
       return out;
     });
   }
@@ -244,6 +300,8 @@ export class GpuModel implements WindowScorer {
   /** Releases the activation workspace and tables (weights belong to the caller). */
   destroy(): void {
     this.releaseWorkspace();
+    this.rt.release(this.staging);
+    this.staging = undefined;
     this.rt.release(...this.ropeTables.values());
     this.ropeTables.clear();
   }
@@ -259,36 +317,32 @@ export class GpuModel implements WindowScorer {
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= V) throw new InputError(`token id ${id} is outside the vocabulary [0, ${V})`);
   }
 
-  private async nllGroup(windows: readonly (readonly number[])[]): Promise<number[]> {
-    const B = windows.length;
-    // Shorter windows are padded at the end: causal attention keeps padding out of real rows.
-    const T = Math.max(...windows.map((w) => w.length));
-    if (T > this.maxContext) throw new InputError(`a window of ${T} tokens exceeds the maximum context (${this.maxContext})`);
-    const ids = new Uint32Array(B * T);
-    const targets = new Int32Array(B * T).fill(-1);
-    windows.forEach((w, b) => {
-      this.checkIds(w);
-      for (let t = 0; t < w.length; t++) {
-        ids[b * T + t] = w[t]!;
-        if (t + 1 < w.length) targets[b * T + t] = w[t + 1]!;
-      }
-    });
-    const ws = this.workspace(B * T);
-    this.rt.write(ws.ids, ids);
-    this.rt.write(ws.targets, targets);
-    await this.rt.scoped('GpuModel.nll', () => {
-      const pass = new KernelPass(this.rt, 'GpuModel.nll');
+  /** The forward + LM head NLL of (B, T) windows from ws.ids/ws.targets into ws.nll, planned once per shape. */
+  private nllPlan(ws: Workspace, B: number, T: number): DispatchPlan {
+    const key = `${B}:${T}:${ropeKey(this.spec, T)}`;
+    let plan = this.plans.get(key);
+    if (!plan) {
+      if (this.plans.size >= 16) this.releasePlans();
+      const pass = new KernelPass(this.rt, `GpuModel.nll.${B}x${T}`);
       this.encodeForward(pass, ws, B, T, 0);
       const { hiddenSize: C, vocabSize: V } = this.spec;
       lmHeadNll(pass, { rows: B * T, C, V, x: ws.xn, w: this.w.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll, softcap: this.spec.finalSoftcap });
-      pass.submit();
-    });
-    const nll = await this.rt.readF32(ws.nll, B * T);
-    return windows.map((w, b) => {
-      let s = 0;
-      for (let t = 0; t + 1 < w.length; t++) s += nll[b * T + t]!;
-      return s;
-    });
+      plan = pass.plan();
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  private stagingBuffer(bytes: number): GPUBuffer {
+    if (this.staging && this.staging.size >= bytes) return this.staging;
+    this.rt.release(this.staging);
+    this.staging = this.rt.createBuffer('GpuModel.staging', bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    return this.staging;
+  }
+
+  private releasePlans(): void {
+    for (const plan of this.plans.values()) plan.destroy();
+    this.plans.clear();
   }
 
   private async spanGroup(spans: readonly TokenSpan[]): Promise<number[][]> {
@@ -416,8 +470,9 @@ export class GpuModel implements WindowScorer {
     const QD = s.numHeads * s.headDim;
     const ld = QD + 2 * s.numKvHeads * s.headDim;
     const V = s.vocabSize;
-    let VC = this.vocabChunk ?? Math.max(1, Math.floor(CHUNK_BYTES / (rows * 4)));
-    if (VC >= 64 && this.vocabChunk === undefined) VC -= VC % 64;
+    // Chunks of VC columns whose tile partials (lmHeadPartials floats per row) fit CHUNK_BYTES.
+    const tile = lmHeadTileColumns(this.rt);
+    let VC = this.vocabChunk ?? Math.max(tile, Math.floor(CHUNK_BYTES / (rows * 8)) * tile);
     VC = Math.min(V, VC);
     const buf = (label: string, floats: number): GPUBuffer => this.rt.storage(`GpuModel.${label}`, floats * 4);
     this.ws = {
@@ -433,7 +488,7 @@ export class GpuModel implements WindowScorer {
       proj: buf('proj', rows * s.hiddenSize),
       ff: buf('ff', rows * s.intermediateSize),
       ff2: buf('ff2', this.w.blocks[0]?.mlp.kind === 'plain' ? 1 : rows * s.intermediateSize),
-      chunk: buf('chunk', rows * VC),
+      chunk: buf('chunk', rows * lmHeadPartials(this.rt, VC)),
       state: buf('state', rows * 3),
       nll: buf('nll', rows),
       logits: buf('logits', V),
@@ -442,6 +497,7 @@ export class GpuModel implements WindowScorer {
   }
 
   private releaseWorkspace(): void {
+    this.releasePlans();
     const ws = this.ws;
     if (!ws) return;
     this.rt.release(ws.ids, ws.targets, ws.rowIndex, ws.x, ws.xn, ws.qkv, ws.att, ws.proj, ws.ff, ws.ff2, ws.chunk, ws.state, ws.nll, ws.logits);
