@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { formatBytes, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
+import { dominantFloatDtype, dtypeName, formatBytes, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { folderSink } from '../node/sink.ts';
 import { MERGE_HELP, MERGE_OPTIONS, openRecipe, recipeFromArgs } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
@@ -46,6 +46,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
   const out = resolve(values.out);
   return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, runtime) => {
     await openRecipe(ws, recipe, paths, signal);
+    const baseDtype = dtypeName(dominantFloatDtype(ws.checkpoint(recipe.base).tensors.values()) ?? 'F32');
     const progress = new Progress('merge', values.quiet);
     const result = await ws.exportMerge(recipe, folderSink(out), {
       signal,
@@ -53,7 +54,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
         if (p.stage === 'merge') progress.update(p.done, p.total, p.tensor);
       },
       maxShardBytes: values['max-shard-size'] === undefined ? undefined : Number(values['max-shard-size']),
-      extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe) },
+      extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe, baseDtype) },
     });
     progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes((await runtime()).memory.peak)})`);
     return 0;

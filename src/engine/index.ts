@@ -15,7 +15,7 @@ export { normaliseShaderSources, type ShaderSources } from './gpu/shaders.ts';
 
 // Checkpoint I/O
 export type { DType, FloatDType, FloatDTypeName } from './io/dtypes.ts';
-export { FLOAT_DTYPES, FLOAT_DTYPE_NAMES, isFloatDType, dtypeSize, dtypeName, dtypeFromName, storageBytes, decodeToF32, encodeFromF32 } from './io/dtypes.ts';
+export { FLOAT_DTYPES, FLOAT_DTYPE_NAMES, isFloatDType, dtypeSize, dtypeName, dtypeFromName, storageBytes, dominantFloatDtype, decodeToF32, encodeFromF32 } from './io/dtypes.ts';
 export { readSafetensorsHeader, readTensor, writeSafetensors, safetensorsLayout } from './io/safetensors.ts';
 export { parseConfig } from './io/config.ts';
 export { expectedTensors, forwardWeights, bindWeights, canonicalName, storedName, classifyTensor, layerOf, roleOf, architecture, type ExpectedTensor } from './io/weights.ts';

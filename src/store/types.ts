@@ -118,11 +118,11 @@ export interface MergeSlice {
   methods: MethodInfo[];
   method: string;
   /** Values of the method's parameters, by name; absent = the method's default. */
-  params: Record<string, number | boolean>;
+  params: Record<string, number | boolean | string>;
   /** By fine-tune checkpoint id. */
   coefficients: Record<string, CoefficientState>;
   setMethod: (name: string) => void;
-  setParam: (name: string, value: number | boolean) => void;
+  setParam: (name: string, value: number | boolean | string) => void;
   setCoefficient: (id: string, value: number) => void;
   setCoefficientMode: (id: string, mode: CoefficientState['mode']) => void;
   setAnchor: (id: string, index: number, value: number) => void;
@@ -348,7 +348,7 @@ export interface PersistedWorkspace {
   checkpoints: Pick<CheckpointEntry, 'id' | 'name' | 'role' | 'files'>[];
   validationSets: Pick<ValidationSet, 'id' | 'name' | 'text'>[];
   method: string;
-  params: Record<string, number | boolean>;
+  params: Record<string, number | boolean | string>;
   coefficients: Record<string, CoefficientState>;
   objectiveWeights: Record<string, number>;
   searchRows: SearchRow[];
