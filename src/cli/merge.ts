@@ -17,7 +17,10 @@ ${MERGE_HELP}
 Output:
   --out DIR                  output folder (created)
   --max-shard-size BYTES     shard the weights above this size (default 5000000000)
-  --memory-budget BYTES      cap on GPU memory the merge may hold at once
+  --memory-budget BYTES      cap on GPU memory the merge may hold at once (the plan, printed
+                             first, refuses what cannot fit)
+  --json                     print a summary as JSON (files, bytes, gpu_peak_bytes: the most GPU
+                             memory the command held at once)
   --quiet                    no progress lines on stderr`;
 
 export async function runMerge(args: string[], env: CommandEnv = {}): Promise<number> {
@@ -28,6 +31,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
       out: { type: 'string' },
       'max-shard-size': { type: 'string' },
       'memory-budget': { type: 'string' },
+      json: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -44,19 +48,22 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
   const { recipe, paths } = recipeFromArgs(values);
   const budget = values['memory-budget'] === undefined ? undefined : Number(values['memory-budget']);
   const out = resolve(values.out);
-  return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, runtime) => {
+  return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, _runtime, peakBytes) => {
     await openRecipe(ws, recipe, paths, signal);
     const baseDtype = dtypeName(dominantFloatDtype(ws.checkpoint(recipe.base).tensors.values()) ?? 'F32');
     const progress = new Progress('merge', values.quiet);
     const result = await ws.exportMerge(recipe, folderSink(out), {
       signal,
       onProgress: (p) => {
+        if (p.stage === 'plan' && !values.quiet) process.stderr.write(`${p.plan.lines.join('\n')}\n`);
         if (p.stage === 'merge') progress.update(p.done, p.total, p.tensor);
       },
       maxShardBytes: values['max-shard-size'] === undefined ? undefined : Number(values['max-shard-size']),
       extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe, baseDtype) },
     });
-    progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes((await runtime()).memory.peak)})`);
+    const peak = await peakBytes();
+    progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes(peak)})`);
+    if (values.json) console.log(JSON.stringify({ out, tensors: result.tensors, bytes: result.bytes, files: result.files, gpu_peak_bytes: peak }, null, 2));
     return 0;
   });
 }

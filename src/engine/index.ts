@@ -33,7 +33,7 @@ export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
 export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportResult as MergeExportResult } from './merge/export.ts';
-export { ResidentMerge } from './merge/resident.ts';
+export { ResidentMerge, residentBytes, type Residency, type ResidentBytes } from './merge/resident.ts';
 
 // Model
 export { GpuModel, KvCache, type GpuModelOptions } from './model/forward.ts';
@@ -51,6 +51,7 @@ export { layerDistances, type LayerDistances } from './analysis/index.ts';
 export { etaSeconds, gridPoints, nelderMead, weightedMean } from './search/index.ts';
 
 // The studio's job: checkpoints + texts → merge → model → perplexity / generation / export
+export { planMemory, checkPlan, type MemoryPlan, type MemoryPlanRequest, type PlanOption } from './workspace/plan.ts';
 export { Workspace, type WorkspaceOptions, type WorkspaceProgress, type WorkOptions, type EvaluateRequest, type Evaluation, type TextScore, type GenerateRequest, type Generation } from './workspace/workspace.ts';
 
 // Float64 references and comparison helpers, for tests and tools outside the engine.

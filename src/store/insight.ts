@@ -51,6 +51,8 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
     },
 
     exportMerge: async (target) => {
+      // Numbers measured on compressed Δ are re-scored on the exact merge before it is exported.
+      if (get().approximate) await get().evaluate({ exact: true });
       const s = get();
       const base = baseOf(s.checkpoints);
       if (!base) return null;

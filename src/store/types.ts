@@ -1,7 +1,7 @@
 import type { AdapterSummary, CheckpointSummary, CompatibilityItem, LayerDistances, ParamSpec, TrainProgress, TrainSettings } from '../engine/index.ts';
 import type { LocalStore, StorageUsage } from '../storage/local.ts';
 import type { EngineApi } from '../worker/client.ts';
-import type { ErrorInfo, FileEntry, Progress } from '../worker/protocol.ts';
+import type { ErrorInfo, FileEntry, PlanResult, Progress } from '../worker/protocol.ts';
 import type { TrainApi } from '../worker/trainClient.ts';
 import type { TrainedFile, TrainStage } from '../worker/trainProtocol.ts';
 import type { PersistStorage } from 'zustand/middleware';
@@ -141,8 +141,18 @@ export interface MergeSlice {
   references: Record<string, number>;
   /** Measures the base's and each fine-tune's own perplexity where not known yet. */
   refreshReferences: () => void;
-  /** Re-merges and re-measures now; a newer call cancels an older one. */
-  evaluate: () => Promise<void>;
+  /**
+   * Re-merges and re-measures now; a newer call cancels an older one. `exact`: score the exact
+   * merge even when the resident set is compressed (re-scoring before apply/export).
+   */
+  evaluate: (options?: { exact?: boolean }) => Promise<void>;
+  /** The engine's memory plan for the current checkpoints (before they load, and with every measurement). */
+  memoryPlan: PlanResult | null;
+  /** Compressed residency allowed (opt-in): merges may then run on compressed Δ. */
+  compressed: boolean;
+  setCompressed: (on: boolean) => void;
+  /** Set when the shown perplexities were measured on compressed Δ (approximate). */
+  approximate: 'int8' | 'bf16' | null;
 }
 
 export type JobKind = 'sweep' | 'heatmap' | 'grid' | 'optimize';

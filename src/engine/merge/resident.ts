@@ -101,9 +101,10 @@ export interface ResidentBytes {
   total: number;
 }
 
-/** Bytes the resident data takes, from the headers alone (memory plans and the budget check). */
-export function residentBytes(base: Checkpoint, models: readonly Checkpoint[], limits: Limits, residency: Residency = 'exact'): ResidentBytes {
-  const plan = planMerge({ recipe: { version: 1, method: DEFAULT_METHOD, base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {} }, base, models });
+/** Bytes the resident data takes, from the headers alone (memory plans and the budget check); outputs in `outDtype` (default the base's). */
+export function residentBytes(base: Checkpoint, models: readonly Checkpoint[], limits: Limits, residency: Residency = 'exact', outDtype?: FloatDTypeName): ResidentBytes {
+  const probe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: base.name, models: models.map((m) => ({ model: m.name, parameters: {} })), parameters: {}, ...(outDtype ? { dtype: outDtype } : {}) };
+  const plan = planMerge({ recipe: probe, base, models });
   let b = 0;
   let rows = 0;
   let o = 0;

@@ -3,7 +3,7 @@ import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { ExpectedTensor } from '../io/weights.ts';
 import type { Affine, ModelWeights } from '../io/roles.ts';
 import type { ModelSpec } from '../io/spec.ts';
-import { bindWeights } from '../io/weights.ts';
+import { bindWeights, expectedTensors } from '../io/weights.ts';
 import { geluNew, siluMul } from '../kernels/activation.ts';
 import { attention, type StridedHeads } from '../kernels/attention.ts';
 import { embedding } from '../kernels/embedding.ts';
@@ -83,6 +83,32 @@ interface Workspace {
 }
 
 const CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** Floats of each activation buffer for (rows) tokens, and the LM head's vocabulary chunk (one table for workspace() and activationBytes). */
+function workspaceFloats(spec: ModelSpec, rows: number, vocabChunk: number | undefined, plainMlp: boolean) {
+  const QD = spec.numHeads * spec.headDim;
+  const ld = QD + 2 * spec.numKvHeads * spec.headDim;
+  const V = spec.vocabSize;
+  let VC = vocabChunk ?? Math.max(1, Math.floor(CHUNK_BYTES / (rows * 4)));
+  if (VC >= 64 && vocabChunk === undefined) VC -= VC % 64;
+  VC = Math.min(V, VC);
+  const floats = {
+    ids: rows,
+    targets: rows,
+    x: rows * spec.hiddenSize,
+    xn: rows * spec.hiddenSize,
+    qkv: rows * ld,
+    att: rows * QD,
+    proj: rows * spec.hiddenSize,
+    ff: rows * spec.intermediateSize,
+    ff2: plainMlp ? 1 : rows * spec.intermediateSize,
+    chunk: rows * VC,
+    state: rows * 3,
+    nll: rows,
+    logits: V,
+  };
+  return { VC, floats };
+}
 
 export class GpuModel implements WindowScorer {
   readonly rt: GpuRuntime;
@@ -302,32 +328,44 @@ export class GpuModel implements WindowScorer {
   private workspace(rows: number): Workspace {
     if (this.ws && this.ws.rows >= rows) return this.ws;
     this.releaseWorkspace();
-    const s = this.spec;
-    const QD = s.numHeads * s.headDim;
-    const ld = QD + 2 * s.numKvHeads * s.headDim;
-    const V = s.vocabSize;
-    let VC = this.vocabChunk ?? Math.max(1, Math.floor(CHUNK_BYTES / (rows * 4)));
-    if (VC >= 64 && this.vocabChunk === undefined) VC -= VC % 64;
-    VC = Math.min(V, VC);
-    const buf = (label: string, floats: number): GPUBuffer => this.rt.storage(`GpuModel.${label}`, floats * 4);
+    const { VC, floats } = workspaceFloats(this.spec, rows, this.vocabChunk, this.w.blocks[0]?.mlp.kind === 'plain');
+    const buf = (label: keyof typeof floats): GPUBuffer => this.rt.storage(`GpuModel.${label}`, floats[label] * 4);
     this.ws = {
       rows,
       VC,
-      ids: buf('ids', rows),
-      targets: buf('targets', rows),
-      x: buf('x', rows * s.hiddenSize),
-      xn: buf('xn', rows * s.hiddenSize),
-      qkv: buf('qkv', rows * ld),
-      att: buf('att', rows * QD),
-      proj: buf('proj', rows * s.hiddenSize),
-      ff: buf('ff', rows * s.intermediateSize),
-      ff2: buf('ff2', this.w.blocks[0]?.mlp.kind === 'plain' ? 1 : rows * s.intermediateSize),
-      chunk: buf('chunk', rows * VC),
-      state: buf('state', rows * 3),
-      nll: buf('nll', rows),
-      logits: buf('logits', V),
+      ids: buf('ids'),
+      targets: buf('targets'),
+      x: buf('x'),
+      xn: buf('xn'),
+      qkv: buf('qkv'),
+      att: buf('att'),
+      proj: buf('proj'),
+      ff: buf('ff'),
+      ff2: buf('ff2'),
+      chunk: buf('chunk'),
+      state: buf('state'),
+      nll: buf('nll'),
+      logits: buf('logits'),
     };
     return this.ws;
+  }
+
+  /**
+   * An upper bound of the GPU bytes a model holds and allocates besides its weights when scoring
+   * windows of up to `maxContext` tokens, `maxBatch` at a time: the activation workspace, the RoPE
+   * table, each pass's small uniforms and the readback of the per-token NLL (memory plans).
+   */
+  static activationBytes(spec: ModelSpec, options: GpuModelOptions = {}): number {
+    const maxContext = options.maxContext ?? Math.min(spec.maxPositions, 1024);
+    const rows = maxContext * Math.max(1, options.maxBatch ?? 8);
+    const plainMlp = !expectedTensors(spec).some((t) => t.role === 'mlp.gate' || t.role === 'mlp.gate_up');
+    const { VC, floats } = workspaceFloats(spec, rows, options.vocabChunk, plainMlp);
+    const buffer = (f: number): number => Math.max(4, f * 4);
+    const workspace = Object.values(floats).reduce((a, f) => a + buffer(f), 0);
+    const rope = spec.positions === 'rope' ? buffer(maxContext * (spec.headDim / 2) * 2) : 0;
+    // KernelPass: one 16-byte uniform per dispatch, freed at submit: ≤ 24 per layer and 4 per vocabulary chunk.
+    const uniforms = 32 * (24 * spec.numLayers + 4 * Math.ceil(spec.vocabSize / VC) + 16);
+    return workspace + rope + uniforms + buffer(rows) + buffer(spec.vocabSize);
   }
 
   private releaseWorkspace(): void {

@@ -11,11 +11,12 @@ import { planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
-import { ResidentMerge } from '../merge/resident.ts';
+import { ResidentMerge, type Residency } from '../merge/resident.ts';
 import { checkContext, defaultContext, encodeText, evaluateTexts, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
 import { GpuModel } from '../model/forward.ts';
 import { generate, type GenerateOptions, type GenerateResult } from '../model/generate.ts';
 import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } from '../model/load.ts';
+import { checkPlan, planMemory, type MemoryPlan } from './plan.ts';
 
 /**
  * The studio's job, in one place: opened checkpoints and encoded validation texts by the host's
@@ -23,22 +24,27 @@ import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } 
  * an exported folder). The engine Worker (src/worker/session.ts) and the CLI (src/cli/) are thin
  * adapters over it. A recipe names checkpoints by key; a recipe without models is the base alone.
  *
- * With `resident` (the studio), the base and the packed distribution vectors stay on the GPU
- * between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only the
- * combine kernels and the forward passes; when they do not fit the memory budget, or without
- * `resident` (the CLI's default), each evaluation merges tensor by tensor into fresh weights.
- * Both give the same bits. GPU work is serialised: a request that arrives while another runs
- * waits for it (a cancelled one stops at its next signal check).
+ * With `resident` (the studio), the base and the fine-tunes stay on the GPU in their stored
+ * dtypes between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only
+ * the merge kernels and the forward passes; without `resident` (the CLI's default) each
+ * evaluation merges tensor by tensor into fresh weights. Both give the same bits. Before loading
+ * anything, a memory plan (plan.ts) from the headers decides which fits the budget — exact
+ * resident, compressed resident (only with `compressed`: approximate, labelled), or streamed —
+ * and refuses with the shortfall named when none does. GPU work is serialised: a request that
+ * arrives while another runs waits for it (a cancelled one stops at its next signal check).
  */
 export interface WorkspaceOptions {
   /** The live runtime, started on first use. */
   runtime: () => Promise<GpuRuntime>;
-  /** Keep base and Δ on the GPU between evaluations (default false). */
+  /** Keep base and fine-tunes on the GPU between evaluations (default false). */
   resident?: boolean;
+  /** Allow compressed Δ residency when the exact set does not fit (approximate; default false). */
+  compressed?: boolean;
 }
 
 /** Progress of long work, by stage: tensors read/merged, then windows scored per text. */
 export type WorkspaceProgress =
+  | { stage: 'plan'; plan: MemoryPlan }
   | { stage: 'load' | 'merge' | 'resident'; done: number; total: number; tensor: string }
   | { stage: 'ready'; tensors: number; bytes: number }
   | { stage: 'windows'; text: string; index: number; count: number; done: number; total: number };
@@ -57,6 +63,8 @@ export interface EvaluateRequest {
   context?: number;
   /** Windows per GPU dispatch (default 8). */
   batchWindows?: number;
+  /** Score the exact merge even when the resident set is compressed (re-scoring before apply/export). */
+  exact?: boolean;
 }
 
 export interface TextScore extends TextPerplexity {
@@ -66,8 +74,12 @@ export interface TextScore extends TextPerplexity {
 
 export interface Evaluation {
   texts: TextScore[];
-  /** 'resident': base and Δ stayed on the GPU; 'streaming': merged tensor by tensor; 'base': nothing to merge. */
+  /** 'resident': base and fine-tunes stayed on the GPU; 'streaming': merged tensor by tensor; 'base': nothing to merge. */
   mode: 'resident' | 'streaming' | 'base';
+  /** Set when the merge ran on compressed Δ: the numbers approximate the exact merge's. */
+  approximate?: Exclude<Residency, 'exact'>;
+  /** What the plan said before this request loaded anything. */
+  plan: MemoryPlan;
   /** One-off set-up of the resident merge in this request (0 when reused). */
   setupMs: number;
   mergeMs: number;
@@ -112,6 +124,45 @@ export class Workspace {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: WorkspaceOptions) {}
+
+  /** Allows (or forbids) compressed residency from the next evaluation on. */
+  setCompressed(on: boolean): void {
+    this.options.compressed = on;
+  }
+
+  /**
+   * The memory plan for a request (evaluate, or export with `use`), from the headers alone:
+   * starts the runtime (for its limits and budget), loads nothing.
+   */
+  async plan(request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'> & { use?: 'evaluate' | 'export' }): Promise<MemoryPlan> {
+    const rt = await this.options.runtime();
+    return this.planFor(rt, request, request.use ?? 'evaluate');
+  }
+
+  private planFor(rt: GpuRuntime, request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>, use: 'evaluate' | 'export'): MemoryPlan {
+    const { recipe } = request;
+    const base = this.checkpoint(recipe.base);
+    const models = recipe.models.map((m) => this.checkpoint(m.model));
+    const key = this.residentKey(recipe);
+    // Memory the resident merge holds comes back when this request replaces it.
+    const reusable = this.resident && this.resident.key !== key && use === 'evaluate' && this.options.resident && models.length > 0 ? this.resident.merge.memory.bytes : 0;
+    return planMemory({
+      base,
+      models,
+      recipe,
+      context: use === 'evaluate' ? checkContext(base.spec, request.context ?? defaultContext(base.spec)) : undefined,
+      batch: request.batchWindows,
+      use,
+      resident: (this.options.resident ?? false) && !(request.exact && this.options.compressed),
+      compressed: (this.options.compressed ?? false) && !request.exact,
+      limits: rt.limits,
+      budget: rt.memory.budget - rt.memory.live + reusable,
+    });
+  }
+
+  private residentKey(recipe: MergeRecipe): string {
+    return [recipe.base, ...recipe.models.map((m) => m.model)].join('|');
+  }
 
   /** Opens a checkpoint folder (headers only) and keeps it under `key`, replacing what was there. */
   async open(key: string, name: string, files: FileSet, options: WorkOptions = {}): Promise<CheckpointSummary> {
@@ -178,7 +229,15 @@ export class Workspace {
     let mode: Evaluation['mode'];
     let scorer: GpuModel;
     let temporary: LoadedModel | undefined;
-    const resident = this.options.resident && models.length > 0 ? await this.tryResident(rt, recipe, base, models, options) : undefined;
+    const key = this.residentKey(recipe);
+    const wantsResident = this.options.resident && models.length > 0;
+    const reuse = wantsResident && this.resident?.key === key && this.resident.rt === rt && !(request.exact && this.resident.merge.approximate);
+    const plan = this.planFor(rt, request, 'evaluate');
+    options.onProgress?.({ stage: 'plan', plan });
+    const choice = reuse ? undefined : checkPlan(plan);
+    // The resident set of other checkpoints goes (the plan counted its memory as free).
+    if (wantsResident && !reuse) this.dropResident();
+    const resident = reuse || choice?.mode === 'resident' ? await this.tryResident(rt, recipe, base, models, choice?.residency ?? this.resident!.merge.residency, options) : undefined;
     const m0 = performance.now();
     if (resident) {
       setupMs = resident.setupMs;
@@ -200,6 +259,8 @@ export class Workspace {
       scorer = temporary.model;
       mode = models.length === 0 ? 'base' : 'streaming';
     }
+    const residency = resident?.r.merge.residency;
+    const approximate = residency === 'int8' || residency === 'bf16' ? residency : undefined;
     const e0 = performance.now();
     try {
       const scores = await evaluateTexts(scorer, texts, {
@@ -209,7 +270,7 @@ export class Workspace {
         onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
       });
       const evalMs = performance.now() - e0;
-      return { texts: scores.map((s, i) => ({ ...s, key: request.texts[i]! })), mode, setupMs, mergeMs, evalMs, totalMs: performance.now() - t0 };
+      return { texts: scores.map((s, i) => ({ ...s, key: request.texts[i]! })), mode, ...(approximate ? { approximate } : {}), plan, setupMs, mergeMs, evalMs, totalMs: performance.now() - t0 };
     } finally {
       temporary?.destroy();
     }
@@ -268,6 +329,9 @@ export class Workspace {
     return this.serial(async () => {
       const job = this.job(recipe);
       const rt = await this.options.runtime();
+      const plan = this.planFor(rt, { recipe }, 'export');
+      options.onProgress?.({ stage: 'plan', plan });
+      checkPlan(plan);
       const stream = streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) });
       return exportMerged(sink, job.base, planMerge(job), stream, options);
     });
@@ -310,17 +374,17 @@ export class Workspace {
   }
 
   /**
-   * The resident merge for these checkpoints (created on first use, reused after), or undefined
-   * when it does not fit the memory budget: the caller then streams.
+   * The resident merge for these checkpoints in `residency` (created on first use, reused after),
+   * or undefined when it does not fit the memory budget after all: the caller then streams.
    */
-  private async tryResident(rt: GpuRuntime, recipe: MergeRecipe, base: Checkpoint, models: Checkpoint[], options: WorkOptions): Promise<{ r: Resident; setupMs: number } | undefined> {
-    const key = [recipe.base, ...recipe.models.map((m) => m.model)].join('|');
-    if (this.resident && this.resident.key === key && this.resident.rt === rt) return { r: this.resident, setupMs: 0 };
+  private async tryResident(rt: GpuRuntime, recipe: MergeRecipe, base: Checkpoint, models: Checkpoint[], residency: Residency, options: WorkOptions): Promise<{ r: Resident; setupMs: number } | undefined> {
+    const key = this.residentKey(recipe);
+    if (this.resident && this.resident.key === key && this.resident.rt === rt && this.resident.merge.residency === residency) return { r: this.resident, setupMs: 0 };
     this.dropResident();
     const s0 = performance.now();
     let merge: ResidentMerge;
     try {
-      merge = await ResidentMerge.create(rt, base, models, { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'resident', ...p }) });
+      merge = await ResidentMerge.create(rt, base, models, { residency, signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'resident', ...p }) });
     } catch (error) {
       if (error instanceof GpuOutOfMemoryError) return undefined;
       throw error;
