@@ -1,4 +1,5 @@
 import type { AdapterSummary, CheckpointSummary, CompatibilityItem, LayerDistances, ParamSpec, TrainProgress, TrainSettings } from '../engine/index.ts';
+import type { HandleStore } from '../storage/handles.ts';
 import type { LocalStore, StorageUsage } from '../storage/local.ts';
 import type { EngineApi } from '../worker/client.ts';
 import type { ErrorInfo, FileEntry, PlanResult, Progress } from '../worker/protocol.ts';
@@ -303,6 +304,8 @@ export interface MissingItem {
   name: string;
   /** Stored paths that could not be read back. */
   files: string[];
+  /** Opened in place: the files are there, the browser needs the user's permission to read them again (grantAccess). */
+  permission?: boolean;
 }
 
 /** What the studio keeps on this machine (OPFS, storage.ts) and the Storage panel shows. */
@@ -317,6 +320,10 @@ export interface StorageSlice {
   storageNotStored: Record<string, string>;
   /** What a restore could not find in storage. */
   storageMissing: MissingItem[];
+  /** Checkpoints opened in place (read through their file handles, not copied): id → name. */
+  storageInPlace: Record<string, string>;
+  /** Asks the browser again for permission to read a checkpoint opened in place, and reloads it (a click handler: needs the user's gesture). */
+  grantAccess: (id: string) => Promise<void>;
   /** True while a workspace.json write is scheduled or running. */
   storageSaving: boolean;
   storageError: string | null;
@@ -351,6 +358,10 @@ export interface StoreDeps {
   storage?: PersistStorage<PersistedWorkspace>;
   /** Cap on the engine's GPU memory in bytes (?gpuBudget= in the page). */
   memoryBudget?: number;
+  /** Where file handles of checkpoints opened in place are kept (IndexedDB); absent = every checkpoint is copied. */
+  handles?: Promise<HandleStore | null>;
+  /** Checkpoints with file handles at least this large are opened in place, not copied (default IN_PLACE_BYTES; ?inPlace= in the page). */
+  inPlaceBytes?: number;
 }
 
 /** The part of the state that survives a reload (Files included: IndexedDB stores them). */

@@ -12,6 +12,8 @@ import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode
 export interface FileEntry {
   path: string;
   file: File;
+  /** Where the file was opened in place (File System Access API): read through, never copied. */
+  handle?: FileSystemFileHandle;
 }
 
 /** Each request's fields besides `id` and `kind`. */
