@@ -16,6 +16,9 @@ const Q8_BLOCK: u32 = 64u;
 
 override HOLDS_DELTAS: bool = false;
 override WANT_RAW: bool = false;
+// Every row's code when they share one (the usual case: the compiler then drops the per-row
+// dispatch on the code); 255 when they differ.
+override ROW_CODE: u32 = 255u;
 
 struct RowInfo { offset: u32, code: u32, scale: u32, _pad: u32 }
 
@@ -28,13 +31,19 @@ fn q8_at(word: u32, i: u32) -> f32 {
   return f32(bitcast<i32>(word << (24u - 8u * (i & 3u))) >> 24u);
 }
 
+fn row_code(r: u32) -> u32 {
+  if (ROW_CODE != 255u) { return ROW_CODE; }
+  return row_info[r].code;
+}
+
 // Element i of row r as stored, in f32.
 fn row_stored(r: u32, i: u32) -> f32 {
   let info = row_info[r];
-  if (info.code == RC_Q8) {
+  let code = row_code(r);
+  if (code == RC_Q8) {
     return q8_at(rows[info.offset + (i >> 2u)], i) * bitcast<f32>(rows[info.scale + i / Q8_BLOCK]);
   }
-  return decode_value(rows[info.offset + word_index(i, info.code)], i, info.code);
+  return decode_value(rows[info.offset + word_index(i, code)], i, code);
 }
 
 // Δ_r[i], or θ_r[i] with WANT_RAW.

@@ -26,8 +26,15 @@ struct Params { n: u32, rows: u32, alpha: f32, _pad: u32 }
 
 fn value(i: u32) -> f32 {
   var s = 0.0;
+  // row_value of common/rows.wgsl with the base decoded once for all rows.
+  let needs_base = HOLDS_DELTAS == WANT_RAW;
+  let bv = select(0.0, base_value(select(0u, i, needs_base)), needs_base);
   for (var r = 0u; r < params.rows; r++) {
-    s += coef[r] * row_value(r, i);
+    let x = row_stored(r, i);
+    var d = x;
+    if (HOLDS_DELTAS && WANT_RAW) { d = bv + x; }
+    if (!HOLDS_DELTAS && !WANT_RAW) { d = x - bv; }
+    s += coef[r] * d;
   }
   // Reading `base` unconditionally keeps binding 0 in the auto layout for every variant.
   let raw = base_value(select(0u, i, HAS_BASE));

@@ -13,6 +13,7 @@ override OUT_DT: u32 = 0u;
 override HAS_BASE: bool = true;
 override HOLDS_DELTAS: bool = false;
 override WANT_RAW: bool = false;
+override ROW_CODE: u32 = 255u; // as in common/rows.wgsl
 
 const RC_Q8: u32 = 3u;
 
@@ -41,8 +42,9 @@ fn q8_at(word: u32, k: u32) -> f32 {
 // Elements 4q .. 4q+3 of row r as stored, in f32.
 fn row_quad(r: u32, q: u32) -> vec4<f32> {
   let info = row_info[r];
-  if (info.code == DT_F32) { return bitcast<vec4<f32>>(rows[(info.offset >> 2u) + q]); }
-  if (info.code == RC_Q8) {
+  let code = select(info.code, ROW_CODE, ROW_CODE != 255u);
+  if (code == DT_F32) { return bitcast<vec4<f32>>(rows[(info.offset >> 2u) + q]); }
+  if (code == RC_Q8) {
     let w = word_at(info.offset + q);
     let s = bitcast<f32>(word_at(info.scale + q / 16u));
     return vec4<f32>(q8_at(w, 0u), q8_at(w, 1u), q8_at(w, 2u), q8_at(w, 3u)) * s;
@@ -50,22 +52,22 @@ fn row_quad(r: u32, q: u32) -> vec4<f32> {
   let v = rows[(info.offset >> 2u) + (q >> 1u)];
   let lo = select(v.x, v.z, (q & 1u) == 1u);
   let hi = select(v.y, v.w, (q & 1u) == 1u);
-  return vec4<f32>(decode_value(lo, 0u, info.code), decode_value(lo, 1u, info.code), decode_value(hi, 0u, info.code), decode_value(hi, 1u, info.code));
+  return vec4<f32>(decode_value(lo, 0u, code), decode_value(lo, 1u, code), decode_value(hi, 0u, code), decode_value(hi, 1u, code));
 }
 
 fn base_quad(i: u32) -> vec4<f32> {
   return vec4<f32>(base_value(i), base_value(i + 1u), base_value(i + 2u), base_value(i + 3u));
 }
 
-// row_value of common/rows.wgsl for a quad starting at element i = 4q.
-fn row_values(r: u32, q: u32) -> vec4<f32> {
+// row_value of common/rows.wgsl for a quad, given the base's quad b (decoded once for all rows).
+fn row_values(r: u32, q: u32, b: vec4<f32>) -> vec4<f32> {
   let x = row_quad(r, q);
   if (HOLDS_DELTAS) {
-    if (WANT_RAW) { return base_quad(4u * q) + x; }
+    if (WANT_RAW) { return b + x; }
     return x;
   }
   if (WANT_RAW) { return x; }
-  return x - base_quad(4u * q);
+  return x - b;
 }
 
 // alpha·base + s for element i, as combine.wgsl value() finishes it.
@@ -82,8 +84,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n4 = params.n / 4u;
   if (q >= n4) { return; }
   var s = vec4<f32>(0.0);
+  let needs_base = HOLDS_DELTAS == WANT_RAW;
+  let b = select(vec4<f32>(0.0), base_quad(select(0u, 4u * q, needs_base)), needs_base);
   for (var r = 0u; r < params.rows; r++) {
-    s += coef[r] * row_values(r, q);
+    s += coef[r] * row_values(r, q, b);
   }
   let i = 4u * q;
   let v = vec4<u32>(

@@ -199,9 +199,10 @@ export function rowsBindings(rows: GpuRows): [Bindable, Bindable] {
   return [rows.buffer, rows.info];
 }
 
-/** The rows.wgsl overrides: what the rows hold and whether the kernel wants the models themselves. */
+/** The rows.wgsl overrides: what the rows hold, whether the kernel wants the models themselves, and their shared code. */
 export function rowsConstants(rows: GpuRows, raw: boolean): Record<string, number> {
-  return { HOLDS_DELTAS: rows.holds === 'deltas' ? 1 : 0, WANT_RAW: raw ? 1 : 0 };
+  const shared = rows.codes.every((c) => c === rows.codes[0]) ? rowCodeNumber(rows.codes[0]!) : 255;
+  return { HOLDS_DELTAS: rows.holds === 'deltas' ? 1 : 0, WANT_RAW: raw ? 1 : 0, ROW_CODE: shared };
 }
 
 /**
