@@ -85,3 +85,68 @@ test('a full storage quota gives StorageFullError and corrupts nothing already s
     await cdp.send('Storage.overrideQuotaForOrigin', { origin });
   }
 });
+
+test('replacing a stored file keeps the old one whole until the new one is complete (write-new-then-swap)', async ({ page }) => {
+  await page.goto('/?nodemo');
+  const outcome = await page.evaluate(async (url) => {
+    const { LocalStore } = (await import(/* @vite-ignore */ url)) as StorageModule;
+    const store = await LocalStore.open('e2e-swap');
+    await store.clear();
+    const read = async (): Promise<string> => (await store.file('texts/a.txt')).text();
+    const names = async (): Promise<string[]> => {
+      const out: string[] = [];
+      const dir = (await (await navigator.storage.getDirectory()).getDirectoryHandle('e2e-swap')).getDirectoryHandle('texts');
+      for await (const [n] of (await dir as unknown as { entries(): AsyncIterable<[string, unknown]> }).entries()) out.push(n);
+      return out.sort();
+    };
+    await store.putText('texts/a.txt', 'old');
+    const proto = FileSystemFileHandle.prototype as unknown as { move?: unknown; createWritable: (o?: unknown) => Promise<FileSystemWritableFileStream> };
+    const move = proto.move;
+    const createWritable = proto.createWritable;
+    const result: Record<string, unknown> = {};
+    try {
+      // 1. The rename fails: the complete new file still replaces the old one (swap on close).
+      proto.move = () => Promise.reject(new DOMException('no rename here', 'NotAllowedError'));
+      await store.putText('texts/a.txt', 'new');
+      result.afterFailedMove = await read();
+      // 2. Rename and the swap both fail: the old content stays, the error is reported.
+      proto.createWritable = function (this: FileSystemFileHandle, o?: unknown) {
+        if (!this.name.startsWith('.partial-')) return Promise.reject(new DOMException('disk gone', 'InvalidStateError'));
+        return createWritable.call(this, o);
+      };
+      result.bothFail = await store.putText('texts/a.txt', 'newer').then(() => 'resolved', (e: Error) => e.name);
+      result.afterBothFail = await read();
+    } finally {
+      proto.move = move;
+      proto.createWritable = createWritable;
+    }
+    // 3. The new data itself fails half way: nothing changes.
+    const failing = new Blob(['x']);
+    Object.defineProperty(failing, 'stream', {
+      value: () =>
+        new ReadableStream({
+          pull(c) {
+            c.enqueue(new Uint8Array(1000));
+            c.error(new Error('source failed'));
+          },
+        }),
+    });
+    result.sourceFails = await store.put('texts/a.txt', failing).then(() => 'resolved', (e: Error) => e.message);
+    result.afterSourceFails = await read();
+    // 4. A normal replacement.
+    await store.putText('texts/a.txt', 'newest');
+    result.final = await read();
+    result.names = await names();
+    await store.clear();
+    return result;
+  }, MODULE);
+  expect(outcome).toEqual({
+    afterFailedMove: 'new',
+    bothFail: 'InvalidStateError',
+    afterBothFail: 'new',
+    sourceFails: 'source failed',
+    afterSourceFails: 'new',
+    final: 'newest',
+    names: ['a.txt'],
+  });
+});

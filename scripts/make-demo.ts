@@ -29,6 +29,7 @@ import { interleave, loadDistributions, type Distribution } from './demo/corpora
 import { configJson, initCheckpoint, paramCount, type Gpt2Shape } from './demo/init.ts';
 import type { PageTrainResult } from './demo/page.ts';
 import { EOT, EOT_ID } from './demo/tokenizer.ts';
+import { makeDemoTasks } from './demo/tasks.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const OUT = join(ROOT, 'public', 'demo');
@@ -298,6 +299,7 @@ async function main(): Promise<void> {
   } finally {
     rt.destroy();
   }
+  await makeDemoTasks({ log });
 }
 
 main().then(

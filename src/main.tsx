@@ -19,13 +19,20 @@ const query = new URLSearchParams(location.search);
 const budget = Number(query.get('gpuBudget'));
 const inPlaceBytes = query.has('inPlace') ? Number(query.get('inPlace')) : NaN;
 const keep = !query.has('fresh');
+const demo = query.has('demo');
+const opened = keep && LocalStore.available() ? LocalStore.open().catch(() => null) : undefined;
+// ?demo never touches a saved workspace: when something is stored, the demo opens in a separate
+// session that neither restores nor stores anything (as ?fresh), and the saved workspace comes
+// back on the next visit without ?demo.
+const separate = demo && opened ? opened.then(async (l) => !!l && (await l.list().catch(() => [])).length > 0) : Promise.resolve(false);
 const store = createStudioStore({
   engine: createEngineClient(),
   train: createTrainClient(),
   // The workspace and the files the user loads are kept in OPFS (src/store/storage.ts); a
-  // browser without OPFS keeps the workspace in IndexedDB instead.
-  local: keep && LocalStore.available() ? LocalStore.open().catch(() => null) : undefined,
-  storage: keep && !LocalStore.available() && typeof indexedDB !== 'undefined' ? indexedDbStorage() : undefined,
+  // browser without OPFS keeps the workspace in IndexedDB instead (not for a ?demo session:
+  // it could not tell whether the demo would replace a saved workspace there).
+  local: opened && demo ? Promise.all([opened, separate]).then(([l, apart]) => (apart ? null : l)) : opened,
+  storage: keep && !demo && !LocalStore.available() && typeof indexedDB !== 'undefined' ? indexedDbStorage() : undefined,
   memoryBudget: Number.isFinite(budget) && budget > 0 ? budget : undefined,
   // Checkpoints opened in place keep their file handles in IndexedDB (src/storage/handles.ts).
   handles: keep && fileHandlesAvailable() ? indexedDbHandleStore().catch(() => null) : undefined,
@@ -33,7 +40,7 @@ const store = createStudioStore({
 });
 
 // No saved workspace (first visit) or ?demo: open the demo workspace from /demo/; ?nodemo: never.
-void startWithDemo(store, query);
+void startWithDemo(store, query, undefined, { separate });
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { InputError, TextStream } from '../engine/index.ts';
+import { printable } from './format.ts';
 import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
 import { cancelOnSignals } from './progress.ts';
 import { loadProgress, openModel, parseIntOption, stdout, withWorkspace, type CommandEnv } from './session.ts';
@@ -19,7 +20,7 @@ Options:
   --max-tokens N             most new tokens (default 64)
   --temperature X            0 = greedy (default); > 0 samples from softmax(logits / X)
   --top-k K                  sample among the K most likely tokens only (default: all)
-  --seed N                   sampling seed
+  --seed N                   sampling seed (0 … 4294967295)
   --ignore-eos               keep going past the EOS token
   --json                     print {prompt, text, ids, stop, seed} as JSON instead of streaming
   --quiet                    no progress lines on stderr
@@ -51,7 +52,9 @@ export async function runGenerate(args: string[], env: CommandEnv = {}): Promise
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const out = env.out ?? stdout;
+  // On a terminal the text is shown with control characters escaped (a model or tokenizer can
+  // emit escape sequences); a pipe or file gets it verbatim.
+  const out = env.out ?? (process.stdout.isTTY ? (text: string) => stdout(printable(text, true)) : stdout);
   if (values.help) {
     out(`${HELP}\n`);
     return 0;
@@ -61,7 +64,8 @@ export async function runGenerate(args: string[], env: CommandEnv = {}): Promise
   const maxTokens = parseIntOption('max-tokens', values['max-tokens'], 0) ?? 64;
   const temperature = parseFloatOption('temperature', values.temperature) ?? 0;
   const topK = parseIntOption('top-k', values['top-k'], 1);
-  const seed = parseIntOption('seed', values.seed, 0) ?? (temperature > 0 ? Math.floor(Math.random() * 2 ** 31) : 0);
+  // The sampler's PRNG (mulberry32) has a 32-bit state: a larger seed would silently alias another.
+  const seed = parseIntOption('seed', values.seed, 0, 2 ** 32 - 1) ?? (temperature > 0 ? Math.floor(Math.random() * 2 ** 31) : 0);
   const signal = env.signal ?? cancelOnSignals();
 
   const started = Date.now();

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { basename, resolve } from 'node:path';
 import { folderFileSet } from '../node/files.ts';
 import { formatBytes, inspectCheckpoint, type CheckpointSummary } from '../engine/index.ts';
-import { formatCount, table } from './format.ts';
+import { formatCount, printable, table } from './format.ts';
 
 const HELP = `dem inspect PATH [--json]
 
@@ -27,20 +27,22 @@ export async function runInspect(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The summary for a terminal: names from the files (tensors, shards, the folder) with control characters escaped. */
 export function formatSummary(s: CheckpointSummary): string {
   const spec = s.spec;
   const buffers = s.tensors.filter((t) => t.kind === 'buffer').length;
   const lines = [
-    `${s.name}: ${s.modelType} (${s.family} family)`,
+    `${printable(s.name)}: ${s.modelType} (${s.family} family)`,
     `parameters: ${formatCount(s.parameterCount)}` + (buffers ? ` (learned only; ${buffers} buffer tensor${buffers === 1 ? '' : 's'} listed, not counted)` : ''),
     `layers ${spec.numLayers}, hidden ${spec.hiddenSize}, heads ${spec.numHeads} (kv ${spec.numKvHeads}), head dim ${spec.headDim}, ` +
       `ffn ${spec.intermediateSize}, vocab ${spec.vocabSize}, positions ${spec.maxPositions}, ${spec.tieWordEmbeddings ? 'tied' : 'untied'} head`,
+    ...(s.features ? [`features: ${s.features.join('; ')}`] : []),
     `dtypes: ${Object.entries(s.dtypes)
       .map(([d, n]) => `${d} ${formatCount(n)}`)
       .join(', ')}`,
     `files: ${s.files.length} (${s.sharded ? 'sharded' : 'single file'}), ${formatBytes(s.totalBytes)}${s.hasTokenizer ? ', tokenizer.json' : ', no tokenizer.json'}`,
     '',
-    table([['tensor', 'dtype', 'shape', 'kind', 'file'], ...s.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, t.kind, t.file])]),
+    table([['tensor', 'dtype', 'shape', 'kind', 'file'], ...s.tensors.map((t) => [printable(t.name), t.dtype, `[${t.shape.join(', ')}]`, t.kind, printable(t.file)])]),
   ];
   return lines.join('\n');
 }

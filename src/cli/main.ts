@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_METHOD, DemError, methodNames } from '../engine/index.ts';
-import { wrap } from './format.ts';
+import { oneLine, wrap } from './format.ts';
 import { runInspect } from './inspect.ts';
 import { runMerge } from './merge.ts';
+import { runEval } from './eval.ts';
 import { runGenerate } from './generate.ts';
 import { runPpl } from './ppl.ts';
 
@@ -24,6 +25,10 @@ Usage:
   dem ppl --model DIR --text FILE ... [--context N] [--json]
                                    validation perplexity per text (tokens, predicted, mean NLL,
                                    ppl); with --base DIR --model DIR[:W] ... of a merge made in memory
+  dem eval --model DIR --task FILE ... [--context N] [--json]
+                                   task scores (multiple choice: acc, acc_norm; generative:
+                                   exact match; with standard errors) from JSON Lines task
+                                   files; with --base DIR --model DIR[:W] ... of a merge
   dem generate --model DIR --prompt TEXT [--max-tokens N] [--temperature X] [--top-k K] [--seed N]
                                    continue a prompt (greedy, or seeded sampling), streamed to
                                    stdout; --base DIR --model DIR[:W] ... generates from a merge
@@ -37,6 +42,7 @@ const commands: Record<string, Command> = {
   inspect: runInspect,
   merge: runMerge,
   ppl: runPpl,
+  eval: runEval,
   generate: runGenerate,
 };
 
@@ -46,9 +52,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return name ? 0 : 2;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
-    console.error(`dem: unknown command '${name}'\n\n${USAGE}`);
+    console.error(`dem: unknown command '${oneLine(name)}'\n\n${USAGE}`);
     return 2;
   }
   try {
@@ -58,20 +64,27 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Every failure as one printable line on stderr (control characters escaped, length capped):
+ * DemErrors say what is wrong with which file; an argument error exits 2; anything else is a
+ * bug reported as an internal error, its stack printed only with DEM_DEBUG=1.
+ */
 export function reportError(error: unknown): number {
   if (error instanceof DemError) {
-    console.error(`dem: error: ${error.message}`);
+    console.error(`dem: error: ${oneLine(error.message)}`);
     return error.code === 'cancelled' ? 130 : 1;
   }
+  const message = error instanceof Error ? error.message : String(error);
   if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-    console.error(`dem: ${error.message}`);
+    console.error(`dem: ${oneLine(message)}`);
     return 2;
   }
-  if (error instanceof Error && 'code' in error && (error.code === 'ENOENT' || error.code === 'EACCES' || error.code === 'ENOTDIR')) {
-    console.error(`dem: error: ${error.message}`);
+  if (error instanceof Error && 'code' in error && typeof error.code === 'string' && /^E[A-Z]+$/.test(error.code)) {
+    console.error(`dem: error: ${oneLine(message)}`);
     return 1;
   }
-  console.error(error);
+  console.error(`dem: internal error: ${oneLine(`${error instanceof Error ? error.name : 'Error'}: ${message}`)}${process.env.DEM_DEBUG ? '' : ' (DEM_DEBUG=1 prints the stack)'}`);
+  if (process.env.DEM_DEBUG && error instanceof Error && error.stack) console.error(error.stack);
   return 1;
 }
 

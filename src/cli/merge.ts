@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { dominantFloatDtype, dtypeName, formatBytes, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
+import { dominantFloatDtype, dtypeName, formatBytes, InputError, parseByteSize, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { folderSink } from '../node/sink.ts';
 import { MERGE_HELP, MERGE_OPTIONS, openRecipe, recipeFromArgs } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
@@ -12,13 +12,18 @@ dem merge --config FILE.yml --out DIR
 Merges on the GPU, tensor by tensor (the checkpoint never has to fit in GPU memory), and writes
 a Hugging Face folder: model.safetensors (or shards + index above --max-shard-size), config.json
 and tokenizer files from the base, dem-recipe.json and mergekit_config.yml.
+The folder is written as a whole: into a hidden temporary folder beside --out, renamed to --out
+only when complete. A failure, Ctrl-C or a full disk leaves --out as it was. --out may not be,
+contain or lie inside an input folder, and must be new or empty unless --force is given.
 
 ${MERGE_HELP}
 Output:
-  --out DIR                  output folder (created)
-  --max-shard-size BYTES     shard the weights above this size (default 5000000000)
-  --memory-budget BYTES      cap on GPU memory the merge may hold at once (the plan, printed
-                             first, refuses what cannot fit)
+  --out DIR                  output folder (created; new or empty)
+  --force                    replace a non-empty --out (only once the new export is complete)
+  --max-shard-size SIZE      shard the weights above this size: bytes, or with a unit
+                             (5GB, 500MB: decimal as Hugging Face; 4GiB: binary); default 5GB
+  --memory-budget SIZE       cap on GPU memory the merge may hold at once (same units; the
+                             plan, printed first, refuses what cannot fit)
   --json                     print a summary as JSON (files, bytes, gpu_peak_bytes: the most GPU
                              memory the command held at once)
   --quiet                    no progress lines on stderr`;
@@ -29,6 +34,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
     options: {
       ...MERGE_OPTIONS,
       out: { type: 'string' },
+      force: { type: 'boolean' },
       'max-shard-size': { type: 'string' },
       'memory-budget': { type: 'string' },
       json: { type: 'boolean' },
@@ -46,19 +52,23 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
   }
   const signal = env.signal ?? cancelOnSignals();
   const { recipe, paths } = recipeFromArgs(values);
-  const budget = values['memory-budget'] === undefined ? undefined : Number(values['memory-budget']);
+  const budget = sizeOption('memory-budget', values['memory-budget']);
+  const maxShardBytes = sizeOption('max-shard-size', values['max-shard-size']);
   const out = resolve(values.out);
+  // The sink refuses a bad --out, or a disk without room, when the export begins: after the
+  // headers are read (the plan gives the exact size), before the GPU is started.
+  const sink = folderSink(out, { force: values.force, inputs: [...new Set(paths.values())], label: `--out ${values.out}`, disk: env.disk });
   return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, _runtime, peakBytes) => {
     await openRecipe(ws, recipe, paths, signal);
     const baseDtype = dtypeName(dominantFloatDtype(ws.checkpoint(recipe.base).tensors.values()) ?? 'F32');
     const progress = new Progress('merge', values.quiet);
-    const result = await ws.exportMerge(recipe, folderSink(out), {
+    const result = await ws.exportMerge(recipe, sink, {
       signal,
       onProgress: (p) => {
         if (p.stage === 'plan' && !values.quiet) process.stderr.write(`${p.plan.lines.join('\n')}\n`);
         if (p.stage === 'merge') progress.update(p.done, p.total, p.tensor);
       },
-      maxShardBytes: values['max-shard-size'] === undefined ? undefined : Number(values['max-shard-size']),
+      maxShardBytes,
       extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe, baseDtype) },
     });
     const peak = await peakBytes();
@@ -66,4 +76,12 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
     if (values.json) console.log(JSON.stringify({ out, tensors: result.tensors, bytes: result.bytes, files: result.files, gpu_peak_bytes: peak }, null, 2));
     return 0;
   });
+}
+
+/** A SIZE option (bytes or 5GB / 4GiB); InputError naming the flag otherwise. */
+function sizeOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const bytes = parseByteSize(v);
+  if (bytes === undefined) throw new InputError(`--${name}: '${v}' is not a positive size (bytes, or with a unit: 5GB, 500MB, 4GiB)`);
+  return bytes;
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   allParams,
@@ -10,6 +10,7 @@ import {
   InputError,
   isMethodName,
   methodNames,
+  MAX_YAML_CHARS,
   methodsTaking,
   parseMergekitYaml,
   parseRecipe,
@@ -20,7 +21,7 @@ import {
   type ParamSpec,
   type Workspace,
 } from '../engine/index.ts';
-import { folderFileSet } from '../node/files.ts';
+import { folderFileSet, readTextFileBounded } from '../node/files.ts';
 import { wrap } from './format.ts';
 
 /** One flag per merge parameter any method declares (ω is given per model as DIR:WEIGHT). */
@@ -116,7 +117,7 @@ export function givenParams(v: MergeArgValues): Record<string, number | boolean 
 export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths: Map<string, string> } {
   if (v.config) {
     const file = resolve(v.config);
-    const recipe = parseMergekitYaml(readFileSync(file, 'utf8'), basename(file));
+    const recipe = parseMergekitYaml(readTextFileBounded(file, MAX_YAML_CHARS, v.config, 'a mergekit config'), basename(file));
     const paths = new Map<string, string>();
     // mergekit resolves local model paths against the working directory; fall back to the YAML's folder.
     for (const id of [recipe.base, ...recipe.models.map((m) => m.model)]) {

@@ -1,4 +1,5 @@
 import { CancelledError } from '../engine/index.ts';
+import { printable } from './format.ts';
 
 /** Progress lines on stderr: a redrawn line on a terminal, plain lines (every ~5%) otherwise. */
 export class Progress {
@@ -15,7 +16,7 @@ export class Progress {
     const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
     const elapsed = (Date.now() - this.start) / 1000;
     const eta = done > 0 ? (elapsed * (total - done)) / done : 0;
-    const line = `${this.what}: ${done}/${total} (${pct}%) ${elapsed.toFixed(1)}s elapsed, ETA ${eta.toFixed(1)}s${item ? `  ${item}` : ''}`;
+    const line = printable(`${this.what}: ${done}/${total} (${pct}%) ${elapsed.toFixed(1)}s elapsed, ETA ${eta.toFixed(1)}s${item ? `  ${item}` : ''}`);
     if (process.stderr.isTTY) {
       process.stderr.write(`\r\x1b[K${line}`);
     } else if (pct >= this.lastPct + 5 || done === total) {
@@ -27,7 +28,7 @@ export class Progress {
   done(message: string): void {
     if (this.quiet) return;
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-    process.stderr.write(`${this.what}: done in ${((Date.now() - this.start) / 1000).toFixed(1)}s: ${message}\n`);
+    process.stderr.write(`${printable(`${this.what}: done in ${((Date.now() - this.start) / 1000).toFixed(1)}s: ${message}`)}\n`);
   }
 }
 

@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { DEFAULT_METHOD, formatBytes, InputError, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
+import { DEFAULT_METHOD, formatBytes, InputError, MAX_TEXT_BYTES, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
+import { readTextFileBounded } from '../node/files.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
+import type { Disk } from '../node/sink.ts';
 import { MERGE_ONLY_FLAGS, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
 import { Progress } from './progress.ts';
 
@@ -14,6 +16,8 @@ export interface CommandEnv {
   runtime?: () => Promise<GpuRuntime>;
   out?: (text: string) => void;
   signal?: AbortSignal;
+  /** The file-system calls `dem merge` writes its output with (tests stand in a full or read-only disk). */
+  disk?: Partial<Disk>;
 }
 
 /** The model a command evaluates, opened in a workspace. */
@@ -54,19 +58,17 @@ export async function openModel(ws: Workspace, values: MergeArgValues, signal: A
   return { name: ckpt.name, spec: ckpt.spec, recipe, merged: false };
 }
 
+/** A --text file: a regular file of at most MAX_TEXT_BYTES, read in chunks (node/files.ts). */
 export function readTextFile(path: string): string {
-  try {
-    return readFileSync(resolve(path), 'utf8');
-  } catch (cause) {
-    const code = cause instanceof Error && 'code' in cause ? String(cause.code) : '';
-    throw new InputError(code === 'ENOENT' ? 'no such file' : `cannot read: ${cause instanceof Error ? cause.message : String(cause)}`, { file: path, cause });
-  }
+  return readTextFileBounded(resolve(path), MAX_TEXT_BYTES, path, 'a text');
 }
 
-export function parseIntOption(name: string, v: string | undefined, min: number): number | undefined {
+/** Integer options are at most 2³¹ − 1 unless a smaller `max` is given (a seed: 2³² − 1). */
+export function parseIntOption(name: string, v: string | undefined, min: number, max = 2 ** 31 - 1): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
   if (v.trim() === '' || !Number.isInteger(x) || x < min) throw new InputError(`--${name}: '${v}' is not an integer ≥ ${min}`);
+  if (x > max) throw new InputError(`--${name}: '${v}' is more than ${max}`);
   return x;
 }
 
@@ -103,7 +105,7 @@ export async function withWorkspace<T>(
 export function loadProgress(quiet: boolean | undefined, merged: boolean): (p: WorkspaceProgress) => void {
   let bar: Progress | undefined;
   return (p) => {
-    if (p.stage === 'windows') return;
+    if (p.stage === 'windows' || p.stage === 'items') return;
     if (p.stage === 'plan') {
       if (!quiet) process.stderr.write(`${p.plan.lines.join('\n')}\n`);
       return;

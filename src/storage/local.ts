@@ -5,7 +5,8 @@ import { CancelledError, StorageFullError } from '../engine/index.ts';
  * Origin Private File System, on the user's disk, private to this origin. Files are streamed in
  * and out (a stored checkpoint is handed back as a lazy File, never read whole), and every write
  * goes to a temporary name that is renamed only when complete, so a full disk or a cancelled
- * copy never leaves a truncated file that looks whole. Paths are '/'-separated.
+ * copy never leaves a truncated file that looks whole, and a file being replaced keeps its old
+ * content until the new one is complete. Paths are '/'-separated.
  */
 export interface StoredFile {
   path: string;
@@ -89,15 +90,19 @@ export class LocalStore {
       }
       throw error;
     }
-    await dir.removeEntry(name).catch(() => undefined);
+    // Write-new-then-swap: until the complete new file replaces it in one step, `path` keeps its
+    // old content whole. move() onto an existing name replaces it (Chromium's OPFS); where move is
+    // missing or refuses, createWritable on the target does the same (its writes go to a swap file
+    // that replaces the target only on close; an abort leaves it as it was).
     const movable = tmp as FileSystemFileHandle & { move?: (name: string) => Promise<void> };
-    if (movable.move) {
-      await movable.move(name);
-    } else {
-      // No rename in this browser: copy the complete temporary file, then drop it.
-      const target = await (await dir.getFileHandle(name, { create: true })).createWritable();
-      await (await tmp.getFile()).stream().pipeTo(target);
-      await dir.removeEntry(tmpName);
+    const moved = movable.move ? await movable.move(name).then(() => true, () => false) : false;
+    if (!moved) {
+      try {
+        const target = await (await dir.getFileHandle(name, { create: true })).createWritable();
+        await (await tmp.getFile()).stream().pipeTo(target);
+      } finally {
+        await dir.removeEntry(tmpName).catch(() => undefined);
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import type { LocalStore, StoredFile, StorageUsage } from '../storage/local.ts';
 import type { EngineApi, WorkspaceKind } from '../worker/client.ts';
 import type { FileEntry, RequestBodies, Results } from '../worker/protocol.ts';
 import { createStudioStore } from './index.ts';
-import { WORKSPACE_FILE } from './storage.ts';
+import { SAVE_MAX_WAIT_MS, WORKSPACE_BACKUP, WORKSPACE_FILE } from './storage.ts';
 
 /**
  * The OPFS binding over an in-memory LocalStore (same contract: a write either lands whole or
@@ -13,6 +13,8 @@ import { WORKSPACE_FILE } from './storage.ts';
  */
 class MemoryStore {
   files = new Map<string, File>();
+  /** Every path written, in order. */
+  puts: string[] = [];
   constructor(public quota = Infinity) {}
   private bytes(): number {
     return [...this.files.values()].reduce((s, f) => s + f.size, 0);
@@ -21,6 +23,7 @@ class MemoryStore {
     const old = this.files.get(path)?.size ?? 0;
     if (this.bytes() - old + data.size > this.quota) throw new StorageFullError(`not enough browser storage to keep ${path}`, { file: path });
     const bytes = new Uint8Array(await data.arrayBuffer());
+    this.puts.push(path);
     options.onProgress?.(bytes.length, data.size);
     this.files.set(path, new File([bytes], path.split('/').pop()!));
   }
@@ -278,5 +281,103 @@ describe('checkpoints opened in place (File System Access handles)', () => {
     c.store.getState().removeCheckpoint(id);
     await until(() => !handles.map.has(id), 'the handles to go');
     expect(c.store.getState().storageInPlace).toEqual({});
+  });
+});
+
+describe('workspace.json: a backup generation, recovery instead of an empty workspace, coalesced writes', () => {
+  /** A workspace with a base, a fine-tune and a text, saved; returns the ids. */
+  async function saved(mem: MemoryStore): Promise<{ base: string; ft: string }> {
+    const s = open(mem);
+    await s.store.restored;
+    const base = await s.store.getState().addCheckpoint('base', folder(100));
+    const ft = await s.store.getState().addCheckpoint('ft', folder(50));
+    await s.store.getState().addValidationText('prose', 'some words here');
+    await until(() => mem.files.has(`checkpoints/${ft}/model.safetensors`) && mem.files.has(WORKSPACE_FILE), 'copies');
+    await settled(s);
+    s.store.setState({ objectiveWeights: { x: 2 } });
+    await until(() => mem.files.has(WORKSPACE_BACKUP), 'a second save');
+    await settled(s);
+    return { base, ft };
+  }
+
+  it('each save keeps the generation it replaces as workspace.backup.json', async () => {
+    const mem = new MemoryStore();
+    await saved(mem);
+    const current = JSON.parse(await mem.files.get(WORKSPACE_FILE)!.text()) as { state: { objectiveWeights: unknown } };
+    const backup = JSON.parse(await mem.files.get(WORKSPACE_BACKUP)!.text()) as { state: { objectiveWeights: unknown } };
+    expect(current.state.objectiveWeights).toEqual({ x: 2 });
+    expect(backup.state.objectiveWeights).not.toEqual({ x: 2 });
+    // The backup is written before the file it backs up is replaced.
+    expect(mem.puts.lastIndexOf(WORKSPACE_BACKUP)).toBeLessThan(mem.puts.lastIndexOf(WORKSPACE_FILE));
+  });
+
+  it('a corrupt workspace.json: the backup generation is restored and the user is told', async () => {
+    const mem = new MemoryStore();
+    await saved(mem);
+    mem.files.set(WORKSPACE_FILE, new File(['{"version":1,"state":{"checkpoints":[{"id":'], WORKSPACE_FILE));
+    const s = open(mem);
+    await s.store.restored;
+    expect(s.store.getState().checkpoints.map((c) => [c.name, c.role, c.status])).toEqual([
+      ['base', 'base', 'ready'],
+      ['ft', 'finetune', 'ready'],
+    ]);
+    expect(s.store.getState().validationSets.map((v) => v.name)).toEqual(['prose']);
+    expect(s.store.getState().notifications.at(-1)?.message).toMatch(/workspace\.json could not be used \(it is unreadable \(not valid JSON.*the previous saved version was restored/);
+  });
+
+  it('workspace.json and its backup both unusable (or missing): the stored checkpoints and texts are recovered, not orphaned', async () => {
+    for (const damage of ['corrupt', 'missing'] as const) {
+      const mem = new MemoryStore();
+      const { base, ft } = await saved(mem);
+      mem.files.set(`checkpoints/${ft}/config.json`, new File(['{"model_type":"gpt2","_name_or_path":"org/my-finetune"}'], 'config.json'));
+      if (damage === 'corrupt') {
+        mem.files.set(WORKSPACE_FILE, new File(['{"state": {"checkpoints": "oops"}}'], WORKSPACE_FILE));
+        mem.files.set(WORKSPACE_BACKUP, new File(['not json'], WORKSPACE_BACKUP));
+      } else {
+        mem.files.delete(WORKSPACE_FILE);
+        mem.files.delete(WORKSPACE_BACKUP);
+      }
+      const s = open(mem);
+      await s.store.restored;
+      const cards = s.store.getState().checkpoints;
+      expect(cards.map((c) => c.id).sort(), damage).toEqual([base, ft].sort());
+      expect(cards.find((c) => c.id === ft)!.name).toBe('my-finetune');
+      expect(cards.every((c) => c.status === 'ready')).toBe(true);
+      expect(cards.filter((c) => c.role === 'base')).toHaveLength(1);
+      expect(s.store.getState().validationSets.map((v) => v.text)).toEqual(['some words here']);
+      expect(s.store.getState().notifications.at(-1)?.message).toMatch(/2 stored checkpoints and 1 text were recovered from browser storage/);
+      // Nothing stored was deleted.
+      expect(mem.files.has(`checkpoints/${base}/model.safetensors`)).toBe(true);
+    }
+  });
+
+  it('a first visit (nothing stored) starts empty without a report', async () => {
+    const s = open(new MemoryStore());
+    await s.store.restored;
+    expect(s.store.getState().notifications).toEqual([]);
+  });
+
+  it('rapid changes (a slider drag) are coalesced: a handful of writes, and at least one per SAVE_MAX_WAIT_MS while they go on', async () => {
+    const mem = new MemoryStore();
+    const s = open(mem);
+    await s.store.restored;
+    await s.store.getState().addValidationText('prose', 'some words here');
+    await settled(s);
+    const before = mem.puts.filter((p) => p === WORKSPACE_FILE).length;
+    const started = Date.now();
+    let i = 0;
+    // 60 changes a second for SAVE_MAX_WAIT_MS + 1 s.
+    while (Date.now() - started < SAVE_MAX_WAIT_MS + 1000) {
+      s.store.setState({ objectiveWeights: { prose: ++i } });
+      await new Promise((r) => setTimeout(r, 16));
+    }
+    const during = mem.puts.filter((p) => p === WORKSPACE_FILE).length - before;
+    await settled(s);
+    const after = mem.puts.filter((p) => p === WORKSPACE_FILE).length - before;
+    expect(i).toBeGreaterThan(100);
+    expect(during).toBeGreaterThanOrEqual(1);
+    expect(after).toBeLessThanOrEqual(4);
+    const last = JSON.parse(await mem.files.get(WORKSPACE_FILE)!.text()) as { state: { objectiveWeights: Record<string, number> } };
+    expect(last.state.objectiveWeights.prose).toBe(i);
   });
 });

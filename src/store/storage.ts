@@ -6,7 +6,7 @@ import type { LocalStore } from '../storage/local.ts';
 import type { FileEntry } from '../worker/protocol.ts';
 import { errorRecord } from './errors.ts';
 import { indexedDbStorage, PERSIST_KEY } from './persist.ts';
-import type { MissingItem, PersistedWorkspace, StorageSlice, StoredItem, StudioState } from './types.ts';
+import type { CheckpointRole, MissingItem, PersistedWorkspace, StorageSlice, StoredItem, StudioState } from './types.ts';
 
 /**
  * Where the workspace lives between sessions: the Origin Private File System (LocalStore).
@@ -16,16 +16,26 @@ import type { MissingItem, PersistedWorkspace, StorageSlice, StoredItem, StudioS
  *   Files. Fine-tuned results added as checkpoints are kept the same way.
  * - Each validation text is `texts/<id>.txt`.
  * - The small workspace JSON (names, roles, sliders, search rows; no bytes) is `workspace.json`,
- *   written temp-then-rename by LocalStore like everything else.
+ *   written temp-then-swap by LocalStore like everything else; the generation it replaces is kept
+ *   as `workspace.backup.json`. Writes are coalesced: one after SAVE_QUIET_MS without changes, at
+ *   least one per SAVE_MAX_WAIT_MS while something keeps changing (a slider drag), and at once
+ *   when the page is hidden.
  * - A checkpoint opened through the File System Access API (its files carry handles) and at
  *   least IN_PLACE_BYTES large is opened in place instead: its handles are kept (HandleStore,
  *   IndexedDB) and it is read lazily through them, never copied — a multi-GB checkpoint costs no
  *   second copy on disk. After a restart the browser asks again for permission to read them.
  * On restore, checkpoints come back from OPFS (or their handles); files that are gone are listed
- * as missing and their cards ask for the folder again. When the disk is full the
- * StorageFullError message is shown and the card keeps working from the in-memory File it was given.
+ * as missing and their cards ask for the folder again. A workspace.json that is missing or
+ * unreadable is reported, never silently replaced by an empty workspace: the backup generation
+ * is used, else the stored checkpoints and texts are recovered from their folders (names from
+ * config.json, roles to be checked; checkpoints opened in place are not among them). When the
+ * disk is full the StorageFullError message is shown and the card keeps working from the
+ * in-memory File it was given.
  */
 export const WORKSPACE_FILE = 'workspace.json';
+export const WORKSPACE_BACKUP = 'workspace.backup.json';
+export const SAVE_QUIET_MS = 500;
+export const SAVE_MAX_WAIT_MS = 3000;
 
 /** Checkpoints with file handles from this size up are opened in place rather than copied. */
 export const IN_PLACE_BYTES = 1024 ** 3;
@@ -36,9 +46,74 @@ export const textFile = (id: string): string => `texts/${id}.txt`;
 interface WorkspaceJson {
   version: number;
   state: Omit<PersistedWorkspace, 'checkpoints' | 'validationSets'> & {
-    checkpoints: { id: string; name: string; role: 'base' | 'finetune'; files: { path: string; size: number }[]; inPlace?: boolean }[];
+    checkpoints: { id: string; name: string; role: CheckpointRole; files: { path: string; size: number }[]; inPlace?: boolean }[];
     validationSets: { id: string; name: string }[];
   };
+}
+
+/** The workspace.json object, or what is wrong with the text (shape checked, not just the syntax). */
+function parseWorkspaceJson(raw: string): WorkspaceJson | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (error) {
+    return `not valid JSON: ${error instanceof Error ? error.message : String(error)}`.slice(0, 200);
+  }
+  const state = typeof json === 'object' && json !== null ? (json as { state?: unknown }).state : undefined;
+  if (typeof state !== 'object' || state === null) return 'no workspace state in it';
+  const { checkpoints, validationSets } = state as { checkpoints?: unknown; validationSets?: unknown };
+  const str = (v: unknown): boolean => typeof v === 'string';
+  const goodCheckpoint = (c: unknown): boolean => {
+    const x = c as { id?: unknown; name?: unknown; role?: unknown; files?: unknown };
+    return typeof c === 'object' && c !== null && str(x.id) && str(x.name) && (x.role === 'base' || x.role === 'finetune') &&
+      Array.isArray(x.files) && x.files.every((f: { path?: unknown; size?: unknown }) => typeof f === 'object' && f !== null && str(f.path) && typeof f.size === 'number');
+  };
+  if (!Array.isArray(checkpoints) || !checkpoints.every(goodCheckpoint)) return 'its checkpoint list is damaged';
+  if (!Array.isArray(validationSets) || !validationSets.every((v: { id?: unknown; name?: unknown }) => typeof v === 'object' && v !== null && str(v.id) && str(v.name))) {
+    return 'its text list is damaged';
+  }
+  return json as WorkspaceJson;
+}
+
+/** A workspace rebuilt from what is stored (checkpoints/<id>/…, texts/<id>.txt) when workspace.json cannot be used. */
+async function recoverFromFiles(store: LocalStore): Promise<{ json: WorkspaceJson; checkpoints: number; texts: number } | undefined> {
+  const files = await store.list().catch(() => []);
+  const folders = new Map<string, { path: string; size: number }[]>();
+  const texts: { id: string; name: string }[] = [];
+  for (const f of files) {
+    const ck = /^checkpoints\/([^/]+)\/(.+)$/.exec(f.path);
+    const tx = /^texts\/([^/]+)\.txt$/.exec(f.path);
+    if (ck) folders.set(ck[1]!, [...(folders.get(ck[1]!) ?? []), { path: ck[2]!, size: f.size }]);
+    else if (tx) texts.push({ id: tx[1]!, name: tx[1]! });
+  }
+  if (folders.size === 0 && texts.length === 0) return undefined;
+  const checkpoints: WorkspaceJson['state']['checkpoints'] = [];
+  for (const [id, list] of folders) {
+    // The card's name was in workspace.json; config.json's _name_or_path is the next best.
+    const config = await store.file(`${checkpointDir(id)}/config.json`).then((f) => f.text(), () => '');
+    let name = id;
+    try {
+      const path = (JSON.parse(config) as { _name_or_path?: unknown })._name_or_path;
+      if (typeof path === 'string' && path.trim()) name = path.split('/').filter(Boolean).pop() ?? id;
+    } catch {
+      // no usable config.json: the id stays the name
+    }
+    checkpoints.push({ id, name, role: checkpoints.length === 0 ? 'base' : 'finetune', files: list });
+  }
+  const state = { checkpoints, validationSets: texts } as WorkspaceJson['state'];
+  return { json: { version: 1, state }, checkpoints: checkpoints.length, texts: texts.length };
+}
+
+/**
+ * A workspace saved by an earlier version (File objects in IndexedDB), loaded once; its
+ * checkpoints are then copied into OPFS like newly added ones. Only when that database exists:
+ * opening it would create it.
+ */
+async function legacyWorkspace(): Promise<StorageValue<PersistedWorkspace> | null> {
+  if (typeof indexedDB === 'undefined') return null;
+  const dbs = await indexedDB.databases?.().catch(() => []);
+  if (!dbs?.some((d) => d.name === 'dem-studio')) return null;
+  return Promise.resolve(indexedDbStorage().getItem(PERSIST_KEY)).catch(() => null);
 }
 
 const NOTHING_STORED = {
@@ -92,7 +167,11 @@ export function opfsStorage(local: Promise<LocalStore | null>, options: { handle
   const textsWritten = new Set<string>();
   let pending: StorageValue<PersistedWorkspace> | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // When the oldest unsaved change was made (SAVE_MAX_WAIT_MS counts from it).
+  let pendingSince: number | undefined;
   let chain: Promise<void> = Promise.resolve();
+  // workspace.json's text as last read or written: what becomes the backup when it is replaced.
+  let onDisk: string | null = null;
   // The store's set/get, bound when the slice is created (zustand's persist creates the slices
   // before it first reads storage).
   let set: StoreApi<StudioState>['setState'] = () => {
@@ -152,6 +231,8 @@ export function opfsStorage(local: Promise<LocalStore | null>, options: { handle
     inPlace.clear();
     restoredHandles.clear();
     textsWritten.clear();
+    // Nothing is left to back up: the next workspace.json starts a new history.
+    onDisk = null;
     set({ storageMissing: [], storageNotStored: {}, storageInPlace: {} });
     await refreshStorage();
   };
@@ -229,11 +310,18 @@ export function opfsStorage(local: Promise<LocalStore | null>, options: { handle
         validationSets: validationSets.map((v) => ({ id: v.id, name: v.name })),
       },
     };
-    await store.putText(WORKSPACE_FILE, JSON.stringify(json));
+    const text = JSON.stringify(json);
+    if (text === onDisk) return;
+    // The generation being replaced becomes the backup first.
+    if (onDisk !== null) await store.putText(WORKSPACE_BACKUP, onDisk);
+    await store.putText(WORKSPACE_FILE, text);
+    onDisk = text;
   };
 
   const flush = (): void => {
+    clearTimeout(timer);
     timer = undefined;
+    pendingSince = undefined;
     const value = pending;
     pending = null;
     if (!value) return;
@@ -277,24 +365,50 @@ export function opfsStorage(local: Promise<LocalStore | null>, options: { handle
     return { files, missing: { kind: 'checkpoint', id: c.id, name: c.name, files: gone, ...(ask ? { permission: true } : {}) } };
   };
 
+  const report = (message: string): void => {
+    get().notify({ level: 'warning', title: 'Your saved workspace could not be read as it was', message });
+  };
+
+  // Saves what is pending as soon as the page is hidden (a tab closed or switched away).
+  if (typeof document !== 'undefined') {
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden' && pending) flush();
+    });
+  }
+
   const persist: PersistStorage<PersistedWorkspace> = {
     getItem: async () => {
       const store = await local;
       if (!store) return null;
-      const raw = await store.file(WORKSPACE_FILE).then(
-        (f) => f.text(),
-        () => null,
-      );
-      if (raw === null) {
-        // A workspace saved by an earlier version (File objects in IndexedDB): load it once; its
-        // checkpoints are then copied into OPFS like newly added ones.
-        if (typeof indexedDB === 'undefined') return null;
-        // Only when that database exists: opening it would create it.
-        const dbs = await indexedDB.databases?.().catch(() => []);
-        if (!dbs?.some((d) => d.name === 'dem-studio')) return null;
-        return Promise.resolve(indexedDbStorage().getItem(PERSIST_KEY)).catch(() => null);
+      const read = (path: string): Promise<string | null> => store.file(path).then((f) => f.text(), () => null);
+      const raw = await read(WORKSPACE_FILE);
+      let json = raw === null ? undefined : parseWorkspaceJson(raw);
+      if (json && typeof json !== 'string') onDisk = raw;
+      else {
+        const problem = raw === null ? 'it is missing' : `it is unreadable (${typeof json === 'string' ? json : 'empty'})`;
+        const backupRaw = await read(WORKSPACE_BACKUP);
+        const backup = backupRaw === null ? undefined : parseWorkspaceJson(backupRaw);
+        if (backup && typeof backup !== 'string') {
+          json = backup;
+          onDisk = backupRaw;
+          report(`workspace.json could not be used (${problem}); the previous saved version was restored, so the latest changes may be missing.`);
+        } else {
+          if (raw === null) {
+            const legacy = await legacyWorkspace();
+            if (legacy) return legacy;
+          }
+          const recovered = await recoverFromFiles(store);
+          if (!recovered) {
+            if (raw !== null) report(`workspace.json could not be used (${problem}) and nothing else was stored: the studio starts with an empty workspace.`);
+            return null;
+          }
+          json = recovered.json;
+          report(
+            `workspace.json could not be used (${problem}). ${recovered.checkpoints} stored checkpoint${recovered.checkpoints === 1 ? '' : 's'} and ${recovered.texts} text${recovered.texts === 1 ? '' : 's'} ` +
+              'were recovered from browser storage; coefficients and search results were lost, and which checkpoint is the base should be checked.',
+          );
+        }
       }
-      const json = JSON.parse(raw) as WorkspaceJson;
       const missing: MissingItem[] = [];
       const checkpoints: PersistedWorkspace['checkpoints'] = [];
       for (const c of json.state.checkpoints) {
@@ -322,10 +436,7 @@ export function opfsStorage(local: Promise<LocalStore | null>, options: { handle
       }
       const validationSets: PersistedWorkspace['validationSets'] = [];
       for (const v of json.state.validationSets) {
-        const text = await store.file(textFile(v.id)).then(
-          (f) => f.text(),
-          () => null,
-        );
+        const text = await read(textFile(v.id));
         if (text === null) missing.push({ kind: 'text', id: v.id, name: v.name, files: [textFile(v.id)] });
         else {
           textsWritten.add(v.id);
@@ -339,8 +450,11 @@ export function opfsStorage(local: Promise<LocalStore | null>, options: { handle
       pending = value;
       set({ storageSaving: true });
       clearTimeout(timer);
-      // Sliders set state many times a second: one write per quiet 100 ms.
-      timer = setTimeout(flush, 100);
+      // Sliders set state many times a second: write after a quiet moment, and during a long
+      // drag at least every SAVE_MAX_WAIT_MS.
+      const now = Date.now();
+      pendingSince ??= now;
+      timer = setTimeout(flush, Math.max(0, Math.min(SAVE_QUIET_MS, pendingSince + SAVE_MAX_WAIT_MS - now)));
     },
     removeItem: async () => {
       await (await local)?.remove(WORKSPACE_FILE).catch(() => undefined);

@@ -9,10 +9,13 @@ import {
   type GpuRuntime,
   type LayerDistances,
   type MemoryPlan,
+  type KeyedTaskScore,
   type MergeRecipe,
+  type TaskKind,
   type TextScore,
 } from '../engine/index.ts';
-import type { EvaluateBody, EvaluateResult, ExportResult, PlanResult, SetPerplexity } from './protocol.ts';
+import { directorySink } from './directorySink.ts';
+import type { EvaluateBody, EvaluateResult, ExportResult, KeyedScore, PlanResult, ScoreBody, ScoreResult, SetPerplexity } from './protocol.ts';
 
 /**
  * The Worker's adapter over the engine's Workspace (src/engine/workspace/): message bodies in,
@@ -25,6 +28,7 @@ export interface SessionDeps {
 }
 
 const perplexity = (t: TextScore): SetPerplexity => ({ set: t.key, ppl: t.ppl, nllMean: t.nllMean, tokens: t.tokens, predicted: t.predicted });
+const keyed = ({ key, ...t }: KeyedTaskScore): KeyedScore => ({ ...t, task: key });
 
 const planResult = (p: MemoryPlan): PlanResult => ({ lines: p.lines, bytes: p.choice?.bytes, mode: p.choice?.mode, approximate: p.choice?.approximate ?? false, refusal: p.refusal });
 
@@ -79,15 +83,34 @@ export class WorkspaceSession {
     return (await this.ws.reference(key, sets, context, { signal })).texts.map(perplexity);
   }
 
+  addTask(key: string, name: string, text: string, base: string): Promise<{ kind: TaskKind; items: number }> {
+    return this.ws.addTask(key, name, text, base);
+  }
+
+  async score(body: ScoreBody, signal: AbortSignal): Promise<ScoreResult> {
+    const r = await this.ws.scoreTasks({ recipe: body.recipe, tasks: body.tasks, context: body.context }, { signal });
+    return { scores: r.tasks.map(keyed), mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
+  }
+
+  async taskReference(key: string, tasks: readonly string[], context: number | undefined, signal: AbortSignal): Promise<KeyedScore[]> {
+    return (await this.ws.referenceTasks(key, tasks, { context, signal })).tasks.map(keyed);
+  }
+
   layers(base: string, models: readonly string[], signal: AbortSignal): Promise<LayerDistances> {
     return this.ws.layers(base, models, { signal });
   }
 
+  /**
+   * The merge as a zip (in memory: only a finished one is handed out) or into a new subfolder of
+   * the chosen folder (directorySink.ts); files are reported with that subfolder.
+   */
   async export(_base: string, recipe: MergeRecipe, target: FileSystemDirectoryHandle | 'zip', extraFiles: Record<string, string>, signal: AbortSignal): Promise<ExportResult> {
     const zip = target === 'zip' ? new ZipWriter() : undefined;
-    const sink: FolderSink = zip ? zipSink(zip) : directorySink(target as FileSystemDirectoryHandle);
+    const folder = zip ? undefined : directorySink(target as FileSystemDirectoryHandle, `merged-${this.ws.checkpoint(recipe.base).name}`, signal);
+    const sink: FolderSink = zip ? zipSink(zip) : folder!;
     const result = await this.ws.exportMerge(recipe, sink, { extraFiles, signal });
-    return { files: result.files, bytes: result.bytes, zip: zip ? new Blob(zip.finish() as BlobPart[], { type: 'application/zip' }) : undefined };
+    const files = folder ? result.files.map((f) => `${folder.folder}/${f}`) : result.files;
+    return { files, bytes: result.bytes, zip: zip ? new Blob(zip.finish() as BlobPart[], { type: 'application/zip' }) : undefined };
   }
 
   async generate(recipe: MergeRecipe, _base: string, prompt: string, maxTokens: number, signal: AbortSignal): Promise<{ text: string; tokens: number; ms: number }> {
@@ -99,19 +122,4 @@ export class WorkspaceSession {
   reset(): void {
     this.ws.reset();
   }
-}
-
-/** File System Access API: createWritable writes to a swap file and commits on close. */
-function directorySink(dir: FileSystemDirectoryHandle): FolderSink {
-  return {
-    async create(path) {
-      const handle = await dir.getFileHandle(path, { create: true });
-      const stream = await handle.createWritable();
-      return {
-        write: (chunk) => stream.write(chunk as Uint8Array<ArrayBuffer>),
-        close: () => stream.close(),
-        abort: () => stream.abort(),
-      };
-    },
-  };
 }

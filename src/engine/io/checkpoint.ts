@@ -1,21 +1,23 @@
 /**
  * A Hugging Face checkpoint folder opened lazily: config.json, then model.safetensors or
- * model.safetensors.index.json + shards (headers only), optional tokenizer.json. Tensor bytes
+ * model.safetensors.index.json + shards (headers only), optional tokenizer.json and
+ * tokenizer_config.json. Tensor bytes
  * are read one tensor at a time through `Checkpoint.read`.
  */
 import { ConfigError, IncompatibleCheckpointError, InputError, SafetensorsError, TokenizerError, throwIfAborted } from '../errors.ts';
 import { parseConfig } from './config.ts';
-import type { DType } from './dtypes.ts';
-import { readSafetensorsHeader, type SafetensorsFile } from './safetensors.ts';
+import { isFloatDType, type DType } from './dtypes.ts';
+import { MAX_TENSORS, readSafetensorsHeader, type SafetensorsFile } from './safetensors.ts';
 import type { ByteSource, FileSet } from './source.ts';
 import type { ModelSpec } from './spec.ts';
 import type { WeightRole } from './roles.ts';
-import { canonicalName, classifyTensor, expectedTensors, layerOf, roleOf, type TensorKind } from './weights.ts';
+import { canonicalName, expectedTensors, requiredTensorCount, tensorInfo, type TensorKind } from './weights.ts';
 
 export const CONFIG_FILE = 'config.json';
 export const SINGLE_WEIGHTS_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 export interface TensorRef {
   /** Canonical name (see weights.ts). */
@@ -49,6 +51,8 @@ export interface Checkpoint {
   /** The .safetensors files holding the weights, sorted by name. */
   weightFiles: string[];
   tokenizerJson?: unknown;
+  /** tokenizer_config.json (add_bos_token, bos_token, chat_template, ...), when the folder has one. */
+  tokenizerConfig?: Record<string, unknown>;
   /** One tensor's bytes (canonical or stored name), read lazily. */
   read(name: string): Promise<Uint8Array>;
 }
@@ -57,7 +61,20 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Largest JSON files read whole, by name: real ones are far smaller (a config.json ~1–50 kB, an
+ * index ~100 bytes per tensor, the largest tokenizer.json ~35 MB), and JSON.parse needs a few
+ * times the file's size in memory.
+ */
+export const MAX_JSON_BYTES: Readonly<Record<string, number>> = {
+  [CONFIG_FILE]: 4 * 2 ** 20,
+  [INDEX_FILE]: 64 * 2 ** 20,
+  [TOKENIZER_FILE]: 128 * 2 ** 20,
+};
+
 async function readJson(source: ByteSource, onError: (message: string, cause: unknown) => Error): Promise<unknown> {
+  const cap = MAX_JSON_BYTES[source.name.split('/').pop() ?? ''] ?? MAX_JSON_BYTES[CONFIG_FILE]!;
+  if (source.size > cap) throw onError(`is ${source.size} bytes, more than the ${cap} bytes this file may have`, undefined);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(await source.read(0, source.size));
@@ -105,7 +122,9 @@ async function readWeightLayout(files: FileSet, signal: AbortSignal | undefined)
   }
   const problems: string[] = [];
   const byShard = new Map<string, Set<string>>();
-  for (const [tensor, shard] of Object.entries(weightMap as Record<string, unknown>)) {
+  const entries = Object.entries(weightMap as Record<string, unknown>);
+  if (entries.length > MAX_TENSORS) throw new SafetensorsError(`weight_map lists ${entries.length} tensors, more than the ${MAX_TENSORS} a checkpoint may hold here`, { file: INDEX_FILE });
+  for (const [tensor, shard] of entries) {
     if (typeof shard !== 'string') {
       problems.push(`weight_map entry for '${tensor}' is not a file name`);
       continue;
@@ -115,13 +134,17 @@ async function readWeightLayout(files: FileSet, signal: AbortSignal | undefined)
     byShard.get(path)!.add(tensor);
   }
   const missingShards = [...byShard.keys()].filter((p) => !files.has(p));
-  if (missingShards.length) problems.push(`shard file${missingShards.length > 1 ? 's' : ''} listed in weight_map but not in the folder: ${missingShards.join(', ')}`);
-  if (problems.length) throw new SafetensorsError(problems.join('; '), { file: INDEX_FILE });
+  if (missingShards.length) problems.push(`shard file${missingShards.length > 1 ? 's' : ''} listed in weight_map but not in the folder: ${preview(missingShards)}`);
+  if (problems.length) throw new SafetensorsError(preview(problems, 20, '; '), { file: INDEX_FILE });
 
   const headers = new Map<string, SafetensorsFile>();
+  // The same bound as one file's (safetensors.ts MAX_TENSORS) holds for the whole checkpoint.
+  let total = 0;
   for (const [path, listed] of [...byShard].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     throwIfAborted(signal);
     const header = await readSafetensorsHeader(files.get(path)!);
+    total += header.tensors.length;
+    if (total > MAX_TENSORS) throw new SafetensorsError(`the shards hold more than the ${MAX_TENSORS} tensors a checkpoint may hold here`, { file: path });
     headers.set(path, header);
     const stored = new Set(header.tensors.map((t) => t.name));
     const notInShard = [...listed].filter((t) => !stored.has(t));
@@ -129,12 +152,13 @@ async function readWeightLayout(files: FileSet, signal: AbortSignal | undefined)
     if (notInShard.length) problems.push(`${path} lacks ${notInShard.length} tensor(s) that ${INDEX_FILE} places there: ${preview(notInShard)}`);
     if (notInIndex.length) problems.push(`${path} holds ${notInIndex.length} tensor(s) that ${INDEX_FILE} does not place there: ${preview(notInIndex)}`);
   }
-  if (problems.length) throw new SafetensorsError(`index and shards disagree: ${problems.join('; ')}`, { file: INDEX_FILE });
+  if (problems.length) throw new SafetensorsError(`index and shards disagree: ${preview(problems, 20, '; ')}`, { file: INDEX_FILE });
   return { headers, sharded: true };
 }
 
-function preview(names: string[], max = 8): string {
-  return names.slice(0, max).join(', ') + (names.length > max ? `, ... (${names.length - max} more)` : '');
+/** The first `max` items and how many more: a message stays short whatever a file lists. */
+function preview(names: readonly string[], max = 8, separator = ', '): string {
+  return names.slice(0, max).join(separator) + (names.length > max ? `${separator}... (${names.length - max} more)` : '');
 }
 
 /** Opens a checkpoint folder: reads config and headers only, validates names and shapes against the spec. */
@@ -152,7 +176,7 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
 
   const found = new Map<string, TensorRef>();
   const problems: string[] = [];
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [path, header] of headers) {
     for (const [k, v] of Object.entries(header.metadata)) if (!(k in metadata)) metadata[k] = v;
     for (const t of header.tensors) {
@@ -162,6 +186,7 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
         problems.push(`'${t.name}' in ${path} and '${previous.storedName}' in ${previous.file} are the same tensor '${canonical}'`);
         continue;
       }
+      const info = tensorInfo(spec.family, canonical);
       const ref: TensorRef = {
         name: canonical,
         storedName: t.name,
@@ -170,13 +195,24 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
         file: path,
         begin: header.dataStart + t.begin,
         byteLength: t.end - t.begin,
-        kind: classifyTensor(spec.family, canonical),
-        layer: layerOf(spec.family, canonical),
+        kind: info.kind,
+        layer: info.layer,
       };
-      const role = roleOf(spec.family, canonical);
-      if (role !== null) ref.role = role;
+      if (info.role !== null) ref.role = info.role;
       found.set(canonical, ref);
     }
+  }
+
+  // config.json's layer count times the table's rows is compared with what the files hold before
+  // the expected names are listed: a config claiming 1e9 layers is refused here, not enumerated.
+  // Within MAX_TENSORS of the files' count the names are listed (bounded work), so a checkpoint
+  // missing a few tensors is told which.
+  const required = requiredTensorCount(spec);
+  if (required > found.size + MAX_TENSORS) {
+    throw new IncompatibleCheckpointError(
+      `config.json describes ${spec.numLayers} layers of ${spec.modelType}, which need at least ${required} tensors; the weights hold ${found.size}`,
+      { file: CONFIG_FILE },
+    );
   }
 
   // Expected tensors in model order first, then whatever else the files hold.
@@ -190,6 +226,8 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
     if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) {
       problems.push(`${e.name}: shape [${t.shape.join(', ')}] in ${t.file}, expected [${e.shape.join(', ')}] from config.json`);
     }
+    // A learned weight the kernels read must be a float; copying an I32 through a merge would hide it.
+    if (e.kind === 'param' && !isFloatDType(t.dtype)) problems.push(`${t.storedName}: dtype ${t.dtype} in ${t.file}, a float weight (F32, F16 or BF16) is expected`);
     tensors.set(e.name, t);
   }
   for (const [k, t] of found) {
@@ -202,7 +240,7 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
     tensors.set(k, { ...rest, kind: 'unknown' });
   }
   if (problems.length) {
-    throw new IncompatibleCheckpointError(`checkpoint does not match its config.json (${spec.modelType}): ${problems.length} problem(s): ${problems.join('; ')}`, {
+    throw new IncompatibleCheckpointError(`checkpoint does not match its config.json (${spec.modelType}): ${problems.length} problem(s): ${preview(problems, 20, '; ')}`, {
       file: sharded ? INDEX_FILE : SINGLE_WEIGHTS_FILE,
     });
   }
@@ -210,6 +248,12 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
   let tokenizerJson: unknown;
   const tokenizerSource = files.get(TOKENIZER_FILE);
   if (tokenizerSource) tokenizerJson = await readJson(tokenizerSource, (m, cause) => new TokenizerError(m, { file: TOKENIZER_FILE, cause }));
+  let tokenizerConfig: unknown;
+  const tokenizerConfigSource = files.get(TOKENIZER_CONFIG_FILE);
+  if (tokenizerConfigSource) {
+    tokenizerConfig = await readJson(tokenizerConfigSource, (m, cause) => new TokenizerError(m, { file: TOKENIZER_CONFIG_FILE, cause }));
+    if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null || Array.isArray(tokenizerConfig)) throw new TokenizerError('must be a JSON object', { file: TOKENIZER_CONFIG_FILE });
+  }
 
   const byStored = new Map([...tensors.values()].map((t) => [t.storedName, t]));
   const checkpointName = name ?? defaultName(config);
@@ -237,5 +281,6 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
     },
   };
   if (tokenizerJson !== undefined) ckpt.tokenizerJson = tokenizerJson;
+  if (tokenizerConfig !== undefined) ckpt.tokenizerConfig = tokenizerConfig as Record<string, unknown>;
   return ckpt;
 }

@@ -134,6 +134,9 @@ export function f32FromBits(bits: number): number {
   return scratchF32[0]!;
 }
 
+/** The largest finite f32, (2 − 2⁻²³)·2¹²⁷: a recipe number beyond it would be ±Inf on the GPU. */
+export const F32_MAX = 3.4028234663852886e38;
+
 /** u32 f32 bit pattern -> u16 f16 bit pattern, round to nearest even. */
 function f32BitsToF16Bits(b: number): number {
   const sign = (b >>> 16) & 0x8000;

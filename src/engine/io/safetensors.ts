@@ -14,6 +14,19 @@ import type { ByteSource } from './source.ts';
 /** The reference implementation's limit on N (safetensors `MAX_HEADER_SIZE`). */
 export const MAX_HEADER_LENGTH = 100_000_000;
 
+/**
+ * Most tensors one file (and one checkpoint, io/checkpoint.ts) may list. Far above any real
+ * checkpoint of a supported family (a 70B Llama has 723 tensors; even a 671B mixture of experts
+ * ~100k over 163 shards), and low enough that a crafted header cannot make the reader build
+ * millions of entries: with the limits below, parsing costs O(header bytes) and a bounded number
+ * of JSON values, checked by a scan before JSON.parse allocates anything.
+ */
+export const MAX_TENSORS = 100_000;
+/** Keys an entry or `__metadata__` may have, elements a shape may have, and the nesting a header can have. */
+const MAX_NESTED_KEYS = 10_000;
+const MAX_ARRAY = 64;
+const MAX_DEPTH = 3;
+
 export interface TensorEntry {
   name: string;
   dtype: DType;
@@ -72,6 +85,8 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
     return fail('header is not valid UTF-8');
   }
   if (!text.startsWith('{')) fail(`header must start with '{' (got ${JSON.stringify(text.slice(0, 8))})`);
+  const shape = headerShapeProblem(text);
+  if (shape) fail(shape);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -87,7 +102,8 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
 
   const dataStart = 8 + n;
   const dataLength = source.size - dataStart;
-  const metadata: Record<string, string> = {};
+  // Null prototype: a key named `__proto__` is an ordinary key.
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const tensors: TensorEntry[] = [];
   for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -114,6 +130,38 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
   if (cursor !== dataLength) fail(`tensors cover ${cursor} bytes but the data section is ${dataLength} bytes (file size ${source.size} != ${dataStart} + ${cursor})`);
 
   return { name: file, size: source.size, headerLength: n, dataStart, metadata, tensors };
+}
+
+/**
+ * What makes `text` more than a safetensors header can be, found by one string-aware scan before
+ * JSON.parse: more than MAX_TENSORS top-level entries, an object of more than MAX_NESTED_KEYS
+ * keys, an array of more than MAX_ARRAY elements, or nesting deeper than entry → shape. Malformed
+ * JSON is left to JSON.parse to report.
+ */
+export function headerShapeProblem(text: string): string | undefined {
+  const counts: number[] = []; // commas so far in each open container
+  const arrays: boolean[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i++;
+      while (i < text.length && text.charCodeAt(i) !== 0x22) i += text.charCodeAt(i) === 0x5c /* \ */ ? 2 : 1;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (counts.length === MAX_DEPTH) return `header nests deeper than a safetensors header can (object → entry → shape) at byte ${i}`;
+      counts.push(0);
+      arrays.push(c === 0x5b);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      counts.pop();
+      arrays.pop();
+    } else if (c === 0x2c /* , */ && counts.length) {
+      const n = ++counts[counts.length - 1]!;
+      const depth = counts.length;
+      if (depth === 1 && n >= MAX_TENSORS + 1) return `header lists more than ${MAX_TENSORS} tensors (the most a file may hold here)`;
+      if (depth > 1 && arrays[depth - 1] && n >= MAX_ARRAY) return `header has an array of more than ${MAX_ARRAY} elements (a shape has at most ${MAX_ARRAY} dimensions)`;
+      if (depth > 1 && !arrays[depth - 1] && n >= MAX_NESTED_KEYS) return `header has an object of more than ${MAX_NESTED_KEYS} keys inside an entry`;
+    }
+  }
+  return undefined;
 }
 
 function describe(v: unknown): string {

@@ -5,6 +5,7 @@ import { checkCompatibility } from '../io/compat.ts';
 import { elementCount, type GpuTensor } from '../gpu/tensor.ts';
 import { dtypeFromName, dtypeSize, isFloatDType, type DType, type FloatDType } from '../io/dtypes.ts';
 import { releaseTensorRows, type TensorRows } from '../kernels/mergeRows.ts';
+import { NonFiniteCounters, type NonFinite } from '../kernels/nonFinite.ts';
 import { resolveTensorParams } from './coefficients.ts';
 import { uploadModelRows } from './inputs.ts';
 import type { MergeRecipe } from './recipe.ts';
@@ -17,6 +18,9 @@ import { getMethod } from './registry.ts';
  * (as bytes for export, or as a GPU buffer for the forward pass) before the next tensor is read.
  * GPU memory therefore peaks at one tensor's inputs + output, whatever the checkpoint's size.
  * Non-float tensors and buffers (GPT-2's attn.bias masks) are the base's bytes.
+ * Every merged tensor is checked for ±Inf/NaN on the GPU (kernels/nonFinite.ts): coefficients
+ * within f32 range can still overflow it together (λ·ω·Δ), and such a merge must never be written
+ * or evaluated as if it were a model; the error names the first bad tensor.
  */
 export interface MergeJob {
   recipe: MergeRecipe;
@@ -64,16 +68,18 @@ export function floatDtypeOf(ref: TensorRef): FloatDType {
   return ref.dtype;
 }
 
-/** Refuses checkpoints that cannot be merged, listing every error-level mismatch at once. */
+const MAX_LISTED = 40;
+
+/** Refuses checkpoints that cannot be merged, listing the error-level mismatches at once. */
 export function checkMergeable(job: MergeJob): void {
   const others = job.models.filter((m) => m !== job.base);
   const report = checkCompatibility(job.base, others);
   const errors = report.items.filter((i) => i.severity === 'error');
   if (errors.length > 0) {
-    throw new IncompatibleCheckpointError(
-      `cannot merge with base '${job.base.name}': ${errors.length} mismatch${errors.length === 1 ? '' : 'es'}:\n` +
-        errors.map((e) => `  ${e.checkpoint}${e.tensor ? ` [${e.tensor}]` : ''}: ${e.message}`).join('\n'),
-    );
+    // One line (hosts print one line per error), the first MAX_LISTED mismatches and a count of the rest.
+    const listed = errors.slice(0, MAX_LISTED).map((e) => `${e.checkpoint}${e.tensor ? ` [${e.tensor}]` : ''}: ${e.message}`);
+    if (errors.length > MAX_LISTED) listed.push(`... (${errors.length - MAX_LISTED} more)`);
+    throw new IncompatibleCheckpointError(`cannot merge with base '${job.base.name}': ${errors.length} mismatch${errors.length === 1 ? '' : 'es'}: ${listed.join('; ')}`);
   }
   if (job.models.length !== job.recipe.models.length) {
     throw new InputError(`the recipe lists ${job.recipe.models.length} models but ${job.models.length} checkpoints were given`);
@@ -110,11 +116,44 @@ function outOfMemory(error: unknown, rt: GpuRuntime, job: MergeJob, item: Planne
   );
 }
 
+/** InputError naming the tensor a merge made non-finite values in. */
+function nonFiniteError(item: PlannedTensor, v: NonFinite): InputError {
+  return new InputError(
+    `the merge produced ${v.count} non-finite value${v.count === 1 ? '' : 's'} (±Inf/NaN; the first at element ${v.first}) in ${item.dtype}: ` +
+      'the coefficients overflow its range or an input holds Inf/NaN; nothing was kept',
+    { tensor: item.ref.storedName },
+  );
+}
+
 export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: StreamMergeOptions): AsyncGenerator<MergedTensor> {
   checkMergeable(job);
   const method = getMethod(job.recipe.method);
   const plan = planMerge(job);
   const numLayers = job.base.spec.numLayers;
+  // One (count, first) pair per planned tensor: 'bytes' reads a tensor's verdict with its bytes,
+  // 'gpu' reads them all once, after the last tensor and before anything is built on them.
+  const counters = NonFiniteCounters.create(rt, plan.length);
+  try {
+    yield* mergeEach(rt, job, plan, method, numLayers, counters, options);
+    if (options.output === 'gpu') {
+      const verdicts = await counters.read();
+      const bad = verdicts.findIndex((v) => v.count > 0);
+      if (bad >= 0) throw nonFiniteError(plan[bad]!, verdicts[bad]!);
+    }
+  } finally {
+    counters.destroy();
+  }
+}
+
+async function* mergeEach(
+  rt: GpuRuntime,
+  job: MergeJob,
+  plan: readonly PlannedTensor[],
+  method: ReturnType<typeof getMethod>,
+  numLayers: number,
+  counters: NonFiniteCounters,
+  options: StreamMergeOptions,
+): AsyncGenerator<MergedTensor> {
   let bytesRead = 0;
   for (const [index, item] of plan.entries()) {
     throwIfAborted(options.signal);
@@ -146,7 +185,9 @@ export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: Strea
       out = await rt.scoped(`merge ${method.name} ${ref.storedName}`, () =>
         method.gpu(rt, { n, base, rows: inputs, weights: resolved.weights, outDtype: item.dtype }, resolved.params, { tensorIndex: item.index, tensor: ref.storedName }),
       );
+      counters.check(out, item.dtype, n, index);
     } catch (error) {
+      if (out) rt.release(out);
       throw outOfMemory(error, rt, job, item);
     } finally {
       releaseTensorRows(rt, rows);
@@ -156,8 +197,9 @@ export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: Strea
       yield { ...item, buffer: out };
     } else {
       try {
-        const data = new Uint8Array(await rt.read(out, 0, item.byteLength));
-        yield { ...item, data };
+        const [bytes, [verdict]] = await Promise.all([rt.read(out, 0, item.byteLength), counters.read(index, 1)]);
+        if (verdict!.count > 0) throw nonFiniteError(item, verdict!);
+        yield { ...item, data: new Uint8Array(bytes) };
       } finally {
         rt.release(out);
       }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,8 +13,9 @@ import { parseRecipe } from './recipe.ts';
 
 /**
  * The exporter: shards + index that read back equal to a single-file export, and an export that
- * fails half way leaves no file that looks complete (each file is written as `.partial` and
- * renamed when whole; config.json, which makes a folder loadable, is written last).
+ * fails half way leaves nothing under the final name (the Node sink writes a temporary sibling
+ * folder and renames it when complete; config.json, which makes a folder loadable, is written
+ * last for hosts that cannot rename a folder).
  */
 const FIX = resolve('e2e/fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'dem-export-test-'));
@@ -52,7 +53,7 @@ describe('exportMerged', () => {
       const shards = planShards(plan, 20_000);
       expect(shards.length).toBeGreaterThan(3);
       expect(one.files).toContain('model.safetensors');
-      expect(many.files).toEqual([...shards.map((s) => s.file), 'model.safetensors.index.json', 'config.json', 'tokenizer.json']);
+      expect(many.files).toEqual([...shards.map((s) => s.file), 'model.safetensors.index.json', 'tokenizer.json', 'config.json']);
       expect(many.bytes).toBe(one.bytes);
       const a = await open(single);
       const b = await open(sharded);
@@ -63,11 +64,31 @@ describe('exportMerged', () => {
         expect([u.dtype, u.shape]).toEqual([t.dtype, t.shape]);
         expect(Buffer.from(await b.read(t.name)).equals(Buffer.from(await a.read(t.name))), t.name).toBe(true);
       }
-      expect(readdirSync(sharded).filter((f) => f.endsWith('.partial'))).toEqual([]);
+      expect(readdirSync(tmp).filter((f) => f.includes('.dem-partial-'))).toEqual([]);
     });
   });
 
-  it('a merge that fails half way leaves no complete-looking weights file and no config.json', async () => {
+  it('carries the tokenizer files and chat templates of Qwen3 and Gemma 2 through untouched', async () => {
+    for (const family of ['qwen3', 'gemma2']) {
+      const base = await open(join(FIX, `tiny-${family}`), family);
+      const models = await Promise.all(['a', 'b'].map((s) => open(join(FIX, `tiny-${family}-ft-${s}`), `ft-${s}`)));
+      const recipe = parseRecipe({ version: 1, method: 'task_arithmetic', base: family, models: models.map((m) => ({ model: m.name, parameters: { weight: 0.5 } })), parameters: {} });
+      const job = { recipe, base, models };
+      const out = join(tmp, `chat-${family}`);
+      const result = await withGpu((rt) => exportMerged(folderSink(out), base, planMerge(job), streamMerge(rt, job, { output: 'bytes' })));
+      const carried = readdirSync(join(FIX, `tiny-${family}`)).filter((f) => !f.endsWith('.safetensors') && f !== 'config.json');
+      expect(carried).toContain('tokenizer_config.json');
+      if (family === 'qwen3') expect(carried).toContain('chat_template.jinja');
+      for (const f of carried) {
+        expect(result.files, f).toContain(f);
+        expect(readFileSync(join(out, f)).equals(readFileSync(join(FIX, `tiny-${family}`, f))), f).toBe(true);
+      }
+      const config = JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')) as { chat_template?: string };
+      if (family === 'gemma2') expect(config.chat_template).toMatch(/<start_of_turn>/);
+    }
+  });
+
+  it('a merge that fails half way leaves nothing under the final name, and no temporary folder', async () => {
     await withGpu(async (rt) => {
       const job = await llamaJob();
       const plan = planMerge(job);
@@ -77,14 +98,12 @@ describe('exportMerged', () => {
         (e: unknown) => e,
       );
       expect((error as Error).message).toBe('simulated failure mid-export');
-      expect(readdirSync(out)).toEqual([]);
-      // Sharded: shards finished before the failure stay, but without index or config.json the
-      // folder does not open as a checkpoint.
+      expect(existsSync(out)).toBe(false);
+      // Sharded: shards finished before the failure are gone with the temporary folder.
       const out2 = join(tmp, 'failed-sharded');
       await exportMerged(folderSink(out2), job.base, plan, failingAfter(streamMerge(rt, job, { output: 'bytes' }), 12), { maxShardBytes: 20_000 }).catch(() => undefined);
-      const left = readdirSync(out2);
-      expect(left.some((f) => f.endsWith('.partial') || f === 'config.json' || f === 'model.safetensors.index.json')).toBe(false);
-      await expect(open(out2)).rejects.toThrow(/config\.json/);
+      expect(existsSync(out2)).toBe(false);
+      expect(readdirSync(tmp).filter((f) => f.includes('.dem-partial-'))).toEqual([]);
     });
   });
 
@@ -106,12 +125,14 @@ describe('exportMerged', () => {
     });
   });
 
-  it('the sink sees only .partial names until a file is whole', async () => {
+  it('nothing appears under the final name before commit; config.json is the last file written', async () => {
     await withGpu(async (rt) => {
       const job = await llamaJob();
       const events: string[] = [];
-      const inner = folderSink(join(tmp, 'events'));
+      const final = join(tmp, 'events');
+      const inner = folderSink(final);
       const sink: FolderSink = {
+        begin: (plan) => inner.begin!(plan),
         async create(path) {
           const w = await inner.create(path);
           events.push(`create ${path}`);
@@ -120,15 +141,21 @@ describe('exportMerged', () => {
             close: async () => {
               await w.close();
               events.push(`close ${path}`);
-              expect(existsSync(join(tmp, 'events', path))).toBe(true);
+              expect(existsSync(final)).toBe(false);
             },
             abort: () => w.abort(),
           };
         },
+        commit: async () => {
+          await inner.commit!();
+          events.push('commit');
+        },
+        abort: () => inner.abort!(),
       };
       await exportMerged(sink, job.base, planMerge(job), streamMerge(rt, job, { output: 'bytes' }));
       expect(events.slice(0, 2)).toEqual(['create model.safetensors', 'close model.safetensors']);
-      expect(events.indexOf('close config.json')).toBeGreaterThan(events.indexOf('close model.safetensors'));
+      expect(events.slice(-3)).toEqual(['create config.json', 'close config.json', 'commit']);
+      expect(readdirSync(final).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
     });
   });
 });

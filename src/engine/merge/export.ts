@@ -18,21 +18,45 @@ export interface FileWriter {
   abort(): Promise<void>;
 }
 
+/** What an export will write, known before any GPU work: every file and its exact size. */
+export interface ExportPlan {
+  files: { path: string; bytes: number }[];
+  bytes: number;
+}
+
+/**
+ * Where an export goes. The optional steps make it one transaction: `begin` (before any GPU work,
+ * with the exact sizes: check room and permission, set up a temporary place), `create` per file,
+ * then `commit` (make the whole export visible under its final name at once) or `abort` (remove
+ * everything written). A host that cannot do better still gets `config.json` last, so a folder
+ * cut short never loads as a checkpoint.
+ */
 export interface FolderSink {
+  begin?(plan: ExportPlan): Promise<void>;
   create(path: string): Promise<FileWriter>;
+  commit?(): Promise<void>;
+  /** Idempotent; also called when `begin` itself failed. */
+  abort?(): Promise<void>;
 }
 
 /** HF's default `max_shard_size` ("5GB"). */
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
-/** Files copied from the base when present (tokenizer and generation settings). */
+/**
+ * Files copied byte for byte from the base when present: the tokenizer, its settings (BOS, chat
+ * template inside tokenizer_config.json), the chat template files newer transformers write beside
+ * it, and generation settings.
+ */
 export const COPIED_FILES = [
   'tokenizer.json',
   'tokenizer_config.json',
   'special_tokens_map.json',
+  'added_tokens.json',
   'vocab.json',
   'merges.txt',
   'tokenizer.model',
+  'chat_template.jinja',
+  'chat_template.json',
   'generation_config.json',
 ];
 
@@ -78,10 +102,53 @@ export interface ExportResult {
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-async function writeText(sink: FolderSink, path: string, text: string): Promise<void> {
+/** Everything an export writes, laid out before the merge starts (headers, index, texts, copies). */
+export interface ExportLayout {
+  plan: ExportPlan;
+  shards: (ShardPlan & { header: Uint8Array; order: PlannedTensor[] })[];
+  /** Small files in writing order, config.json last (it is what makes a folder loadable). */
+  texts: { path: string; data: Uint8Array | (() => Promise<Uint8Array>) }[];
+}
+
+/** Lays out an export of `plan` (planMerge's order) from `base`: shard headers, index, config, copied and extra files. */
+export function layoutExport(base: Checkpoint, plan: readonly PlannedTensor[], options: ExportOptions = {}): ExportLayout {
+  const metadata = { format: 'pt', ...options.metadata };
+  const shards = planShards(plan, options.maxShardBytes).map((shard) => {
+    const layout = safetensorsLayout(
+      shard.tensors.map((t) => ({ name: t.ref.storedName, dtype: t.dtype, shape: t.ref.shape })),
+      metadata,
+    );
+    // The data goes in the layout's order; planMerge already produces tensors in that order.
+    const byName = new Map(shard.tensors.map((t) => [t.ref.storedName, t]));
+    return { ...shard, header: layout.header, order: layout.offsets.map((o) => byName.get(o.name)!) };
+  });
+  const texts: ExportLayout['texts'] = [];
+  const sizes: ExportPlan['files'] = shards.map((s) => ({ path: s.file, bytes: s.header.byteLength + s.bytes }));
+  if (shards.length > 1) {
+    // A null-prototype map: a tensor named `__proto__` is an ordinary key here.
+    const weightMap: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const s of shards) for (const t of s.tensors) weightMap[t.ref.storedName] = s.file;
+    const total = shards.reduce((sum, x) => sum + x.bytes, 0);
+    texts.push({ path: INDEX_FILE, data: utf8(JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n') });
+  }
+  for (const name of COPIED_FILES) {
+    const source = base.files.get(name);
+    if (source) texts.push({ path: name, data: () => source.read(0, source.size) });
+    if (source) sizes.push({ path: name, bytes: source.size });
+  }
+  for (const [name, text] of Object.entries(options.extraFiles ?? {})) texts.push({ path: name, data: utf8(text) });
+  const outDtypes = new Set(plan.flatMap((t) => (t.merged ? [t.dtype] : [])));
+  const config = { ...base.config };
+  if (outDtypes.size === 1) config.torch_dtype = dtypeName([...outDtypes][0]!);
+  texts.push({ path: CONFIG_FILE, data: utf8(JSON.stringify(config, null, 2) + '\n') });
+  for (const t of texts) if (t.data instanceof Uint8Array) sizes.push({ path: t.path, bytes: t.data.byteLength });
+  return { plan: { files: sizes, bytes: sizes.reduce((sum, f) => sum + f.bytes, 0) }, shards, texts };
+}
+
+async function writeFile(sink: FolderSink, path: string, data: Uint8Array): Promise<void> {
   const w = await sink.create(path);
   try {
-    await w.write(utf8(text));
+    await w.write(data);
     await w.close();
   } catch (error) {
     await w.abort();
@@ -89,72 +156,69 @@ async function writeText(sink: FolderSink, path: string, text: string): Promise<
   }
 }
 
-export async function exportMerged(
-  sink: FolderSink,
-  base: Checkpoint,
-  plan: readonly PlannedTensor[],
-  tensors: AsyncIterable<MergedTensor>,
-  options: ExportOptions = {},
-): Promise<ExportResult> {
-  const shards = planShards(plan, options.maxShardBytes);
-  const metadata = { format: 'pt', ...options.metadata };
+/** Writes a laid-out export as the merge streams in (no begin/commit: see exportMerged). */
+export async function writeExport(sink: FolderSink, layout: ExportLayout, tensors: AsyncIterable<MergedTensor>): Promise<ExportResult> {
   const written: string[] = [];
   const iterator = tensors[Symbol.asyncIterator]();
   let bytes = 0;
   let count = 0;
-  for (const shard of shards) {
-    const layout = safetensorsLayout(
-      shard.tensors.map((t) => ({ name: t.ref.storedName, dtype: t.dtype, shape: t.ref.shape })),
-      metadata,
-    );
-    // The data goes in the layout's order; planMerge already produces tensors in that order.
-    const byName = new Map(shard.tensors.map((t) => [t.ref.storedName, t]));
-    const order = layout.offsets.map((o) => byName.get(o.name)!);
-    const writer = await sink.create(shard.file);
-    try {
-      await writer.write(layout.header);
-      for (const planned of order) {
-        const next = await iterator.next();
-        if (next.done) throw new InputError(`merge ended before tensor '${planned.ref.storedName}'`);
-        const t = next.value;
-        if (t.ref.name !== planned.ref.name || !t.data || t.data.byteLength !== planned.byteLength) {
-          throw new InputError(`merge produced '${t.ref.storedName}' (${t.data?.byteLength ?? 0} bytes) where '${planned.ref.storedName}' (${planned.byteLength} bytes) was planned`);
+  try {
+    for (const shard of layout.shards) {
+      const writer = await sink.create(shard.file);
+      try {
+        await writer.write(shard.header);
+        for (const planned of shard.order) {
+          const next = await iterator.next();
+          if (next.done) throw new InputError(`merge ended before tensor '${planned.ref.storedName}'`);
+          const t = next.value;
+          if (t.ref.name !== planned.ref.name || !t.data || t.data.byteLength !== planned.byteLength) {
+            throw new InputError(`merge produced '${t.ref.storedName}' (${t.data?.byteLength ?? 0} bytes) where '${planned.ref.storedName}' (${planned.byteLength} bytes) was planned`);
+          }
+          await writer.write(t.data);
+          bytes += t.data.byteLength;
+          count++;
         }
-        await writer.write(t.data);
-        bytes += t.data.byteLength;
-        count++;
+        await writer.close();
+      } catch (error) {
+        await writer.abort();
+        throw error;
       }
-      await writer.close();
-    } catch (error) {
-      await writer.abort();
-      await iterator.return?.(undefined);
-      throw error;
+      written.push(shard.file);
     }
-    written.push(shard.file);
+    // The stream's own end: a merge finishes its checks there (execute.ts).
+    const end = await iterator.next();
+    if (!end.done) throw new InputError(`merge produced '${end.value.ref.storedName}' after the last planned tensor`);
+  } catch (error) {
+    await iterator.return?.(undefined);
+    throw error;
   }
-  if (shards.length > 1) {
-    const weightMap: Record<string, string> = {};
-    for (const s of shards) for (const t of s.tensors) weightMap[t.ref.storedName] = s.file;
-    const total = shards.reduce((s, x) => s + x.bytes, 0);
-    await writeText(sink, INDEX_FILE, JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
-    written.push(INDEX_FILE);
-  }
-  const outDtypes = new Set(plan.flatMap((t) => (t.merged ? [t.dtype] : [])));
-  const config = { ...base.config };
-  if (outDtypes.size === 1) config.torch_dtype = dtypeName([...outDtypes][0]!);
-  await writeText(sink, CONFIG_FILE, JSON.stringify(config, null, 2) + '\n');
-  written.push(CONFIG_FILE);
-  for (const name of COPIED_FILES) {
-    const source = base.files.get(name);
-    if (!source) continue;
-    const w = await sink.create(name);
-    await w.write(await source.read(0, source.size));
-    await w.close();
-    written.push(name);
-  }
-  for (const [name, text] of Object.entries(options.extraFiles ?? {})) {
-    await writeText(sink, name, text);
-    written.push(name);
+  for (const t of layout.texts) {
+    await writeFile(sink, t.path, t.data instanceof Uint8Array ? t.data : await t.data());
+    written.push(t.path);
   }
   return { files: written, tensors: count, bytes };
+}
+
+/**
+ * One export as a transaction over the sink: begin (with the plan's sizes), write, commit; on any
+ * failure or cancellation the sink aborts and the error is rethrown. `tensors` is consumed only
+ * after `begin` succeeded: a lazy stream (streamMerge) does no GPU work for a refused export.
+ */
+export async function exportMerged(
+  sink: FolderSink,
+  base: Checkpoint,
+  plan: readonly PlannedTensor[],
+  tensors: AsyncIterable<MergedTensor> | (() => Promise<AsyncIterable<MergedTensor>>),
+  options: ExportOptions = {},
+): Promise<ExportResult> {
+  const layout = layoutExport(base, plan, options);
+  try {
+    await sink.begin?.(layout.plan);
+    const result = await writeExport(sink, layout, typeof tensors === 'function' ? await tensors() : tensors);
+    await sink.commit?.();
+    return result;
+  } catch (error) {
+    await sink.abort?.().catch(() => undefined);
+    throw error;
+  }
 }

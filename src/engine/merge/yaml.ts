@@ -27,7 +27,7 @@
  * YAML is read and written as 1.1, like PyYAML in mergekit (`normalize: yes` is true there);
  * one difference remains: this parser also reads bare `y`/`n` as booleans, PyYAML does not.
  */
-import { Document, isScalar, parseDocument, visit } from 'yaml';
+import { Document, isAlias, isCollection, isScalar, parseDocument, visit } from 'yaml';
 import { InputError } from '../errors.ts';
 import { FLOAT_DTYPE_NAMES, type FloatDTypeName } from '../io/dtypes.ts';
 import { canonicalRecipe, isPlainObject, parseRecipeWith, type FieldNames, type MergeRecipe } from './recipe.ts';
@@ -95,15 +95,95 @@ function fromMergekitParams(params: unknown, method: unknown, file: string | und
   return out;
 }
 
+/** Largest config read (a mergekit config is a few kB even with a hundred models and filters). */
+export const MAX_YAML_CHARS = 1 << 20;
+/**
+ * Deepest nesting read: the YAML library recurses per level, and at a few thousand levels its
+ * stack overflow can abort the whole process (in V8's regexp compiler) instead of throwing.
+ * A config needs about 6.
+ */
+const MAX_YAML_DEPTH = 64;
+/** Aliases expanded at most (the library's guard against "billion laughs" alias bombs). */
+const MAX_ALIASES = 1000;
+
+/**
+ * The nesting `text` can reach, over-estimated without parsing: open flow brackets outside quotes
+ * and comments, plus per line the indentation and the compact `- ` / `? ` / `: ` indicators before
+ * the content. Each level of YAML nesting needs one of these.
+ */
+function nestingBound(text: string): number {
+  let flow = 0;
+  let worst = 0;
+  for (const line of text.split('\n')) {
+    const indent = /^[ \t]*/.exec(line)![0].length;
+    const indicators = /^(?:[-?:](?:[ \t]+|$))*/.exec(line.slice(indent))![0].replace(/[ \t]/g, '').length;
+    worst = Math.max(worst, flow + indent + indicators);
+    let quote = '';
+    for (let i = indent; i < line.length; i++) {
+      const c = line[i]!;
+      if (quote) {
+        if (c === quote) quote = '';
+        else if (c === '\\' && quote === '"') i++;
+      } else if (c === '"' || c === "'") quote = c;
+      else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) break;
+      else if (c === '[' || c === '{') worst = Math.max(worst, ++flow + indent + indicators);
+      else if ((c === ']' || c === '}') && flow > 0) flow--;
+    }
+  }
+  return worst;
+}
+
+/** The path to a collection that contains itself through an alias (`a: &x [*x]`), or undefined. */
+function cyclePath(value: unknown, path = '', open = new Set<unknown>(), done = new Set<unknown>()): string | undefined {
+  if (typeof value !== 'object' || value === null || done.has(value)) return undefined;
+  if (open.has(value)) return path || '(top level)';
+  open.add(value);
+  const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`${path}[${i}]`, v]) : Object.entries(value).map(([k, v]) => [path ? `${path}.${k}` : k, v]);
+  for (const [p, v] of entries) {
+    const found = cyclePath(v, p, open, done);
+    if (found) return found;
+  }
+  open.delete(value);
+  // Shared (aliased) collections are explored once: a second visit cannot find a new cycle.
+  done.add(value);
+  return undefined;
+}
+
 /**
  * Parses a mergekit YAML config (the `models:` form) into a canonical recipe. Throws InputError
  * naming `file` and the YAML field path (`models[1].parameters.density`, `merge_method`, ...).
  */
 export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
+  if (text.length > MAX_YAML_CHARS) fail(file, '', `${text.length} characters is more than a mergekit config may have (${MAX_YAML_CHARS})`);
+  const depth = nestingBound(text);
+  if (depth > MAX_YAML_DEPTH) fail(file, '', `nested up to ${depth} levels deep, more than a mergekit config may be (${MAX_YAML_DEPTH})`);
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: true, prettyErrors: true });
   const first = doc.errors[0];
-  if (first) fail(file, '', `not valid YAML: ${first.message}`);
-  const js: unknown = doc.toJS({ maxAliasCount: 1000 });
+  // The library's message continues with a snippet of the offending lines: the first line says it.
+  if (first) fail(file, '', `not valid YAML: ${first.message.split('\n')[0]!.replace(/:$/, '')}`);
+  // A list or mapping as a mapping key has no JSON form (the library would stringify it and warn on stderr).
+  let complexKey = false;
+  visit(doc, {
+    Pair(_, pair) {
+      const key = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
+      if (isCollection(key)) {
+        complexKey = true;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (complexKey) fail(file, '', 'a mapping key is itself a list or mapping, which a mergekit config never has');
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (cause) {
+    // Undefined aliases (ReferenceError) and alias bombs (more than MAX_ALIASES expansions).
+    const message = cause instanceof Error ? cause.message : String(cause);
+    fail(file, '', /Excessive alias count/.test(message) ? `aliases expand to more than ${MAX_ALIASES} nodes (a YAML alias bomb?)` : `not valid YAML: ${message.split('\n')[0]}`);
+  }
+  const cycle = cyclePath(js);
+  if (cycle) fail(file, cycle, 'an alias refers to a collection that contains it (the config would be infinite)');
   if (js === null || js === undefined) fail(file, '', 'empty config; expected merge_method, base_model and models');
   if (!isPlainObject(js)) fail(file, '', 'a mergekit config must be a mapping of merge_method, base_model, models, parameters, dtype');
 

@@ -7,22 +7,26 @@ import { summarise } from '../io/inspect.ts';
 import type { FileSet } from '../io/source.ts';
 import type { CheckpointSummary } from '../io/summary.ts';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.ts';
-import { planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
+import { checkMergeable, planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
 import { ResidentMerge, type Residency } from '../merge/resident.ts';
-import { checkContext, defaultContext, encodeText, evaluateTexts, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
+import { checkContext, defaultContext, encodeText, evaluateTexts, leadingIds, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
 import { GpuModel } from '../model/forward.ts';
 import { generate, type GenerateOptions, type GenerateResult } from '../model/generate.ts';
 import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } from '../model/load.ts';
+import { parseTaskFile, type TaskKind } from '../tasks/file.ts';
+import { prepareTask, type PreparedTask } from '../tasks/prepare.ts';
+import { gpuTaskModel, scoreTask, type TaskScore } from '../tasks/score.ts';
 import { checkPlan, planMemory, type MemoryPlan } from './plan.ts';
 
 /**
- * The studio's job, in one place: opened checkpoints and encoded validation texts by the host's
- * keys, and from a recipe → merged weights → model → perplexity per text (or a continuation, or
- * an exported folder). The engine Worker (src/worker/session.ts) and the CLI (src/cli/) are thin
- * adapters over it. A recipe names checkpoints by key; a recipe without models is the base alone.
+ * The studio's job, in one place: opened checkpoints, encoded validation texts and task files by
+ * the host's keys, and from a recipe → merged weights → model → perplexity per text, task scores
+ * (or a continuation, or an exported folder). The engine Worker (src/worker/session.ts) and the
+ * CLI (src/cli/) are thin adapters over it. A recipe names checkpoints by key; a recipe without
+ * models is the base alone.
  *
  * With `resident` (the studio), the base and the fine-tunes stay on the GPU in their stored
  * dtypes between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only
@@ -47,7 +51,8 @@ export type WorkspaceProgress =
   | { stage: 'plan'; plan: MemoryPlan }
   | { stage: 'load' | 'merge' | 'resident'; done: number; total: number; tensor: string }
   | { stage: 'ready'; tensors: number; bytes: number }
-  | { stage: 'windows'; text: string; index: number; count: number; done: number; total: number };
+  | { stage: 'windows'; text: string; index: number; count: number; done: number; total: number }
+  | { stage: 'items'; task: string; index: number; count: number; done: number; total: number };
 
 export interface WorkOptions {
   signal?: AbortSignal;
@@ -87,6 +92,35 @@ export interface Evaluation {
   totalMs: number;
 }
 
+export interface TaskRequest {
+  /** Checkpoints by key; `models: []` scores the base itself. */
+  recipe: MergeRecipe;
+  /** Keys of task files (addTask), tokenized with this recipe's base. */
+  tasks: readonly string[];
+  /** Tokens the model sees at most; default min(maxPositions, 1024) of the base. */
+  context?: number;
+  /** Spans per GPU dispatch (default 8). */
+  batchWindows?: number;
+  /** Most new tokens per generative item (default 32). */
+  maxTokens?: number;
+  /** Score the exact merge even when the resident set is compressed (as EvaluateRequest.exact). */
+  exact?: boolean;
+}
+
+export type KeyedTaskScore = TaskScore & { key: string };
+
+export interface TaskEvaluation {
+  tasks: KeyedTaskScore[];
+  mode: Evaluation['mode'];
+  /** As Evaluation.approximate: the scores were measured on compressed Δ. */
+  approximate?: Evaluation['approximate'];
+  plan: MemoryPlan;
+  setupMs: number;
+  mergeMs: number;
+  evalMs: number;
+  totalMs: number;
+}
+
 export interface GenerateRequest extends Omit<GenerateOptions, 'signal' | 'stopTokens'> {
   recipe: MergeRecipe;
   prompt: string;
@@ -95,7 +129,7 @@ export interface GenerateRequest extends Omit<GenerateOptions, 'signal' | 'stopT
 }
 
 export interface Generation extends GenerateResult {
-  /** The prompt's token ids (the model's BOS alone for an empty prompt). */
+  /** The prompt's token ids, after the tokenizer's BOS when it adds one (the model's BOS alone for an empty prompt). */
   promptIds: number[];
   /** The decoded new tokens. */
   text: string;
@@ -105,6 +139,25 @@ export interface Generation extends GenerateResult {
 interface Text extends EncodedText {
   /** Key of the checkpoint whose tokenizer encoded it. */
   base: string;
+}
+
+interface Task {
+  label: string;
+  /** Key of the checkpoint whose tokenizer prepared it. */
+  base: string;
+  prepared: PreparedTask;
+}
+
+/** What withModel returns: its callback's value, how the model was made, the plan, and the timings. */
+interface Scored<T> {
+  value: T;
+  mode: Evaluation['mode'];
+  approximate?: Evaluation['approximate'];
+  plan: MemoryPlan;
+  setupMs: number;
+  mergeMs: number;
+  evalMs: number;
+  totalMs: number;
 }
 
 interface Resident {
@@ -120,6 +173,7 @@ export class Workspace {
   private readonly checkpoints = new Map<string, Checkpoint>();
   private readonly tokenizers = new Map<string, Promise<TextTokenizer>>();
   private readonly texts = new Map<string, Text>();
+  private readonly tasks = new Map<string, Task>();
   private resident: Resident | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -139,7 +193,8 @@ export class Workspace {
     return this.planFor(rt, request, request.use ?? 'evaluate');
   }
 
-  private planFor(rt: GpuRuntime, request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>, use: 'evaluate' | 'export'): MemoryPlan {
+  /** `positions`: what the model will be built for (the context, or less for short texts, + 1 with a BOS); default the context. */
+  private planFor(rt: GpuRuntime, request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>, use: 'evaluate' | 'export', positions?: number): MemoryPlan {
     const { recipe } = request;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
@@ -150,7 +205,7 @@ export class Workspace {
       base,
       models,
       recipe,
-      context: use === 'evaluate' ? checkContext(base.spec, request.context ?? defaultContext(base.spec)) : undefined,
+      context: use === 'evaluate' ? (positions ?? checkContext(base.spec, request.context ?? defaultContext(base.spec))) : undefined,
       batch: request.batchWindows,
       use,
       resident: (this.options.resident ?? false) && !(request.exact && this.options.compressed),
@@ -172,10 +227,11 @@ export class Workspace {
     return summarise(ckpt);
   }
 
-  /** Forgets a checkpoint or a text. */
+  /** Forgets a checkpoint, a text or a task file. */
   close(key: string): void {
     this.forget(key);
     this.texts.delete(key);
+    this.tasks.delete(key);
   }
 
   checkpoint(key: string): Checkpoint {
@@ -192,16 +248,44 @@ export class Workspace {
     return out;
   }
 
-  /** Encodes a validation text with `base`'s tokenizer and keeps it under `key`. */
+  /** Encodes a validation text with `base`'s tokenizer (and notes its BOS, if any) and keeps it under `key`. */
   async addText(key: string, label: string, text: string, base: string): Promise<{ tokens: number }> {
-    const ids = encodeText(await this.tokenizer(base), label, text);
-    this.texts.set(key, { label, base, ids });
+    const tokenizer = await this.tokenizer(base);
+    const ids = encodeText(tokenizer, label, text);
+    this.texts.set(key, { label, base, ids, ...(tokenizer.bos === undefined ? {} : { bos: tokenizer.bos }) });
     return { tokens: ids.length };
+  }
+
+  /**
+   * Parses a task file (JSON Lines: tasks/file.ts) and tokenizes its items with `base`'s
+   * tokenizer, keeping them under `key`; a bad line is an InputError naming `label` and the line.
+   */
+  async addTask(key: string, label: string, text: string, base: string): Promise<{ kind: TaskKind; items: number }> {
+    const file = parseTaskFile(text, label);
+    const tokenizer = await this.tokenizer(base);
+    const prepared = prepareTask(tokenizer, file, leadingIds(tokenizer));
+    this.tasks.set(key, { label, base, prepared });
+    return { kind: prepared.kind, items: prepared.items.length };
   }
 
   /** Perplexity of the recipe's merge (or of its base alone) on each text. */
   evaluate(request: EvaluateRequest, options: WorkOptions = {}): Promise<Evaluation> {
     return this.serial(() => this.run(request, request.recipe.base, options));
+  }
+
+  /**
+   * Task scores of the recipe's merge (or of its base alone): the same model evaluate() builds —
+   * with `resident`, the resident merge re-combined for this recipe, so scores after a slider
+   * move cost the combine kernels and the forward passes.
+   */
+  scoreTasks(request: TaskRequest, options: WorkOptions = {}): Promise<TaskEvaluation> {
+    return this.serial(() => this.score(request, request.recipe.base, options));
+  }
+
+  /** One checkpoint's own task scores (no merge), for tasks prepared with another checkpoint's tokenizer. */
+  referenceTasks(key: string, tasks: readonly string[], options: WorkOptions & Omit<TaskRequest, 'recipe' | 'tasks'> = {}): Promise<TaskEvaluation> {
+    const recipe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: key, models: [], parameters: {} };
+    return this.serial(() => this.score({ ...options, recipe, tasks }, undefined, options));
   }
 
   /**
@@ -215,14 +299,72 @@ export class Workspace {
 
   /** `textsFrom`: the checkpoint whose tokenizer must have encoded the texts (undefined: any). */
   private async run(request: EvaluateRequest, textsFrom: string | undefined, options: WorkOptions): Promise<Evaluation> {
+    throwIfAborted(options.signal);
+    const texts = request.texts.map((k) => this.text(k, textsFrom));
+    const r = await this.withModel(
+      request,
+      options,
+      (scorer, context) =>
+        evaluateTexts(scorer, texts, {
+          context,
+          batchWindows: request.batchWindows,
+          signal: options.signal,
+          onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
+        }),
+      texts.some((t) => t.bos !== undefined),
+      Math.max(...texts.map((t) => t.ids.length)),
+    );
+    const { value, ...rest } = r;
+    return { texts: value.map((s, i) => ({ ...s, key: request.texts[i]! })), ...rest };
+  }
+
+  /** `tasksFrom`: the checkpoint whose tokenizer must have prepared the tasks (undefined: any). */
+  private async score(request: TaskRequest, tasksFrom: string | undefined, options: WorkOptions): Promise<TaskEvaluation> {
+    throwIfAborted(options.signal);
+    const tasks = request.tasks.map((k) => this.task(k, tasksFrom));
+    const tokenizers = await Promise.all(tasks.map((t) => this.tokenizer(t.base)));
+    const eos = this.checkpoint(request.recipe.base).spec.eosTokenId;
+    const r = await this.withModel(request, options, async (model, context) => {
+      const out: KeyedTaskScore[] = [];
+      for (const [index, t] of tasks.entries()) {
+        const s = await scoreTask(gpuTaskModel(model), tokenizers[index]!, t.prepared, {
+          context,
+          maxTokens: request.maxTokens,
+          batchItems: request.batchWindows,
+          stopTokens: eos === undefined ? [] : [eos],
+          signal: options.signal,
+          onProgress: (done, total) => options.onProgress?.({ stage: 'items', task: t.label, index, count: tasks.length, done, total }),
+        });
+        out.push({ ...s, key: request.tasks[index]! });
+      }
+      return out;
+    });
+    const { value, ...rest } = r;
+    return { tasks: value, ...rest };
+  }
+
+  /**
+   * The recipe's model — the resident merge re-combined (when asked for and when it fits), else
+   * fresh weights merged tensor by tensor (or the base uploaded) — handed to `use` with the
+   * checked context; fresh weights are freed afterwards.
+   */
+  private async withModel<T>(
+    request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>,
+    options: WorkOptions,
+    use: (model: GpuModel, context: number) => Promise<T>,
+    bos = false,
+    longest?: number,
+  ): Promise<Scored<T>> {
     const t0 = performance.now();
     const { signal } = options;
-    throwIfAborted(signal);
-    const { recipe } = request;
+    const { recipe, batchWindows, context: contextArg } = request;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
-    const context = checkContext(base.spec, request.context ?? defaultContext(base.spec));
-    const texts = request.texts.map((k) => this.text(k, textsFrom));
+    // With a BOS before each perplexity window, the model sees context + 1 positions. GPU
+    // buffers (RoPE table, activations) are sized to the longest window the inputs make, not to
+    // the context asked for: `--context 1e8` on a short text costs what the text costs.
+    const context = checkContext(base.spec, contextArg ?? defaultContext(base.spec, bos), bos);
+    const positions = Math.min(context, Math.max(2, longest ?? context)) + (bos ? 1 : 0);
     const rt = await this.options.runtime();
     let setupMs = 0;
     let mergeMs = 0;
@@ -232,7 +374,7 @@ export class Workspace {
     const key = this.residentKey(recipe);
     const wantsResident = this.options.resident && models.length > 0;
     const reuse = wantsResident && this.resident?.key === key && this.resident.rt === rt && !(request.exact && this.resident.merge.approximate);
-    const plan = this.planFor(rt, request, 'evaluate');
+    const plan = this.planFor(rt, request, 'evaluate', positions);
     options.onProgress?.({ stage: 'plan', plan });
     const choice = reuse ? undefined : checkPlan(plan);
     // The resident set of other checkpoints goes (the plan counted its memory as free).
@@ -245,16 +387,16 @@ export class Workspace {
       await rt.flush();
       mergeMs = performance.now() - m0;
       const r = resident.r;
-      if (!r.model || r.model.maxContext < context || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
+      if (!r.model || r.model.maxContext < positions || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
         r.model?.destroy();
-        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: context, maxBatch: request.batchWindows });
+        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: positions, maxBatch: batchWindows });
         r.built = new Map([...weights].map(([n, t]) => [n, t.buffer]));
       }
       scorer = r.model;
       mode = 'resident';
       options.onProgress?.({ stage: 'ready', tensors: weights.size, bytes: r.merge.memory.bytes });
     } else {
-      temporary = await this.fresh(rt, recipe, context, request.batchWindows, options);
+      temporary = await this.fresh(rt, recipe, positions, batchWindows, options);
       mergeMs = performance.now() - m0;
       scorer = temporary.model;
       mode = models.length === 0 ? 'base' : 'streaming';
@@ -263,14 +405,8 @@ export class Workspace {
     const approximate = residency === 'int8' || residency === 'bf16' ? residency : undefined;
     const e0 = performance.now();
     try {
-      const scores = await evaluateTexts(scorer, texts, {
-        context,
-        batchWindows: request.batchWindows,
-        signal,
-        onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
-      });
-      const evalMs = performance.now() - e0;
-      return { texts: scores.map((s, i) => ({ ...s, key: request.texts[i]! })), mode, ...(approximate ? { approximate } : {}), plan, setupMs, mergeMs, evalMs, totalMs: performance.now() - t0 };
+      const value = await use(scorer, context);
+      return { value, mode, ...(approximate ? { approximate } : {}), plan, setupMs, mergeMs, evalMs: performance.now() - e0, totalMs: performance.now() - t0 };
     } finally {
       temporary?.destroy();
     }
@@ -302,11 +438,16 @@ export class Workspace {
       const { signal } = options;
       const base = this.checkpoint(recipe.base);
       const tokenizer = await this.tokenizer(recipe.base);
-      let promptIds = tokenizer.encode(prompt);
+      // As transformers' tokenizer encodes a prompt: its BOS first when it adds one.
+      let promptIds = tokenizer.bos === undefined ? tokenizer.encode(prompt) : [tokenizer.bos, ...tokenizer.encode(prompt)];
       if (promptIds.length === 0) {
         if (base.spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
         promptIds = [base.spec.bosTokenId];
       }
+      // The model below is built with the default context: a prompt longer than it is refused
+      // now, before any loading (a host shows the prompt once the model is ready).
+      const maxContext = defaultContext(base.spec);
+      if (promptIds.length > maxContext) throw new InputError(`the prompt has ${promptIds.length} tokens, more than the maximum context (${maxContext})`);
       const rt = await this.options.runtime();
       const loaded = await this.fresh(rt, recipe, undefined, undefined, options);
       try {
@@ -324,16 +465,27 @@ export class Workspace {
     });
   }
 
-  /** Streams the recipe's merge into an HF folder (shards + index when large, config, tokenizer, extra files). */
+  /**
+   * Streams the recipe's merge into an HF folder (shards + index when large, tokenizer, extra
+   * files, config). The sink hears the exact sizes first (sink.begin) and may refuse before the
+   * device is even started; a failure or cancellation aborts it (merge/export.ts).
+   */
   exportMerge(recipe: MergeRecipe, sink: FolderSink, options: WorkOptions & Omit<ExportOptions, 'signal'> = {}): Promise<ExportResult> {
     return this.serial(async () => {
       const job = this.job(recipe);
+      checkMergeable(job);
       const rt = await this.options.runtime();
       const plan = this.planFor(rt, { recipe }, 'export');
       options.onProgress?.({ stage: 'plan', plan });
       checkPlan(plan);
-      const stream = streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) });
-      return exportMerged(sink, job.base, planMerge(job), stream, options);
+      throwIfAborted(options.signal);
+      return exportMerged(
+        sink,
+        job.base,
+        planMerge(job),
+        async () => streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) }),
+        options,
+      );
     });
   }
 
@@ -353,7 +505,7 @@ export class Workspace {
     return { recipe, base: this.checkpoint(recipe.base), models: recipe.models.map((m) => this.checkpoint(m.model)) };
   }
 
-  /** The tokenizer of checkpoint `key` (its tokenizer.json), loaded once. */
+  /** The tokenizer of checkpoint `key` (its tokenizer.json, BOS from tokenizer_config.json), loaded once. */
   tokenizer(key: string): Promise<TextTokenizer> {
     let t = this.tokenizers.get(key);
     if (!t) {
@@ -361,7 +513,7 @@ export class Workspace {
       if (ckpt.tokenizerJson === undefined) {
         throw new TokenizerError(`missing in '${ckpt.name}': perplexity and generation need the model's tokenizer`, { file: TOKENIZER_FILE });
       }
-      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`);
+      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`, ckpt.tokenizerConfig);
       t.catch(() => this.tokenizers.delete(key));
       this.tokenizers.set(key, t);
     }
@@ -412,6 +564,13 @@ export class Workspace {
     const t = this.texts.get(key);
     if (!t) throw new InputError(`validation text '${key}' is not tokenized (add it again)`);
     if (base !== undefined && t.base !== base) throw new InputError(`validation text '${t.label}' was tokenized with another base's tokenizer; re-add it`, { file: t.label });
+    return t;
+  }
+
+  private task(key: string, base: string | undefined): Task {
+    const t = this.tasks.get(key);
+    if (!t) throw new InputError(`task file '${key}' is not loaded (add it again)`);
+    if (base !== undefined && t.base !== base) throw new InputError(`task file '${t.label}' was tokenized with another base's tokenizer; re-add it`, { file: t.label });
     return t;
   }
 

@@ -1,5 +1,6 @@
 import { InputError } from '../../errors.ts';
 import type { GpuRuntime } from '../../gpu/runtime.ts';
+import { F32_MAX } from '../../io/dtypes.ts';
 import { packModels, releaseTensorRows, type TensorRows } from '../../kernels/mergeRows.ts';
 import { WEIGHT, type MergeContext, type MergeGpuInputs, type MergeMethod, type MergeParams, type ParamSpec, type ResolvedParams } from './types.ts';
 
@@ -25,14 +26,25 @@ function rangeText(spec: ParamSpec): string {
   return `${lo}, ${hi}`;
 }
 
-/** The problem with `x` as a value of `spec` (type and range), or undefined. */
+/**
+ * The problem with `x` as a number the GPU computes with, or undefined: every coefficient and
+ * parameter reaches the kernels as an f32, so it must be finite there too (|x| ≤ F32_MAX).
+ */
+function numberProblem(x: unknown): string | undefined {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return 'expected a finite number';
+  if (Math.abs(x) > F32_MAX) return `expected a number within float32 range (|x| ≤ ${F32_MAX.toPrecision(8)})`;
+  return undefined;
+}
+
+/** The problem with `x` as a value of `spec` (type, float32 range and the spec's range), or undefined. */
 export function valueProblem(spec: ParamSpec, x: unknown): string | undefined {
   if (spec.type === 'boolean') return typeof x === 'boolean' ? undefined : 'expected true or false';
   if (spec.type === 'choice') {
     const values = (spec.choices ?? []).map((c) => c.value);
     return typeof x === 'string' && values.includes(x) ? undefined : `expected one of ${values.join(', ')}`;
   }
-  if (typeof x !== 'number' || !Number.isFinite(x)) return 'expected a finite number';
+  const problem = numberProblem(x);
+  if (problem || typeof x !== 'number') return problem;
   if (spec.type === 'integer' && !Number.isInteger(x)) return `expected an integer in ${rangeText(spec)}`;
   const below = spec.min !== undefined && (spec.minExclusive ? x <= spec.min : x < spec.min);
   const above = spec.max !== undefined && (spec.maxExclusive ? x >= spec.max : x > spec.max);
@@ -79,7 +91,8 @@ export function resolveParams(method: Pick<MergeMethod, 'name' | 'params'>, para
 }
 
 function checkRange(spec: ParamSpec, x: unknown, fail: (msg: string) => never): void {
-  if (typeof x !== 'number' || !Number.isFinite(x)) fail(`parameter '${spec.name}' must be a finite number, got ${JSON.stringify(x)}`);
+  const problem = numberProblem(x);
+  if (problem) fail(`parameter '${spec.name}': ${problem}, got ${typeof x === 'number' ? x : JSON.stringify(x)}`);
   const v = x as number;
   if (spec.type === 'integer' && !Number.isInteger(v)) fail(`parameter '${spec.name}' must be an integer, got ${v}`);
   if (spec.min !== undefined && (spec.minExclusive ? v <= spec.min : v < spec.min)) fail(`parameter '${spec.name}' = ${v} is below its minimum ${spec.minExclusive ? '(exclusive) ' : ''}${spec.min}`);
