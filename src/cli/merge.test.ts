@@ -162,6 +162,10 @@ describe('dem merge: every method against the float64 reference', () => {
   it('dare_linear and dare_ties', async () => {
     await mergeAndVerify('dare_linear gpt2 F32', [...gpt2(0.5, 0.8, 0.4), '--method', 'dare_linear', '--density', '0.6', '--seed', '42']);
     await mergeAndVerify('dare_ties llama BF16', [...llama(0.53, 0.81), '--method', 'dare_ties', '--density', '0.7', '--seed', '7']);
+    // --rescale takes a name: l1 (mergekit's rescale: true) reaches the recipe and the kernels.
+    const l1 = await mergeAndVerify('dare_linear llama BF16 rescale l1', [...llama(0.53, 0.81), '--method', 'dare_linear', '--density', '0.6', '--seed', '3', '--rescale', 'l1']);
+    expect(l1.recipe.parameters.rescale).toBe('l1');
+    await expect(dem(...llama(0.5, 0.5), '--method', 'dare_linear', '--density', '0.6', '--rescale', 'bogus', '--out', outDir())).rejects.toThrow(/rescale.*expected one of l1, density, none/);
   });
   it('breadcrumbs, GPT-2 F32 and Llama BF16; breadcrumbs_ties', async () => {
     await mergeAndVerify('breadcrumbs gpt2 F32', [...gpt2(0.5, 0.8, 0.4), '--method', 'breadcrumbs', '--density', '0.8', '--gamma', '0.05']);

@@ -467,7 +467,7 @@ export class GpuModel implements WindowScorer {
    * windows of up to `maxContext` tokens, `maxBatch` at a time: the activation workspace, the RoPE
    * table, each pass's small uniforms and the readback of the per-token NLL (memory plans).
    */
-  static activationBytes(spec: ModelSpec, options: GpuModelOptions = {}): number {
+  static activationBytes(spec: ModelSpec, options: GpuModelOptions & { generation?: boolean } = {}): number {
     const maxContext = options.maxContext ?? Math.min(spec.maxPositions, 1024);
     const rows = maxContext * Math.max(1, options.maxBatch ?? 8);
     const plainMlp = !expectedTensors(spec).some((t) => t.role === 'mlp.gate' || t.role === 'mlp.gate_up');
@@ -477,7 +477,9 @@ export class GpuModel implements WindowScorer {
     const rope = spec.positions === 'rope' ? buffer(maxContext * (spec.headDim / 2) * 2) : 0;
     // KernelPass: one 16-byte uniform per dispatch, freed at submit: ≤ 32 per layer (post-norms, q/k norms and soft caps included) and 4 per vocabulary chunk.
     const uniforms = 32 * (32 * spec.numLayers + 4 * Math.ceil(spec.vocabSize / VC) + 16);
-    return workspace + rope + uniforms + buffer(rows) + buffer(spec.vocabSize);
+    // Generation (generative task items): one KV cache of maxContext positions, K and V per layer.
+    const kvCache = options.generation ? 2 * spec.numLayers * buffer(maxContext * spec.numKvHeads * spec.headDim) : 0;
+    return workspace + rope + uniforms + kvCache + buffer(rows) + buffer(spec.vocabSize);
   }
 
   private releaseWorkspace(): void {

@@ -27,6 +27,8 @@ export interface MemoryPlanRequest {
   /** Tokens per window and windows per dispatch (the activations); `export`: no model is built. */
   context?: number;
   batch?: number;
+  /** Tokens will be generated (generative task items): a KV cache is counted too. */
+  generation?: boolean;
   use: 'evaluate' | 'export';
   /** Ways the Workspace may take: resident first (when asked), compressed Δ only when allowed. */
   resident: boolean;
@@ -74,7 +76,7 @@ function partsText(parts: Record<string, number>): string {
 export function planMemory(r: MemoryPlanRequest): MemoryPlan {
   const { base, models, limits, budget } = r;
   const spec = base.spec;
-  const activations = r.use === 'evaluate' ? GpuModel.activationBytes(spec, { maxContext: r.context, maxBatch: r.batch }) : 0;
+  const activations = r.use === 'evaluate' ? GpuModel.activationBytes(spec, { maxContext: r.context, maxBatch: r.batch, generation: r.generation }) : 0;
   const job = { recipe: r.recipe, base, models };
   const plan = planMerge(job);
   const forward = new Set(forwardWeights(spec).map((t) => t.name));

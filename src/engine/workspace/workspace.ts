@@ -194,7 +194,7 @@ export class Workspace {
   }
 
   /** `positions`: what the model will be built for (the context, or less for short texts, + 1 with a BOS); default the context. */
-  private planFor(rt: GpuRuntime, request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>, use: 'evaluate' | 'export', positions?: number): MemoryPlan {
+  private planFor(rt: GpuRuntime, request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>, use: 'evaluate' | 'export', positions?: number, generation = false): MemoryPlan {
     const { recipe } = request;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
@@ -207,6 +207,7 @@ export class Workspace {
       recipe,
       context: use === 'evaluate' ? (positions ?? checkContext(base.spec, request.context ?? defaultContext(base.spec))) : undefined,
       batch: request.batchWindows,
+      generation,
       use,
       resident: (this.options.resident ?? false) && !(request.exact && this.options.compressed),
       compressed: (this.options.compressed ?? false) && !request.exact,
@@ -313,6 +314,8 @@ export class Workspace {
         }),
       texts.some((t) => t.bos !== undefined),
       Math.max(...texts.map((t) => t.ids.length)),
+      false,
+      texts.map((t) => t.ids.length),
     );
     const { value, ...rest } = r;
     return { texts: value.map((s, i) => ({ ...s, key: request.texts[i]! })), ...rest };
@@ -338,7 +341,7 @@ export class Workspace {
         out.push({ ...s, key: request.tasks[index]! });
       }
       return out;
-    });
+    }, false, undefined, tasks.some((t) => t.prepared.kind === 'generate'));
     const { value, ...rest } = r;
     return { tasks: value, ...rest };
   }
@@ -354,6 +357,8 @@ export class Workspace {
     use: (model: GpuModel, context: number) => Promise<T>,
     bos = false,
     longest?: number,
+    generation = false,
+    lengths?: readonly number[],
   ): Promise<Scored<T>> {
     const t0 = performance.now();
     const { signal } = options;
@@ -374,7 +379,11 @@ export class Workspace {
     const key = this.residentKey(recipe);
     const wantsResident = this.options.resident && models.length > 0;
     const reuse = wantsResident && this.resident?.key === key && this.resident.rt === rt && !(request.exact && this.resident.merge.approximate);
-    const plan = this.planFor(rt, request, 'evaluate', positions);
+    // Windows per dispatch are at most the windows the texts make (splitWindows: ⌈n / context⌉
+    // for a text of n tokens), so a short text is not planned for a full batch.
+    const windows = lengths?.reduce((a, n) => a + Math.ceil(n / context), 0);
+    const batch = Math.min(batchWindows ?? 8, windows ?? Infinity);
+    const plan = this.planFor(rt, { ...request, batchWindows: batch }, 'evaluate', positions, generation);
     options.onProgress?.({ stage: 'plan', plan });
     const choice = reuse ? undefined : checkPlan(plan);
     // The resident set of other checkpoints goes (the plan counted its memory as free).
@@ -474,16 +483,20 @@ export class Workspace {
     return this.serial(async () => {
       const job = this.job(recipe);
       checkMergeable(job);
-      const rt = await this.options.runtime();
-      const plan = this.planFor(rt, { recipe }, 'export');
-      options.onProgress?.({ stage: 'plan', plan });
-      checkPlan(plan);
       throwIfAborted(options.signal);
+      // The device starts only once the sink has accepted the exact sizes (a bad --out or a full
+      // disk is refused first); the memory plan then decides before any tensor is read.
       return exportMerged(
         sink,
         job.base,
         planMerge(job),
-        async () => streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) }),
+        async () => {
+          const rt = await this.options.runtime();
+          const plan = this.planFor(rt, { recipe }, 'export');
+          options.onProgress?.({ stage: 'plan', plan });
+          checkPlan(plan);
+          return streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) });
+        },
         options,
       );
     });
