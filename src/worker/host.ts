@@ -147,6 +147,8 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
         case 'layers':
         case 'export':
         case 'generate':
+        case 'plan':
+        case 'configure':
           return run(request as RequestOf<typeof request.kind>);
         default: {
           const unknown = request as { id?: unknown; kind?: unknown };
