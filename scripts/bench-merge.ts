@@ -6,12 +6,14 @@
  *   copy       copyBufferToBuffer of every base tensor (the ceiling the issue names)
  *   copy4      a compute-shader copy, vec4 per invocation (what a WGSL kernel can stream here)
  *   resident   the interactive path a slider move runs: ResidentMerge.merge with new weights over
- *              the resident Δ (one combine per tensor, one submit), outputs in F32
- *   streaming  the streaming path's GPU work with the models already on the GPU: computeDeltas +
- *              combine per tensor (tensors under 8 Mi elements, to keep a SwiftShader run short)
+ *              the resident models (one combine per tensor forming Δ in the kernel, one submit),
+ *              outputs in F32
+ *   streaming  the streaming path's GPU work with the models already on the GPU in separate
+ *              buffers: packed into rows (buffer copies) + combine per tensor (tensors under 8 Mi
+ *              elements, to keep a SwiftShader run short)
  *   cpu        a plain TypeScript loop over the models, out = θ + Σ c_r (θ_r − θ)
  * GB/s = bytes read + written (1e9 bytes/s): copy, copy4 2·4n; resident, cpu (N+2)·4n;
- * streaming (N+2)·4n useful (θ, N models, out) and (3N+2)·4n actual (Δ written and read back).
+ * streaming (N+2)·4n useful (θ, N models, out) and (3N+2)·4n actual (the models copied into rows first).
  * Each measure: a warm-up, a calibration pass, a discarded trial, then REPS trials of as many
  * passes enqueued back to back as fill MIN_TRIAL_S (1 s; at most 1000), one wait per trial; the median seconds
  * per pass is reported (on a fast GPU a pass is well under a millisecond, so one wait per pass
@@ -204,7 +206,7 @@ async function benchN(rt: GpuRuntime, N: number): Promise<Record<string, unknown
   if (!copied.every((x, i) => x === source[i])) throw new Error('copy4 did not copy the tensor');
   console.error(`  copies done`);
 
-  // Streaming: the models on the GPU, Δ computed and combined per tensor (the smaller tensors).
+  // Streaming: the models on the GPU, packed into rows and combined per tensor (the smaller tensors).
   const method = getMethod('task_arithmetic');
   const weights = Array.from({ length: N }, (_, r) => 0.1 + 0.05 * r);
   const streamed = base.values.map((v, k) => k).filter((k) => base.values[k]!.length < STREAM_MAX_ELEMENTS);
@@ -221,9 +223,8 @@ async function benchN(rt: GpuRuntime, N: number): Promise<Record<string, unknown
   rt.release(...gpuBase, ...gpuOut);
   console.error(`  streaming done`);
 
-  // Resident: what a slider move runs. Every pass gets new weights, as dragging does. A device
-  // whose maxBufferSize cannot hold a tensor's packed Δ (SwiftShader: 1 GiB, the embedding at
-  // N = 8 needs 2 GB) refuses it up front; the row then says so.
+  // Resident: what a slider move runs. Every pass gets new weights, as dragging does. Rows larger
+  // than a binding (SwiftShader: 1 GiB; the embedding's at N = 8 are 2 GB) are kept in chunks.
   const last = (tick: number): number[] => weights.map((w) => w + 1e-3 * (tick % 7));
   let residentTiming: Timing | undefined;
   let residentError: string | undefined;

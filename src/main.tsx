@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { startWithDemo } from './store/demo.ts';
 import { createStudioStore, indexedDbStorage } from './store/index.ts';
+import { fileHandlesAvailable, indexedDbHandleStore } from './storage/handles.ts';
 import { LocalStore } from './storage/local.ts';
 import { App } from './ui/App.tsx';
 import { StudioProvider } from './ui/store.tsx';
@@ -12,9 +13,11 @@ import './ui/styles.css';
 // The engine (and the GPU device) live in a Worker; the page holds only the store and React.
 // Fine-tuning runs in its own Worker (onnxruntime-web training wasm), started on the first run.
 // ?gpuBudget=BYTES caps the engine's GPU memory (tests use it to provoke out-of-memory);
-// ?fresh starts without the persisted workspace and keeps nothing.
+// ?fresh starts without the persisted workspace and keeps nothing; ?inPlace=BYTES sets the size
+// from which a checkpoint opened through the File System Access API is read in place (default 1 GiB).
 const query = new URLSearchParams(location.search);
 const budget = Number(query.get('gpuBudget'));
+const inPlaceBytes = query.has('inPlace') ? Number(query.get('inPlace')) : NaN;
 const keep = !query.has('fresh');
 const demo = query.has('demo');
 const opened = keep && LocalStore.available() ? LocalStore.open().catch(() => null) : undefined;
@@ -31,6 +34,9 @@ const store = createStudioStore({
   local: opened && demo ? Promise.all([opened, separate]).then(([l, apart]) => (apart ? null : l)) : opened,
   storage: keep && !demo && !LocalStore.available() && typeof indexedDB !== 'undefined' ? indexedDbStorage() : undefined,
   memoryBudget: Number.isFinite(budget) && budget > 0 ? budget : undefined,
+  // Checkpoints opened in place keep their file handles in IndexedDB (src/storage/handles.ts).
+  handles: keep && fileHandlesAvailable() ? indexedDbHandleStore().catch(() => null) : undefined,
+  inPlaceBytes: Number.isFinite(inPlaceBytes) && inPlaceBytes >= 0 ? inPlaceBytes : undefined,
 });
 
 // No saved workspace (first visit) or ?demo: open the demo workspace from /demo/; ?nodemo: never.

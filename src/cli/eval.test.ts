@@ -54,7 +54,11 @@ async function runJson(args: string[]): Promise<{ tasks: Record<string, unknown>
   let out = '';
   const code = await runEval([...args, '--json', '--quiet'], { runtime: () => testRuntime(), out: (s) => (out += s), signal: new AbortController().signal });
   expect(code).toBe(0);
-  return JSON.parse(out) as { tasks: Record<string, unknown>[] };
+  const json = JSON.parse(out) as { tasks: Record<string, unknown>[]; gpu_peak_bytes: number; plan_bytes: number };
+  // The runtime's own count of what the command held: the model at least, within the memory plan.
+  expect(json.gpu_peak_bytes).toBeGreaterThan(0);
+  expect(json.gpu_peak_bytes).toBeLessThanOrEqual(json.plan_bytes);
+  return json;
 }
 
 describe('dem eval vs the PyTorch float64 reference', () => {

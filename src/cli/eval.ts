@@ -28,7 +28,8 @@ Options:
   --batch N                  sequences per GPU dispatch (default 8)
   --resident                 merge through the studio's interactive path (base and distribution
                              vectors kept on the GPU) instead of tensor by tensor
-  --json                     print {"tasks": [...]} with per-item log-likelihoods or outputs
+  --json                     print {"tasks": [...]} with per-item log-likelihoods or outputs, and
+                             gpu_peak_bytes (the most GPU memory the command held at once)
   --quiet                    no progress lines on stderr
 
 ${MERGE_HELP}`;
@@ -71,7 +72,7 @@ export async function runEval(args: string[], env: CommandEnv = {}): Promise<num
   const contextArg = parseIntOption('context', values.context, 2);
   const tasks = values.task;
 
-  const { model, context, results } = await withWorkspace(env, { label: 'dem-eval', resident: values.resident }, async (ws) => {
+  const { model, context, results, mode, planBytes, peak } = await withWorkspace(env, { label: 'dem-eval', resident: values.resident }, async (ws, _runtime, peakBytes) => {
     const model = await openModel(ws, values, signal);
     const context = checkContext(model.spec, contextArg ?? defaultContext(model.spec));
     // Parse and tokenize every task file before touching the GPU: a bad line fails in milliseconds.
@@ -89,11 +90,11 @@ export async function runEval(args: string[], env: CommandEnv = {}): Promise<num
         },
       },
     );
-    return { model, context, results: evaluation.tasks };
+    return { model, context, results: evaluation.tasks, mode: evaluation.mode, planBytes: evaluation.plan.choice?.bytes, peak: await peakBytes() };
   });
 
   if (values.json) {
-    out(`${JSON.stringify({ tasks: results.map((r) => taskJson(taskName(r.key), r)) }, null, 2)}\n`);
+    out(`${JSON.stringify({ mode, gpu_peak_bytes: peak, plan_bytes: planBytes, tasks: results.map((r) => taskJson(taskName(r.key), r)) }, null, 2)}\n`);
   } else {
     const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : '-');
     out(`${model.name}, context ${context}\n`);

@@ -162,6 +162,10 @@ describe('dem merge: every method against the float64 reference', () => {
   it('dare_linear and dare_ties', async () => {
     await mergeAndVerify('dare_linear gpt2 F32', [...gpt2(0.5, 0.8, 0.4), '--method', 'dare_linear', '--density', '0.6', '--seed', '42']);
     await mergeAndVerify('dare_ties llama BF16', [...llama(0.53, 0.81), '--method', 'dare_ties', '--density', '0.7', '--seed', '7']);
+    // --rescale takes a name: l1 (mergekit's rescale: true) reaches the recipe and the kernels.
+    const l1 = await mergeAndVerify('dare_linear llama BF16 rescale l1', [...llama(0.53, 0.81), '--method', 'dare_linear', '--density', '0.6', '--seed', '3', '--rescale', 'l1']);
+    expect(l1.recipe.parameters.rescale).toBe('l1');
+    await expect(dem(...llama(0.5, 0.5), '--method', 'dare_linear', '--density', '0.6', '--rescale', 'bogus', '--out', outDir())).rejects.toThrow(/rescale.*expected one of l1, density, none/);
   });
   it('breadcrumbs, GPT-2 F32 and Llama BF16; breadcrumbs_ties', async () => {
     await mergeAndVerify('breadcrumbs gpt2 F32', [...gpt2(0.5, 0.8, 0.4), '--method', 'breadcrumbs', '--density', '0.8', '--gamma', '0.05']);
@@ -343,7 +347,8 @@ describe('dem merge: export files', () => {
   it('dem-recipe.json and mergekit_config.yml parse back to the recipe, and --config reproduces the bytes', async () => {
     const { dir, recipe } = await mergeAndVerify('breadcrumbs gpt2 (round trip)', [...gpt2(0.5, -0.2, 0.9), '--method', 'breadcrumbs', '--density', '0.8', '--gamma', '0.05', '--lambda', '1.1']);
     const yaml = parseMergekitYaml(readFileSync(join(dir, 'mergekit_config.yml'), 'utf8'), 'mergekit_config.yml');
-    expect(canonicalRecipe(yaml)).toEqual(canonicalRecipe(recipe));
+    // The YAML always states the output dtype (the base's, float32, when the recipe names none).
+    expect(canonicalRecipe(yaml)).toEqual({ ...canonicalRecipe(recipe), dtype: 'float32' });
     expect(recipe.models.map((m) => m.parameters.weight)).toEqual([0.5, -0.2, 0.9]);
     const again = outDir();
     await dem('--config', join(dir, 'mergekit_config.yml'), '--out', again);

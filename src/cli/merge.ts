@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { formatBytes, InputError, parseByteSize, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
+import { dominantFloatDtype, dtypeName, formatBytes, InputError, parseByteSize, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { folderSink } from '../node/sink.ts';
 import { MERGE_HELP, MERGE_OPTIONS, openRecipe, recipeFromArgs } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
@@ -22,7 +22,10 @@ Output:
   --force                    replace a non-empty --out (only once the new export is complete)
   --max-shard-size SIZE      shard the weights above this size: bytes, or with a unit
                              (5GB, 500MB: decimal as Hugging Face; 4GiB: binary); default 5GB
-  --memory-budget SIZE       cap on GPU memory the merge may hold at once (same units)
+  --memory-budget SIZE       cap on GPU memory the merge may hold at once (same units; the
+                             plan, printed first, refuses what cannot fit)
+  --json                     print a summary as JSON (files, bytes, gpu_peak_bytes: the most GPU
+                             memory the command held at once)
   --quiet                    no progress lines on stderr`;
 
 export async function runMerge(args: string[], env: CommandEnv = {}): Promise<number> {
@@ -34,6 +37,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
       force: { type: 'boolean' },
       'max-shard-size': { type: 'string' },
       'memory-budget': { type: 'string' },
+      json: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -54,18 +58,22 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
   // The sink refuses a bad --out, or a disk without room, when the export begins: after the
   // headers are read (the plan gives the exact size), before the GPU is started.
   const sink = folderSink(out, { force: values.force, inputs: [...new Set(paths.values())], label: `--out ${values.out}`, disk: env.disk });
-  return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, runtime) => {
+  return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, _runtime, peakBytes) => {
     await openRecipe(ws, recipe, paths, signal);
+    const baseDtype = dtypeName(dominantFloatDtype(ws.checkpoint(recipe.base).tensors.values()) ?? 'F32');
     const progress = new Progress('merge', values.quiet);
     const result = await ws.exportMerge(recipe, sink, {
       signal,
       onProgress: (p) => {
+        if (p.stage === 'plan' && !values.quiet) process.stderr.write(`${p.plan.lines.join('\n')}\n`);
         if (p.stage === 'merge') progress.update(p.done, p.total, p.tensor);
       },
       maxShardBytes,
-      extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe) },
+      extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe, baseDtype) },
     });
-    progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes((await runtime()).memory.peak)})`);
+    const peak = await peakBytes();
+    progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes(peak)})`);
+    if (values.json) console.log(JSON.stringify({ out, tensors: result.tensors, bytes: result.bytes, files: result.files, gpu_peak_bytes: peak }, null, 2));
     return 0;
   });
 }

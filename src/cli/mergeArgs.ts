@@ -48,9 +48,24 @@ export const MERGE_ONLY_FLAGS: readonly string[] = ['method', 'dtype', ...PARAM_
 const column = (left: string, right: string): string => `  ${left.padEnd(25)}  ${right}`;
 
 function paramHelp(p: ParamSpec): string {
+  if (p.type === 'choice') return choiceHelp(p.name);
   const flag = p.type === 'boolean' ? `--${p.name}` : `--${p.name} ${p.type === 'integer' ? 'N' : 'X'}`;
   const def = p.default === undefined || p.type === 'boolean' ? '' : `; default ${String(p.default)}`;
   return column(flag, wrap(`${p.description.replace(/\.$/, '')}${def} (${methodsTaking(p.name).join(', ')})`, 68, 29));
+}
+
+/** A choice parameter: methods may offer different choices and defaults (DARE's rescale), so each group is listed. */
+function choiceHelp(name: string): string {
+  const groups = new Map<string, { spec: ParamSpec; methods: string[] }>();
+  for (const m of methodsTaking(name)) {
+    const spec = getMethod(m).params.find((q) => q.name === name)!;
+    const key = `${spec.description}|${String(spec.default)}`;
+    const g = groups.get(key) ?? { spec, methods: [] };
+    g.methods.push(m);
+    groups.set(key, g);
+  }
+  const text = [...groups.values()].map(({ spec, methods }) => `${methods.join(', ')}: ${spec.description.replace(/\.$/, '')}; default ${String(spec.default)}.`).join(' ');
+  return column(`--${name} NAME`, wrap(text, 68, 29));
 }
 
 export const MERGE_HELP = [
@@ -87,12 +102,13 @@ export function splitModelArg(arg: string): { path: string; weight?: number } {
 
 
 /** The parameter flags given on the command line, by parameter name. */
-export function givenParams(v: MergeArgValues): Record<string, number | boolean> {
-  const out: Record<string, number | boolean> = {};
+export function givenParams(v: MergeArgValues): Record<string, number | boolean | string> {
+  const out: Record<string, number | boolean | string> = {};
   for (const p of PARAM_FLAGS) {
     const raw = v[p.name];
     if (raw === undefined) continue;
-    out[p.name] = p.type === 'boolean' ? raw === true : num(p.name, raw as string)!;
+    // A choice is passed as given: parseRecipe checks it against the chosen method's choices.
+    out[p.name] = p.type === 'boolean' ? raw === true : p.type === 'choice' ? (raw as string) : num(p.name, raw as string)!;
   }
   return out;
 }

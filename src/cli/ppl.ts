@@ -23,9 +23,14 @@ Options:
   --text FILE                a validation text (UTF-8); repeat for several
   --context N                window length (default: min(model positions, 1024), minus one with a BOS)
   --batch N                  windows per GPU dispatch (default 8)
-  --resident                 merge through the studio's interactive path (base and distribution
-                             vectors kept on the GPU) instead of tensor by tensor
-  --json                     print the results as JSON
+  --resident                 merge through the studio's interactive path (base and fine-tunes kept
+                             on the GPU in their stored dtypes) instead of tensor by tensor
+  --compressed               with --resident: when the exact set does not fit, keep the
+                             distribution vectors compressed (int8 blocks, or BF16 for F32
+                             checkpoints); the numbers are then approximate (JSON: "approximate")
+  --memory-budget BYTES      cap on GPU memory; the plan (printed first) refuses what cannot fit
+  --json                     print the results as JSON (with gpu_peak_bytes: the most GPU memory
+                             the command held at once)
   --quiet                    no progress lines on stderr
 
 ${MERGE_HELP}`;
@@ -43,6 +48,8 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
       context: { type: 'string' },
       batch: { type: 'string' },
       resident: { type: 'boolean' },
+      compressed: { type: 'boolean' },
+      'memory-budget': { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -58,8 +65,10 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
   const batch = parseIntOption('batch', values.batch, 1) ?? 8;
   const contextArg = parseIntOption('context', values.context, 2);
   const texts = values.text;
+  if (values.compressed && !values.resident) throw new InputError('--compressed applies to --resident only');
+  const memoryBudget = parseIntOption('memory-budget', values['memory-budget'], 1);
 
-  const { model, results, mode } = await withWorkspace(env, { label: 'dem-ppl', resident: values.resident }, async (ws) => {
+  const { model, results, mode, approximate, plan, peak } = await withWorkspace(env, { label: 'dem-ppl', resident: values.resident, compressed: values.compressed, memoryBudget }, async (ws, _runtime, peakBytes) => {
     const model = await openModel(ws, values, signal);
     const bos = (await ws.tokenizer(model.recipe.base)).bos !== undefined;
     const context = checkContext(model.spec, contextArg ?? defaultContext(model.spec, bos), bos);
@@ -78,15 +87,24 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
         },
       },
     );
-    return { model, results: evaluation.texts, mode: evaluation.mode };
+    return { model, results: evaluation.texts, mode: evaluation.mode, approximate: evaluation.approximate, plan: evaluation.plan, peak: await peakBytes() };
   });
 
   const context = results[0]!.context;
   if (values.json) {
-    const json = { model: model.name, ...(model.merged ? { recipe: JSON.parse(recipeToJson(model.recipe)) as unknown } : {}), mode, context, texts: results.map(pplJson) };
+    const json = {
+      model: model.name,
+      ...(model.merged ? { recipe: JSON.parse(recipeToJson(model.recipe)) as unknown } : {}),
+      mode,
+      ...(approximate ? { approximate } : {}),
+      context,
+      gpu_peak_bytes: peak,
+      plan_bytes: plan.choice?.bytes,
+      texts: results.map(pplJson),
+    };
     out(`${JSON.stringify(json, null, 2)}\n`);
   } else {
-    out(`${printable(model.name)}, context ${context}\n`);
+    out(`${printable(model.name)}, context ${context}${approximate ? ` (approximate: merged on ${approximate} Δ)` : ''}\n`);
     out(
       `${table([
         ['text', 'tokens', 'predicted', 'nll_mean', 'ppl'],

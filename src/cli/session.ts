@@ -74,27 +74,42 @@ export function parseIntOption(name: string, v: string | undefined, min: number,
 
 /**
  * Runs `work` with a Workspace over the host's runtime or a fresh one (created on first GPU use,
- * destroyed after: the command owns it).
+ * destroyed after: the command owns it). `peakBytes()`: the most GPU memory this command held at
+ * once, from the runtime's count of every buffer (on a borrowed runtime, above what it already held).
  */
 export async function withWorkspace<T>(
   env: CommandEnv,
-  options: { label: string; resident?: boolean; memoryBudget?: number },
-  work: (ws: Workspace, runtime: () => Promise<GpuRuntime>) => Promise<T>,
+  options: { label: string; resident?: boolean; compressed?: boolean; memoryBudget?: number },
+  work: (ws: Workspace, runtime: () => Promise<GpuRuntime>, peakBytes: () => Promise<number>) => Promise<T>,
 ): Promise<T> {
   let owned: Promise<GpuRuntime> | undefined;
-  const runtime = env.runtime ?? (() => (owned ??= createNodeRuntime({ label: options.label, memoryBudget: options.memoryBudget })));
+  let started: Promise<{ rt: GpuRuntime; before: number }> | undefined;
+  const start = (): Promise<{ rt: GpuRuntime; before: number }> =>
+    (started ??= (env.runtime ? env.runtime() : (owned = createNodeRuntime({ label: options.label, memoryBudget: options.memoryBudget }))).then((rt) => {
+      rt.resetPeak();
+      return { rt, before: rt.memory.live };
+    }));
+  const runtime = async (): Promise<GpuRuntime> => (await start()).rt;
+  const peakBytes = async (): Promise<number> => {
+    const { rt, before } = await start();
+    return rt.memory.peak - before;
+  };
   try {
-    return await work(new Workspace({ runtime, resident: options.resident }), runtime);
+    return await work(new Workspace({ runtime, resident: options.resident, compressed: options.compressed }), runtime, peakBytes);
   } finally {
     if (owned) (await owned.catch(() => undefined))?.destroy();
   }
 }
 
-/** Progress lines on stderr for a workspace's loading/merging (then `done` with what is on the GPU). */
+/** Progress lines on stderr for a workspace's loading/merging (the memory plan first, then `done` with what is on the GPU). */
 export function loadProgress(quiet: boolean | undefined, merged: boolean): (p: WorkspaceProgress) => void {
   let bar: Progress | undefined;
   return (p) => {
     if (p.stage === 'windows' || p.stage === 'items') return;
+    if (p.stage === 'plan') {
+      if (!quiet) process.stderr.write(`${p.plan.lines.join('\n')}\n`);
+      return;
+    }
     if (p.stage === 'ready') {
       (bar ?? new Progress(merged ? 'merge' : 'load', quiet)).done(`${p.tensors} tensors, ${formatBytes(p.bytes)} on the GPU`);
       bar = undefined;

@@ -15,7 +15,7 @@ export { normaliseShaderSources, type ShaderSources } from './gpu/shaders.ts';
 
 // Checkpoint I/O
 export type { DType, FloatDType, FloatDTypeName } from './io/dtypes.ts';
-export { FLOAT_DTYPES, FLOAT_DTYPE_NAMES, isFloatDType, dtypeSize, dtypeName, dtypeFromName, storageBytes, decodeToF32, encodeFromF32 } from './io/dtypes.ts';
+export { FLOAT_DTYPES, FLOAT_DTYPE_NAMES, isFloatDType, dtypeSize, dtypeName, dtypeFromName, storageBytes, dominantFloatDtype, decodeToF32, encodeFromF32 } from './io/dtypes.ts';
 export { readSafetensorsHeader, readTensor, writeSafetensors, safetensorsLayout } from './io/safetensors.ts';
 export { parseConfig } from './io/config.ts';
 export { expectedTensors, forwardWeights, bindWeights, canonicalName, storedName, classifyTensor, layerOf, roleOf, architecture, type ExpectedTensor } from './io/weights.ts';
@@ -33,7 +33,7 @@ export { parseMergekitYaml, recipeToMergekitYaml, MAX_YAML_CHARS } from './merge
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
 export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportPlan, type ExportResult as MergeExportResult } from './merge/export.ts';
-export { ResidentMerge } from './merge/resident.ts';
+export { ResidentMerge, residentBytes, type Residency, type ResidentBytes } from './merge/resident.ts';
 
 // Model
 export { GpuModel, KvCache, type GpuModelOptions, type TokenSpan } from './model/forward.ts';
@@ -86,6 +86,7 @@ export { layerDistances, type LayerDistances } from './analysis/index.ts';
 export { etaSeconds, gridPoints, nelderMead, weightedMean } from './search/index.ts';
 
 // The studio's job: checkpoints + texts → merge → model → perplexity / generation / export
+export { planMemory, checkPlan, type MemoryPlan, type MemoryPlanRequest, type PlanOption } from './workspace/plan.ts';
 export {
   Workspace,
   type WorkspaceOptions,

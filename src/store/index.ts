@@ -25,7 +25,7 @@ import { createWorkspaceSlice } from './workspace.ts';
 export type StudioStore = StoreApi<StudioState> & { dispose: () => void; restored: Promise<void> };
 
 export function createStudioStore(deps: StoreDeps): StudioStore {
-  const opfs = deps.local ? opfsStorage(deps.local) : undefined;
+  const opfs = deps.local ? opfsStorage(deps.local, { handles: deps.handles, inPlaceBytes: deps.inPlaceBytes }) : undefined;
   const slices: StateCreator<StudioState> = (...a) => ({
     ...createGpuSlice(deps)(...a),
     ...createWorkspaceSlice(deps)(...a),

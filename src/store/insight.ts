@@ -1,5 +1,5 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
+import { dominantFloatDtype, dtypeName, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { errorRecord, isCancelled } from './errors.ts';
 import { engineRecipe } from './merge.ts';
 import { baseOf, buildRecipe, fineTunes } from './recipe.ts';
@@ -51,6 +51,8 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
     },
 
     exportMerge: async (target) => {
+      // Numbers measured on compressed Δ are re-scored on the exact merge before it is exported.
+      if (get().approximate) await get().evaluate({ exact: true });
       const s = get();
       const base = baseOf(s.checkpoints);
       if (!base) return null;
@@ -76,7 +78,8 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
     recipeFiles: () => {
       try {
         const recipe = buildRecipe(get(), 'name');
-        return { json: recipeToJson(recipe), yaml: recipeToMergekitYaml(recipe) };
+        const baseDtype = dominantFloatDtype(baseOf(get().checkpoints)?.summary?.tensors ?? []) ?? 'F32';
+        return { json: recipeToJson(recipe), yaml: recipeToMergekitYaml(recipe, dtypeName(baseDtype)) };
       } catch (error) {
         return { error: errorRecord(error).message };
       }

@@ -33,6 +33,8 @@ export function engineRecipe(s: StudioState, override?: Record<string, number>):
 export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioState, [], [], MergeSlice> => {
   let current: AbortController | undefined;
   let referencesRunning = false;
+  /** The checkpoints the shown plan is for: a new set is planned before it loads. */
+  let planned = '';
 
   return (set, get) => {
     const setCoef = (id: string, patch: (c: CoefficientState) => Partial<CoefficientState>): void => {
@@ -54,6 +56,14 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
       evalHint: 'Add a base checkpoint and a validation text to measure perplexity.',
       timings: null,
       references: {},
+      memoryPlan: null,
+      compressed: false,
+      approximate: null,
+
+      setCompressed: (on) => {
+        set({ compressed: on });
+        void engine.call('configure', { compressed: on }).then(() => get().evaluate());
+      },
 
       setMethod: (method) => {
         set({ method });
@@ -115,7 +125,7 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         void run();
       },
 
-      evaluate: async () => {
+      evaluate: async (options = {}) => {
         current?.abort();
         const s = get();
         const base = baseOf(s.checkpoints);
@@ -143,12 +153,22 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         set({ evalStatus: 'running', evalHint: null });
         const t0 = performance.now();
         try {
-          const r = await engine.call('evaluate', { recipe, sets }, { signal: controller.signal });
+          // A new set of checkpoints: show the plan (headers only) before the load starts.
+          const key = [recipe.base, ...recipe.models.map((m) => m.model)].join('|');
+          if (key !== planned) {
+            planned = key;
+            const plan = await engine.call('plan', { recipe }, { signal: controller.signal });
+            if (current !== controller) return;
+            set({ memoryPlan: plan });
+          }
+          const r = await engine.call('evaluate', { recipe, sets, ...(options.exact ? { exact: true } : {}) }, { signal: controller.signal });
           if (current !== controller) return;
           set({
             evalStatus: 'done',
             evalError: null,
             perplexities: Object.fromEntries(r.perplexities.map((p) => [p.set, p.ppl])),
+            approximate: r.approximate ?? null,
+            memoryPlan: r.plan,
             timings: { setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs, roundTripMs: performance.now() - t0, mode: r.mode },
           });
           // Task scores of the same merge right after: a newer evaluate() cancels both.
@@ -156,6 +176,7 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         } catch (error) {
           const info = errorRecord(error);
           if (isCancelled(info) || current !== controller) return;
+          if (planned && info.code === 'gpu-out-of-memory') planned = '';
           set({ evalStatus: 'failed', evalError: info });
         }
       },

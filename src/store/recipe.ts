@@ -41,7 +41,7 @@ export function coefficientValue(c: CoefficientState): number | number[] {
 export interface RecipeInput {
   checkpoints: readonly CheckpointEntry[];
   method: string;
-  params: Record<string, number | boolean>;
+  params: Record<string, number | boolean | string>;
   coefficients: Record<string, CoefficientState>;
 }
 

@@ -176,7 +176,8 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
             ),
           },
         }));
-        void get().evaluate();
+        // Applied coefficients are scored on the exact merge (the search may have run on compressed Δ).
+        void get().evaluate({ exact: true });
       },
     };
   };

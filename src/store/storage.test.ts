@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StorageFullError, type CheckpointSummary } from '../engine/index.ts';
+import type { FileHandles, HandleStore } from '../storage/handles.ts';
 import type { LocalStore, StoredFile, StorageUsage } from '../storage/local.ts';
 import type { EngineApi, WorkspaceKind } from '../worker/client.ts';
 import type { FileEntry, RequestBodies, Results } from '../worker/protocol.ts';
@@ -190,6 +191,96 @@ describe('OPFS persistence of the workspace', () => {
     expect(none.getState().storageEnabled).toBe(false);
     await none.getState().clearStorage();
     expect(none.getState().storedItems).toEqual([]);
+  });
+});
+
+/** A File System Access handle over a File, with a permission state the test sets. */
+class FakeHandle {
+  readonly kind = 'file';
+  permission: PermissionState;
+  requested = 0;
+  constructor(
+    readonly name: string,
+    private readonly file: File,
+    permission: PermissionState = 'granted',
+  ) {
+    this.permission = permission;
+  }
+  async getFile(): Promise<File> {
+    if (this.permission !== 'granted') throw new DOMException('no permission', 'NotAllowedError');
+    return this.file;
+  }
+  async queryPermission(): Promise<PermissionState> {
+    return this.permission;
+  }
+  async requestPermission(): Promise<PermissionState> {
+    this.requested++;
+    this.permission = 'granted';
+    return this.permission;
+  }
+}
+
+function memoryHandles(): HandleStore & { map: Map<string, FileHandles> } {
+  const map = new Map<string, FileHandles>();
+  return {
+    map,
+    put: async (id, h) => void map.set(id, h),
+    get: async (id) => map.get(id),
+    remove: async (id) => void map.delete(id),
+    clear: async () => map.clear(),
+  };
+}
+
+describe('checkpoints opened in place (File System Access handles)', () => {
+  const inPlace = (n: number): { files: FileEntry[]; handles: FakeHandle[] } => {
+    const files = folder(n);
+    const handles = files.map((f) => new FakeHandle(f.file.name, f.file));
+    return { files: files.map((f, i) => ({ ...f, handle: handles[i] as unknown as FileSystemFileHandle })), handles };
+  };
+  const openWith = (mem: MemoryStore, handles: HandleStore) => {
+    const { engine, loaded } = fakeEngine();
+    const store = createStudioStore({ engine, local: Promise.resolve(mem as unknown as LocalStore), handles: Promise.resolve(handles), inPlaceBytes: 2000 });
+    return { store, loaded };
+  };
+
+  it('a large checkpoint with handles is not copied: its handles are kept, and it comes back from them; a small one is copied', async () => {
+    const mem = new MemoryStore();
+    const handles = memoryHandles();
+    const a = openWith(mem, handles);
+    await a.store.restored;
+    const big = inPlace(5000);
+    const id = await a.store.getState().addCheckpoint('big', big.files);
+    const small = await a.store.getState().addCheckpoint('small', inPlace(100).files);
+    await until(() => mem.files.has(`checkpoints/${small}/model.safetensors`) && mem.files.has(WORKSPACE_FILE), 'the small copy and the workspace');
+    await settled(a);
+    expect([...mem.files.keys()].filter((k) => k.includes(id))).toEqual([]);
+    expect(a.store.getState().storageInPlace).toEqual({ [id]: 'big' });
+    expect(Object.keys(handles.map.get(id)!)).toEqual(['config.json', 'model.safetensors']);
+    expect(await mem.files.get(WORKSPACE_FILE)!.text()).toContain('"inPlace":true');
+
+    // Restart with the permission still granted: read straight through the handles.
+    const b = openWith(mem, handles);
+    await b.store.restored;
+    expect(b.store.getState().checkpoints.find((c) => c.id === id)!.status).toBe('ready');
+    expect(b.loaded.get(id)![1]!.file.size).toBe(5000);
+    expect(b.store.getState().storageMissing).toEqual([]);
+
+    // Restart where the browser wants the user's permission again: listed, then granted and loaded.
+    for (const h of big.handles) h.permission = 'prompt';
+    const c = openWith(mem, handles);
+    await c.store.restored;
+    expect(c.store.getState().checkpoints.find((x) => x.id === id)!.status).toBe('failed');
+    expect(c.store.getState().storageMissing).toEqual([{ kind: 'checkpoint', id, name: 'big', files: ['config.json', 'model.safetensors'], permission: true }]);
+    await c.store.getState().grantAccess(id);
+    expect(big.handles.map((h) => h.requested)).toEqual([1, 1]);
+    expect(c.store.getState().checkpoints.find((x) => x.id === id)!.status).toBe('ready');
+    expect(c.loaded.get(id)![1]!.file.size).toBe(5000);
+    expect(c.store.getState().storageMissing).toEqual([]);
+
+    // Removing the card forgets its handles.
+    c.store.getState().removeCheckpoint(id);
+    await until(() => !handles.map.has(id), 'the handles to go');
+    expect(c.store.getState().storageInPlace).toEqual({});
   });
 });
 

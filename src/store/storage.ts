@@ -1,6 +1,7 @@
 import type { PersistStorage, StorageValue } from 'zustand/middleware';
 import type { StateCreator, StoreApi } from 'zustand/vanilla';
 import { StorageFullError } from '../engine/index.ts';
+import { readPermission, type FileHandles, type HandleStore } from '../storage/handles.ts';
 import type { LocalStore } from '../storage/local.ts';
 import type { FileEntry } from '../worker/protocol.ts';
 import { errorRecord } from './errors.ts';
@@ -19,17 +20,25 @@ import type { CheckpointRole, MissingItem, PersistedWorkspace, StorageSlice, Sto
  *   as `workspace.backup.json`. Writes are coalesced: one after SAVE_QUIET_MS without changes, at
  *   least one per SAVE_MAX_WAIT_MS while something keeps changing (a slider drag), and at once
  *   when the page is hidden.
- * On restore, checkpoints come back from OPFS; files that are gone are listed as missing and
- * their cards ask for the folder again. A workspace.json that is missing or unreadable is
- * reported, never silently replaced by an empty workspace: the backup generation is used, else
- * the stored checkpoints and texts are recovered from their folders (names from config.json,
- * roles to be checked). When the disk is full the StorageFullError message is shown and the card
- * keeps working from the in-memory File it was given.
+ * - A checkpoint opened through the File System Access API (its files carry handles) and at
+ *   least IN_PLACE_BYTES large is opened in place instead: its handles are kept (HandleStore,
+ *   IndexedDB) and it is read lazily through them, never copied — a multi-GB checkpoint costs no
+ *   second copy on disk. After a restart the browser asks again for permission to read them.
+ * On restore, checkpoints come back from OPFS (or their handles); files that are gone are listed
+ * as missing and their cards ask for the folder again. A workspace.json that is missing or
+ * unreadable is reported, never silently replaced by an empty workspace: the backup generation
+ * is used, else the stored checkpoints and texts are recovered from their folders (names from
+ * config.json, roles to be checked; checkpoints opened in place are not among them). When the
+ * disk is full the StorageFullError message is shown and the card keeps working from the
+ * in-memory File it was given.
  */
 export const WORKSPACE_FILE = 'workspace.json';
 export const WORKSPACE_BACKUP = 'workspace.backup.json';
 export const SAVE_QUIET_MS = 500;
 export const SAVE_MAX_WAIT_MS = 3000;
+
+/** Checkpoints with file handles from this size up are opened in place rather than copied. */
+export const IN_PLACE_BYTES = 1024 ** 3;
 export const checkpointDir = (id: string): string => `checkpoints/${id}`;
 export const textFile = (id: string): string => `texts/${id}.txt`;
 
@@ -37,7 +46,7 @@ export const textFile = (id: string): string => `texts/${id}.txt`;
 interface WorkspaceJson {
   version: number;
   state: Omit<PersistedWorkspace, 'checkpoints' | 'validationSets'> & {
-    checkpoints: { id: string; name: string; role: CheckpointRole; files: { path: string; size: number }[] }[];
+    checkpoints: { id: string; name: string; role: CheckpointRole; files: { path: string; size: number }[]; inPlace?: boolean }[];
     validationSets: { id: string; name: string }[];
   };
 }
@@ -113,9 +122,10 @@ const NOTHING_STORED = {
   storageCopying: {},
   storageNotStored: {},
   storageMissing: [],
+  storageInPlace: {},
   storageSaving: false,
   storageError: null,
-} satisfies Omit<StorageSlice, 'storageEnabled' | 'refreshStorage' | 'removeStored' | 'clearStorage'>;
+} satisfies Omit<StorageSlice, 'storageEnabled' | 'refreshStorage' | 'removeStored' | 'clearStorage' | 'grantAccess'>;
 
 /** Without OPFS (?fresh, or a browser without it) nothing is kept: the Storage panel says so. */
 export const createNoStorageSlice: StateCreator<StudioState, [], [], StorageSlice> = () => ({
@@ -124,6 +134,7 @@ export const createNoStorageSlice: StateCreator<StudioState, [], [], StorageSlic
   refreshStorage: async () => {},
   removeStored: async () => {},
   clearStorage: async () => {},
+  grantAccess: async () => {},
 });
 
 export interface OpfsStorage {
@@ -141,7 +152,13 @@ export interface OpfsStorage {
  * The slice changes the workspace only through its actions (removeCheckpoint,
  * removeValidationText, replaceCheckpointFiles).
  */
-export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
+export function opfsStorage(local: Promise<LocalStore | null>, options: { handles?: Promise<HandleStore | null>; inPlaceBytes?: number } = {}): OpfsStorage {
+  const handleStore = options.handles ?? Promise.resolve(null);
+  const inPlaceBytes = options.inPlaceBytes ?? IN_PLACE_BYTES;
+  // Checkpoints opened in place (their handles kept, nothing copied), and handle writes in flight.
+  const inPlace = new Set<string>();
+  const restoredHandles = new Map<string, FileHandles>();
+  let handlesWritten: Promise<void> = Promise.resolve();
   // Files handed out by LocalStore: a card whose files are all in here needs no copy.
   const fromStore = new WeakSet<File>();
   // File lists that did not fit or failed to copy: not tried again until the user re-adds.
@@ -196,6 +213,7 @@ export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
     if (kind === 'text' && s.validationSets.some((v) => v.id === id)) s.removeValidationText(id);
     const store = await local;
     await store?.remove(kind === 'checkpoint' ? checkpointDir(id) : textFile(id)).catch(() => undefined);
+    if (kind === 'checkpoint') await forgetInPlace(id);
     if (kind === 'text') textsWritten.delete(id);
     set((st) => ({ storageMissing: st.storageMissing.filter((m) => m.id !== id) }));
     await refreshStorage();
@@ -209,22 +227,68 @@ export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
     // Let the removals' own deletes and the workspace write settle, then empty the folder.
     await chain;
     await store?.clear();
+    await (await handleStore)?.clear().catch(() => undefined);
+    inPlace.clear();
+    restoredHandles.clear();
     textsWritten.clear();
     // Nothing is left to back up: the next workspace.json starts a new history.
     onDisk = null;
-    set({ storageMissing: [], storageNotStored: {} });
+    set({ storageMissing: [], storageNotStored: {}, storageInPlace: {} });
     await refreshStorage();
+  };
+
+  const forgetInPlace = async (id: string): Promise<void> => {
+    if (!inPlace.delete(id)) return;
+    restoredHandles.delete(id);
+    await (await handleStore)?.remove(id).catch(() => undefined);
+    set((st) => {
+      const rest = { ...st.storageInPlace };
+      delete rest[id];
+      return { storageInPlace: rest };
+    });
+  };
+
+  /** Keeps a checkpoint's file handles instead of copying it (called with `id` already in `inPlace`). */
+  const keepInPlace = (id: string, name: string, files: FileEntry[]): void => {
+    set((st) => ({ storageInPlace: { ...st.storageInPlace, [id]: name } }));
+    const handles = Object.fromEntries(files.map((f) => [f.path, f.handle!]));
+    handlesWritten = handlesWritten.then(async () => {
+      try {
+        await (await handleStore)?.put(id, handles);
+      } catch (error) {
+        set({ storageError: `“${name}” is opened in place but its file handles could not be kept: ${errorRecord(error).message}` });
+      }
+    });
+  };
+
+  const grantAccess: StorageSlice['grantAccess'] = async (id) => {
+    const handles = restoredHandles.get(id) ?? (await (await handleStore)?.get(id));
+    const card = get().checkpoints.find((c) => c.id === id);
+    if (!handles || !card) return;
+    const entries = Object.entries(handles);
+    for (const [, h] of entries) {
+      if ((await readPermission(h, true)) !== 'granted') {
+        get().notify({ level: 'warning', title: `No access to “${card.name}”`, message: 'The browser did not allow reading its files; choose the folder again.' });
+        return;
+      }
+    }
+    const files: FileEntry[] = await Promise.all(entries.map(async ([path, handle]) => ({ path, file: await handle.getFile(), handle })));
+    restoredHandles.delete(id);
+    set((st) => ({ storageMissing: st.storageMissing.filter((m) => m.id !== id) }));
+    await get().addCheckpoint(card.name, files, { id, role: card.role });
   };
 
   const slice: OpfsStorage['slice'] = (setState, getState) => {
     set = setState;
     get = getState;
-    return { storageEnabled: true, ...NOTHING_STORED, refreshStorage, removeStored, clearStorage };
+    return { storageEnabled: true, ...NOTHING_STORED, refreshStorage, removeStored, clearStorage, grantAccess };
   };
 
   const write = async (value: StorageValue<PersistedWorkspace>): Promise<void> => {
     const store = await local;
     if (!store) return;
+    // Handles first, so workspace.json never names an in-place checkpoint whose handles are not kept.
+    await handlesWritten;
     const { checkpoints, validationSets, ...rest } = value.state;
     // Texts first, so workspace.json never names a text that is not stored.
     for (const v of validationSets) {
@@ -236,7 +300,13 @@ export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
       version: value.version ?? 0,
       state: {
         ...rest,
-        checkpoints: checkpoints.map((c) => ({ id: c.id, name: c.name, role: c.role, files: c.files.map((f) => ({ path: f.path, size: f.file.size })) })),
+        checkpoints: checkpoints.map((c) => ({
+          id: c.id,
+          name: c.name,
+          role: c.role,
+          files: c.files.map((f) => ({ path: f.path, size: f.file.size })),
+          ...(inPlace.has(c.id) ? { inPlace: true } : {}),
+        })),
         validationSets: validationSets.map((v) => ({ id: v.id, name: v.name })),
       },
     };
@@ -264,6 +334,35 @@ export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
         if (!pending && !timer) set({ storageSaving: false });
         void refreshStorage();
       });
+  };
+
+  /**
+   * A checkpoint opened in place, from its kept handles: readable now (permission still
+   * granted), or placeholders and a missing item that asks for permission (or the folder) again.
+   */
+  const restoreInPlace = async (c: WorkspaceJson['state']['checkpoints'][number]): Promise<{ files: FileEntry[]; missing?: MissingItem }> => {
+    inPlace.add(c.id);
+    set((st) => ({ storageInPlace: { ...st.storageInPlace, [c.id]: c.name } }));
+    const handles = await (await handleStore)?.get(c.id).catch(() => undefined);
+    const files: FileEntry[] = [];
+    const gone: string[] = [];
+    let ask = false;
+    for (const f of c.files) {
+      const handle = handles?.[f.path];
+      const state = handle ? await readPermission(handle, false).catch(() => 'denied' as const) : 'denied';
+      const file = handle && state === 'granted' ? await handle.getFile().catch(() => null) : null;
+      if (file && file.size === f.size) {
+        files.push({ path: f.path, file, handle });
+        continue;
+      }
+      if (handle && state !== 'granted') ask = true;
+      gone.push(f.path);
+      // An empty stand-in: loading fails and the card asks for permission or the folder again.
+      files.push({ path: f.path, file: new File([], f.path.split('/').pop() ?? f.path), handle });
+    }
+    if (gone.length === 0) return { files };
+    if (handles) restoredHandles.set(c.id, handles);
+    return { files, missing: { kind: 'checkpoint', id: c.id, name: c.name, files: gone, ...(ask ? { permission: true } : {}) } };
   };
 
   const report = (message: string): void => {
@@ -313,6 +412,12 @@ export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
       const missing: MissingItem[] = [];
       const checkpoints: PersistedWorkspace['checkpoints'] = [];
       for (const c of json.state.checkpoints) {
+        if (c.inPlace) {
+          const restored = await restoreInPlace(c);
+          if (restored.missing) missing.push(restored.missing);
+          checkpoints.push({ id: c.id, name: c.name, role: c.role, files: restored.files });
+          continue;
+        }
         const gone: string[] = [];
         const files: FileEntry[] = [];
         for (const f of c.files) {
@@ -415,7 +520,14 @@ export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
     const sync = (st: StudioState): void => {
       for (const c of st.checkpoints) {
         if (c.status !== 'ready' || c.transient || copying.has(c.id) || skipped.has(c.files) || c.files.length === 0) continue;
+        if (inPlace.has(c.id)) continue;
         if (c.files.every((f) => fromStore.has(f.file))) continue;
+        // Opened through the File System Access API and large: keep the handles, read it in place.
+        if (c.files.every((f) => f.handle) && c.files.reduce((s, f) => s + f.file.size, 0) >= inPlaceBytes) {
+          inPlace.add(c.id);
+          keepInPlace(c.id, c.name, c.files);
+          continue;
+        }
         copying.add(c.id);
         void copy(c.id, c.name, c.files);
       }
@@ -426,6 +538,7 @@ export function opfsStorage(local: Promise<LocalStore | null>): OpfsStorage {
       void local.then(async (store) => {
         for (const [id, kind] of gone) {
           if (kind === 'text') textsWritten.delete(id);
+          if (kind === 'checkpoint') await forgetInPlace(id);
           await store?.remove(kind === 'checkpoint' ? checkpointDir(id) : textFile(id)).catch(() => undefined);
         }
         set((x) => ({ storageMissing: x.storageMissing.filter((m) => now.has(m.id) && !gone.some(([g]) => g === m.id)) }));

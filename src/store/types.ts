@@ -1,7 +1,8 @@
 import type { AdapterSummary, CheckpointSummary, CompatibilityItem, LayerDistances, MergeRecipe, ParamSpec, TaskKind, TrainProgress, TrainSettings } from '../engine/index.ts';
+import type { HandleStore } from '../storage/handles.ts';
 import type { LocalStore, StorageUsage } from '../storage/local.ts';
 import type { EngineApi } from '../worker/client.ts';
-import type { ErrorInfo, FileEntry, Progress } from '../worker/protocol.ts';
+import type { ErrorInfo, FileEntry, PlanResult, Progress } from '../worker/protocol.ts';
 import type { TrainApi } from '../worker/trainClient.ts';
 import type { TrainedFile, TrainStage } from '../worker/trainProtocol.ts';
 import type { PersistStorage } from 'zustand/middleware';
@@ -119,11 +120,11 @@ export interface MergeSlice {
   methods: MethodInfo[];
   method: string;
   /** Values of the method's parameters, by name; absent = the method's default. */
-  params: Record<string, number | boolean>;
+  params: Record<string, number | boolean | string>;
   /** By fine-tune checkpoint id. */
   coefficients: Record<string, CoefficientState>;
   setMethod: (name: string) => void;
-  setParam: (name: string, value: number | boolean) => void;
+  setParam: (name: string, value: number | boolean | string) => void;
   setCoefficient: (id: string, value: number) => void;
   setCoefficientMode: (id: string, mode: CoefficientState['mode']) => void;
   setAnchor: (id: string, index: number, value: number) => void;
@@ -142,8 +143,18 @@ export interface MergeSlice {
   references: Record<string, number>;
   /** Measures the base's and each fine-tune's own perplexity where not known yet. */
   refreshReferences: () => void;
-  /** Re-merges and re-measures now; a newer call cancels an older one. */
-  evaluate: () => Promise<void>;
+  /**
+   * Re-merges and re-measures now; a newer call cancels an older one. `exact`: score the exact
+   * merge even when the resident set is compressed (re-scoring before apply/export).
+   */
+  evaluate: (options?: { exact?: boolean }) => Promise<void>;
+  /** The engine's memory plan for the current checkpoints (before they load, and with every measurement). */
+  memoryPlan: PlanResult | null;
+  /** Compressed residency allowed (opt-in): merges may then run on compressed Δ. */
+  compressed: boolean;
+  setCompressed: (on: boolean) => void;
+  /** Set when the shown perplexities were measured on compressed Δ (approximate). */
+  approximate: 'int8' | 'bf16' | null;
 }
 
 export type JobKind = 'sweep' | 'heatmap' | 'grid' | 'optimize';
@@ -356,6 +367,8 @@ export interface MissingItem {
   name: string;
   /** Stored paths that could not be read back. */
   files: string[];
+  /** Opened in place: the files are there, the browser needs the user's permission to read them again (grantAccess). */
+  permission?: boolean;
 }
 
 /** What the studio keeps on this machine (OPFS, storage.ts) and the Storage panel shows. */
@@ -370,6 +383,10 @@ export interface StorageSlice {
   storageNotStored: Record<string, string>;
   /** What a restore could not find in storage. */
   storageMissing: MissingItem[];
+  /** Checkpoints opened in place (read through their file handles, not copied): id → name. */
+  storageInPlace: Record<string, string>;
+  /** Asks the browser again for permission to read a checkpoint opened in place, and reloads it (a click handler: needs the user's gesture). */
+  grantAccess: (id: string) => Promise<void>;
   /** True while a workspace.json write is scheduled or running. */
   storageSaving: boolean;
   storageError: string | null;
@@ -405,6 +422,10 @@ export interface StoreDeps {
   storage?: PersistStorage<PersistedWorkspace>;
   /** Cap on the engine's GPU memory in bytes (?gpuBudget= in the page). */
   memoryBudget?: number;
+  /** Where file handles of checkpoints opened in place are kept (IndexedDB); absent = every checkpoint is copied. */
+  handles?: Promise<HandleStore | null>;
+  /** Checkpoints with file handles at least this large are opened in place, not copied (default IN_PLACE_BYTES; ?inPlace= in the page). */
+  inPlaceBytes?: number;
 }
 
 /** The part of the state that survives a reload (Files included: IndexedDB stores them). */
@@ -412,7 +433,7 @@ export interface PersistedWorkspace {
   checkpoints: Pick<CheckpointEntry, 'id' | 'name' | 'role' | 'files'>[];
   validationSets: Pick<ValidationSet, 'id' | 'name' | 'text'>[];
   method: string;
-  params: Record<string, number | boolean>;
+  params: Record<string, number | boolean | string>;
   coefficients: Record<string, CoefficientState>;
   objectiveWeights: Record<string, number>;
   searchRows: SearchRow[];

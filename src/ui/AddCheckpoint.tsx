@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type ChangeEvent } from 'react';
 import { selectAddCheckpoint, selectNotify } from '../store/index.ts';
-import { fromDataTransfer, fromFileList, groupCheckpoints, type PickedFile } from './files.ts';
+import { canOpenInPlace, fromDataTransfer, fromFileList, groupCheckpoints, pickFolderInPlace, type PickedFile } from './files.ts';
 import { useStudio } from './store.tsx';
 
 // Loose files have no folder name; they are numbered across both pickers and drops.
@@ -28,6 +28,16 @@ function useAddPicked(): (picked: PickedFile[]) => void {
  */
 export function AddCheckpoint() {
   const addPicked = useAddPicked();
+  const notify = useStudio(selectNotify);
+  const inPlace = canOpenInPlace();
+
+  // File System Access: the folder's handles come along, so a large checkpoint is read in place, not copied.
+  const onOpenInPlace = (): void => {
+    void pickFolderInPlace().then(
+      (picked) => picked && addPicked(picked),
+      (error: unknown) => notify({ level: 'error', title: 'Could not open the folder', message: error instanceof Error ? error.message : String(error) }),
+    );
+  };
 
   const onPick = (event: ChangeEvent<HTMLInputElement>): void => {
     const input = event.currentTarget;
@@ -54,6 +64,11 @@ export function AddCheckpoint() {
           />
           Choose folder…
         </label>
+        {inPlace && (
+          <button type="button" className="button file-button" onClick={onOpenInPlace} data-testid="open-in-place" title="Large checkpoints are read where they are (not copied into browser storage); the browser asks again for access after a restart.">
+            Open folder in place…
+          </button>
+        )}
         <label className="button file-button">
           <input
             type="file"

@@ -86,6 +86,20 @@ function ParamControl({ spec }: { spec: ParamSpec }) {
       </label>
     );
   }
+  if (spec.type === 'choice') {
+    return (
+      <span className="param" title={spec.description}>
+        <label htmlFor={id}>{spec.label}</label>
+        <select id={id} className="select" value={String(value)} onChange={(e) => setParam(spec.name, e.currentTarget.value)} data-testid={`param-${spec.name}`}>
+          {spec.choices?.map((c) => (
+            <option key={c.value} value={c.value}>
+              {c.label}
+            </option>
+          ))}
+        </select>
+      </span>
+    );
+  }
   const step = spec.type === 'integer' ? 1 : 0.01;
   return (
     <span className="param" title={spec.description}>

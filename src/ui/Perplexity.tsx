@@ -1,11 +1,15 @@
 import { Bar, CartesianGrid, Legend, ResponsiveContainer, Scatter, ComposedChart, Tooltip, XAxis, YAxis } from 'recharts';
 import {
+  selectApproximate,
   selectCheckpoints,
+  selectCompressed,
   selectEvalError,
   selectEvalHint,
   selectEvalStatus,
+  selectMemoryPlan,
   selectPerplexities,
   selectReferences,
+  selectSetCompressed,
   selectTaskError,
   selectTaskFiles,
   selectTaskScores,
@@ -33,6 +37,7 @@ export function PerplexityPanel() {
   const error = useStudio(selectEvalError);
   const hint = useStudio(selectEvalHint);
   const timings = useStudio(selectTimings);
+  const approximate = useStudio(selectApproximate);
   const taskFiles = useStudio(selectTaskFiles);
   const taskScores = useStudio(selectTaskScores);
   const taskStatus = useStudio(selectTaskStatus);
@@ -72,12 +77,22 @@ export function PerplexityPanel() {
         <span className="timing num" data-testid="eval-timing" title={timings ? `merge ${formatMs(timings.mergeMs)} · perplexity ${formatMs(timings.evalMs)} · set-up ${formatMs(timings.setupMs)} · ${timings.mode}` : undefined}>
           {timings ? `${formatMs(timings.roundTripMs)} (merge ${formatMs(timings.mergeMs)}, ppl ${formatMs(timings.evalMs)}, ${timings.mode})` : ''}
         </span>
+        {approximate && status !== 'failed' && (
+          <span
+            className="status-chip status-chip--warn"
+            data-testid="eval-approximate"
+            title={`Measured on compressed distribution vectors (${approximate}); the exact merge is re-scored before a search result is applied and before export.`}
+          >
+            ≈ approximate ({approximate} Δ)
+          </span>
+        )}
         {hasTasks && (
           <span className="status-chip" data-testid="task-status" data-status={taskStatus} aria-live="polite">
             tasks: {taskStatus === 'running' ? 'scoring…' : taskStatus === 'done' ? 'up to date' : taskStatus === 'failed' ? 'failed' : 'waiting'}
           </span>
         )}
       </h2>
+      <MemoryPlan />
       {hint && <p className="muted" data-testid="eval-hint">{hint}</p>}
       {error && (
         <p className="card__error" role="alert" data-testid="eval-error">
@@ -117,10 +132,10 @@ export function PerplexityPanel() {
             <thead>
               <tr>
                 <th scope="col">Set</th>
-                <th scope="col" className="num">merge</th>
+                <th scope="col" className="num">{approximate ? 'merge ≈' : 'merge'}</th>
                 {hasTasks && (
                   <th scope="col" className="num" title="acc (multiple choice) or exact match (generative) ± standard error">
-                    merge task score
+                    {approximate ? 'merge task score ≈' : 'merge task score'}
                   </th>
                 )}
                 {others.map((c) => (
@@ -154,6 +169,25 @@ export function PerplexityPanel() {
   );
 }
 
+
+/** The engine's memory plan for the loaded checkpoints, and the opt-in to compressed residency. */
+function MemoryPlan() {
+  const plan = useStudio(selectMemoryPlan);
+  const compressed = useStudio(selectCompressed);
+  const setCompressed = useStudio(selectSetCompressed);
+  return (
+    <details className="memory-plan" data-testid="memory-plan" data-mode={plan?.mode ?? ''} data-approximate={plan?.approximate ? 'true' : 'false'}>
+      <summary>
+        GPU memory: {plan ? (plan.mode ? `${plan.mode}${plan.approximate ? ' (compressed, approximate)' : ''}` : 'does not fit') : 'no plan yet'}
+      </summary>
+      {plan && <pre className="memory-plan__lines" data-testid="memory-plan-lines">{plan.lines.join('\n')}</pre>}
+      <label className="param param--check" title="When the base and fine-tunes do not fit exactly, keep the distribution vectors compressed (int8 blocks of 64, or BF16 for F32 checkpoints). Numbers measured so are marked ≈ and re-scored exactly before apply and export.">
+        <input type="checkbox" checked={compressed} onChange={(e) => setCompressed(e.currentTarget.checked)} data-testid="compressed-residency" />
+        allow compressed residency (approximate)
+      </label>
+    </details>
+  );
+}
 
 /** The merge's score on a set's task file (or the average row's mean), exact values in data attributes. */
 function ScoreCell({ result, mean }: { result?: TaskResult; mean?: number }) {

@@ -2,10 +2,12 @@ import { useState } from 'react';
 import { formatBytes } from '../engine/index.ts';
 import {
   selectClearStorage,
+  selectGrantAccess,
   selectRemoveStored,
   selectStorageCopying,
   selectStorageEnabled,
   selectStorageError,
+  selectStorageInPlace,
   selectStorageMissing,
   selectStorageNotStored,
   selectStorageSaving,
@@ -40,6 +42,8 @@ function StorageContents() {
   const copying = useStudio(selectStorageCopying);
   const notStored = useStudio(selectStorageNotStored);
   const missing = useStudio(selectStorageMissing);
+  const inPlace = useStudio(selectStorageInPlace);
+  const grantAccess = useStudio(selectGrantAccess);
   const saving = useStudio(selectStorageSaving);
   const error = useStudio(selectStorageError);
   const remove = useStudio(selectRemoveStored);
@@ -74,11 +78,26 @@ function StorageContents() {
           <ul>
             {missing.map((m) => (
               <li key={m.id} data-testid="storage-missing-item" data-name={m.name}>
-                {m.kind} “{m.name}”: {m.files.join(', ')}
+                {m.kind} “{m.name}”: {m.permission ? 'opened in place; the browser needs your permission to read it again ' : m.files.join(', ')}
+                {m.permission && (
+                  <button type="button" className="button button--small" onClick={() => void grantAccess(m.id)} data-testid="grant-access">
+                    Allow access
+                  </button>
+                )}
               </li>
             ))}
           </ul>
         </div>
+      )}
+      {Object.keys(inPlace).length > 0 && (
+        <ul className="sets" data-testid="storage-in-place">
+          {Object.entries(inPlace).map(([id, name]) => (
+            <li key={id} className="set" data-testid="storage-in-place-item" data-name={name}>
+              <span className="set__name">Checkpoint “{name}”</span>
+              <span className="muted">opened in place (read from its folder, not copied)</span>
+            </li>
+          ))}
+        </ul>
       )}
       {error && (
         <p role="alert" className="set__error">

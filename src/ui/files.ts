@@ -10,6 +10,8 @@ import type { FileEntry } from '../worker/protocol.ts';
 export interface PickedFile {
   path: string;
   file: File;
+  /** Its File System Access handle, when it came through one (a checkpoint can then be opened in place). */
+  handle?: FileSystemFileHandle;
 }
 
 export interface CheckpointPick {
@@ -31,15 +33,17 @@ export function groupCheckpoints(picked: readonly PickedFile[]): CheckpointPick[
   if (configDirs.length === 0) {
     // No config.json: still one checkpoint, so the engine can say what is missing.
     const dir = commonDir(files.map((p) => p.path));
-    return [{ name: dir === '' ? undefined : baseOf(dir), files: files.map((p) => ({ path: relativeTo(p.path, dir), file: p.file })) }];
+    return [{ name: dir === '' ? undefined : baseOf(dir), files: files.map((p) => entry(p, dir)) }];
   }
   return configDirs.map((dir) => {
     // A file belongs to the deepest checkpoint folder that contains it.
     const deeper = configDirs.filter((d) => d !== dir && within(d, dir));
     const own = files.filter((p) => within(p.path, dir) && !deeper.some((d) => within(p.path, d)));
-    return { name: dir === '' ? undefined : baseOf(dir), files: own.map((p) => ({ path: relativeTo(p.path, dir), file: p.file })) };
+    return { name: dir === '' ? undefined : baseOf(dir), files: own.map((p) => entry(p, dir)) };
   });
 }
+
+const entry = (p: PickedFile, dir: string): FileEntry => ({ path: relativeTo(p.path, dir), file: p.file, ...(p.handle ? { handle: p.handle } : {}) });
 
 function commonDir(paths: readonly string[]): string {
   const dirs = paths.map((p) => dirOf(p).split('/').filter(Boolean));
@@ -59,14 +63,51 @@ export function fromFileList(list: FileList | readonly File[]): PickedFile[] {
 }
 
 /**
+ * Files under a File System Access directory handle (showDirectoryPicker, or a dropped folder),
+ * paths starting with its name; each keeps its handle and a lazy File (bytes are read on demand).
+ */
+export async function fromDirectoryHandle(dir: FileSystemDirectoryHandle, prefix = dir.name): Promise<PickedFile[]> {
+  const out: PickedFile[] = [];
+  for await (const [name, handle] of (dir as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) {
+    const path = `${prefix}/${name}`;
+    if (handle.kind === 'directory') out.push(...(await fromDirectoryHandle(handle as FileSystemDirectoryHandle, path)));
+    else out.push({ path, file: await (handle as FileSystemFileHandle).getFile(), handle: handle as FileSystemFileHandle });
+  }
+  return out;
+}
+
+type PickerWindow = Window & { showDirectoryPicker?: (options?: { mode?: 'read' }) => Promise<FileSystemDirectoryHandle> };
+
+/** Whether this browser can open a folder in place (the File System Access API's directory picker). */
+export function canOpenInPlace(): boolean {
+  return typeof window !== 'undefined' && typeof (window as PickerWindow).showDirectoryPicker === 'function';
+}
+
+/** A folder chosen with showDirectoryPicker, its files with their handles; null when the user cancels. */
+export async function pickFolderInPlace(): Promise<PickedFile[] | null> {
+  try {
+    const dir = await (window as PickerWindow).showDirectoryPicker!({ mode: 'read' });
+    return await fromDirectoryHandle(dir);
+  } catch (error) {
+    if (error instanceof DOMException && error.name === 'AbortError') return null;
+    throw error;
+  }
+}
+
+/**
  * Files from a drop, walking dropped folders. Items must be read synchronously inside the drop
- * handler (the DataTransfer is emptied afterwards), so entries are collected first.
+ * handler (the DataTransfer is emptied afterwards), so entries are collected first. Where the
+ * browser gives File System Access handles for dropped items (Chromium), those are used, so a
+ * large dropped checkpoint can be opened in place.
  */
 export async function fromDataTransfer(data: DataTransfer): Promise<PickedFile[]> {
+  type HandleItem = DataTransferItem & { getAsFileSystemHandle?: () => Promise<FileSystemHandle | null> };
+  const items = Array.from(data.items).filter((item) => item.kind === 'file');
+  // Everything is taken from the items now, before the first await empties them.
+  const handles = items.every((item) => typeof (item as HandleItem).getAsFileSystemHandle === 'function') ? items.map((item) => (item as HandleItem).getAsFileSystemHandle!()) : [];
   const entries: FileSystemEntry[] = [];
   const loose: File[] = [];
-  for (const item of Array.from(data.items)) {
-    if (item.kind !== 'file') continue;
+  for (const item of items) {
     const entry = item.webkitGetAsEntry?.();
     if (entry) entries.push(entry);
     else {
@@ -75,6 +116,15 @@ export async function fromDataTransfer(data: DataTransfer): Promise<PickedFile[]
     }
   }
   if (entries.length === 0 && loose.length === 0) loose.push(...Array.from(data.files));
+  const resolved = handles.length ? await Promise.all(handles).catch(() => []) : [];
+  if (resolved.length > 0 && resolved.every((h) => h)) {
+    const picked = await Promise.all(
+      resolved.map(async (h) =>
+        h!.kind === 'directory' ? fromDirectoryHandle(h as FileSystemDirectoryHandle) : [{ path: h!.name, file: await (h as FileSystemFileHandle).getFile(), handle: h as FileSystemFileHandle }],
+      ),
+    );
+    return picked.flat();
+  }
   const walked = await Promise.all(entries.map(walk));
   return [...walked.flat(), ...loose.map((file) => ({ path: file.name, file }))];
 }

@@ -95,6 +95,8 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
     compat: async (r) => needSession().compat(r.base, r.models),
     tokenize: (r) => needSession().tokenize(r.key, r.name, r.text, r.base),
     evaluate: (r, signal) => needSession().evaluate(r, signal),
+    plan: (r) => needSession().plan(r.recipe, r.context),
+    configure: async (r) => needSession().configure(r.compressed),
     reference: (r, signal) => needSession().reference(r.checkpoint, r.sets, r.context, signal),
     addTask: (r) => needSession().addTask(r.key, r.name, r.text, r.base),
     score: (r, signal) => needSession().score(r, signal),
@@ -145,6 +147,8 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
         case 'layers':
         case 'export':
         case 'generate':
+        case 'plan':
+        case 'configure':
           return run(request as RequestOf<typeof request.kind>);
         default: {
           const unknown = request as { id?: unknown; kind?: unknown };

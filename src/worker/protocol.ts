@@ -12,6 +12,8 @@ import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode
 export interface FileEntry {
   path: string;
   file: File;
+  /** Where the file was opened in place (File System Access API): read through, never copied. */
+  handle?: FileSystemFileHandle;
 }
 
 /** Each request's fields besides `id` and `kind`. */
@@ -30,6 +32,10 @@ export interface RequestBodies {
   tokenize: { key: string; name: string; text: string; base: string };
   /** Merges (resident on the GPU between requests) and measures each validation text's perplexity. */
   evaluate: EvaluateBody;
+  /** The memory plan for evaluating a recipe, from the headers alone (nothing is loaded). */
+  plan: { recipe: MergeRecipe; context?: number };
+  /** Allows compressed (approximate) residency when the exact set does not fit. */
+  configure: { compressed: boolean };
   /** Perplexity of one loaded checkpoint itself (no merge) on each validation text. */
   reference: { checkpoint: string; sets: string[]; context?: number };
   /** Parses a task file (JSON Lines) and tokenizes its items with the base's tokenizer; keeps them under `key`. */
@@ -52,6 +58,19 @@ export interface EvaluateBody {
   sets: string[];
   /** Tokens per window; default min(maxPositions, 1024) of the base. */
   context?: number;
+  /** Score the exact merge even when the resident set is compressed (before apply/export). */
+  exact?: boolean;
+}
+
+/** The engine's memory plan, as the studio shows it (engine/workspace/plan.ts). */
+export interface PlanResult {
+  lines: string[];
+  /** Bytes of what will run; undefined when nothing fits. */
+  bytes?: number;
+  mode?: 'resident' | 'streaming' | 'base';
+  /** The chosen way merges on compressed Δ. */
+  approximate: boolean;
+  refusal?: string;
 }
 
 export interface SetPerplexity {
@@ -64,8 +83,12 @@ export interface SetPerplexity {
 
 export interface EvaluateResult {
   perplexities: SetPerplexity[];
-  /** 'resident': base and Δ stayed on the GPU; 'streaming': merged tensor by tensor (memory budget). */
+  /** 'resident': base and fine-tunes stayed on the GPU; 'streaming': merged tensor by tensor (memory budget). */
   mode: 'resident' | 'streaming' | 'base';
+  /** Set when merged on compressed Δ: the perplexities approximate the exact merge's. */
+  approximate?: 'int8' | 'bf16';
+  /** The memory plan this request ran under. */
+  plan: PlanResult;
   /** One-off set-up of the resident merge in this request (0 when reused). */
   setupMs: number;
   mergeMs: number;
@@ -119,6 +142,8 @@ export interface Results {
   compat: Record<string, CompatibilityItem[]>;
   tokenize: { tokens: number };
   evaluate: EvaluateResult;
+  plan: PlanResult;
+  configure: null;
   reference: SetPerplexity[];
   addTask: { kind: TaskKind; items: number };
   score: ScoreResult;

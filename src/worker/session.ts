@@ -8,13 +8,14 @@ import {
   type FolderSink,
   type GpuRuntime,
   type LayerDistances,
+  type MemoryPlan,
   type KeyedTaskScore,
   type MergeRecipe,
   type TaskKind,
   type TextScore,
 } from '../engine/index.ts';
 import { directorySink } from './directorySink.ts';
-import type { EvaluateBody, EvaluateResult, ExportResult, KeyedScore, ScoreBody, ScoreResult, SetPerplexity } from './protocol.ts';
+import type { EvaluateBody, EvaluateResult, ExportResult, KeyedScore, PlanResult, ScoreBody, ScoreResult, SetPerplexity } from './protocol.ts';
 
 /**
  * The Worker's adapter over the engine's Workspace (src/engine/workspace/): message bodies in,
@@ -28,6 +29,8 @@ export interface SessionDeps {
 
 const perplexity = (t: TextScore): SetPerplexity => ({ set: t.key, ppl: t.ppl, nllMean: t.nllMean, tokens: t.tokens, predicted: t.predicted });
 const keyed = ({ key, ...t }: KeyedTaskScore): KeyedScore => ({ ...t, task: key });
+
+const planResult = (p: MemoryPlan): PlanResult => ({ lines: p.lines, bytes: p.choice?.bytes, mode: p.choice?.mode, approximate: p.choice?.approximate ?? false, refusal: p.refusal });
 
 export class WorkspaceSession {
   private readonly ws: Workspace;
@@ -54,8 +57,26 @@ export class WorkspaceSession {
   }
 
   async evaluate(body: EvaluateBody, signal: AbortSignal): Promise<EvaluateResult> {
-    const r = await this.ws.evaluate({ recipe: body.recipe, texts: body.sets, context: body.context }, { signal });
-    return { perplexities: r.texts.map(perplexity), mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
+    const r = await this.ws.evaluate({ recipe: body.recipe, texts: body.sets, context: body.context, exact: body.exact }, { signal });
+    return {
+      perplexities: r.texts.map(perplexity),
+      mode: r.mode,
+      ...(r.approximate ? { approximate: r.approximate } : {}),
+      plan: planResult(r.plan),
+      setupMs: r.setupMs,
+      mergeMs: r.mergeMs,
+      evalMs: r.evalMs,
+      totalMs: r.totalMs,
+    };
+  }
+
+  async plan(recipe: MergeRecipe, context: number | undefined): Promise<PlanResult> {
+    return planResult(await this.ws.plan({ recipe, context }));
+  }
+
+  configure(compressed: boolean): null {
+    this.ws.setCompressed(compressed);
+    return null;
   }
 
   async reference(key: string, sets: readonly string[], context: number | undefined, signal: AbortSignal): Promise<SetPerplexity[]> {

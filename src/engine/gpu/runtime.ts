@@ -5,7 +5,9 @@ import { specializedShader, type ShaderSources } from './shaders.ts';
  * One GPU runtime for the page, a Worker and Node: owns the device, compiles shaders from
  * shaders/*.wgsl (by name), caches pipelines, uploads/reads back buffers, counts the bytes it
  * has allocated against a budget, and turns WebGPU's error scopes and device loss into typed
- * errors. Kernels (src/engine/kernels/*.ts) are thin functions over this.
+ * errors. Kernels (src/engine/kernels/*.ts) are thin functions over this. Every GPU buffer the
+ * engine makes comes from createBuffer (readback staging included), so `memory.peak` is the most
+ * the engine held at once: what `--json` reports as gpu_peak_bytes.
  */
 export interface GpuRuntimeOptions {
   /** Soft cap on bytes of live buffers created through this runtime; exceeding it throws GpuOutOfMemoryError. */
@@ -32,6 +34,7 @@ export class GpuRuntime {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly live = new Map<GPUBuffer, number>();
+  private readonly constants = new Map<string, GPUBuffer>();
   private liveBytes = 0;
   private peak = 0;
 
@@ -144,6 +147,19 @@ export class GpuRuntime {
     return buffer;
   }
 
+  /**
+   * A uniform buffer of constant data made once per runtime and key (tables kernels index by
+   * dynamic offset, e.g. merge/select's passes), counted like any other buffer, kept until the
+   * runtime is destroyed (or the buffer released, after which it is made again).
+   */
+  constantUniform(key: string, make: () => ArrayBufferView): GPUBuffer {
+    const have = this.constants.get(key);
+    if (have && this.live.has(have)) return have;
+    const buffer = this.uniform(`constant.${key}`, make());
+    this.constants.set(key, buffer);
+    return buffer;
+  }
+
   release(...buffers: (GPUBuffer | undefined)[]): void {
     for (const buffer of buffers) {
       if (!buffer) continue;
@@ -197,15 +213,11 @@ export class GpuRuntime {
     return [Math.ceil(groups / y), y];
   }
 
-  /** Reads `size` bytes of `buffer` from `offset` back to the CPU. */
+  /** Reads `size` bytes of `buffer` from `offset` back to the CPU (through a staging buffer counted like any other). */
   async read(buffer: GPUBuffer, offset = 0, size = buffer.size - offset): Promise<ArrayBuffer> {
     this.checkAlive();
     const aligned = Math.ceil(size / 4) * 4;
-    const staging = this.device.createBuffer({
-      label: `${this.label}.readback`,
-      size: aligned,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    const staging = this.createBuffer('readback', aligned, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     try {
       const encoder = this.device.createCommandEncoder({ label: `${this.label}.readback` });
       encoder.copyBufferToBuffer(buffer, offset, staging, 0, aligned);
@@ -213,7 +225,7 @@ export class GpuRuntime {
       await Promise.race([staging.mapAsync(GPUMapMode.READ), this.lost.then((e) => Promise.reject(e))]);
       return staging.getMappedRange().slice(0, size);
     } finally {
-      staging.destroy();
+      this.release(staging);
     }
   }
 

@@ -101,6 +101,18 @@ export function dtypeFromName(name: string): FloatDType | undefined {
   return FLOAT_DTYPES.find((d) => d === n.toUpperCase() || FLOAT_INFO[d].name === n.toLowerCase() || FLOAT_INFO[d].short === n.toLowerCase());
 }
 
+/**
+ * The float dtype most of a checkpoint's elements are stored in (its output dtype when a merge
+ * names none), or undefined when it has no float tensors.
+ */
+export function dominantFloatDtype(tensors: Iterable<{ dtype: string; shape: readonly number[] }>): FloatDType | undefined {
+  const count = new Map<FloatDType, number>();
+  for (const t of tensors) if (isFloatDType(t.dtype)) count.set(t.dtype, (count.get(t.dtype) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
+  let best: FloatDType | undefined;
+  for (const [d, c] of count) if (best === undefined || c > count.get(best)!) best = d;
+  return best;
+}
+
 /** Bytes a GPU buffer of `n` elements of `dtype` occupies (padded to whole u32 words). */
 export function storageBytes(dtype: FloatDType, n: number): number {
   return Math.max(4, Math.ceil((n * dtypeSize(dtype)) / 4) * 4);

@@ -1,35 +1,38 @@
 import { InputError } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer, viewBinding, type GpuView } from '../gpu/tensor.ts';
+import { viewBinding, type GpuView } from '../gpu/tensor.ts';
 import { dtypeCode, storageBytes, type FloatDType } from '../io/dtypes.ts';
+import { baseBinding, needsBase, rowsBindings, rowsConstants, type RowChunk } from './mergeRows.ts';
 
 export interface CombineArgs {
-  /** θ_base in its stored dtype; omitted for a plain weighted sum of rows (linear). */
+  /** θ_base in its stored dtype (the whole tensor; the chunk's offset picks its elements). */
   base?: GpuView;
-  /** Factor on the base (1 for task arithmetic). */
+  /** Factor on the base (1 for task arithmetic); without `hasBase` the base is not added. */
   alpha?: number;
-  /** (N, n) f32 rows: deltas or decoded models (computeDeltas). */
-  rows: GPUBuffer;
+  /** Add alpha·base (false: a plain weighted sum of the rows, linear). Default: base given and not raw. */
+  hasBase?: boolean;
+  /** One chunk of the tensor's rows (mergeRows.ts). */
+  chunk: RowChunk;
+  /** Read the rows as models (θ_i) rather than distribution vectors (Δ_i). */
+  raw?: boolean;
   /** (N) factor per row, rounded once to f32. */
   coefficients: readonly number[];
-  n: number;
   outDtype: FloatDType;
+  /** Output for the whole tensor; the chunk's elements are written at their own offset. */
   dst?: GPUBuffer;
-  /** First element of dst to write (a chunk of a larger tensor; needs dst). */
-  dstOffset?: number;
 }
 
 const WG = 256;
 
 /**
- * out (n) = alpha·base + Σ_r coef_r·rows[r] in f32, encoded to outDtype (shaders/merge/combine.wgsl).
- * One pass over the N rows for any N: the interactive DEM merge. A zero weighted sum returns
- * alpha·base untouched, so all-zero weights give the base bit for bit.
+ * out = alpha·base + Σ_r coef_r·row_r in f32 over one chunk, encoded to outDtype
+ * (shaders/merge/combine.wgsl). One pass over the N rows for any N: the interactive DEM merge.
+ * A zero weighted sum returns alpha·base untouched, so all-zero weights give the base bit for bit.
  */
 export function combineRows(rt: GpuRuntime, a: CombineArgs): GPUBuffer {
   const N = a.coefficients.length;
   if (N === 0) throw new InputError('combineRows: no rows');
-  const out = a.dst ?? rt.storage(`mergeCombine.${a.outDtype}`, storageBytes(a.outDtype, a.n));
+  const out = a.dst ?? rt.storage(`mergeCombine.${a.outDtype}`, storageBytes(a.outDtype, a.chunk.offset + a.chunk.rows.n));
   const combine = PreparedCombine.create(rt, { ...a, rowCount: N, dst: out });
   try {
     combine.set(a.coefficients, a.alpha ?? 1);
@@ -63,24 +66,25 @@ export class PreparedCombine {
     private readonly coef: GPUBuffer,
   ) {}
 
-  /** `dstOffset` (elements, default 0) and `base.offset` select a chunk of a larger tensor. */
-  static create(
-    rt: GpuRuntime,
-    a: Omit<CombineArgs, 'coefficients' | 'alpha' | 'dst'> & { rowCount: number; dst: GPUBuffer; dstOffset?: number },
-  ): PreparedCombine {
+  static create(rt: GpuRuntime, a: Omit<CombineArgs, 'coefficients' | 'alpha' | 'dst'> & { rowCount: number; dst: GPUBuffer }): PreparedCombine {
     const N = a.rowCount;
-    if (!Number.isInteger(N) || N < 1) throw new InputError(`combineRows: ${N} rows`);
-    checkBuffer(a.rows, 'F32', N * a.n, 'combineRows rows');
-    const base = a.base && viewBinding(a.base, a.n, 'combineRows base');
-    const dst = viewBinding({ buffer: a.dst, dtype: a.outDtype, offset: a.dstOffset }, a.n, 'combineRows destination');
+    const { rows, offset } = a.chunk;
+    const n = rows.n;
+    if (!Number.isInteger(N) || N < 1 || N !== rows.codes.length) throw new InputError(`combineRows: ${N} coefficients for ${rows.codes.length} rows`);
+    const raw = a.raw ?? false;
+    const hasBase = a.hasBase ?? (a.base !== undefined && !raw);
+    if ((hasBase || needsBase(rows, raw)) && !a.base) throw new InputError('combineRows: these rows need the base');
+    const base = baseBinding(a.base, a.chunk, 'combineRows base');
+    const dst = viewBinding({ buffer: a.dst, dtype: a.outDtype, offset }, n, 'combineRows destination');
     const wg = rt.workgroupSize(WG);
-    // n % 4 == 0: combine4.wgsl, four elements per invocation over vec4 rows (same bits, faster).
-    const quads = a.n % 4 === 0;
+    // n % 4 == 0: combine4.wgsl, four elements per invocation over 16-byte row loads (same bits, faster).
+    const quads = n % 4 === 0;
     const pipeline = rt.pipeline(quads ? 'merge/combine4' : 'merge/combine', {
       WG: wg,
-      BASE_DT: dtypeCode(a.base?.dtype ?? 'F32'),
+      BASE_DT: dtypeCode(base.dtype),
       OUT_DT: dtypeCode(a.outDtype),
-      HAS_BASE: a.base ? 1 : 0,
+      HAS_BASE: hasBase ? 1 : 0,
+      ...rowsConstants(rows, raw),
     });
     const params = rt.createBuffer('mergeCombine.params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     let coef: GPUBuffer;
@@ -90,9 +94,14 @@ export class PreparedCombine {
       rt.release(params);
       throw error;
     }
-    const invocations = quads ? a.n / 4 : a.outDtype === 'F32' ? a.n : Math.ceil(a.n / 2);
-    const bindGroup = a.n === 0 ? undefined : rt.bindGroup(pipeline, [base ?? a.rows, a.rows, coef, dst, params]);
-    return new PreparedCombine(rt, a.n, N, pipeline, bindGroup, rt.grid1d(invocations, wg), params, coef);
+    const invocations = quads ? n / 4 : a.outDtype === 'F32' ? n : Math.ceil(n / 2);
+    const bindGroup = n === 0 ? undefined : rt.bindGroup(pipeline, [base.binding, ...rowsBindings(rows), coef, dst, params]);
+    return new PreparedCombine(rt, n, N, pipeline, bindGroup, rt.grid1d(invocations, wg), params, coef);
+  }
+
+  /** GPU bytes this prepared combine holds. */
+  get bytes(): number {
+    return this.params.size + this.coef.size;
   }
 
   /** New coefficients (N, rounded once to f32) and factor on the base. */
@@ -105,7 +114,7 @@ export class PreparedCombine {
     this.rt.write(this.coef, Float32Array.from(coefficients));
   }
 
-  /** Records the dispatch (nothing for an empty tensor). */
+  /** Records the dispatch (nothing for an empty chunk). */
   encode(pass: GPUComputePassEncoder): void {
     if (!this.bindGroup) return;
     pass.setPipeline(this.pipeline);

@@ -1,8 +1,11 @@
 import type { GpuRuntime } from '../gpu/runtime.ts';
-import { checkBuffer } from '../gpu/tensor.ts';
+import type { GpuView } from '../gpu/tensor.ts';
+import { dtypeCode } from '../io/dtypes.ts';
+import { baseBinding, rowsBindings, rowsConstants, type TensorRows } from './mergeRows.ts';
 
 const WG = 256;
 const PER = 4; // elements per invocation, as in shaders/merge/dot.wgsl
+const BASE_ROW = 0xffffffff;
 
 export interface DotNorms {
   /** a·b, |a|², |b|² */
@@ -11,26 +14,39 @@ export interface DotNorms {
   bb: number;
 }
 
+/** One operand of dotNorms: a row of the tensor's rows, or the base itself. */
+export type DotOperand = number | 'base';
+
 /**
- * (a·b, a·a, b·b) of two (n) f32 tensors, starting at element offsets (rows of a packed (N, n)
- * buffer), (shaders/merge/dot.wgsl): per-workgroup f32 partials
- * over chunks of 1024 elements, added on the CPU in float64. Needs WG a power of two (256 is
- * within every device's limits).
+ * (a·b, a·a, b·b) over a whole tensor, every chunk (shaders/merge/dot.wgsl): a and b are rows
+ * (Δ_i, or θ_i with `raw`) or the base; per-workgroup f32 partials over parts of 1024 elements,
+ * added on the CPU in float64. Needs WG a power of two (256 is within every device's limits).
  */
-export async function dotNorms(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, n: number, offsets: { a?: number; b?: number } = {}): Promise<DotNorms> {
-  const aOff = offsets.a ?? 0;
-  const bOff = offsets.b ?? 0;
-  checkBuffer(a, 'F32', aOff + n, 'dotNorms a');
-  checkBuffer(b, 'F32', bOff + n, 'dotNorms b');
-  if (n === 0) return { dot: 0, aa: 0, bb: 0 };
+export async function dotNorms(rt: GpuRuntime, a: { base?: GpuView; rows: TensorRows; raw?: boolean; a: DotOperand; b: DotOperand }): Promise<DotNorms> {
   const wg = rt.workgroupSize(WG);
   if ((wg & (wg - 1)) !== 0) throw new Error(`dotNorms needs a power-of-two workgroup size, device allows ${wg}`);
-  const groups = Math.ceil(n / (wg * PER));
+  const per = wg * PER;
+  const chunks = a.rows.chunks.filter((c) => c.rows.n > 0);
+  let groups = 0;
+  const starts = chunks.map((c) => {
+    const s = groups;
+    groups += Math.ceil(c.rows.n / per);
+    return s;
+  });
+  if (groups === 0) return { dot: 0, aa: 0, bb: 0 };
+  const which = (o: DotOperand): number => (o === 'base' ? BASE_ROW : o);
   const partial = rt.storage('mergeDot.partial', groups * 3 * 4);
-  const params = rt.uniform('mergeDot.params', new Uint32Array([n, aOff, bOff]));
-  rt.dispatch(rt.pipeline('merge/dot', { WG: wg }), [a, b, partial, params], rt.grid1d(groups * wg, wg));
-  rt.release(params);
+  const temps: GPUBuffer[] = [];
   try {
+    const encoder = rt.device.createCommandEncoder({ label: 'mergeDot.encoder' });
+    chunks.forEach((c, k) => {
+      const base = baseBinding(a.base, c, 'dotNorms base');
+      const params = rt.uniform('mergeDot.params', new Uint32Array([c.rows.n, which(a.a), which(a.b), starts[k]!]));
+      temps.push(params);
+      const pipeline = rt.pipeline('merge/dot', { WG: wg, BASE_DT: dtypeCode(base.dtype), ...rowsConstants(c.rows, a.raw ?? false) });
+      rt.dispatch(pipeline, [base.binding, ...rowsBindings(c.rows), partial, params], rt.grid1d(Math.ceil(c.rows.n / per) * wg, wg), encoder);
+    });
+    rt.device.queue.submit([encoder.finish()]);
     const p = await rt.readF32(partial, groups * 3);
     let dot = 0;
     let aa = 0;
@@ -42,6 +58,6 @@ export async function dotNorms(rt: GpuRuntime, a: GPUBuffer, b: GPUBuffer, n: nu
     }
     return { dot, aa, bb };
   } finally {
-    rt.release(partial);
+    rt.release(partial, ...temps);
   }
 }

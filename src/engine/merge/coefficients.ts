@@ -95,7 +95,7 @@ export interface ResolvedTensorParams {
  * Every number the merge of one tensor needs. Model-scope parameters resolve model -> global ->
  * method default (mergekit's precedence); a required one that resolves nowhere is an InputError
  * naming the tensor. Also runs the method's per-tensor check, for the rules parseRecipe cannot
- * decide without tensor names (breadcrumbs' density + gamma, linear's non-zero Σ w under normalize).
+ * decide without tensor names (linear's non-zero Σ w under normalize).
  */
 export function resolveTensorParams(
   recipe: MergeRecipe,
@@ -107,11 +107,11 @@ export function resolveTensorParams(
   const position = layerPosition(layer, numLayers);
   const g = recipe.parameters;
   const err = (msg: string): InputError => new InputError(msg, { tensor: tensorName });
-  const at = (c: Coefficient | boolean | undefined): number | boolean | undefined =>
-    c === undefined || typeof c === 'boolean' ? c : evaluateCoefficient(c, tensorName, position);
+  const at = (c: Coefficient | boolean | string | undefined): number | boolean | string | undefined =>
+    c === undefined || typeof c === 'boolean' || typeof c === 'string' ? c : evaluateCoefficient(c, tensorName, position);
 
   const models = recipe.models.map((m) => m.model);
-  const params: Record<string, number | boolean | number[]> = {};
+  const params: Record<string, number | boolean | string | number[]> = {};
   let weights = models.map(() => 1);
   for (const spec of method.params) {
     if (spec.scope === 'model') {

@@ -4,17 +4,20 @@ import type { Checkpoint, TensorRef } from '../io/checkpoint.ts';
 import { checkCompatibility } from '../io/compat.ts';
 import { elementCount, type GpuTensor } from '../gpu/tensor.ts';
 import { dtypeFromName, dtypeSize, isFloatDType, type DType, type FloatDType } from '../io/dtypes.ts';
+import { releaseTensorRows, type TensorRows } from '../kernels/mergeRows.ts';
 import { NonFiniteCounters, type NonFinite } from '../kernels/nonFinite.ts';
 import { resolveTensorParams } from './coefficients.ts';
+import { uploadModelRows } from './inputs.ts';
 import type { MergeRecipe } from './recipe.ts';
 import { getMethod } from './registry.ts';
 
 /**
  * Streams a merge tensor by tensor: for each tensor of the base, read its bytes and the
- * fine-tunes' (lazily, from the files), upload, run the method's kernel, and hand the result on
+ * fine-tunes' (lazily, from the files, one model at a time), upload the base and the models'
+ * rows in their stored dtypes (merge/inputs.ts), run the method's kernels, and hand the result on
  * (as bytes for export, or as a GPU buffer for the forward pass) before the next tensor is read.
- * GPU memory therefore peaks at one tensor's inputs + packed deltas + output, whatever the
- * checkpoint's size. Non-float tensors and buffers (GPT-2's attn.bias masks) are the base's bytes.
+ * GPU memory therefore peaks at one tensor's inputs + output, whatever the checkpoint's size.
+ * Non-float tensors and buffers (GPT-2's attn.bias masks) are the base's bytes.
  * Every merged tensor is checked for ±Inf/NaN on the GPU (kernels/nonFinite.ts): coefficients
  * within f32 range can still overflow it together (λ·ω·Δ), and such a merge must never be written
  * or evaluated as if it were a model; the error names the first bad tensor.
@@ -104,11 +107,10 @@ export function planMerge(job: MergeJob): PlannedTensor[] {
 /** A budget failure restated for the tensor: what merging it needs at once versus the budget. */
 function outOfMemory(error: unknown, rt: GpuRuntime, job: MergeJob, item: PlannedTensor): unknown {
   if (!(error instanceof GpuOutOfMemoryError) || error.tensor) return error;
-  const n = elementCount(item.ref.shape);
   const inputs = [...(getMethod(job.recipe.method).capabilities.needsBase ? [job.base] : []), ...job.models].reduce((s, c) => s + (c.tensors.get(item.ref.name)?.byteLength ?? 0), 0);
-  const need = inputs + job.models.length * n * 4 + item.byteLength;
+  const need = inputs + item.byteLength;
   return new GpuOutOfMemoryError(
-    `merging this tensor needs about ${need} bytes of GPU memory at once (inputs ${inputs}, Δ ${job.models.length * n * 4}, output ${item.byteLength}); ` +
+    `merging this tensor needs about ${need} bytes of GPU memory at once (inputs ${inputs}, output ${item.byteLength}); ` +
       `the budget is ${rt.memory.budget} bytes (${error.message})`,
     { tensor: item.ref.storedName, cause: error },
   );
@@ -165,36 +167,31 @@ async function* mergeEach(
     }
     const n = elementCount(ref.shape);
     const resolved = resolveTensorParams(job.recipe, ref.storedName, ref.layer, numLayers);
-    const inputs: GPUBuffer[] = [];
-    const upload = async (ckpt: Checkpoint, role: string): Promise<GpuTensor> => {
-      const t = ckpt.tensors.get(ref.name)!;
-      const dtype = floatDtypeOf(t);
-      const data = await ckpt.read(ref.name);
-      bytesRead += data.byteLength;
-      const buffer = rt.upload(`merge.${role}.${ref.name}`, data);
-      inputs.push(buffer);
-      return { buffer, dtype, shape: t.shape };
-    };
+    let base: GpuTensor | undefined;
+    let rows: TensorRows | undefined;
     let out: GPUBuffer | undefined;
     try {
-      const base = method.capabilities.needsBase ? await upload(job.base, 'base') : undefined;
-      const models: GpuTensor[] = [];
-      for (const [i, m] of job.models.entries()) models.push(await upload(m, `model${i}`));
+      if (method.capabilities.needsBase) {
+        const t = job.base.tensors.get(ref.name)!;
+        const data = await job.base.read(ref.name);
+        bytesRead += data.byteLength;
+        base = { buffer: rt.upload(`merge.base.${ref.name}`, data), dtype: floatDtypeOf(t), shape: t.shape };
+      }
+      const upload = await uploadModelRows(rt, ref, job.models, options.signal);
+      rows = upload.rows;
+      bytesRead += upload.bytesRead;
       throwIfAborted(options.signal);
+      const inputs = rows;
       out = await rt.scoped(`merge ${method.name} ${ref.storedName}`, () =>
-        method.gpu(
-          rt,
-          { n, base, models, weights: resolved.weights, outDtype: item.dtype },
-          resolved.params,
-          { tensorIndex: item.index, tensor: ref.storedName },
-        ),
+        method.gpu(rt, { n, base, rows: inputs, weights: resolved.weights, outDtype: item.dtype }, resolved.params, { tensorIndex: item.index, tensor: ref.storedName }),
       );
       counters.check(out, item.dtype, n, index);
     } catch (error) {
       if (out) rt.release(out);
       throw outOfMemory(error, rt, job, item);
     } finally {
-      rt.release(...inputs);
+      releaseTensorRows(rt, rows);
+      rt.release(base?.buffer);
     }
     if (options.output === 'gpu') {
       yield { ...item, buffer: out };

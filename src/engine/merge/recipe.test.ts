@@ -47,10 +47,10 @@ describe('parseRecipe', () => {
   it('applies mergekit defaults per method', () => {
     const m = [{ model: 'a', parameters: { weight: 1 } }];
     expect(parseRecipe(withParams('linear', m)).parameters).toEqual({ normalize: true });
-    expect(parseRecipe(withParams('ties', m)).parameters).toEqual({ lambda: 1, normalize: true });
-    expect(parseRecipe(withParams('dare_ties', m)).parameters).toEqual({ lambda: 1, normalize: false, seed: 0 });
-    expect(parseRecipe(withParams('dare_linear', m)).parameters).toEqual({ lambda: 1, normalize: false, seed: 0 });
-    expect(parseRecipe(withParams('breadcrumbs', m)).parameters).toEqual({ lambda: 1, normalize: false });
+    expect(parseRecipe(withParams('ties', m)).parameters).toEqual({ lambda: 1, normalize: true, rescale: 'none' });
+    expect(parseRecipe(withParams('dare_ties', m)).parameters).toEqual({ lambda: 1, normalize: false, rescale: 'density', seed: 0 });
+    expect(parseRecipe(withParams('dare_linear', m)).parameters).toEqual({ lambda: 1, normalize: false, rescale: 'density', seed: 0 });
+    expect(parseRecipe(withParams('breadcrumbs', m)).parameters).toEqual({ lambda: 1, normalize: false, rescale: 'none' });
     expect(parseRecipe(withParams('slerp', [{ model: 'a', parameters: {} }], { t: 0.3 })).parameters).toEqual({ t: 0.3 });
   });
 
@@ -103,17 +103,13 @@ describe('parseRecipe', () => {
     expect(errorOf(withParams('slerp', [{ model: 'a', parameters: {} }], { t: [0, 1.2] })).message).toMatch(/parameters\.t: t must be in \[0, 1\], got 1\.2/);
   });
 
-  it('requires density + gamma ≤ 1 for breadcrumbs where density < 1', () => {
+  it('accepts breadcrumbs with density + gamma > 1 (mergekit shrinks the top cut so that density remains) and a rescale choice', () => {
     const bc = (p: object, g: object = {}): unknown => withParams('breadcrumbs', [{ model: 'a', parameters: { weight: 1, ...p } }], g);
-    expect(errorOf(bc({ density: 0.8, gamma: 0.3 })).message).toMatch(/models\[0\]\.parameters: breadcrumbs needs density \+ gamma ≤ 1.*density 0\.8 and gamma 0\.3/);
-    expect(errorOf(bc({ density: 0.8 }, { gamma: 0.25 })).message).toMatch(/density 0\.8 and gamma 0\.25/);
-    // The default gamma 0.01 with density 1: density 1 skips sparsification, so no conflict.
-    expect(() => parseRecipe(bc({ density: 1, gamma: 0.5 }))).not.toThrow();
-    expect(() => parseRecipe(bc({ density: 0.9, gamma: 0.1 }))).not.toThrow();
-    // Gradient: density 1 -> 0.5 with gamma 0.6 is 1.2 just after the first anchor.
-    expect(errorOf(bc({ density: [1, 0.5], gamma: 0.6 })).message).toMatch(/density 1 and gamma 0\.6/);
-    expect(errorOf(bc({ density: [0.5, 0.9], gamma: [0.4, 0.2] })).message).toMatch(/density 0\.9 and gamma 0\.2/);
-    expect(() => parseRecipe(bc({ density: [0.5, 0.9], gamma: [0.5, 0.1] }))).not.toThrow();
+    expect(() => parseRecipe(bc({ density: 0.8, gamma: 0.3 }))).not.toThrow();
+    expect(() => parseRecipe(bc({ density: [1, 0.5], gamma: 0.6 }))).not.toThrow();
+    expect(parseRecipe(bc({ density: 0.9 }, { rescale: 'l1' })).parameters.rescale).toBe('l1');
+    expect(errorOf(bc({ density: 0.9 }, { rescale: 'density' })).message).toMatch(/parameters\.rescale: expected one of none, l1, got the string "density"/);
+    expect(errorOf(withParams('dare_linear', [{ model: 'a', parameters: { weight: 1 } }], { rescale: true })).message).toMatch(/parameters\.rescale: expected one of l1, density, none, got true/);
   });
 
   it('enforces slerp as two models with the base as t = 0', () => {
@@ -126,7 +122,7 @@ describe('parseRecipe', () => {
   });
 
   it('rejects parameters a method does not take, pointing at the right place', () => {
-    expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1 } }], { t: 0.5 })).message).toMatch(/parameters\.t: ties does not take `t` \(it is used by slerp\); ties takes weight, density, lambda, normalize here/);
+    expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1 } }], { t: 0.5 })).message).toMatch(/parameters\.t: ties does not take `t` \(it is used by slerp\); ties takes weight, density, lambda, normalize, rescale here/);
     expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1, lambda: 2 } }])).message).toMatch(/models\[0\]\.parameters\.lambda: `lambda` is a global parameter of ties/);
     expect(errorOf(withParams('task_arithmetic', [{ model: 'a', parameters: { weight: 1, density: 0.5 } }])).message).toMatch(/task_arithmetic does not take `density` \(it is used by ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties\)/);
     expect(errorOf(withParams('ties', [{ model: 'a', parameters: { weight: 1 } }], { seed: 3 })).message).toMatch(/parameters\.seed: ties does not take `seed`/);
@@ -201,7 +197,8 @@ describe('recipeToJson', () => {
   ],
   "parameters": {
     "lambda": 1,
-    "normalize": false
+    "normalize": false,
+    "rescale": "none"
   },
   "dtype": "bfloat16"
 }
@@ -211,7 +208,7 @@ describe('recipeToJson', () => {
   it('does not depend on key order and round-trips through parseRecipe', () => {
     const a: MergeRecipe = {
       dtype: 'float16',
-      parameters: { normalize: false, lambda: 2, seed: 9, density: [{ filter: 'mlp', value: [0.25, 1e-3] }, { value: 0.5 }] },
+      parameters: { normalize: false, lambda: 2, seed: 9, rescale: 'l1', density: [{ filter: 'mlp', value: [0.25, 1e-3] }, { value: 0.5 }] },
       models: [{ parameters: { weight: -1.25e-7 }, model: 'x' }],
       base: 'b',
       method: 'dare_linear',

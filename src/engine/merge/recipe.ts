@@ -36,7 +36,7 @@ export type Coefficient = number | number[] | FilteredValue[];
 export type ModelParameters = Record<string, Coefficient>;
 
 /** Global parameters (lambda, normalize, t, seed …) and fallbacks for the model-scope ones. */
-export type GlobalParameters = Record<string, Coefficient | boolean>;
+export type GlobalParameters = Record<string, Coefficient | boolean | string>;
 
 export interface RecipeModel {
   /** Checkpoint id or path. */
@@ -173,14 +173,14 @@ function unknownParam(method: string, key: string, path: string, takes: readonly
 }
 
 /** One parameter's value as the recipe states it, checked against its spec. */
-function parseParam(spec: ParamSpec, v: unknown, path: string, ctx: Ctx): Coefficient | boolean {
+function parseParam(spec: ParamSpec, v: unknown, path: string, ctx: Ctx): Coefficient | boolean | string {
   const check = (x: unknown): void => {
     const problem = valueProblem(spec, x);
     if (problem) fail(ctx, path, `${problem}, got ${describe(x)}`);
   };
   if (spec.type !== 'number' || !spec.varies) {
     check(v);
-    return v as number | boolean;
+    return v as number | boolean | string;
   }
   const c = parseCoeff(v, path, ctx);
   for (const x of coefficientValues(c)) check(x);
@@ -258,7 +258,7 @@ function checkCrossFields(r: MergeRecipe, method: MergeMethod, modelPaths: strin
   const problem = method.checkRecipe?.({
     models: names,
     coefficient: (i, param) => (r.models[i]?.parameters[param] ?? r.parameters[param]) as RecipeCoefficient | undefined,
-    value: (param) => r.parameters[param] as RecipeCoefficient | boolean | undefined,
+    value: (param) => r.parameters[param] as RecipeCoefficient | boolean | string | undefined,
   });
   if (problem) fail(ctx, problem.model !== undefined ? modelPath(problem.model) : join('parameters', problem.param ?? ''), problem.message);
 }
@@ -348,7 +348,7 @@ function canonicalParams<T extends GlobalParameters>(p: T, method: MergeMethod |
   const keys = method ? method.params.map((s) => s.name) : Object.keys(p);
   for (const k of keys) {
     const v = p[k];
-    if (v !== undefined) out[k] = typeof v === 'boolean' ? v : canonicalCoefficient(v);
+    if (v !== undefined) out[k] = typeof v === 'boolean' || typeof v === 'string' ? v : canonicalCoefficient(v);
   }
   return out as T;
 }

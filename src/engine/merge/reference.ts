@@ -1,14 +1,16 @@
 /**
  * Float64 references of the merge methods (mergekit semantics, https://github.com/arcee-ai/mergekit)
  * and the helpers the GPU paths share with them: the DARE RNG (bit-identical to
- * shaders/common/rng.wgsl), the rank arithmetic of the magnitude trims, and slerp's factors.
+ * shaders/common/rng.wgsl), the rank arithmetic of the magnitude trims, the rescale factors and
+ * slerp's factors.
  *
  * Conventions, deliberately the same on CPU and GPU:
  * - Δ_i = θ_i − θ_base. Trim masks (ties, breadcrumbs) rank |Δ_i| rounded to f32, the precision
- *   of the GPU's delta buffers (mergekit ranks in the checkpoint dtype), so CPU and GPU masks
- *   agree exactly; everything after the mask is float64 here.
- * - Magnitude trims keep every element whose |Δ| lies between two rank thresholds (k-th largest),
- *   so equal magnitudes at a threshold are all kept (mergekit's argsort keeps an arbitrary k).
+ *   the GPU forms Δ in (mergekit ranks in its compute dtype: float32 with the exported YAML's
+ *   `dtype: float32`), so CPU and GPU masks agree exactly; everything after the mask is float64 here.
+ * - Magnitude trims keep exactly the ranks asked for (k = int(density·n) for ties, as mergekit),
+ *   ranking by |Δ| and, among equal magnitudes, lower index first (mergekit's argsort breaks such
+ *   ties arbitrarily; ours is deterministic and the same in every path and chunking).
  */
 
 // ---------------------------------------------------------------- RNG (shaders/common/rng.wgsl)
@@ -42,16 +44,24 @@ export function absBits(x: number): number {
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
 
-/** Rank 0 in a band means "above everything": 0xFFFFFFFF. */
+/** Rank 0 in a band means "above everything": both key words 0xFFFFFFFF. */
 export const ABOVE_ALL = 0xffffffff;
 
-/** k-th largest (1-based) of the bit patterns, by sorting; 0 gives ABOVE_ALL. */
-export function kthLargestBits(bits: ArrayLike<number>, k: number): number {
-  if (k === 0) return ABOVE_ALL;
-  const sorted = Uint32Array.from(bits).sort();
-  const v = sorted[sorted.length - k];
-  if (v === undefined) throw new RangeError(`rank ${k} outside 1..${sorted.length}`);
-  return v;
+/**
+ * Element indices ordered by their select key, largest first: |Δ| bits descending, then index
+ * ascending (the key's second word is ~index), as shaders/merge/select.wgsl ranks them.
+ */
+export function keyOrder(bits: ArrayLike<number>): Uint32Array {
+  const order = Uint32Array.from({ length: bits.length }, (_, i) => i);
+  return order.sort((a, b) => bits[b]! - bits[a]! || a - b);
+}
+
+/** The key (hi = |Δ| bits, lo = ~index) of the k-th largest (1-based); 0 gives ABOVE_ALL. */
+export function kthLargestKey(bits: ArrayLike<number>, k: number, order = keyOrder(bits)): { hi: number; lo: number } {
+  if (k === 0) return { hi: ABOVE_ALL, lo: ABOVE_ALL };
+  const i = order[k - 1];
+  if (i === undefined) throw new RangeError(`rank ${k} outside 1..${bits.length}`);
+  return { hi: bits[i]!, lo: ~i >>> 0 };
 }
 
 /**
@@ -80,12 +90,30 @@ export function outlierRanks(n: number, density: number, gamma: number): { lo: n
   return { lo: top + target, hi: top + 1 };
 }
 
-/** Keep mask of a row of f32-rounded deltas for a rank band. */
+/** Keep mask of a row of f32-rounded deltas for a rank band: exactly the ranks [max(hi, 1), lo] of keyOrder. */
 export function bandMask(delta32: ArrayLike<number>, ranks: { lo: number; hi: number }): Uint8Array {
   const bits = Uint32Array.from({ length: delta32.length }, (_, i) => absBits(delta32[i]!));
-  const lo = kthLargestBits(bits, ranks.lo);
-  const hi = ranks.hi === 0 ? ABOVE_ALL : kthLargestBits(bits, ranks.hi);
-  return Uint8Array.from(bits, (b) => (b >= lo && b <= hi ? 1 : 0));
+  const order = keyOrder(bits);
+  const keep = new Uint8Array(bits.length);
+  for (let r = Math.max(ranks.hi, 1); r <= ranks.lo; r++) keep[order[r - 1]!] = 1;
+  return keep;
+}
+
+// ---------------------------------------------------------------- rescale
+
+/**
+ * What multiplies a sparsified Δ's kept elements: nothing ('none', mergekit's `rescale: false`),
+ * 1/density (the DARE paper's rescale, and mergekit's before it switched), or the ratio that
+ * restores the Δ's L1 norm ('l1', mergekit's `rescale: true`).
+ */
+export type RescaleMode = 'none' | 'density' | 'l1';
+
+/** mergekit's tolerance below which a norm is not rescaled (sparsify.rescaled_masked_tensor). */
+export const RESCALE_EPS = 1e-7;
+
+/** Σ|Δ| / Σ|kept Δ|, or 1 when either is below RESCALE_EPS (mergekit then leaves the masked Δ as is). */
+export function l1RescaleFactor(total: number, kept: number): number {
+  return total < RESCALE_EPS || kept < RESCALE_EPS ? 1 : total / kept;
 }
 
 // ---------------------------------------------------------------- methods
@@ -100,6 +128,8 @@ export interface GeneralizedOptions {
   gammas?: readonly number[];
   seed: number;
   tensorIndex: number;
+  /** Default: 'density' for random drops, 'none' otherwise. */
+  rescale?: RescaleMode;
   /** Filled with |Σ v| / Σ |v| per element: how clear the sign election was (0: a coin flip). */
   margin?: Float64Array;
   /** Elements whose sign election is reversed (tests: the other answer of a coin-flip election). */
@@ -133,7 +163,21 @@ export function generalizedTaskArithmetic(
     }
     return undefined;
   });
-  const coef = weights.map((w, r) => (o.sparsify === 'random' ? w / o.densities[r]! : w));
+  const rescale = o.rescale ?? (o.sparsify === 'random' ? 'density' : 'none');
+  const scaled = (w: number, r: number): number => {
+    const mask = keep[r];
+    if (!mask || rescale === 'none') return w;
+    if (rescale === 'density') return w / o.densities[r]!;
+    if (o.densities[r]! >= 1) return w;
+    let total = 0;
+    let kept = 0;
+    d32[r]!.forEach((x, i) => {
+      total += Math.abs(x);
+      if (mask[i]) kept += Math.abs(x);
+    });
+    return w * l1RescaleFactor(total, kept);
+  };
+  const coef = weights.map(scaled);
   const sumW = weights.reduce((a, b) => a + b, 0);
   const out = new Float64Array(n);
   const v = new Float64Array(N);

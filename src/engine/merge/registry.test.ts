@@ -47,7 +47,7 @@ describe('merge method registry', () => {
   it('resolves defaults and per-model lists, and rejects bad parameters with typed errors', () => {
     const ties = getMethod('ties');
     // mergekit's defaults: density 1 (no trimming unless asked).
-    expect(resolveParams(ties, {}, 2)).toEqual({ density: [1, 1], lambda: 1, normalize: true });
+    expect(resolveParams(ties, {}, 2)).toEqual({ density: [1, 1], lambda: 1, normalize: true, rescale: 'none' });
     expect(resolveParams(ties, { density: [0.2, 0.4] }, 2).density).toEqual([0.2, 0.4]);
     const ctx = { tensor: 'model.layers.0.mlp.up_proj.weight' };
     expect(() => resolveParams(ties, { density: [0.2] }, 2, ctx)).toThrow(/model\.layers\.0\.mlp\.up_proj\.weight.*1 values for 2 models/);

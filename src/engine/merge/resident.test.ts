@@ -8,13 +8,15 @@ import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
 import { GpuModel } from '../model/forward.ts';
 import { streamMerge } from './execute.ts';
 import { parseRecipe, type MergeRecipe } from './recipe.ts';
-import { deltaChunkElements } from '../kernels/mergeDeltas.ts';
+import { rowChunkElements } from '../kernels/mergeRows.ts';
+import { decodeArray } from '../kernels/decode.ref.ts';
 import { residentBytes, ResidentMerge } from './resident.ts';
 
 /**
  * The resident (interactive) merge against the streaming one: the same recipe gives the same
- * bytes for every tensor, bit for bit, for several methods, weights and output dtypes; a second
- * merge allocates only the kernels' small parameter buffers and uploads no tensor data.
+ * bytes for every tensor, bit for bit, for every method, weights and output dtypes; a second
+ * merge allocates only the kernels' small parameter buffers and uploads no tensor data; the
+ * compressed residencies stay within their quantisation error of the exact merge.
  */
 const FIX = resolve('e2e/fixtures');
 const open = async (name: string): Promise<Checkpoint> => openCheckpoint(await folderFileSet(resolve(FIX, name)), name);
@@ -76,6 +78,9 @@ describe('ResidentMerge', () => {
           recipe('dare_linear', base, models, [0.5, 0.8, 0.4], { density: 0.6, seed: 42 }),
           recipe('dare_ties', base, models, [0.5, 0.8, 0.4], { density: 0.7, seed: 3 }),
           recipe('breadcrumbs', base, models, [0.5, 0.8, 0.4], { density: 0.8, gamma: 0.05 }),
+          recipe('breadcrumbs_ties', base, models, [0.5, 0.8, 0.4], { density: 0.7, gamma: 0.05, rescale: 'l1' }),
+          recipe('dare_ties', base, models, [0.5, 0.8, 0.4], { density: 0.6, seed: 5, rescale: 'l1' }),
+          recipe('model_stock', base, models, [undefined, undefined, undefined]),
           recipe('linear', base, models, [1, 2, 0.5]),
           recipe('task_arithmetic', base, models, [0.3, 0.3, 0.3], {}, { dtype: 'float16' }),
           recipe('task_arithmetic', base, models, [0.31, 0.2, 0.1], {}),
@@ -136,7 +141,7 @@ describe('ResidentMerge', () => {
         expect(third.written).toBeLessThan(resident.memory.base / 2);
         // The output buffers are the same objects: a GpuModel built on the first map sees the second merge.
         for (const [name, t] of first.result) expect(second.result.get(name)!.buffer, name).toBe(t.buffer);
-        expect(resident.memory.bytes).toBe(residentBytes(base, models).total - residentBytes(base, models).transient);
+        expect(resident.memory.bytes).toBe(residentBytes(base, models, rt.limits).total - residentBytes(base, models, rt.limits).transient);
       } finally {
         resident.destroy();
       }
@@ -168,7 +173,8 @@ describe('ResidentMerge', () => {
   it('refuses, before uploading anything, when the resident data would not fit the budget', async () => {
     const base = await open('tiny-gpt2');
     const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
-    const need = residentBytes(base, models);
+    const probe = await testRuntime();
+    const need = residentBytes(base, models, probe.limits);
     const rt = await testRuntime({ memoryBudget: Math.floor(need.total * 0.9) });
     try {
       const error = await ResidentMerge.create(rt, base, models).then(
@@ -193,35 +199,37 @@ describe('ResidentMerge', () => {
     }
   });
 
-  it('keeps a packed Δ larger than the device\'s largest binding in chunks: task_arithmetic and linear still equal streamMerge bit for bit, ties refuses it by name', async () => {
+  it('keeps rows larger than the device\'s largest binding in chunks: every method still equals streamMerge bit for bit', async () => {
     const base = await open('tiny-gpt2');
     const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
     const rt = await testRuntime();
     const real = rt.limits;
-    // wte (300 × 32 = 9600 elements) has a 115,200-byte Δ for 3 models: chunks of 37 × 256 = 9472 and 128 elements.
-    const limits = new Proxy(real, { get: (target, key) => (key === 'maxStorageBufferBindingSize' ? 115_196 : (Reflect.get(target, key) as unknown)) });
-    expect(real.minStorageBufferOffsetAlignment).toBe(256);
-    expect(deltaChunkElements(limits, 3, 9600)).toBe(9472);
-    expect(deltaChunkElements(limits, 3, 2048)).toBe(2048);
+    // wte (300 × 32 = 9600 elements) has 115,200 bytes of F32 rows for 3 models: chunks of 3 × 1024 elements.
+    const limits = new Proxy(real, { get: (target, key) => (key === 'maxStorageBufferBindingSize' ? 40_000 : (Reflect.get(target, key) as unknown)) });
+    expect(rowChunkElements(limits, ['F32', 'F32', 'F32'], 9600)).toBe(3072);
+    expect(rowChunkElements(limits, ['F32', 'F32', 'F32'], 2048)).toBe(2048);
     const recipes = [
       recipe('task_arithmetic', base, models, [0.5, -0.3, 1.2], { lambda: 0.8 }),
       recipe('task_arithmetic', base, models, [[0.2, 1.0], [{ filter: 'attn', value: 0.7 }, { value: 0.1 }], 0.4]),
       recipe('task_arithmetic', base, models, [0.3, 0.3, 0.3], { normalize: true }, { dtype: 'float16' }),
       recipe('task_arithmetic', base, models, [0.31, 0.2, 0.1], {}, { dtype: 'bfloat16' }),
       recipe('linear', base, models, [1, 2, 0.5]),
-      recipe('task_arithmetic', base, models, [-0.7, 0.9, 0.05]),
+      recipe('ties', base, models, [0.6, 0.9, 0.3], { density: 0.4 }),
+      recipe('dare_linear', base, models, [0.5, 0.8, 0.4], { density: 0.6, seed: 42, rescale: 'l1' }),
+      recipe('breadcrumbs', base, models, [0.5, 0.8, 0.4], { density: 0.8, gamma: 0.05 }),
+      recipe('model_stock', base, models, [undefined, undefined, undefined]),
     ];
-    // The references: streamMerge under the device's real limits, every Δ in one piece.
+    // The references: streamMerge under the device's real limits, every tensor's rows in one piece.
     const want: Map<string, Uint8Array>[] = [];
     for (const r of recipes) {
       const bytes = new Map<string, Uint8Array>();
       for await (const t of streamMerge(rt, { recipe: r, base, models }, { output: 'bytes' })) bytes.set(t.ref.name, t.data!);
       want.push(bytes);
     }
-    Object.defineProperty(rt, 'limits', { get: () => limits });
+    Object.defineProperty(rt, 'limits', { configurable: true, get: () => limits });
     const resident = await ResidentMerge.create(rt, base, models);
     try {
-      expect(resident.memory.deltas).toBe(residentBytes(base, models).deltas);
+      expect(resident.memory.rows).toBe(residentBytes(base, models, limits).rows);
       for (const [k, r] of recipes.entries()) {
         const out = await resident.merge(r);
         for (const [name, bytes] of want[k]!) {
@@ -231,24 +239,66 @@ describe('ResidentMerge', () => {
         // And the streaming path, which now chunks wte too.
         expect(await expectSameAsStreaming(rt, resident, r)).toBe(base.tensors.size);
       }
-      const error = await resident.merge(recipe('ties', base, models, [0.6, 0.9, 0.3], { density: 0.4 })).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(GpuOutOfMemoryError);
-      expect((error as Error).message).toBe(
-        "tensor 'transformer.wte.weight': ties needs all 3 distribution vectors of this tensor in one buffer (115200 bytes), more than this device's largest binding " +
-          '(115196 bytes); task_arithmetic and linear merge such tensors in chunks',
-      );
     } finally {
       resident.destroy();
+      delete (rt as { limits?: unknown }).limits;
     }
   });
 
-  it('chunks a Qwen2-0.5B-sized embedding with 4 fine-tunes under a 2 GiB binding limit', () => {
+  it('compressed residency (int8 blocks of 64, BF16 Δ) stays within its quantisation error of the exact merge, and is labelled', async () => {
+    await withGpu(async (rt) => {
+      const base = await open('tiny-gpt2');
+      const models = await Promise.all(['a', 'b', 'c'].map((s) => open(`tiny-gpt2-ft-${s}`)));
+      const weights = [0.7, -0.4, 1.1];
+      const exact = await ResidentMerge.create(rt, base, models);
+      const exactOut = await exact.merge({ method: 'task_arithmetic', weights });
+      expect(exact.approximate).toBe(false);
+      for (const residency of ['int8', 'bf16'] as const) {
+        const approx = await ResidentMerge.create(rt, base, models, { residency });
+        try {
+          expect(approx.approximate).toBe(true);
+          expect(approx.memory.rows).toBe(residentBytes(base, models, rt.limits, residency).rows);
+          expect(approx.memory.rows).toBeLessThan(exact.memory.rows / (residency === 'int8' ? 3.5 : 1.9));
+          const out = await approx.merge({ method: 'task_arithmetic', weights });
+          let worst = 0;
+          for (const t of approx.tensors.filter((p) => p.merged)) {
+            const n = t.ref.shape.reduce((a, b) => a * b, 1);
+            const got = decodeArray(await rt.read(out.get(t.ref.name)!.buffer), 'F32', n);
+            const want = decodeArray(await rt.read(exactOut.get(t.ref.name)!.buffer), 'F32', n);
+            const b = decodeArray(await base.read(t.ref.name), 'F32', n);
+            const ds = await Promise.all(models.map(async (m) => decodeArray(await m.read(t.ref.name), 'F32', n).map((x, i) => Math.fround(x - b[i]!))));
+            for (let i = 0; i < n; i++) {
+              // Per element: Σ |ω_r| × (half a step of row r's block (int8), or half a BF16 ulp of Δ_r) + f32 rounding.
+              let bound = 1e-6 * Math.abs(want[i]!) + 1e-7;
+              ds.forEach((d, r) => {
+                if (residency === 'int8') {
+                  const block = Math.floor(i / 64) * 64;
+                  let m = 0;
+                  for (let j = block; j < Math.min(n, block + 64); j++) m = Math.max(m, Math.abs(d[j]!));
+                  bound += Math.abs(weights[r]!) * (m / 127) * (0.5 + 1e-5);
+                } else {
+                  bound += Math.abs(weights[r]!) * Math.abs(d[i]!) * 2 ** -8;
+                }
+              });
+              const err = Math.abs(got[i]! - want[i]!);
+              worst = Math.max(worst, err / bound);
+              if (err > bound) expect.fail(`${residency} ${t.ref.name}[${i}]: ${got[i]} vs exact ${want[i]} (bound ${bound})`);
+            }
+          }
+          console.log(`${residency} residency: worst error ${worst.toFixed(3)} of its bound; rows ${approx.memory.rows} bytes vs exact ${exact.memory.rows}`);
+        } finally {
+          approx.destroy();
+        }
+      }
+      exact.destroy();
+    });
+  });
+
+  it('keeps a Qwen2.5-0.5B-sized embedding with 4 BF16 fine-tunes in one piece under a 2 GiB binding (F32 models or Δ would need chunks)', () => {
     const limits = { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 2 ** 31 - 4, minStorageBufferOffsetAlignment: 256 };
-    const n = 151_936 * 896; // 2,178,154,496 bytes of Δ for 4 models
-    expect(deltaChunkElements(limits, 4, n)).toBe(524_287 * 256);
-    expect(deltaChunkElements(limits, 3, n)).toBe(n);
+    const n = 151_936 * 896; // 1,089,077,248 bytes of BF16 rows for 4 models; 2,178,154,496 in F32
+    expect(rowChunkElements(limits, ['BF16', 'BF16', 'BF16', 'BF16'], n)).toBe(n);
+    expect(rowChunkElements(limits, ['F32', 'F32', 'F32', 'F32'], n)).toBe(131_071 * 1024);
+    expect(rowChunkElements(limits, ['Q8', 'Q8', 'Q8', 'Q8'], n)).toBe(n);
   });
 });

@@ -1,6 +1,8 @@
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { GpuView } from '../gpu/tensor.ts';
-import type { FloatDType } from '../io/dtypes.ts';
+import { storageBytes, type FloatDType } from '../io/dtypes.ts';
+import { compressRow } from '../kernels/mergeCompress.ts';
+import { createTensorRows, packModels, Q8_BLOCK, type RowCode, type TensorRows } from '../kernels/mergeRows.ts';
 import { decodeArray, elementBits, encodeArray, numberToBf16Bits, numberToF16Bits } from '../kernels/decode.ref.ts';
 import { generalizedOptions } from './methods/generalized.ts';
 import { resolveParams } from './methods/params.ts';
@@ -132,4 +134,34 @@ export function signElection(
       return want.map((w, i) => (flip[i] && Math.abs(got[i]! - other[i]!) < Math.abs(got[i]! - w) ? other[i]! : w));
     },
   };
+}
+
+/** The models' tensors packed into rows (one chunk unless the device's limits say otherwise). */
+export function modelRows(rt: GpuRuntime, models: readonly TestTensor[], n: number): TensorRows {
+  return packModels(rt, models.map((m) => m.gpu), n);
+}
+
+/**
+ * Δ rows compressed to `code` (compressRow) from models already on the GPU; with the decoded
+ * values each row holds, from the row buffer itself (for references built on what the GPU keeps).
+ */
+export async function deltaRows(rt: GpuRuntime, base: TestTensor, models: readonly TestTensor[], n: number, code: RowCode): Promise<{ rows: TensorRows; values: Float64Array[] }> {
+  const rows = createTensorRows(rt, 'test.deltas', models.map(() => code), n, 'deltas');
+  for (const c of rows.chunks) {
+    models.forEach((m, r) => compressRow(rt, { x: { ...m.gpu, offset: c.offset }, base: { ...base.gpu, offset: c.offset }, rows: c.rows, r }));
+  }
+  const values = models.map(() => new Float64Array(n));
+  for (const c of rows.chunks) {
+    const words = new Uint32Array(await rt.read(c.rows.buffer));
+    models.forEach((_, r) => values[r]!.set(decodeRow(words, c.rows.layout.offsets[r]!, c.rows.layout.scales[r]!, code, c.rows.n), c.offset));
+  }
+  return { rows, values };
+}
+
+/** The values of one row as the kernels read them (shaders/common/rows.wgsl row_stored), decoded on the CPU. */
+export function decodeRow(words: Uint32Array, offset: number, scale: number, code: RowCode, n: number): Float64Array {
+  if (code !== 'Q8') return decodeArray(new Uint8Array(words.buffer, words.byteOffset + offset * 4, storageBytes(code, n)), code, n);
+  const bytes = new Int8Array(words.buffer, words.byteOffset + offset * 4, n);
+  const scales = new Float32Array(words.buffer, words.byteOffset + scale * 4, Math.ceil(n / Q8_BLOCK));
+  return Float64Array.from(bytes, (q, i) => Math.fround(q * scales[Math.floor(i / Q8_BLOCK)]!));
 }

@@ -46,12 +46,12 @@ const RECIPES: Record<MethodName, unknown> = {
   dare_linear: {
     version: 1, method: 'dare_linear', base: 'base',
     models: [{ model: 'a', parameters: { weight: 0.4, density: 0.53 } }, { model: 'b', parameters: { weight: 0.3 } }],
-    parameters: { density: 0.6, seed: 1234 },
+    parameters: { density: 0.6, seed: 1234, rescale: 'none' },
   },
   dare_ties: {
     version: 1, method: 'dare_ties', base: 'base',
     models: [{ model: 'a', parameters: { weight: 0.4, density: 0.53 } }, { model: 'b', parameters: { weight: 0.3, density: [0.2, 0.9] } }],
-    parameters: {}, dtype: 'bfloat16',
+    parameters: { rescale: 'l1' }, dtype: 'bfloat16',
   },
   breadcrumbs: {
     version: 1, method: 'breadcrumbs', base: 'base',
@@ -78,14 +78,48 @@ const RECIPES: Record<MethodName, unknown> = {
 
 describe('recipe -> mergekit YAML -> recipe', () => {
   for (const method of methodNames()) {
-    it(`is the identity for ${method}`, () => {
+    it(`is the identity for ${method} (a recipe without dtype comes back with the base's, written as out_dtype)`, () => {
       const recipe = parseRecipe(RECIPES[method]);
-      const text = recipeToMergekitYaml(recipe);
-      expect(parseMergekitYaml(text, `${method}.yml`)).toEqual(recipe);
+      const text = recipeToMergekitYaml(recipe, 'bfloat16');
+      expect(parseMergekitYaml(text, `${method}.yml`)).toEqual({ ...recipe, dtype: recipe.dtype ?? 'bfloat16' });
       // Also idempotent as text.
-      expect(recipeToMergekitYaml(parseMergekitYaml(text))).toBe(text);
+      expect(recipeToMergekitYaml(parseMergekitYaml(text), 'bfloat16')).toBe(text);
     });
   }
+
+  it('always writes dtype: float32 (mergekit computes in it, as the studio does) and out_dtype (the recipe\'s, else the base\'s)', () => {
+    for (const method of methodNames()) {
+      const recipe = parseRecipe(RECIPES[method]);
+      for (const base of ['float32', 'float16', 'bfloat16'] as const) {
+        const y = parse(recipeToMergekitYaml(recipe, base));
+        expect(y.dtype, method).toBe('float32');
+        expect(y.out_dtype, method).toBe(recipe.dtype ?? base);
+      }
+    }
+  });
+
+  it("writes DARE's rescale in mergekit's spelling: l1 → true, none → false; the studio's 1/density as true with a note, read back as mergekit means it", () => {
+    const dare = (rescale?: string): MergeRecipe => parseRecipe({ ...(RECIPES.dare_linear as object), parameters: { density: 0.6, seed: 1234, ...(rescale ? { rescale } : {}) } });
+    expect(parse(recipeToMergekitYaml(dare('l1'), 'float32')).parameters.rescale).toBe(true);
+    expect(parse(recipeToMergekitYaml(dare('none'), 'float32')).parameters.rescale).toBe(false);
+    const text = recipeToMergekitYaml(dare(), 'float32');
+    expect(dare().parameters.rescale).toBe('density');
+    expect(text).toContain("rescale: true # studio: kept Δ × 1/density; mergekit's rescale: true restores each Δ's L1 norm instead (equal in expectation)");
+    expect(parseMergekitYaml(text).parameters.rescale).toBe('l1');
+    // An absent key means mergekit's default: L1 for DARE, none for the others.
+    const bare = (method: string): string => `merge_method: ${method}\nbase_model: b\nmodels:\n  - model: a\n    parameters: {weight: 1, density: 0.5}\n`;
+    expect(parseMergekitYaml(bare('dare_linear')).parameters.rescale).toBe('l1');
+    expect(parseMergekitYaml(bare('dare_ties')).parameters.rescale).toBe('l1');
+    expect(parseMergekitYaml(bare('ties')).parameters.rescale).toBe('none');
+    expect(parseMergekitYaml(`${bare('ties')}parameters: {rescale: true}\n`).parameters.rescale).toBe('l1');
+    expect(parseMergekitYaml(`${bare('breadcrumbs')}parameters: {rescale: false}\n`).parameters.rescale).toBe('none');
+  });
+
+  it('says in the exported YAML where breadcrumbs keeps a band mergekit drops (int(gamma·n) = 0)', () => {
+    const text = recipeToMergekitYaml(parseRecipe(RECIPES.breadcrumbs), 'float32');
+    expect(text).toContain('# breadcrumbs: where int(gamma·n) = 0 (gamma 0, or 0.01 on tensors under 100 elements) DEM Studio drops no top elements; mergekit drops that whole Δ');
+    expect(recipeToMergekitYaml(parseRecipe(RECIPES.ties), 'float32')).not.toContain('int(gamma');
+  });
 
   it('keeps a linear base that is an input of the average', () => {
     const r = parseRecipe({
@@ -93,9 +127,9 @@ describe('recipe -> mergekit YAML -> recipe', () => {
       models: [{ model: 'a', parameters: { weight: 1 } }, { model: 'b', parameters: { weight: 3 } }],
       parameters: { normalize: true },
     });
-    const text = recipeToMergekitYaml(r);
+    const text = recipeToMergekitYaml(r, 'float32');
     expect(parse(text).models).toEqual([{ model: 'a', parameters: { weight: 1 } }, { model: 'b', parameters: { weight: 3 } }]);
-    expect(parseMergekitYaml(text)).toEqual(r);
+    expect(parseMergekitYaml(text)).toEqual({ ...r, dtype: 'float32' });
   });
 
   it('quotes ids that YAML 1.1 (PyYAML) would read as other types', () => {
@@ -104,15 +138,15 @@ describe('recipe -> mergekit YAML -> recipe', () => {
       models: [{ model: 'on', parameters: { weight: 1 } }, { model: '1e3', parameters: { weight: 2 } }, { model: 'null', parameters: { weight: 3 } }],
       parameters: {},
     });
-    const text = recipeToMergekitYaml(r);
+    const text = recipeToMergekitYaml(r, 'float32');
     expect(text).toMatch(/base_model: "yes"/);
-    expect(parseMergekitYaml(text)).toEqual(r);
+    expect(parseMergekitYaml(text)).toEqual({ ...r, dtype: 'float32' });
   });
 });
 
 describe('recipeToMergekitYaml', () => {
   it('writes a DEM recipe as task_arithmetic with normalize false and lambda', () => {
-    const text = recipeToMergekitYaml(parseRecipe(RECIPES.task_arithmetic));
+    const text = recipeToMergekitYaml(parseRecipe(RECIPES.task_arithmetic), 'bfloat16');
     expect(text).toBe(`# mergekit config exported by DEM Studio; run: mergekit-yaml <this file> <output dir>
 
 merge_method: task_arithmetic
@@ -136,7 +170,7 @@ out_dtype: float32
   });
 
   it('writes slerp as base_model plus the other model with a global t', () => {
-    const y = parse(recipeToMergekitYaml(parseRecipe(RECIPES.slerp)));
+    const y = parse(recipeToMergekitYaml(parseRecipe(RECIPES.slerp), 'float32'));
     expect(y).toEqual({
       merge_method: 'slerp',
       base_model: 'base',
@@ -148,17 +182,17 @@ out_dtype: float32
   });
 
   it('lists a non-input linear base with weight 0, and writes the DARE seed with a note', () => {
-    const lin = parse(recipeToMergekitYaml(parseRecipe(RECIPES.linear)));
+    const lin = parse(recipeToMergekitYaml(parseRecipe(RECIPES.linear), 'float32'));
     expect(lin.models.at(-1)).toEqual({ model: 'ckpt/base', parameters: { weight: 0 } });
     expect(lin.parameters).toEqual({ normalize: true });
-    const dare = recipeToMergekitYaml(parseRecipe(RECIPES.dare_linear));
+    const dare = recipeToMergekitYaml(parseRecipe(RECIPES.dare_linear), 'float32');
     expect(dare).toContain('seed: 1234 # studio DARE seed; mergekit ignores it and draws its own masks');
-    expect(parse(dare).parameters).toEqual({ density: 0.6, lambda: 1, normalize: false, seed: 1234 });
+    expect(parse(dare).parameters).toEqual({ density: 0.6, lambda: 1, normalize: false, rescale: false, seed: 1234 });
   });
 
   it('fills method defaults into a hand-built recipe that omits them', () => {
     const bare: MergeRecipe = { version: 1, method: 'ties', base: 'b', models: [{ model: 'a', parameters: { weight: 1 } }], parameters: {} };
-    expect(parse(recipeToMergekitYaml(bare)).parameters).toEqual({ lambda: 1, normalize: true });
+    expect(parse(recipeToMergekitYaml(bare, 'float32')).parameters).toEqual({ lambda: 1, normalize: true, rescale: false });
   });
 });
 
@@ -197,7 +231,7 @@ dtype: float16
         { model: 'garage-bAInd/Platypus2-13B', parameters: { weight: [0, 0.3, 0.7, 1], density: 0.5 } },
         { model: 'WizardLM/WizardMath-13B-V1.0', parameters: { weight: [{ filter: 'mlp', value: 0.5 }, { value: 0 }], density: 0.33 } },
       ],
-      parameters: { lambda: 1, normalize: true },
+      parameters: { lambda: 1, normalize: true, rescale: 'none' },
       dtype: 'float16',
     });
     // 40 layers, layer 13: t = 1/3. density gradient [1, 0.7, 0.1]: s = 2/3 -> 1 - 0.3 * 2/3 = 0.8;
@@ -237,7 +271,7 @@ dtype: bfloat16
         { model: 'samir-fama/SamirGPT-v1', parameters: { weight: 0.4, density: 0.53 } },
         { model: 'abacusai/Slerp-CM-mist-dpo', parameters: { weight: 0.3, density: 0.53 } },
       ],
-      parameters: { lambda: 1, normalize: false, seed: 0 },
+      parameters: { lambda: 1, normalize: false, rescale: 'l1', seed: 0 },
       dtype: 'bfloat16',
     });
   });
@@ -372,7 +406,7 @@ parameters:
     expect(errorOf(`merge_method: ties\nmodels:\n  - model: a\n    parameters: {weight: 1}\n`).message).toMatch(/base_model: missing: ties needs the base checkpoint/);
     expect(errorOf('merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {weight: 1, epsilon: 0.1}\n').message).toMatch(/models\[0\]\.parameters\.epsilon: ties does not take `epsilon`/);
     expect(errorOf('merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {weight: 1}\n  - model: c\n    parameters: {weight: 1, density: 0}\n').message).toMatch(/^merge\.yml: models\[1\]\.parameters\.density: density must be in \(0, 1\]/);
-    expect(errorOf(`merge_method: ties\n${base}parameters:\n  rescale: true\n`).message).toMatch(/parameters\.rescale: only mergekit's default for ties \(false\) is supported/);
+    expect(errorOf(`merge_method: ties\n${base}parameters:\n  rescale: 2\n`).message).toMatch(/parameters\.rescale: expected true or false \(mergekit's rescale\), got 2/);
     expect(errorOf('merge_method: slerp\nbase_model: b\nmodels:\n  - model: x\n  - model: z\nparameters: {t: 0.5}\n').message).toMatch(/models: slerp interpolates between exactly two models/);
     expect(errorOf(`merge_method: ties\n${base}dtype: int4\n`).message).toMatch(/dtype: expected one of float32, float16, bfloat16/);
   });

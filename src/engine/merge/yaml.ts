@@ -6,10 +6,10 @@
  * Mapping (recipe <-> mergekit):
  * - method <-> merge_method; base <-> base_model; models[i] <-> models[i] {model, parameters};
  *   parameters <-> parameters (weight/density/gamma fallbacks, lambda, normalize, t, seed).
- * - dtype: the studio merges in float32 and writes `recipe.dtype`, so a recipe with a dtype is
- *   exported as `dtype: float32` (mergekit's compute dtype) + `out_dtype: <dtype>`; on import the
- *   output dtype is `out_dtype ?? dtype`. A recipe without dtype exports neither (mergekit then
- *   keeps each tensor's stored dtype, like the studio keeps the base's).
+ * - dtype: the studio forms Δ and merges in float32, so every export says `dtype: float32`
+ *   (mergekit's compute dtype; without it mergekit computes in the checkpoint's dtype, e.g.
+ *   bfloat16, and its merge differs from ours) + `out_dtype`: the recipe's dtype, else the base's
+ *   (the caller says which). On import the output dtype is `out_dtype ?? dtype`.
  * - slerp: mergekit interpolates base_model (t = 0) and the one other model (t = 1); the export
  *   lists both under `models:` as mergekit's examples do.
  * - linear: mergekit's linear has no base; the studio's recipe always names one. If the base is
@@ -17,15 +17,19 @@
  *   Σ w θ and to Σ w), and the import drops such an entry again. A linear config without
  *   base_model imports with base = the first model.
  * - seed (DARE) is written to `parameters`, which mergekit ignores (it draws its own masks).
- * - Imported `int8_mask` is dropped (storage only), and so is `rescale` when it is the method's
- *   default; any other mergekit parameter (epsilon, rescale: false, ...) is refused by name.
+ * - A parameter mergekit spells differently (ParamSpec.mergekit: `rescale`, a boolean there) is
+ *   written and read in mergekit's spelling, with mergekit's meaning of an absent key.
+ * - A method's note on where mergekit differs (MergeMethod.mergekitNote: breadcrumbs with
+ *   int(γ·n) = 0) is written as a comment.
+ * - Imported `int8_mask` is dropped (storage only), and so is `rescale` where the method drops
+ *   nothing (task_arithmetic); any other mergekit parameter (epsilon, ...) is refused by name.
  * Both directions go through parseRecipe's checks, so errors name the field the same way.
  * YAML is read and written as 1.1, like PyYAML in mergekit (`normalize: yes` is true there);
  * one difference remains: this parser also reads bare `y`/`n` as booleans, PyYAML does not.
  */
 import { Document, isAlias, isCollection, isScalar, parseDocument, visit } from 'yaml';
 import { InputError } from '../errors.ts';
-import { FLOAT_DTYPE_NAMES } from '../io/dtypes.ts';
+import { FLOAT_DTYPE_NAMES, type FloatDTypeName } from '../io/dtypes.ts';
 import { canonicalRecipe, isPlainObject, parseRecipeWith, type FieldNames, type MergeRecipe } from './recipe.ts';
 import { getMethod, isMethodName, methodNames, WEIGHT } from './registry.ts';
 
@@ -60,14 +64,24 @@ function dtypeName(v: unknown, key: string, file: string | undefined): string | 
 }
 
 /**
- * mergekit flags that do not change the result here: `int8_mask` (mask storage only) and the
- * method's neutral flags at their neutral value (MergeMethod.mergekitNeutral: DARE rescales, the
- * others do not). Dropped so common configs import; any other value is refused because the
- * studio cannot honour it.
+ * mergekit's `parameters` in the studio's terms: `int8_mask` (mask storage only) and the
+ * method's neutral flags at their neutral value (MergeMethod.mergekitNeutral) are dropped; the
+ * parameters mergekit spells differently (ParamSpec.mergekit) are translated, and given
+ * mergekit's default when absent. Any other value is refused because the studio cannot honour it.
  */
-function withoutNeutralFlags(params: unknown, method: unknown, file: string | undefined): unknown {
-  if (!isPlainObject(params)) return params;
-  const out = { ...params };
+function fromMergekitParams(params: unknown, method: unknown, file: string | undefined): unknown {
+  if (params !== undefined && params !== null && !isPlainObject(params)) return params;
+  const out: Record<string, unknown> = { ...(params ?? {}) };
+  for (const spec of isMethodName(method) ? getMethod(method).params : []) {
+    if (!spec.mergekit || spec.scope !== 'global') continue;
+    if (!(spec.name in out)) {
+      out[spec.name] = spec.mergekit.absent;
+      continue;
+    }
+    const ours = spec.mergekit.read(out[spec.name]);
+    if (ours === undefined) fail(file, `parameters.${spec.name}`, `expected true or false (mergekit's ${spec.name}), got ${JSON.stringify(out[spec.name])}`);
+    out[spec.name] = ours;
+  }
   if ('int8_mask' in out) {
     if (typeof out.int8_mask !== 'boolean') fail(file, 'parameters.int8_mask', 'expected true or false');
     delete out.int8_mask;
@@ -206,7 +220,7 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
     merge_method: method,
     base_model: base,
     models: js.models,
-    parameters: withoutNeutralFlags(js.parameters, method, file),
+    parameters: fromMergekitParams(js.parameters, method, file),
     dtype,
   };
   const recipe = parseRecipeWith(raw, { file, names: YAML_NAMES });
@@ -224,10 +238,11 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
 
 /**
  * A mergekit config that reproduces the recipe's merge (`mergekit-yaml config.yml out/`).
- * Global defaults (normalize, lambda) are written out explicitly so the file does not depend on
- * mergekit's per-method defaults. See the file comment for dtype, slerp, linear and seed.
+ * Global defaults (normalize, lambda, rescale) are written out explicitly so the file does not
+ * depend on mergekit's per-method defaults. `baseDtype`: the base checkpoint's dtype, the output
+ * dtype of a recipe without one. See the file comment for dtype, slerp, linear and seed.
  */
-export function recipeToMergekitYaml(recipe: MergeRecipe): string {
+export function recipeToMergekitYaml(recipe: MergeRecipe, baseDtype: FloatDTypeName): string {
   const r = canonicalRecipe(recipe);
   const method = getMethod(r.method);
   const entry = (model: string, parameters: object): Record<string, unknown> =>
@@ -240,19 +255,23 @@ export function recipeToMergekitYaml(recipe: MergeRecipe): string {
   }
 
   const parameters: Record<string, unknown> = { ...r.parameters };
+  const notes: Record<string, string> = {};
   for (const spec of method.params) {
     if (spec.scope === 'global' && spec.default !== undefined) parameters[spec.name] = r.parameters[spec.name] ?? spec.default;
+    if (spec.mergekit && typeof parameters[spec.name] === 'string') {
+      const { value, note } = spec.mergekit.write(parameters[spec.name] as string);
+      parameters[spec.name] = value;
+      if (note) notes[spec.name] = note;
+    }
   }
 
   const config: Record<string, unknown> = { merge_method: r.method, base_model: r.base, models };
   if (Object.keys(parameters).length) config.parameters = parameters;
-  if (r.dtype) {
-    config.dtype = 'float32';
-    config.out_dtype = r.dtype;
-  }
+  config.dtype = 'float32';
+  config.out_dtype = r.dtype ?? baseDtype;
 
   const doc = new Document(config, { version: '1.1' });
-  doc.commentBefore = ' mergekit config exported by DEM Studio; run: mergekit-yaml <this file> <output dir>';
+  doc.commentBefore = ' mergekit config exported by DEM Studio; run: mergekit-yaml <this file> <output dir>' + (method.mergekitNote ? `\n ${method.mergekitNote}` : '');
   // Gradients read best inline: `t: [0, 0.5, 1]` (mergekit's own dumper does the same).
   visit(doc, {
     Seq(_, node) {
@@ -261,6 +280,10 @@ export function recipeToMergekitYaml(recipe: MergeRecipe): string {
   });
   const seed = doc.getIn(['parameters', 'seed'], true);
   if (isScalar(seed)) seed.comment = ' studio DARE seed; mergekit ignores it and draws its own masks';
+  for (const [name, note] of Object.entries(notes)) {
+    const node = doc.getIn(['parameters', name], true);
+    if (isScalar(node)) node.comment = note;
+  }
   const dt = doc.get('dtype', true);
   if (isScalar(dt)) dt.comment = ' the studio merges in float32';
   return doc.toString({ lineWidth: 0, flowCollectionPadding: false });

@@ -3,7 +3,7 @@ import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { ExpectedTensor } from '../io/weights.ts';
 import type { Affine, ModelWeights } from '../io/roles.ts';
 import type { ModelSpec } from '../io/spec.ts';
-import { bindWeights } from '../io/weights.ts';
+import { bindWeights, expectedTensors } from '../io/weights.ts';
 import { geluMul, geluNew, siluMul } from '../kernels/activation.ts';
 import { attention, type StridedHeads } from '../kernels/attention.ts';
 import { embedding } from '../kernels/embedding.ts';
@@ -11,7 +11,7 @@ import { gatherRows } from '../kernels/gather_rows.ts';
 import { headNorm } from '../kernels/headnorm.ts';
 import { kvStore } from '../kernels/kvcache.ts';
 import { layerNorm } from '../kernels/layernorm.ts';
-import { lmHeadLogits, lmHeadNll, lmHeadPartials, lmHeadTileColumns } from '../kernels/lmhead_nll.ts';
+import { lmHeadLogits, lmHeadNll, lmHeadTileColumns } from '../kernels/lmhead_nll.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { KernelPass, type DispatchPlan } from '../kernels/pass.ts';
 import { residualAdd } from '../kernels/residual.ts';
@@ -93,13 +93,41 @@ interface Workspace {
   proj: GPUBuffer; // (rows, C)
   ff: GPUBuffer; // (rows, FF)
   ff2: GPUBuffer; // (rows, FF), the gate of a gated MLP (1 float otherwise)
-  chunk: GPUBuffer; // (rows, lmHeadPartials(VC)) tile partials of one vocabulary chunk
+  chunk: GPUBuffer; // (rows, 2 ⌈VC / tile⌉) tile partials of one vocabulary chunk
   state: GPUBuffer; // (rows, 3)
   nll: GPUBuffer; // (rows)
   logits: GPUBuffer; // (V) for generation
 }
 
 const CHUNK_BYTES = 16 * 1024 * 1024;
+/** Dispatch plans a model keeps (one per batch shape); all are dropped when one more is needed. */
+const MAX_PLANS = 16;
+
+/** Floats of each activation buffer for (rows) tokens, and the LM head's vocabulary chunk (one table for workspace() and activationBytes). */
+function workspaceFloats(spec: ModelSpec, rows: number, vocabChunk: number | undefined, plainMlp: boolean, tile: number) {
+  const QD = spec.numHeads * spec.headDim;
+  const ld = QD + 2 * spec.numKvHeads * spec.headDim;
+  const V = spec.vocabSize;
+  // Chunks of VC columns whose tile partials (2 floats per `tile` columns and row) fit CHUNK_BYTES.
+  const VC = Math.min(V, vocabChunk ?? Math.max(tile, Math.floor(CHUNK_BYTES / (rows * 8)) * tile));
+  const floats = {
+    ids: rows,
+    targets: rows,
+    rowIndex: rows,
+    x: rows * spec.hiddenSize,
+    xn: rows * spec.hiddenSize,
+    qkv: rows * ld,
+    att: rows * QD,
+    proj: rows * spec.hiddenSize,
+    ff: rows * spec.intermediateSize,
+    ff2: plainMlp ? 1 : rows * spec.intermediateSize,
+    chunk: rows * 2 * Math.ceil(VC / tile),
+    state: rows * 3,
+    nll: rows,
+    logits: V,
+  };
+  return { VC, floats };
+}
 
 export class GpuModel implements WindowScorer {
   readonly rt: GpuRuntime;
@@ -322,7 +350,7 @@ export class GpuModel implements WindowScorer {
     const key = `${B}:${T}:${ropeKey(this.spec, T)}`;
     let plan = this.plans.get(key);
     if (!plan) {
-      if (this.plans.size >= 16) this.releasePlans();
+      if (this.plans.size >= MAX_PLANS) this.releasePlans();
       const pass = new KernelPass(this.rt, `GpuModel.nll.${B}x${T}`);
       this.encodeForward(pass, ws, B, T, 0);
       const { hiddenSize: C, vocabSize: V } = this.spec;
@@ -466,34 +494,51 @@ export class GpuModel implements WindowScorer {
   private workspace(rows: number): Workspace {
     if (this.ws && this.ws.rows >= rows) return this.ws;
     this.releaseWorkspace();
-    const s = this.spec;
-    const QD = s.numHeads * s.headDim;
-    const ld = QD + 2 * s.numKvHeads * s.headDim;
-    const V = s.vocabSize;
-    // Chunks of VC columns whose tile partials (lmHeadPartials floats per row) fit CHUNK_BYTES.
-    const tile = lmHeadTileColumns(this.rt);
-    let VC = this.vocabChunk ?? Math.max(tile, Math.floor(CHUNK_BYTES / (rows * 8)) * tile);
-    VC = Math.min(V, VC);
-    const buf = (label: string, floats: number): GPUBuffer => this.rt.storage(`GpuModel.${label}`, floats * 4);
+    const { VC, floats } = workspaceFloats(this.spec, rows, this.vocabChunk, this.w.blocks[0]?.mlp.kind === 'plain', lmHeadTileColumns(this.rt));
+    const buf = (label: keyof typeof floats): GPUBuffer => this.rt.storage(`GpuModel.${label}`, floats[label] * 4);
     this.ws = {
       rows,
       VC,
-      ids: buf('ids', rows),
-      targets: buf('targets', rows),
-      rowIndex: buf('rowIndex', rows),
-      x: buf('x', rows * s.hiddenSize),
-      xn: buf('xn', rows * s.hiddenSize),
-      qkv: buf('qkv', rows * ld),
-      att: buf('att', rows * QD),
-      proj: buf('proj', rows * s.hiddenSize),
-      ff: buf('ff', rows * s.intermediateSize),
-      ff2: buf('ff2', this.w.blocks[0]?.mlp.kind === 'plain' ? 1 : rows * s.intermediateSize),
-      chunk: buf('chunk', rows * lmHeadPartials(this.rt, VC)),
-      state: buf('state', rows * 3),
-      nll: buf('nll', rows),
-      logits: buf('logits', V),
+      ids: buf('ids'),
+      targets: buf('targets'),
+      rowIndex: buf('rowIndex'),
+      x: buf('x'),
+      xn: buf('xn'),
+      qkv: buf('qkv'),
+      att: buf('att'),
+      proj: buf('proj'),
+      ff: buf('ff'),
+      ff2: buf('ff2'),
+      chunk: buf('chunk'),
+      state: buf('state'),
+      nll: buf('nll'),
+      logits: buf('logits'),
     };
     return this.ws;
+  }
+
+  /**
+   * An upper bound of the GPU bytes a model holds and allocates besides its weights when scoring
+   * windows of up to `maxContext` tokens, `maxBatch` at a time: the activation workspace, the RoPE
+   * table, each pass's small uniforms and the readback of the per-token NLL (memory plans).
+   */
+  static activationBytes(spec: ModelSpec, options: GpuModelOptions & { generation?: boolean } = {}): number {
+    const maxContext = options.maxContext ?? Math.min(spec.maxPositions, 1024);
+    const rows = maxContext * Math.max(1, options.maxBatch ?? 8);
+    const plainMlp = !expectedTensors(spec).some((t) => t.role === 'mlp.gate' || t.role === 'mlp.gate_up');
+    // The narrowest LM-head tile (a 4×4 matmul tile side) gives the most partials and chunks.
+    const { VC, floats } = workspaceFloats(spec, rows, options.vocabChunk, plainMlp, 16);
+    const buffer = (f: number): number => Math.max(4, f * 4);
+    const workspace = Object.values(floats).reduce((a, f) => a + buffer(f), 0);
+    const rope = spec.positions === 'rope' ? buffer(maxContext * (spec.headDim / 2) * 2) : 0;
+    // Dispatch plans: up to MAX_PLANS kept, each one uniform slot per dispatch at an offset
+    // alignment of at most 256 bytes; ≤ 32 dispatches per layer (post-norms, q/k norms and soft
+    // caps included) and 4 per vocabulary chunk.
+    const dispatches = 32 * spec.numLayers + 4 * Math.ceil(spec.vocabSize / VC) + 16;
+    const uniforms = MAX_PLANS * dispatches * 256;
+    // Generation (generative task items): one KV cache of maxContext positions, K and V per layer.
+    const kvCache = options.generation ? 2 * spec.numLayers * buffer(maxContext * spec.numKvHeads * spec.headDim) : 0;
+    return workspace + rope + uniforms + kvCache + buffer(rows) + buffer(spec.vocabSize);
   }
 
   private releaseWorkspace(): void {

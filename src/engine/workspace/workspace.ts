@@ -11,7 +11,7 @@ import { checkMergeable, planMerge, streamMerge, type MergeJob } from '../merge/
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
-import { ResidentMerge } from '../merge/resident.ts';
+import { ResidentMerge, type Residency } from '../merge/resident.ts';
 import { checkContext, defaultContext, encodeText, evaluateTexts, leadingIds, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
 import { GpuModel } from '../model/forward.ts';
 import { generate, type GenerateOptions, type GenerateResult } from '../model/generate.ts';
@@ -19,6 +19,7 @@ import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } 
 import { parseTaskFile, type TaskKind } from '../tasks/file.ts';
 import { prepareTask, type PreparedTask } from '../tasks/prepare.ts';
 import { gpuTaskModel, scoreTask, type TaskScore } from '../tasks/score.ts';
+import { checkPlan, planMemory, type MemoryPlan } from './plan.ts';
 
 /**
  * The studio's job, in one place: opened checkpoints, encoded validation texts and task files by
@@ -27,22 +28,27 @@ import { gpuTaskModel, scoreTask, type TaskScore } from '../tasks/score.ts';
  * CLI (src/cli/) are thin adapters over it. A recipe names checkpoints by key; a recipe without
  * models is the base alone.
  *
- * With `resident` (the studio), the base and the packed distribution vectors stay on the GPU
- * between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only the
- * combine kernels and the forward passes; when they do not fit the memory budget, or without
- * `resident` (the CLI's default), each evaluation merges tensor by tensor into fresh weights.
- * Both give the same bits. GPU work is serialised: a request that arrives while another runs
- * waits for it (a cancelled one stops at its next signal check).
+ * With `resident` (the studio), the base and the fine-tunes stay on the GPU in their stored
+ * dtypes between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only
+ * the merge kernels and the forward passes; without `resident` (the CLI's default) each
+ * evaluation merges tensor by tensor into fresh weights. Both give the same bits. Before loading
+ * anything, a memory plan (plan.ts) from the headers decides which fits the budget — exact
+ * resident, compressed resident (only with `compressed`: approximate, labelled), or streamed —
+ * and refuses with the shortfall named when none does. GPU work is serialised: a request that
+ * arrives while another runs waits for it (a cancelled one stops at its next signal check).
  */
 export interface WorkspaceOptions {
   /** The live runtime, started on first use. */
   runtime: () => Promise<GpuRuntime>;
-  /** Keep base and Δ on the GPU between evaluations (default false). */
+  /** Keep base and fine-tunes on the GPU between evaluations (default false). */
   resident?: boolean;
+  /** Allow compressed Δ residency when the exact set does not fit (approximate; default false). */
+  compressed?: boolean;
 }
 
 /** Progress of long work, by stage: tensors read/merged, then windows scored per text. */
 export type WorkspaceProgress =
+  | { stage: 'plan'; plan: MemoryPlan }
   | { stage: 'load' | 'merge' | 'resident'; done: number; total: number; tensor: string }
   | { stage: 'ready'; tensors: number; bytes: number }
   | { stage: 'windows'; text: string; index: number; count: number; done: number; total: number }
@@ -62,6 +68,8 @@ export interface EvaluateRequest {
   context?: number;
   /** Windows per GPU dispatch (default 8). */
   batchWindows?: number;
+  /** Score the exact merge even when the resident set is compressed (re-scoring before apply/export). */
+  exact?: boolean;
 }
 
 export interface TextScore extends TextPerplexity {
@@ -71,8 +79,12 @@ export interface TextScore extends TextPerplexity {
 
 export interface Evaluation {
   texts: TextScore[];
-  /** 'resident': base and Δ stayed on the GPU; 'streaming': merged tensor by tensor; 'base': nothing to merge. */
+  /** 'resident': base and fine-tunes stayed on the GPU; 'streaming': merged tensor by tensor; 'base': nothing to merge. */
   mode: 'resident' | 'streaming' | 'base';
+  /** Set when the merge ran on compressed Δ: the numbers approximate the exact merge's. */
+  approximate?: Exclude<Residency, 'exact'>;
+  /** What the plan said before this request loaded anything. */
+  plan: MemoryPlan;
   /** One-off set-up of the resident merge in this request (0 when reused). */
   setupMs: number;
   mergeMs: number;
@@ -91,6 +103,8 @@ export interface TaskRequest {
   batchWindows?: number;
   /** Most new tokens per generative item (default 32). */
   maxTokens?: number;
+  /** Score the exact merge even when the resident set is compressed (as EvaluateRequest.exact). */
+  exact?: boolean;
 }
 
 export type KeyedTaskScore = TaskScore & { key: string };
@@ -98,6 +112,9 @@ export type KeyedTaskScore = TaskScore & { key: string };
 export interface TaskEvaluation {
   tasks: KeyedTaskScore[];
   mode: Evaluation['mode'];
+  /** As Evaluation.approximate: the scores were measured on compressed Δ. */
+  approximate?: Evaluation['approximate'];
+  plan: MemoryPlan;
   setupMs: number;
   mergeMs: number;
   evalMs: number;
@@ -131,10 +148,12 @@ interface Task {
   prepared: PreparedTask;
 }
 
-/** What withModel returns: its callback's value, how the model was made, and the timings. */
+/** What withModel returns: its callback's value, how the model was made, the plan, and the timings. */
 interface Scored<T> {
   value: T;
   mode: Evaluation['mode'];
+  approximate?: Evaluation['approximate'];
+  plan: MemoryPlan;
   setupMs: number;
   mergeMs: number;
   evalMs: number;
@@ -159,6 +178,47 @@ export class Workspace {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: WorkspaceOptions) {}
+
+  /** Allows (or forbids) compressed residency from the next evaluation on. */
+  setCompressed(on: boolean): void {
+    this.options.compressed = on;
+  }
+
+  /**
+   * The memory plan for a request (evaluate, or export with `use`), from the headers alone:
+   * starts the runtime (for its limits and budget), loads nothing.
+   */
+  async plan(request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'> & { use?: 'evaluate' | 'export' }): Promise<MemoryPlan> {
+    const rt = await this.options.runtime();
+    return this.planFor(rt, request, request.use ?? 'evaluate');
+  }
+
+  /** `positions`: what the model will be built for (the context, or less for short texts, + 1 with a BOS); default the context. */
+  private planFor(rt: GpuRuntime, request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>, use: 'evaluate' | 'export', positions?: number, generation = false): MemoryPlan {
+    const { recipe } = request;
+    const base = this.checkpoint(recipe.base);
+    const models = recipe.models.map((m) => this.checkpoint(m.model));
+    const key = this.residentKey(recipe);
+    // Memory the resident merge holds comes back when this request replaces it.
+    const reusable = this.resident && this.resident.key !== key && use === 'evaluate' && this.options.resident && models.length > 0 ? this.resident.merge.memory.bytes : 0;
+    return planMemory({
+      base,
+      models,
+      recipe,
+      context: use === 'evaluate' ? (positions ?? checkContext(base.spec, request.context ?? defaultContext(base.spec))) : undefined,
+      batch: request.batchWindows,
+      generation,
+      use,
+      resident: (this.options.resident ?? false) && !(request.exact && this.options.compressed),
+      compressed: (this.options.compressed ?? false) && !request.exact,
+      limits: rt.limits,
+      budget: rt.memory.budget - rt.memory.live + reusable,
+    });
+  }
+
+  private residentKey(recipe: MergeRecipe): string {
+    return [recipe.base, ...recipe.models.map((m) => m.model)].join('|');
+  }
 
   /** Opens a checkpoint folder (headers only) and keeps it under `key`, replacing what was there. */
   async open(key: string, name: string, files: FileSet, options: WorkOptions = {}): Promise<CheckpointSummary> {
@@ -243,9 +303,7 @@ export class Workspace {
     throwIfAborted(options.signal);
     const texts = request.texts.map((k) => this.text(k, textsFrom));
     const r = await this.withModel(
-      request.recipe,
-      request.context,
-      request.batchWindows,
+      request,
       options,
       (scorer, context) =>
         evaluateTexts(scorer, texts, {
@@ -256,8 +314,11 @@ export class Workspace {
         }),
       texts.some((t) => t.bos !== undefined),
       Math.max(...texts.map((t) => t.ids.length)),
+      false,
+      texts.map((t) => t.ids.length),
     );
-    return { texts: r.value.map((s, i) => ({ ...s, key: request.texts[i]! })), mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
+    const { value, ...rest } = r;
+    return { texts: value.map((s, i) => ({ ...s, key: request.texts[i]! })), ...rest };
   }
 
   /** `tasksFrom`: the checkpoint whose tokenizer must have prepared the tasks (undefined: any). */
@@ -266,7 +327,7 @@ export class Workspace {
     const tasks = request.tasks.map((k) => this.task(k, tasksFrom));
     const tokenizers = await Promise.all(tasks.map((t) => this.tokenizer(t.base)));
     const eos = this.checkpoint(request.recipe.base).spec.eosTokenId;
-    const r = await this.withModel(request.recipe, request.context, request.batchWindows, options, async (model, context) => {
+    const r = await this.withModel(request, options, async (model, context) => {
       const out: KeyedTaskScore[] = [];
       for (const [index, t] of tasks.entries()) {
         const s = await scoreTask(gpuTaskModel(model), tokenizers[index]!, t.prepared, {
@@ -280,8 +341,9 @@ export class Workspace {
         out.push({ ...s, key: request.tasks[index]! });
       }
       return out;
-    });
-    return { tasks: r.value, mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
+    }, false, undefined, tasks.some((t) => t.prepared.kind === 'generate'));
+    const { value, ...rest } = r;
+    return { tasks: value, ...rest };
   }
 
   /**
@@ -290,16 +352,17 @@ export class Workspace {
    * checked context; fresh weights are freed afterwards.
    */
   private async withModel<T>(
-    recipe: MergeRecipe,
-    contextArg: number | undefined,
-    batchWindows: number | undefined,
+    request: Pick<EvaluateRequest, 'recipe' | 'context' | 'batchWindows' | 'exact'>,
     options: WorkOptions,
     use: (model: GpuModel, context: number) => Promise<T>,
     bos = false,
     longest?: number,
+    generation = false,
+    lengths?: readonly number[],
   ): Promise<Scored<T>> {
     const t0 = performance.now();
     const { signal } = options;
+    const { recipe, batchWindows, context: contextArg } = request;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
     // With a BOS before each perplexity window, the model sees context + 1 positions. GPU
@@ -313,7 +376,19 @@ export class Workspace {
     let mode: Evaluation['mode'];
     let scorer: GpuModel;
     let temporary: LoadedModel | undefined;
-    const resident = this.options.resident && models.length > 0 ? await this.tryResident(rt, recipe, base, models, options) : undefined;
+    const key = this.residentKey(recipe);
+    const wantsResident = this.options.resident && models.length > 0;
+    const reuse = wantsResident && this.resident?.key === key && this.resident.rt === rt && !(request.exact && this.resident.merge.approximate);
+    // Windows per dispatch are at most the windows the texts make (splitWindows: ⌈n / context⌉
+    // for a text of n tokens), so a short text is not planned for a full batch.
+    const windows = lengths?.reduce((a, n) => a + Math.ceil(n / context), 0);
+    const batch = Math.min(batchWindows ?? 8, windows ?? Infinity);
+    const plan = this.planFor(rt, { ...request, batchWindows: batch }, 'evaluate', positions, generation);
+    options.onProgress?.({ stage: 'plan', plan });
+    const choice = reuse ? undefined : checkPlan(plan);
+    // The resident set of other checkpoints goes (the plan counted its memory as free).
+    if (wantsResident && !reuse) this.dropResident();
+    const resident = reuse || choice?.mode === 'resident' ? await this.tryResident(rt, recipe, base, models, choice?.residency ?? this.resident!.merge.residency, options) : undefined;
     const m0 = performance.now();
     if (resident) {
       setupMs = resident.setupMs;
@@ -335,10 +410,12 @@ export class Workspace {
       scorer = temporary.model;
       mode = models.length === 0 ? 'base' : 'streaming';
     }
+    const residency = resident?.r.merge.residency;
+    const approximate = residency === 'int8' || residency === 'bf16' ? residency : undefined;
     const e0 = performance.now();
     try {
       const value = await use(scorer, context);
-      return { value, mode, setupMs, mergeMs, evalMs: performance.now() - e0, totalMs: performance.now() - t0 };
+      return { value, mode, ...(approximate ? { approximate } : {}), plan, setupMs, mergeMs, evalMs: performance.now() - e0, totalMs: performance.now() - t0 };
     } finally {
       temporary?.destroy();
     }
@@ -407,11 +484,19 @@ export class Workspace {
       const job = this.job(recipe);
       checkMergeable(job);
       throwIfAborted(options.signal);
+      // The device starts only once the sink has accepted the exact sizes (a bad --out or a full
+      // disk is refused first); the memory plan then decides before any tensor is read.
       return exportMerged(
         sink,
         job.base,
         planMerge(job),
-        async () => streamMerge(await this.options.runtime(), job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) }),
+        async () => {
+          const rt = await this.options.runtime();
+          const plan = this.planFor(rt, { recipe }, 'export');
+          options.onProgress?.({ stage: 'plan', plan });
+          checkPlan(plan);
+          return streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) });
+        },
         options,
       );
     });
@@ -454,17 +539,17 @@ export class Workspace {
   }
 
   /**
-   * The resident merge for these checkpoints (created on first use, reused after), or undefined
-   * when it does not fit the memory budget: the caller then streams.
+   * The resident merge for these checkpoints in `residency` (created on first use, reused after),
+   * or undefined when it does not fit the memory budget after all: the caller then streams.
    */
-  private async tryResident(rt: GpuRuntime, recipe: MergeRecipe, base: Checkpoint, models: Checkpoint[], options: WorkOptions): Promise<{ r: Resident; setupMs: number } | undefined> {
-    const key = [recipe.base, ...recipe.models.map((m) => m.model)].join('|');
-    if (this.resident && this.resident.key === key && this.resident.rt === rt) return { r: this.resident, setupMs: 0 };
+  private async tryResident(rt: GpuRuntime, recipe: MergeRecipe, base: Checkpoint, models: Checkpoint[], residency: Residency, options: WorkOptions): Promise<{ r: Resident; setupMs: number } | undefined> {
+    const key = this.residentKey(recipe);
+    if (this.resident && this.resident.key === key && this.resident.rt === rt && this.resident.merge.residency === residency) return { r: this.resident, setupMs: 0 };
     this.dropResident();
     const s0 = performance.now();
     let merge: ResidentMerge;
     try {
-      merge = await ResidentMerge.create(rt, base, models, { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'resident', ...p }) });
+      merge = await ResidentMerge.create(rt, base, models, { residency, signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'resident', ...p }) });
     } catch (error) {
       if (error instanceof GpuOutOfMemoryError) return undefined;
       throw error;

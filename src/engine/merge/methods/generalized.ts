@@ -1,7 +1,7 @@
 import { combineBreadcrumbs, combineDare, combineTies, type SparseMergeArgs } from '../../kernels/merge.ts';
-import { generalizedTaskArithmetic, type GeneralizedOptions } from '../reference.ts';
-import { checkCall, flag, lambdaParam, list, MERGEKIT_DOCS, normalizeParam, num, resolveParams, weightParam, withDeltas } from './params.ts';
-import type { MergeContext, MergeMethod, ParamSpec, RecipeCoefficient, RecipeProblem, ResolvedParams } from './types.ts';
+import { generalizedTaskArithmetic, type GeneralizedOptions, type RescaleMode } from '../reference.ts';
+import { checkCall, choice, flag, lambdaParam, list, MERGEKIT_DOCS, modelCount, normalizeParam, num, resolveParams, weightParam, withRows } from './params.ts';
+import type { MergeContext, MergeMethod, ParamSpec, ResolvedParams } from './types.ts';
 
 /**
  * mergekit's generalized task arithmetic family: sparsify each Δ_i (magnitude trim, random
@@ -21,7 +21,7 @@ const density = (dare: boolean): ParamSpec => ({
   minExclusive: true,
   max: 1,
   varies: true,
-  description: dare ? 'Probability of keeping each Δ element (kept ones are rescaled by 1/density).' : 'Fraction of Δ elements kept.',
+  description: dare ? 'Probability of keeping each Δ element.' : 'Fraction of Δ elements kept: exactly int(density·n), the largest |Δ| (equal ones: lower index first).',
 });
 const gamma: ParamSpec = {
   name: 'gamma',
@@ -33,8 +33,51 @@ const gamma: ParamSpec = {
   max: 1,
   maxExclusive: true,
   varies: true,
-  description: 'Fraction of the largest-magnitude Δ elements dropped.',
+  description:
+    'Fraction of the largest-magnitude Δ elements dropped (where density + gamma > 1, fewer, so that density remains, as mergekit; ' +
+    'where int(gamma·n) = 0, none — mergekit then drops the whole Δ).',
 };
+
+/**
+ * mergekit keeps the band indices[n_bot : −n_top] of the sorted |Δ|, which is empty when
+ * n_top = int(γ·n) = 0 (γ = 0, or the default 0.01 on tensors under 100 elements): the whole Δ
+ * is dropped. The studio keeps the intended band there (drops no top elements).
+ */
+const BREADCRUMBS_NOTE =
+  'breadcrumbs: where int(gamma·n) = 0 (gamma 0, or 0.01 on tensors under 100 elements) DEM Studio drops no top elements; mergekit drops that whole Δ';
+
+const RESCALE_CHOICES = {
+  l1: { value: 'l1', label: "restore each Δ's L1 norm (mergekit rescale: true)" },
+  density: { value: 'density', label: '× 1/density (DARE paper)' },
+  none: { value: 'none', label: 'none (mergekit rescale: false)' },
+} as const;
+
+/**
+ * What multiplies the kept elements of a sparsified Δ. mergekit's YAML key `rescale` is a
+ * boolean: true restores the Δ's L1 norm (its default for DARE since early 2025), false keeps
+ * the kept elements as they are; the studio adds the DARE paper's 1/density (its default for
+ * DARE, as before the key existed here). mergekit has no 1/density: such a recipe exports as
+ * `rescale: true` (the same in expectation: a random drop keeps density·Σ|Δ| on average).
+ */
+const rescale = (dare: boolean): ParamSpec => ({
+  name: 'rescale',
+  label: 'rescale',
+  type: 'choice',
+  scope: 'global',
+  choices: dare ? [RESCALE_CHOICES.l1, RESCALE_CHOICES.density, RESCALE_CHOICES.none] : [RESCALE_CHOICES.none, RESCALE_CHOICES.l1],
+  default: dare ? 'density' : 'none',
+  description: dare
+    ? "What multiplies the kept Δ elements: l1 (restore each Δ's L1 norm, mergekit's rescale: true), density (1/density, the DARE paper), none."
+    : "What multiplies the kept Δ elements: none, or l1 (restore each Δ's L1 norm, mergekit's rescale: true).",
+  mergekit: {
+    write: (v) =>
+      v === 'density'
+        ? { value: true, note: " studio: kept Δ × 1/density; mergekit's rescale: true restores each Δ's L1 norm instead (equal in expectation)" }
+        : { value: v === 'l1' },
+    read: (v) => (v === true ? 'l1' : v === false ? 'none' : undefined),
+    absent: dare ? 'l1' : 'none',
+  },
+});
 const normalize = (def: boolean): ParamSpec => normalizeParam(def, 'Divide by the sum of weights (of the agreeing models, with sign consensus).');
 /** DARE's drop masks come from a counter-based RNG keyed by this seed (studio extension; mergekit draws its own). */
 const seed: ParamSpec = {
@@ -59,74 +102,23 @@ export function generalizedOptions(sparsify: Sparsify, consensus: boolean, p: Re
     gammas: sparsify === 'outliers' ? list(p, 'gamma') : undefined,
     seed: sparsify === 'random' ? num(p, 'seed') >>> 0 : 0,
     tensorIndex: ctx.tensorIndex,
+    rescale: choice(p, 'rescale') as RescaleMode,
   };
 }
 
-/**
- * Breadcrumbs keeps the band between the top gamma and the bottom (1 − density − gamma): where
- * density < 1, density + gamma must not exceed 1. Both are piecewise linear in depth between the
- * anchors of gradients on a shared grid (a scalar broadcasts), so checking the anchors of every
- * segment on which density is not identically 1 is exact. Filtered coefficients are checked per
- * tensor (check) once names are known.
- */
-function breadcrumbsViolation(d: RecipeCoefficient, g: RecipeCoefficient): { density: number; gamma: number } | null {
-  const anchors = (c: RecipeCoefficient): number[] | null =>
-    typeof c === 'number' ? [c] : c.every((e) => typeof e === 'number') ? (c as number[]) : null;
-  const da = anchors(d);
-  const ga = anchors(g);
-  if (!da || !ga) return null;
-  if (da.length !== ga.length && da.length !== 1 && ga.length !== 1) return null;
-  const n = Math.max(da.length, ga.length);
-  const at = (a: number[], i: number): number => (a.length === 1 ? a[0]! : a[i]!);
-  const bad = (i: number): { density: number; gamma: number } | null =>
-    at(da, i) + at(ga, i) > 1 + 1e-12 ? { density: at(da, i), gamma: at(ga, i) } : null;
-  if (n === 1) return at(da, 0) < 1 ? bad(0) : null;
-  for (let i = 0; i + 1 < n; i++) {
-    if (at(da, i) >= 1 && at(da, i + 1) >= 1) continue;
-    const hit = bad(i) ?? bad(i + 1);
-    if (hit) return hit;
-  }
-  return null;
-}
-
-const outliersChecks = {
-  check({ models, params }: { models: readonly string[]; params: ResolvedParams }): string | undefined {
-    const d = list(params, 'density');
-    const g = list(params, 'gamma');
-    for (const [i, model] of models.entries()) {
-      if (d[i]! < 1 && d[i]! + g[i]! > 1 + 1e-12) return `breadcrumbs needs density + gamma ≤ 1, got density ${d[i]} + gamma ${g[i]} for model '${model}'`;
-    }
-    return undefined;
-  },
-  checkRecipe({ models, coefficient }: { models: readonly string[]; coefficient: (model: number, param: string) => RecipeCoefficient | undefined }): RecipeProblem | undefined {
-    for (const [i, model] of models.entries()) {
-      const bad = breadcrumbsViolation(coefficient(i, 'density') ?? density(false).default as number, coefficient(i, 'gamma') ?? (gamma.default as number));
-      if (bad) {
-        return {
-          model: i,
-          message: `breadcrumbs needs density + gamma ≤ 1 wherever density < 1 (gamma removes the largest entries, the rest of the drop the smallest), got density ${bad.density} and gamma ${bad.gamma} for model '${model}'`,
-        };
-      }
-    }
-    return undefined;
-  },
-};
-
 function method(spec: { name: string; description: string; anchor: string; sparsify: Sparsify; consensus: boolean; normalize: boolean }): MergeMethod & { sparsify: Sparsify; consensus: boolean } {
   const dare = spec.sparsify === 'random';
-  const params = [weightParam, density(dare), ...(spec.sparsify === 'outliers' ? [gamma] : []), lambda, normalize(spec.normalize), ...(dare ? [seed] : [])];
+  const params = [weightParam, density(dare), ...(spec.sparsify === 'outliers' ? [gamma] : []), lambda, normalize(spec.normalize), rescale(dare), ...(dare ? [seed] : [])];
   return {
     name: spec.name,
     label: spec.name,
     description: spec.description,
     reference: `${MERGEKIT_DOCS}#${spec.anchor}`,
     params,
-    capabilities: { needsBase: true, baseIsInput: false, readsDeltas: true, chunkable: false },
+    capabilities: { needsBase: true, baseIsInput: false },
     minModels: 1,
     maxModels: Number.POSITIVE_INFINITY,
-    // mergekit's DARE rescales kept elements by default; the others do not.
-    mergekitNeutral: { rescale: dare },
-    ...(spec.sparsify === 'outliers' ? outliersChecks : {}),
+    ...(spec.sparsify === 'outliers' ? { mergekitNote: BREADCRUMBS_NOTE } : {}),
     sparsify: spec.sparsify,
     consensus: spec.consensus,
     cpu(base, models, weights, raw, ctx) {
@@ -135,22 +127,24 @@ function method(spec: { name: string; description: string; anchor: string; spars
       return generalizedTaskArithmetic(base!, models, weights, generalizedOptions(spec.sparsify, spec.consensus, p, ctx));
     },
     async gpu(rt, inputs, raw, ctx) {
-      checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
-      const p = resolveParams(this, raw, inputs.models.length, ctx);
-      return withDeltas(rt, inputs, (deltas) => {
+      const N = modelCount(inputs);
+      checkCall(this, inputs.base !== undefined, N, inputs.weights.length, ctx);
+      const p = resolveParams(this, raw, N, ctx);
+      return withRows(rt, inputs, (rows) => {
         const args: SparseMergeArgs = {
           ...inputs,
+          rows,
           base: inputs.base!,
-          deltas,
           densities: list(p, 'density'),
           lambda: num(p, 'lambda'),
           normalize: flag(p, 'normalize'),
           consensus: spec.consensus,
+          rescale: choice(p, 'rescale') as RescaleMode,
         };
         if (spec.sparsify === 'magnitude') return combineTies(rt, args);
         if (spec.sparsify === 'random') return combineDare(rt, { ...args, seed: num(p, 'seed') >>> 0, tensorIndex: ctx.tensorIndex });
         return combineBreadcrumbs(rt, { ...args, gammas: list(p, 'gamma') });
-      }, { method: this.name, tensor: ctx.tensor });
+      });
     },
   };
 }
@@ -166,7 +160,7 @@ export const ties = method({
 
 export const dareLinear = method({
   name: 'dare_linear',
-  description: 'DARE: drop each Δ element with probability 1 − density (seeded), rescale the rest by 1/density, then task arithmetic.',
+  description: 'DARE: drop each Δ element with probability 1 − density (seeded), rescale the rest (1/density, or to the L1 norm as mergekit), then task arithmetic.',
   anchor: 'dare',
   sparsify: 'random',
   consensus: false,

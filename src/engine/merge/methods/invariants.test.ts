@@ -2,11 +2,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { withGpu } from '../../../testing/gpu.ts';
 import { FLOAT_DTYPES, type FloatDType } from '../../io/dtypes.ts';
 import { bitsFromF32, elementBits, f16BitsToNumber, bf16BitsToNumber } from '../../kernels/decode.ref.ts';
-import { combineTaskArithmetic, computeDeltas } from '../../kernels/merge.ts';
+import { combineTaskArithmetic } from '../../kernels/merge.ts';
 import { sparseCombine } from '../../kernels/mergeSparse.ts';
 import { dareKeepThreshold, elementHash, generalizedTaskArithmetic, rowKey, slerp as slerpRef, slerpFactors, taskArithmetic as taRef } from '../reference.ts';
 import { getMethod } from '../registry.ts';
-import { compareOutput, fineTunes, randomValues, uploadTensor, type TestTensor } from '../testkit.ts';
+import { compareOutput, fineTunes, modelRows, randomValues, uploadTensor, type TestTensor } from '../testkit.ts';
 
 /** Merge invariants checked bit for bit where the kernels promise it. */
 const notes: string[] = [];
@@ -62,13 +62,13 @@ describe('ω = e_i gives fine-tune i (task arithmetic)', () => {
           const base = uploadTensor(rt, 'base', randomValues(n), dtype);
           const values = far ? [randomValues(n), randomValues(n), randomValues(n)] : fineTunes(base.values, 3);
           const models = values.map((v, i) => uploadTensor(rt, `m${i}`, v, dtype));
-          const deltas = computeDeltas(rt, base.gpu, models.map((m) => m.gpu), n);
+          const rows = modelRows(rt, models, n);
           let exact = 0;
           let inexactSub = 0;
           for (let i = 0; i < 3; i++) {
             for (const normalize of [false, true]) {
               const weights = [0, 0, 0].map((_, j) => (j === i ? 1 : 0));
-              const out = combineTaskArithmetic(rt, { base: base.gpu, deltas, weights, lambda: 1, normalize, n, outDtype: dtype });
+              const out = combineTaskArithmetic(rt, { base: base.gpu, rows, weights, lambda: 1, normalize, n, outDtype: dtype });
               const bytes = await rt.read(out);
               const got = elementBits(bytes, dtype, n);
               const want = elementBits(await rt.read(models[i]!.gpu.buffer), dtype, n);
@@ -124,16 +124,16 @@ function halfUlp(dtype: FloatDType, x: number): number {
   return 2 ** (e - mant - 1);
 }
 
-describe('resident deltas: any N (here 10), reused across weight changes', () => {
-  it('combineTaskArithmetic on packed deltas matches float64 and the streaming method bit for bit', async () => {
+describe('resident rows: any N (here 10), reused across weight changes', () => {
+  it('combineTaskArithmetic on packed model rows matches float64 and the method on separate tensors bit for bit', async () => {
     await withGpu(async (rt) => {
       const N = 10;
       const base = uploadTensor(rt, 'base', randomValues(n), 'BF16');
       const models = fineTunes(base.values, N).map((v, i) => uploadTensor(rt, `m${i}`, v, FLOAT_DTYPES[i % 3]!));
-      const deltas = computeDeltas(rt, base.gpu, models.map((m) => m.gpu), n);
+      const rows = modelRows(rt, models, n);
       for (let trial = 0; trial < 3; trial++) {
         const weights = Array.from({ length: N }, () => Math.random() * 2 - 0.5);
-        const out = combineTaskArithmetic(rt, { base: base.gpu, deltas, weights, lambda: 0.7, normalize: false, n, outDtype: 'F32' });
+        const out = combineTaskArithmetic(rt, { base: base.gpu, rows, weights, lambda: 0.7, normalize: false, n, outDtype: 'F32' });
         const ref = taRef(base.values, models.map((m) => m.values), weights, 0.7, false);
         const bytes = await rt.read(out);
         expect(compareOutput(bytes, ref, 'F32').mismatches).toEqual([]);
@@ -152,9 +152,9 @@ describe('TIES with density 1 trims nothing', () => {
         const models = fineTunes(base.values, 3).map((v, i) => uploadTensor(rt, `m${i}`, v, dtype));
         const weights = [0.5, 1.5, -0.25];
         const out = await getMethod('ties').gpu(rt, { n, base: base.gpu, models: models.map((m) => m.gpu), weights, outDtype: 'F32' }, { density: 1 }, ctx);
-        const deltas = computeDeltas(rt, base.gpu, models.map((m) => m.gpu), n);
+        const rows = modelRows(rt, models, n);
         const untrimmed = sparseCombine(rt, {
-          base: base.gpu, deltas, n, mask: 'none', consensus: true, normalize: true, lambda: 1, outDtype: 'F32',
+          base: base.gpu, chunk: rows.chunks[0]!, mask: 'none', consensus: true, normalize: true, lambda: 1, outDtype: 'F32',
           rows: weights.map((w) => ({ coefficient: w, weight: w })),
         });
         expect(sameBits(new Uint32Array(await rt.read(out)), new Uint32Array(await rt.read(untrimmed))), dtype).toEqual([]);

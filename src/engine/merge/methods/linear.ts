@@ -1,7 +1,6 @@
 import { combineLinear } from '../../kernels/merge.ts';
-import { computeDeltas } from '../../kernels/mergeDeltas.ts';
 import { linear as reference } from '../reference.ts';
-import { checkCall, flag, inChunks, MERGEKIT_DOCS, normalizeParam, resolveParams, weightParam } from './params.ts';
+import { checkCall, flag, MERGEKIT_DOCS, modelCount, normalizeParam, resolveParams, weightParam, withRows } from './params.ts';
 import { WEIGHT, type MergeMethod } from './types.ts';
 
 /** mergekit linear: Σ w_i θ_i / Σ w_i. The base, if any, is not used (list it as a model to include it). */
@@ -11,7 +10,7 @@ export const linear: MergeMethod = {
   description: 'Weighted average of the models: Σ w_i θ_i / Σ w_i (model soup).',
   reference: `${MERGEKIT_DOCS}#linear`,
   params: [weightParam, normalizeParam(true, 'Divide by Σ w_i (skipped when it is 0).')],
-  capabilities: { needsBase: false, baseIsInput: true, readsDeltas: false, chunkable: true },
+  capabilities: { needsBase: false, baseIsInput: true },
   minModels: 1,
   maxModels: Number.POSITIVE_INFINITY,
   // Linear divides by Σ w (mergekit does not guard a zero sum); caught where it is knowable.
@@ -34,20 +33,10 @@ export const linear: MergeMethod = {
     return reference(models, weights, flag(p, 'normalize'));
   },
   async gpu(rt, inputs, params, ctx) {
-    checkCall(this, true, inputs.models.length, inputs.weights.length, ctx);
-    const p = resolveParams(this, params, inputs.models.length, ctx);
-    const normalize = flag(p, 'normalize');
-    // Resident deltas (relative to the base) work too: Σ c_i θ_i = (Σ c_i) θ + Σ c_i Δ_i.
-    if (inputs.deltas && inputs.base) return combineLinear(rt, { ...inputs, rows: inputs.deltas, normalize, base: inputs.base });
-    const chunked = inChunks(rt, inputs, false, (rows, offset, n, dst) => {
-      combineLinear(rt, { ...inputs, n, rows, normalize, base: undefined, dst, dstOffset: offset });
-    });
-    if (chunked) return chunked;
-    const rows = computeDeltas(rt, undefined, inputs.models, inputs.n);
-    try {
-      return combineLinear(rt, { ...inputs, rows, normalize, base: undefined });
-    } finally {
-      rt.release(rows);
-    }
+    const N = modelCount(inputs);
+    checkCall(this, true, N, inputs.weights.length, ctx);
+    const p = resolveParams(this, params, N, ctx);
+    // The models are read raw (from compressed Δ rows: θ + Δ_i, which needs the base).
+    return withRows(rt, inputs, (rows) => combineLinear(rt, { ...inputs, rows, normalize: flag(p, 'normalize') }));
   },
 };

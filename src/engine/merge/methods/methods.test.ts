@@ -2,12 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { withGpu } from '../../../testing/gpu.ts';
 import type { FloatDType } from '../../io/dtypes.ts';
 import { decodeArray } from '../../kernels/decode.ref.ts';
-import { deltaChunkElements } from '../../kernels/mergeDeltas.ts';
+import { rowChunkElements } from '../../kernels/mergeRows.ts';
 import { METHODS } from '../registry.ts';
 import { compareOutput, fineTunes, randomValues, signElection, uploadTensor } from '../testkit.ts';
-import { ties } from './generalized.ts';
-import { linear } from './linear.ts';
-import { taskArithmetic } from './taskArithmetic.ts';
 import type { MergeParams } from './types.ts';
 
 /**
@@ -85,23 +82,24 @@ describe.each(METHODS.map((m) => [m.name, m] as const))('%s: GPU vs float64 refe
   }
 });
 
-describe('a tensor whose packed Δ exceeds the device\'s largest binding', () => {
-  it('task_arithmetic and linear merge it in aligned chunks with the same bits as one pass; ties refuses it by name', async () => {
+describe('a tensor whose rows exceed the device largest binding', () => {
+  for (const dtype of ['F32', 'BF16'] as const) it(`every method merges it in aligned chunks with the same bits as one pass (selections, norms and angles across chunks), ${dtype}`, async () => {
     await withGpu(async (rt) => {
-      const n = 70_001;
+      const n = 20_001;
       const baseValues = randomValues(n);
       const near = fineTunes(baseValues, 3, 0.2);
       const real = rt.limits;
-      // (3, 70001) f32 is 840,012 bytes; a 240,000-byte limit gives chunks of 78 × 256 = 19968 elements (4 chunks).
-      const limited = new Proxy(real, { get: (target, key) => (key === 'maxStorageBufferBindingSize' ? 240_000 : (Reflect.get(target, key) as unknown)) });
-      expect(deltaChunkElements(limited, 3, n)).toBe(19_968);
-      for (const dtype of ['F32', 'BF16'] as const) {
+      // (3, 20001) BF16 rows are 120,012 bytes; a 30,000-byte binding gives chunks of 4 × 1024 elements (5 chunks; F32: 10).
+      const limited = new Proxy(real, { get: (target, key) => (key === 'maxStorageBufferBindingSize' ? 30_000 : (Reflect.get(target, key) as unknown)) });
+      expect(rowChunkElements(limited, ['BF16', 'BF16', 'BF16'], n)).toBe(4096);
+      {
         const base = uploadTensor(rt, 'base', baseValues, dtype);
-        const models = near.map((v, i) => uploadTensor(rt, `model${i}`, v, dtype));
-        const ctx = { tensorIndex: 3, tensor: 'big' };
-        const inputs = { n, base: base.gpu, models: models.map((m) => m.gpu), weights: [0.7, -0.4, 1.3], outDtype: dtype };
-        for (const method of [taskArithmetic, linear]) {
-          const params: MergeParams = method === taskArithmetic ? { lambda: 0.9 } : {};
+        for (const method of METHODS) {
+          const N = method.maxModels === 1 ? 1 : 3;
+          const models = near.slice(0, N).map((v, i) => uploadTensor(rt, `model${i}`, v, dtype));
+          const ctx = { tensorIndex: 3, tensor: 'big' };
+          const params: MergeParams = { ...(PARAMS[method.name] ?? {}), ...(method.params.some((p) => p.name === 'rescale') ? { rescale: 'l1' } : {}) };
+          const inputs = { n, base: base.gpu, models: models.map((m) => m.gpu), weights: N === 1 ? [1] : [0.7, -0.4, 1.3], outDtype: dtype };
           const whole = new Uint8Array(await rt.read(await method.gpu(rt, inputs, params, ctx)));
           Object.defineProperty(rt, 'limits', { configurable: true, get: () => limited });
           let chunked: Uint8Array;
@@ -111,19 +109,41 @@ describe('a tensor whose packed Δ exceeds the device\'s largest binding', () =>
             delete (rt as { limits?: unknown }).limits;
           }
           expect(Buffer.from(chunked).equals(Buffer.from(whole)), `${method.name} ${dtype}`).toBe(true);
-          const ref = method.cpu(base.values, models.map((m) => m.values), inputs.weights, params, ctx);
+          const want = method.cpu(base.values, models.map((m) => m.values), inputs.weights, params, ctx);
+          const election = signElection(method, base.values, models.map((m) => m.values), inputs.weights, params, ctx);
+          const ref = election ? election.pick(decodeArray(chunked, dtype, n), want) : want;
           expect(compareOutput(chunked.buffer as ArrayBuffer, ref, dtype).mismatches, `${method.name} ${dtype}`).toEqual([]);
-        }
-        Object.defineProperty(rt, 'limits', { configurable: true, get: () => limited });
-        try {
-          await expect(ties.gpu(rt, inputs, { density: 0.5 }, ctx)).rejects.toThrow(
-            "tensor 'big': ties needs all 3 distribution vectors of this tensor in one buffer (840012 bytes), more than this device's largest binding (240000 bytes); " +
-              'task_arithmetic and linear merge such tensors in chunks',
-          );
-        } finally {
-          delete (rt as { limits?: unknown }).limits;
         }
       }
     });
-  });
+  }, 180_000);
+});
+
+/**
+ * The rescale choices of the sparsifying methods (mergekit's `rescale: true` = restore each Δ's
+ * L1 norm; `false` = none; the studio's DARE default 1/density) against the float64 reference.
+ */
+describe.each(METHODS.filter((m) => m.params.some((p) => p.name === 'rescale')).map((m) => [m.name, m] as const))('%s: every rescale choice on the GPU vs float64', (_name, method) => {
+  const choices = method.params.find((p) => p.name === 'rescale')!.choices!.map((c) => c.value);
+  for (const rescale of choices) {
+    it(`rescale ${rescale}, F32 and BF16, n = 1, 1000, 70001`, async () => {
+      for (const n of [1, 1000, 70_001]) {
+        for (const dtype of ['F32', 'BF16'] as const) {
+          await withGpu(async (rt) => {
+            const base = uploadTensor(rt, 'base', randomValues(n), dtype);
+            const models = fineTunes(base.values, 3, 0.2).map((v, i) => uploadTensor(rt, `m${i}`, v, dtype));
+            const weights = [0.7, -0.4, 1.3];
+            const ctx = { tensorIndex: 2, tensor: `t${n}` };
+            const params: MergeParams = { ...(PARAMS[method.name] ?? {}), rescale };
+            const out = await method.gpu(rt, { n, base: base.gpu, models: models.map((m) => m.gpu), weights, outDtype: dtype }, params, ctx);
+            const bytes = await rt.read(out);
+            const want = method.cpu(base.values, models.map((m) => m.values), weights, params, ctx);
+            const election = signElection(method, base.values, models.map((m) => m.values), weights, params, ctx);
+            const ref = election ? election.pick(decodeArray(bytes, dtype, n), want) : want;
+            expect(compareOutput(bytes, ref, dtype).mismatches, `n = ${n} ${dtype}`).toEqual([]);
+          });
+        }
+      }
+    });
+  }
 });

@@ -1,6 +1,6 @@
 import { combineModelStock } from '../../kernels/merge.ts';
 import { modelStock as reference } from '../reference.ts';
-import { checkCall, MERGEKIT_DOCS, resolveParams, withDeltas } from './params.ts';
+import { checkCall, MERGEKIT_DOCS, modelCount, resolveParams, withRows } from './params.ts';
 import type { MergeMethod } from './types.ts';
 
 /** mergekit model_stock (Jang et al., "Model Stock", arXiv 2403.19522), whole-tensor variant. */
@@ -10,7 +10,7 @@ export const modelStock: MergeMethod = {
   description: 'Model Stock: interpolate between the base and the average fine-tune by a ratio from the angle between the deltas. Weights are not used.',
   reference: `${MERGEKIT_DOCS}#model-stock`,
   params: [],
-  capabilities: { needsBase: true, baseIsInput: false, readsDeltas: true, chunkable: false },
+  capabilities: { needsBase: true, baseIsInput: false },
   minModels: 2,
   maxModels: Number.POSITIVE_INFINITY,
   modelsRule: 'model_stock needs at least two fine-tuned models besides the base (mergekit: base plus two or more)',
@@ -20,8 +20,9 @@ export const modelStock: MergeMethod = {
     return reference(base!, models);
   },
   async gpu(rt, inputs, params, ctx) {
-    checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
-    resolveParams(this, params, inputs.models.length, ctx);
-    return withDeltas(rt, inputs, (deltas) => combineModelStock(rt, { ...inputs, base: inputs.base!, deltas, models: inputs.models.length }), { method: this.name, tensor: ctx.tensor });
+    const N = modelCount(inputs);
+    checkCall(this, inputs.base !== undefined, N, inputs.weights.length, ctx);
+    resolveParams(this, params, N, ctx);
+    return withRows(rt, inputs, (rows) => combineModelStock(rt, { ...inputs, rows, base: inputs.base! }));
   },
 };

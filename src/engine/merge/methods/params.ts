@@ -1,7 +1,7 @@
-import { GpuOutOfMemoryError, InputError } from '../../errors.ts';
+import { InputError } from '../../errors.ts';
 import type { GpuRuntime } from '../../gpu/runtime.ts';
-import { F32_MAX, storageBytes } from '../../io/dtypes.ts';
-import { computeDeltas, deltaChunkElements } from '../../kernels/mergeDeltas.ts';
+import { F32_MAX } from '../../io/dtypes.ts';
+import { packModels, releaseTensorRows, type TensorRows } from '../../kernels/mergeRows.ts';
 import { WEIGHT, type MergeContext, type MergeGpuInputs, type MergeMethod, type MergeParams, type ParamSpec, type ResolvedParams } from './types.ts';
 
 /** ω_i: every method that scales models takes it, per model (mergekit's `weight`). */
@@ -39,6 +39,10 @@ function numberProblem(x: unknown): string | undefined {
 /** The problem with `x` as a value of `spec` (type, float32 range and the spec's range), or undefined. */
 export function valueProblem(spec: ParamSpec, x: unknown): string | undefined {
   if (spec.type === 'boolean') return typeof x === 'boolean' ? undefined : 'expected true or false';
+  if (spec.type === 'choice') {
+    const values = (spec.choices ?? []).map((c) => c.value);
+    return typeof x === 'string' && values.includes(x) ? undefined : `expected one of ${values.join(', ')}`;
+  }
   const problem = numberProblem(x);
   if (problem || typeof x !== 'number') return problem;
   if (spec.type === 'integer' && !Number.isInteger(x)) return `expected an integer in ${rangeText(spec)}`;
@@ -61,12 +65,18 @@ export function resolveParams(method: Pick<MergeMethod, 'name' | 'params'>, para
   for (const name of Object.keys(params)) {
     if (!known.has(name)) fail(`unknown parameter '${name}' (parameters: ${[...known].join(', ') || 'none'})`);
   }
-  const out: Record<string, number | boolean | readonly number[]> = {};
+  const out: Record<string, number | boolean | string | readonly number[]> = {};
   for (const spec of specs) {
     const v = params[spec.name] ?? spec.default ?? spec.initial;
     if (v === undefined) fail(`parameter '${spec.name}' is required`);
     if (spec.type === 'boolean') {
       if (typeof v !== 'boolean') fail(`parameter '${spec.name}' must be true or false, got ${JSON.stringify(v)}`);
+      out[spec.name] = v!;
+      continue;
+    }
+    if (spec.type === 'choice') {
+      const problem = valueProblem(spec, v);
+      if (problem) fail(`parameter '${spec.name}': ${problem}, got ${JSON.stringify(v)}`);
       out[spec.name] = v!;
       continue;
     }
@@ -91,6 +101,7 @@ function checkRange(spec: ParamSpec, x: unknown, fail: (msg: string) => never): 
 
 export const num = (p: ResolvedParams, name: string): number => p[name] as number;
 export const flag = (p: ResolvedParams, name: string): boolean => p[name] as boolean;
+export const choice = (p: ResolvedParams, name: string): string => p[name] as string;
 export const list = (p: ResolvedParams, name: string): readonly number[] => p[name] as readonly number[];
 
 /** Checks counts (models, weights, base) for a method call; throws InputError naming the tensor. */
@@ -105,65 +116,24 @@ export function checkCall(method: MergeMethod, hasBase: boolean, models: number,
   if (weights !== models) fail(`${weights} weights for ${models} models`);
 }
 
+/** How many models a call merges (rows given, or separate model tensors). */
+export function modelCount(inputs: MergeGpuInputs): number {
+  return inputs.rows?.codes.length ?? inputs.models?.length ?? 0;
+}
+
 /**
- * Runs `body` with the packed Δ (N, n): the resident one if given, else computed and released
- * after. Methods that need all of a tensor's Δ at once refuse, naming the tensor, one whose Δ
- * exceeds the device's largest binding (only elementwise methods chunk: inChunks).
+ * Runs `body` with the tensor's rows: the ones given (the streaming merge's upload, or the
+ * resident set), else the separate model tensors packed into rows and released after.
  */
-export async function withDeltas<T>(
-  rt: GpuRuntime,
-  inputs: MergeGpuInputs,
-  body: (deltas: GPUBuffer) => T | Promise<T>,
-  who: { method: string; tensor?: string },
-): Promise<T> {
-  if (inputs.deltas) return body(inputs.deltas);
-  checkWholeDeltas(rt, who.method, inputs.models.length, inputs.n, who.tensor);
-  const deltas = computeDeltas(rt, inputs.base, inputs.models, inputs.n);
+export async function withRows<T>(rt: GpuRuntime, inputs: MergeGpuInputs, body: (rows: TensorRows) => T | Promise<T>): Promise<T> {
+  if (inputs.rows) return body(inputs.rows);
+  if (!inputs.models?.length) throw new InputError('a merge call needs the models or their rows');
+  const rows = packModels(rt, inputs.models, inputs.n);
   try {
-    return await body(deltas);
+    return await body(rows);
   } finally {
-    rt.release(deltas);
+    releaseTensorRows(rt, rows);
   }
-}
-
-/**
- * Elementwise methods on a tensor whose packed Δ (N, n) f32 exceeds the device's largest binding
- * (deltaChunkElements < n): `body` combines one aligned chunk of rows into dst at `offset`,
- * chunk after chunk, each chunk's rows released after. Undefined when the whole tensor fits (or
- * resident Δ are given): then the caller runs its one-pass path.
- */
-export function inChunks(
-  rt: GpuRuntime,
-  inputs: MergeGpuInputs,
-  withBase: boolean,
-  body: (rows: GPUBuffer, offset: number, n: number, dst: GPUBuffer) => void,
-): GPUBuffer | undefined {
-  const size = deltaChunkElements(rt.limits, inputs.models.length, inputs.n);
-  if (inputs.deltas || size >= inputs.n) return undefined;
-  if (size < 1) throw new GpuOutOfMemoryError(`${inputs.models.length} distribution vectors do not fit the device's largest buffer binding even in chunks`);
-  const dst = inputs.dst ?? rt.storage(`merge.${inputs.outDtype}`, storageBytes(inputs.outDtype, inputs.n));
-  for (let offset = 0; offset < inputs.n; offset += size) {
-    const n = Math.min(size, inputs.n - offset);
-    const base = withBase && inputs.base ? { ...inputs.base, offset } : undefined;
-    const rows = computeDeltas(rt, base, inputs.models.map((m) => ({ ...m, offset })), n);
-    try {
-      body(rows, offset, n, dst);
-    } finally {
-      rt.release(rows);
-    }
-  }
-  return dst;
-}
-
-/** Throws GpuOutOfMemoryError when the (N, n) f32 Δ of one tensor cannot be bound at once. */
-export function checkWholeDeltas(rt: GpuRuntime, method: string, N: number, n: number, tensor?: string): void {
-  const max = Math.min(rt.limits.maxBufferSize, rt.limits.maxStorageBufferBindingSize);
-  if (N * n * 4 <= max) return;
-  throw new GpuOutOfMemoryError(
-    `${method} needs all ${N} distribution vectors of this tensor in one buffer (${N * n * 4} bytes), more than this device's largest binding ` +
-      `(${max} bytes); task_arithmetic and linear merge such tensors in chunks`,
-    { tensor },
-  );
 }
 
 export const MERGEKIT_DOCS = 'https://github.com/arcee-ai/mergekit/blob/main/docs/merge_methods.md';

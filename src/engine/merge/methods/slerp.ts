@@ -1,6 +1,6 @@
 import { combineSlerp } from '../../kernels/merge.ts';
 import { slerp as reference } from '../reference.ts';
-import { checkCall, MERGEKIT_DOCS, num, resolveParams } from './params.ts';
+import { checkCall, MERGEKIT_DOCS, modelCount, num, resolveParams, withRows } from './params.ts';
 import type { MergeMethod } from './types.ts';
 
 /**
@@ -26,7 +26,7 @@ export const slerp: MergeMethod = {
       description: '0 gives the base, 1 the other model; a list is a gradient across layers',
     },
   ],
-  capabilities: { needsBase: true, baseIsInput: false, readsDeltas: false, chunkable: false },
+  capabilities: { needsBase: true, baseIsInput: false },
   minModels: 1,
   maxModels: 1,
   modelsRule: 'slerp interpolates between exactly two models, the base (t = 0) and one other (t = 1)',
@@ -38,8 +38,9 @@ export const slerp: MergeMethod = {
     return reference(num(p, 't'), base!, models[0]!);
   },
   async gpu(rt, inputs, params, ctx) {
-    checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
-    const p = resolveParams(this, params, inputs.models.length, ctx);
-    return combineSlerp(rt, { n: inputs.n, outDtype: inputs.outDtype, dst: inputs.dst, from: inputs.base!, to: inputs.models[0]!, t: num(p, 't') });
+    const N = modelCount(inputs);
+    checkCall(this, inputs.base !== undefined, N, inputs.weights.length, ctx);
+    const p = resolveParams(this, params, N, ctx);
+    return withRows(rt, inputs, (rows) => combineSlerp(rt, { ...inputs, rows, base: inputs.base!, t: num(p, 't') }));
   },
 };

@@ -1,6 +1,6 @@
 import { combineTaskArithmetic, taskArithmeticCoefficients } from '../../kernels/merge.ts';
 import { taskArithmetic as reference } from '../reference.ts';
-import { checkCall, flag, inChunks, lambdaParam, MERGEKIT_DOCS, normalizeParam, num, resolveParams, weightParam, withDeltas } from './params.ts';
+import { checkCall, flag, lambdaParam, MERGEKIT_DOCS, modelCount, normalizeParam, num, resolveParams, weightParam, withRows } from './params.ts';
 import type { MergeMethod } from './types.ts';
 
 /** DEM (arXiv 2406.15570) = mergekit's task_arithmetic: θ_base + λ Σ ω_i Δ_i. */
@@ -10,7 +10,7 @@ export const taskArithmetic: MergeMethod = {
   description: 'Distribution Edited Model: base + λ·Σ ω_i (θ_i − θ_base). Weights need not sum to 1 and may be negative.',
   reference: `${MERGEKIT_DOCS}#task-arithmetic (DEM: https://arxiv.org/abs/2406.15570)`,
   params: [weightParam, lambdaParam, normalizeParam(false, 'Divide the weighted sum by Σ ω_i (skipped when |Σ ω| < 1e-8).')],
-  capabilities: { needsBase: true, baseIsInput: false, readsDeltas: true, chunkable: true },
+  capabilities: { needsBase: true, baseIsInput: false },
   minModels: 1,
   maxModels: Number.POSITIVE_INFINITY,
   mergekitNeutral: { rescale: false },
@@ -20,14 +20,10 @@ export const taskArithmetic: MergeMethod = {
     return reference(base!, models, weights, num(p, 'lambda'), flag(p, 'normalize'));
   },
   async gpu(rt, inputs, params, ctx) {
-    checkCall(this, inputs.base !== undefined, inputs.models.length, inputs.weights.length, ctx);
-    const p = resolveParams(this, params, inputs.models.length, ctx);
-    const lambda = num(p, 'lambda');
-    const normalize = flag(p, 'normalize');
-    const chunked = inChunks(rt, inputs, true, (deltas, offset, n, dst) => {
-      combineTaskArithmetic(rt, { ...inputs, n, base: { ...inputs.base!, offset }, deltas, dst, dstOffset: offset, lambda, normalize });
-    });
-    return chunked ?? withDeltas(rt, inputs, (deltas) => combineTaskArithmetic(rt, { ...inputs, base: inputs.base!, deltas, lambda, normalize }), { method: this.name, tensor: ctx.tensor });
+    const N = modelCount(inputs);
+    checkCall(this, inputs.base !== undefined, N, inputs.weights.length, ctx);
+    const p = resolveParams(this, params, N, ctx);
+    return withRows(rt, inputs, (rows) => combineTaskArithmetic(rt, { ...inputs, rows, lambda: num(p, 'lambda'), normalize: flag(p, 'normalize') }));
   },
   rowCombine(weights, params, ctx) {
     checkCall(this, true, weights.length, weights.length, ctx);

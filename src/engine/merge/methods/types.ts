@@ -1,6 +1,7 @@
 import type { GpuRuntime } from '../../gpu/runtime.ts';
 import type { GpuView } from '../../gpu/tensor.ts';
 import type { FloatDType } from '../../io/dtypes.ts';
+import type { TensorRows } from '../../kernels/mergeRows.ts';
 
 /**
  * A merge method plug-in (after mergekit's merge_methods registry): its name, its
@@ -11,7 +12,7 @@ import type { FloatDType } from '../../io/dtypes.ts';
  * Methods operate on one tensor at a time; per-layer schedules and name filters are resolved
  * before (merge/coefficients.ts).
  */
-export type ParamValue = number | boolean | readonly number[];
+export type ParamValue = number | boolean | string | readonly number[];
 export type MergeParams = Readonly<Record<string, ParamValue>>;
 
 /** The per-model coefficient ω_i (mergekit's `weight`); methods that scale models declare it. */
@@ -21,7 +22,20 @@ export interface ParamSpec {
   name: string;
   /** Short label for controls (λ, γ …). */
   label: string;
-  type: 'number' | 'integer' | 'boolean';
+  type: 'number' | 'integer' | 'boolean' | 'choice';
+  /** 'choice': the values it takes (strings), each with what the picker shows. */
+  choices?: readonly { value: string; label: string }[];
+  /**
+   * How mergekit's YAML spells this parameter when it differs from the recipe (a choice that
+   * mergekit states as a boolean): its value for each of ours (undefined: mergekit has none, the
+   * nearest is written with a note), ours for each of its, and the one mergekit assumes when the
+   * key is absent.
+   */
+  mergekit?: {
+    write(value: string): { value: boolean; note?: string };
+    read(value: unknown): string | undefined;
+    absent: string;
+  };
   /**
    * 'model': one value per model (`models[i].parameters`), with the same-named global parameter
    * as the fallback (mergekit's precedence); 'global': only under the top-level `parameters`.
@@ -30,7 +44,7 @@ export interface ParamSpec {
   /** A recipe must give it (per model for 'model' scope, unless a global fallback is given). */
   required?: boolean;
   /** Used when a recipe leaves it out (recipes have the global ones written in). */
-  default?: number | boolean;
+  default?: number | boolean | string;
   /** Where a control starts for a required parameter without a default (slerp's t). */
   initial?: number;
   min?: number;
@@ -53,21 +67,25 @@ export interface MergeContext {
 export interface MergeGpuInputs {
   /** Elements of the tensor (flattened). */
   n: number;
-  /** θ_base in its stored dtype (methods with needsBase). */
+  /** θ_base in its stored dtype (methods with needsBase, and rows holding Δ). */
   base?: GpuView;
-  /** The N models (fine-tunes) in their stored dtypes. */
-  models: readonly GpuView[];
+  /**
+   * The tensor's rows (kernels/mergeRows.ts): the models in their stored dtypes or compressed Δ,
+   * in chunks when larger than a binding — what the streaming merge uploads and the resident
+   * merge keeps. Without them, `models` are packed into rows for the call.
+   */
+  rows?: TensorRows;
+  /** The N models (fine-tunes) as separate tensors in their stored dtypes (when no rows). */
+  models?: readonly GpuView[];
   /** One weight per model (ω_i; 1 for methods without weights). */
   weights: readonly number[];
   outDtype: FloatDType;
-  /** Resident packed (N, n) f32 Δ = computeDeltas(base, models), reused instead of recomputed. */
-  deltas?: GPUBuffer;
   /** Output buffer to reuse (at least storageBytes(outDtype, n)). */
   dst?: GPUBuffer;
 }
 
 /** Parameters after defaults and validation: model-scope ones expanded to N values. */
-export type ResolvedParams = Readonly<Record<string, number | boolean | readonly number[]>>;
+export type ResolvedParams = Readonly<Record<string, number | boolean | string | readonly number[]>>;
 
 export interface MethodCapabilities {
   /** θ_base is an input of the formula (slerp's t = 0 end, the task-vector methods' origin). */
@@ -77,13 +95,6 @@ export interface MethodCapabilities {
    * linear needs no base_model. Otherwise a listed base is dropped (it contributes nothing).
    */
   baseIsInput: boolean;
-  /** gpu() reads the resident packed Δ (N, n); otherwise it reads the models themselves. */
-  readsDeltas: boolean;
-  /**
-   * Elementwise: a tensor can be merged in independent chunks of elements (the device's largest
-   * binding is no limit). Otherwise the method needs a whole tensor at once (ranks, norms).
-   */
-  chunkable: boolean;
 }
 
 /** What a cross-field check sees: one tensor's resolved values. */
@@ -104,7 +115,7 @@ export interface RecipeCheckInput {
   /** A model-scope parameter of model i as stated (its own, else the global fallback), or undefined. */
   coefficient(model: number, param: string): RecipeCoefficient | undefined;
   /** A global parameter's value (defaults written in). */
-  value(param: string): RecipeCoefficient | boolean | undefined;
+  value(param: string): RecipeCoefficient | boolean | string | undefined;
 }
 
 /** A recipe-level problem: about one model (its `parameters`) or one global parameter. */
@@ -131,10 +142,12 @@ export interface MergeMethod {
   /** Says why the base is needed when a recipe lacks it (default: the fine-tunes' origin). */
   baseRule?: string;
   /**
-   * mergekit `parameters` flags that do not change this method's result here (DARE's `rescale:
-   * true`, `rescale: false` elsewhere): accepted on import when they have exactly this value.
+   * mergekit `parameters` flags that do not change this method's result here (task_arithmetic's
+   * `rescale`: nothing is dropped, so nothing is rescaled): accepted on import and dropped.
    */
   mergekitNeutral?: Readonly<Record<string, boolean>>;
+  /** Where this method's result differs from mergekit's by design: a comment in the exported YAML. */
+  mergekitNote?: string;
   /** mergekit lists the base among `models:` too (slerp interpolates base_model and the other). */
   mergekitListsBase?: boolean;
   /** Per-tensor cross-field rule on resolved values: the problem, or undefined. */
