@@ -32,7 +32,8 @@ describe('Worker workspace session', () => {
     expect(second.mode).toBe('resident');
     expect(second.setupMs).toBe(0);
     // A runtime whose budget cannot hold base + Δ merges tensor by tensor instead: same numbers.
-    const small = await testRuntime({ memoryBudget: 600_000 });
+    // (800 kB: the streamed plan, with its dispatch plans' uniforms, fits; the resident one not.)
+    const small = await testRuntime({ memoryBudget: 800_000 });
     try {
       const streaming = await (await session(small)).evaluate({ recipe: recipe(0.5, -0.25), sets: ['prose'] }, signal);
       expect(streaming.mode).toBe('streaming');
