@@ -1,6 +1,7 @@
 import { layerDistances, type LayerDistances } from '../analysis/index.ts';
 import { GpuOutOfMemoryError, InputError, TokenizerError, throwIfAborted } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
+import { ADAPTER_CONFIG_FILE, bindAdapter, isAdapterFolder, openAdapter } from '../io/adapter.ts';
 import { openCheckpoint, TOKENIZER_FILE, type Checkpoint } from '../io/checkpoint.ts';
 import { checkCompatibility, type CompatibilityItem } from '../io/compat.ts';
 import { summarise } from '../io/inspect.ts';
@@ -160,9 +161,21 @@ export class Workspace {
 
   constructor(private readonly options: WorkspaceOptions) {}
 
-  /** Opens a checkpoint folder (headers only) and keeps it under `key`, replacing what was there. */
-  async open(key: string, name: string, files: FileSet, options: WorkOptions = {}): Promise<CheckpointSummary> {
-    const ckpt = await openCheckpoint(files, name, { signal: options.signal });
+  /**
+   * Opens a checkpoint folder (headers only) and keeps it under `key`, replacing what was there.
+   * A PEFT LoRA adapter folder (adapter_config.json) is read over the checkpoint `base` names
+   * (io/adapter.ts) and is then a member like a full fine-tune.
+   */
+  async open(key: string, name: string, files: FileSet, options: WorkOptions & { base?: string } = {}): Promise<CheckpointSummary> {
+    let ckpt: Checkpoint;
+    if (isAdapterFolder(files)) {
+      if (options.base === undefined) throw new InputError(`'${name}' is a LoRA adapter (${ADAPTER_CONFIG_FILE}): it needs a base checkpoint to be read over`, { file: ADAPTER_CONFIG_FILE });
+      const base = this.checkpoint(options.base);
+      if (base.adapter) throw new InputError(`'${name}': the base of an adapter must be a full checkpoint, not the adapter '${base.name}'`, { file: ADAPTER_CONFIG_FILE });
+      ckpt = bindAdapter(await openAdapter(files, name), base);
+    } else {
+      ckpt = await openCheckpoint(files, name, { signal: options.signal });
+    }
     this.forget(key);
     this.checkpoints.set(key, ckpt);
     return summarise(ckpt);

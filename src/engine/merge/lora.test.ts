@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { folderFileSet } from '../../node/files.ts';
+import { withGpu } from '../../testing/gpu.ts';
+import { bindAdapter, openAdapter } from '../io/adapter.ts';
+import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
+import { decodeToF32 } from '../io/dtypes.ts';
+import { readSafetensorsHeader } from '../io/safetensors.ts';
+import { bytesSource } from '../io/source.ts';
+import { resolveTensorParams } from './coefficients.ts';
+import { streamMerge } from './execute.ts';
+import { parseRecipe } from './recipe.ts';
+import { METHODS } from './registry.ts';
+import { compareOutput, signElection } from './testkit.ts';
+
+/**
+ * LoRA adapters merged with full fine-tunes, F32 output, against float64 references:
+ * - task_arithmetic against the whole merged model scripts/make_lora_fixtures.py computed in
+ *   PyTorch float64 from the adapter files (independent of the engine);
+ * - every method against its float64 `cpu` on the same inputs, the adapter's dense tensors taken
+ *   from that script's float64 θ + s·B A.
+ * Bounds, per tensor: every element within the F32 tolerance of the method tests (testkit
+ * compareOutput: |gpu − ref| <= 1e-6 + 1e-6·|ref|), and max |gpu − ref| / max |ref| <= 1e-6
+ * (the error relative to the tensor's scale; recorded as the worst error).
+ */
+const FIX = resolve('e2e/fixtures');
+const open = async (name: string): Promise<Checkpoint> => openCheckpoint(await folderFileSet(resolve(FIX, name)), name);
+const adapter = async (name: string, base: Checkpoint): Promise<Checkpoint> => bindAdapter(await openAdapter(await folderFileSet(resolve(FIX, name)), name), base);
+
+async function readF64(path: string): Promise<Map<string, Float64Array>> {
+  const bytes = new Uint8Array(readFileSync(path));
+  const header = await readSafetensorsHeader(bytesSource(bytes, path));
+  return new Map(header.tensors.map((t) => [t.name, new Float64Array(bytes.slice(header.dataStart + t.begin, header.dataStart + t.end).buffer)]));
+}
+
+/** max |got − want| / max |want| over a tensor, after every element passed compareOutput's F32 bound. */
+function relError(got: Uint8Array, want: Float64Array, what: string): number {
+  expect(compareOutput(got.slice().buffer, want, 'F32').mismatches, what).toEqual([]);
+  const values = decodeToF32(got, 'F32');
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]!));
+    err = Math.max(err, Math.abs(values[i]! - want[i]!));
+  }
+  return err / scale;
+}
+
+const PARAMS: Record<string, Record<string, unknown>> = {
+  task_arithmetic: { lambda: 0.9 },
+  linear: {},
+  ties: { density: 0.5, lambda: 1.2 },
+  dare_linear: { density: 0.6, seed: 7 },
+  dare_ties: { density: 0.6, normalize: true, seed: 7 },
+  breadcrumbs: { density: 0.8, gamma: 0.05 },
+  breadcrumbs_ties: { density: 0.8, gamma: 0.02 },
+  slerp: { t: 0.3 },
+  model_stock: {},
+};
+
+const CASES = [
+  { base: 'tiny-gpt2', full: 'tiny-gpt2-ft-a', lora: 'tiny-gpt2-lora', merge: 'merge-gpt2-ft-a0.7-lora0.5' },
+  { base: 'tiny-llama', full: 'tiny-llama-ft-a', lora: 'tiny-llama-lora', merge: 'merge-llama-ft-a0.6-lora-0.8' },
+];
+
+const stats: string[] = [];
+afterAll(() => console.log(`LoRA merges, worst relative error:\n${stats.join('\n')}`));
+
+describe.each(CASES)('$lora merged with $full', ({ base: baseName, full, lora, merge }) => {
+  it('task_arithmetic equals the PyTorch float64 merge of the whole model', async () => {
+    await withGpu(async (rt) => {
+      const base = await open(baseName);
+      const models = [await open(full), await adapter(lora, base)];
+      const spec = JSON.parse(readFileSync(resolve(FIX, 'reference', 'lora', `${merge}.json`), 'utf8')) as { models: { model: string; weight: number }[] };
+      expect(spec.models.map((m) => m.model)).toEqual([full, lora]);
+      const recipe = parseRecipe({ version: 1, method: 'task_arithmetic', base: baseName, models: spec.models.map((m) => ({ model: m.model, parameters: { weight: m.weight } })), parameters: {}, dtype: 'float32' });
+      const ref = await readF64(resolve(FIX, 'reference', 'lora', `${merge}.safetensors`));
+      let worst = 0;
+      let merged = 0;
+      for await (const t of streamMerge(rt, { recipe, base, models }, { output: 'bytes' })) {
+        if (!t.merged) continue;
+        const want = ref.get(t.ref.storedName);
+        expect(want, t.ref.storedName).toBeDefined();
+        worst = Math.max(worst, relError(t.data!, want!, t.ref.storedName));
+        merged++;
+      }
+      expect(merged).toBe([...base.tensors.values()].filter((t) => t.kind === 'param').length);
+      expect(worst).toBeLessThanOrEqual(1e-6);
+      stats.push(`${merge} (whole model, PyTorch): ${worst.toExponential(2)}`);
+    });
+  });
+
+  for (const method of METHODS) {
+    it(`${method.name}: GPU against the method's float64 reference`, async () => {
+      await withGpu(async (rt) => {
+        const base = await open(baseName);
+        const adapted = await adapter(lora, base);
+        const fullCkpt = await open(full);
+        const models = method.maxModels === 1 ? [adapted] : [fullCkpt, adapted];
+        const weights = method.maxModels === 1 ? [undefined] : [0.7, 0.5];
+        const recipe = parseRecipe({
+          version: 1,
+          method: method.name,
+          base: baseName,
+          models: models.map((m, i) => ({ model: m.name, parameters: weights[i] === undefined || !method.params.some((p) => p.name === 'weight') ? {} : { weight: weights[i] } })),
+          parameters: PARAMS[method.name] ?? {},
+          dtype: 'float32',
+        });
+        const dense = await readF64(resolve(FIX, 'reference', 'lora', `${lora}.safetensors`));
+        let worst = 0;
+        let ambiguous = 0;
+        for await (const t of streamMerge(rt, { recipe, base, models }, { output: 'bytes' })) {
+          if (!t.merged) continue;
+          const values = async (c: Checkpoint): Promise<Float64Array> => Float64Array.from(decodeToF32(await c.read(t.ref.name), c.tensors.get(t.ref.name)!.dtype));
+          const theta = await values(base);
+          const inputs = await Promise.all(models.map(async (m) => (m === adapted ? (dense.get(t.ref.storedName) ?? theta) : values(m))));
+          const resolved = resolveTensorParams(recipe, t.ref.storedName, t.ref.layer, base.spec.numLayers);
+          const ctx = { tensorIndex: t.index, tensor: t.ref.storedName };
+          const want = method.cpu(method.capabilities.needsBase ? theta : undefined, inputs, resolved.weights, resolved.params, ctx);
+          const election = signElection(method, theta, inputs, resolved.weights, resolved.params, ctx);
+          ambiguous += election?.ambiguous ?? 0;
+          const e = relError(t.data!, election ? election.pick(decodeToF32(t.data!, 'F32'), want) : want, t.ref.storedName);
+          expect(e, t.ref.storedName).toBeLessThanOrEqual(1e-6);
+          worst = Math.max(worst, e);
+        }
+        stats.push(`${lora} ${method.name}: ${worst.toExponential(2)}${ambiguous ? ` (${ambiguous} coin-flip signs)` : ''}`);
+      });
+    });
+  }
+});
