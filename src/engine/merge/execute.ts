@@ -7,6 +7,7 @@ import { dtypeFromName, dtypeSize, isFloatDType, type DType, type FloatDType } f
 import { resolveTensorParams } from './coefficients.ts';
 import type { MergeRecipe } from './recipe.ts';
 import { getMethod } from './registry.ts';
+import { uploadInput } from './adapterInput.ts';
 
 /**
  * Streams a merge tensor by tensor: for each tensor of the base, read its bytes and the
@@ -128,13 +129,10 @@ export async function* streamMerge(rt: GpuRuntime, job: MergeJob, options: Strea
     const resolved = resolveTensorParams(job.recipe, ref.storedName, ref.layer, numLayers);
     const inputs: GPUBuffer[] = [];
     const upload = async (ckpt: Checkpoint, role: string): Promise<GpuTensor> => {
-      const t = ckpt.tensors.get(ref.name)!;
-      const dtype = floatDtypeOf(t);
-      const data = await ckpt.read(ref.name);
-      bytesRead += data.byteLength;
-      const buffer = rt.upload(`merge.${role}.${ref.name}`, data);
-      inputs.push(buffer);
-      return { buffer, dtype, shape: t.shape };
+      const { view, bytesRead: read } = await uploadInput(rt, ckpt, ref.name, `merge.${role}.${ref.name}`);
+      bytesRead += read;
+      inputs.push(view.buffer);
+      return { buffer: view.buffer, dtype: view.dtype, shape: ref.shape };
     };
     let out: GPUBuffer | undefined;
     try {

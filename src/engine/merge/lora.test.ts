@@ -5,12 +5,14 @@ import { folderFileSet } from '../../node/files.ts';
 import { withGpu } from '../../testing/gpu.ts';
 import { bindAdapter, openAdapter } from '../io/adapter.ts';
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
-import { decodeToF32 } from '../io/dtypes.ts';
+import { decodeToF32, storageBytes } from '../io/dtypes.ts';
 import { readSafetensorsHeader } from '../io/safetensors.ts';
 import { bytesSource } from '../io/source.ts';
 import { resolveTensorParams } from './coefficients.ts';
 import { streamMerge } from './execute.ts';
-import { parseRecipe } from './recipe.ts';
+import { factoredBytes, FactoredMerge } from './factored.ts';
+import { parseRecipe, type MergeRecipe } from './recipe.ts';
+import { residentBytes } from './resident.ts';
 import { METHODS } from './registry.ts';
 import { compareOutput, signElection } from './testkit.ts';
 
@@ -128,4 +130,61 @@ describe.each(CASES)('$lora merged with $full', ({ base: baseName, full, lora, m
       });
     });
   }
+});
+
+describe.each(CASES)('$lora resident in factored form (FactoredMerge, task_arithmetic)', ({ base: baseName, full, lora, merge }) => {
+  it('matches the PyTorch float64 merge and holds the factors, not a dense Δ, on the GPU', async () => {
+    await withGpu(async (rt) => {
+      const base = await open(baseName);
+      const models = [await open(full), await adapter(lora, base)];
+      const spec = JSON.parse(readFileSync(resolve(FIX, 'reference', 'lora', `${merge}.json`), 'utf8')) as { models: { model: string; weight: number }[] };
+      const recipe = (dtype?: string): MergeRecipe =>
+        parseRecipe({ version: 1, method: 'task_arithmetic', base: baseName, models: spec.models.map((m) => ({ model: m.model, parameters: { weight: m.weight } })), parameters: {}, ...(dtype ? { dtype } : {}) });
+      const ref = await readF64(resolve(FIX, 'reference', 'lora', `${merge}.safetensors`));
+      const before = rt.memory.live;
+      rt.resetPeak();
+      const resident = await FactoredMerge.create(rt, base, models);
+      try {
+        const need = factoredBytes(base, models, 'F32');
+        const dense = residentBytes(base, models);
+        // Factors only: every adapted matrix costs r·(in + out) elements, and the dense Δ holds only the full fine-tune's rows.
+        const adapted = models[1]!.adapter!;
+        expect(need.factors).toBe([...adapted.targets.values()].reduce((s, t) => s + t.a.byteLength + t.b.byteLength, 0));
+        expect(resident.memory.factors).toBe(need.factors);
+        const fullDeltas = [...base.tensors.values()].filter((t) => t.kind === 'param').reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
+        const replacedDeltas = [...adapted.replaced].reduce((s, name) => s + base.tensors.get(name)!.shape.reduce((a, b) => a * b, 1) * 4, 0);
+        expect(resident.memory.deltas).toBe(fullDeltas + replacedDeltas);
+        expect(dense.deltas).toBe(2 * fullDeltas);
+        const out = await resident.merge(recipe('float32'));
+        expect(rt.memory.live - before).toBe(need.total);
+        expect(rt.memory.peak - before).toBeLessThan(dense.total);
+        let worst = 0;
+        for (const [name, t] of out) {
+          const planned = base.tensors.get(name)!;
+          if (planned.kind !== 'param') continue;
+          expect(t.dtype).toBe('F32');
+          worst = Math.max(worst, relError(new Uint8Array(await rt.read(t.buffer, 0, t.shape.reduce((a, b) => a * b, 1) * 4)), ref.get(planned.storedName)!, name));
+        }
+        expect(worst).toBeLessThanOrEqual(1e-6);
+        stats.push(
+          `${merge} FactoredMerge F32: ${worst.toExponential(2)}; resident ${need.total} bytes (factors ${need.factors}, dense Δ ${need.deltas}) vs ${dense.total} with dense Δ (${dense.deltas}); peak ${rt.memory.peak - before}`,
+        );
+        // The base's dtype out (BF16 for Llama): the f32 sum rounded once, within an ulp of the reference.
+        const narrow = await resident.merge(recipe());
+        for (const [name, t] of narrow) {
+          const planned = base.tensors.get(name)!;
+          if (planned.kind !== 'param') continue;
+          expect(t.dtype).toBe(planned.dtype);
+          const n = t.shape.reduce((a, b) => a * b, 1);
+          const cmp = compareOutput(await rt.read(t.buffer, 0, storageBytes(t.dtype, n)), ref.get(planned.storedName)!, t.dtype);
+          expect(cmp.mismatches, name).toEqual([]);
+        }
+        await expect(resident.merge(parseRecipe({ version: 1, method: 'ties', base: baseName, models: spec.models.map((m) => ({ model: m.model, parameters: { weight: m.weight } })), parameters: { density: 0.5 } }))).rejects.toThrow(
+          /ties' needs every distribution vector dense/,
+        );
+      } finally {
+        resident.destroy();
+      }
+    });
+  });
 });

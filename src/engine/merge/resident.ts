@@ -5,6 +5,7 @@ import { elementCount, type GpuTensor, type GpuView } from '../gpu/tensor.ts';
 import { isFloatDType, storageBytes, type FloatDType } from '../io/dtypes.ts';
 import { PreparedCombine } from '../kernels/mergeCombine.ts';
 import { computeDeltas, deltaChunkElements } from '../kernels/mergeDeltas.ts';
+import { uploadInput } from './adapterInput.ts';
 import { resolveTensorParams } from './coefficients.ts';
 import { checkMergeable, floatDtypeOf, planMerge, recipeOutDtype, type MergeProgress, type PlannedTensor } from './execute.ts';
 import type { FloatDTypeName } from '../io/dtypes.ts';
@@ -155,11 +156,10 @@ export class ResidentMerge {
           try {
             const gpuModels: GpuView[] = [];
             for (const [i, m] of models.entries()) {
-              const bytes = await m.read(ref.name);
-              bytesRead += bytes.byteLength;
-              const buffer = rt.upload(`ResidentMerge.model${i}.${ref.name}`, bytes);
-              uploads.push(buffer);
-              gpuModels.push({ buffer, dtype: floatDtypeOf(m.tensors.get(ref.name)!) });
+              const input = await uploadInput(rt, m, ref.name, `ResidentMerge.model${i}.${ref.name}`);
+              bytesRead += input.bytesRead;
+              uploads.push(input.view.buffer);
+              gpuModels.push(input.view);
             }
             const n = elementCount(ref.shape);
             const size = Math.max(1, deltaChunkElements(rt.limits, models.length, n));
@@ -300,10 +300,9 @@ export class ResidentMerge {
     try {
       const models: GpuView[] = [];
       for (const [i, m] of this.models.entries()) {
-        const dtype = floatDtypeOf(m.tensors.get(ref.name)!);
-        const buffer = rt.upload(`ResidentMerge.model${i}.${ref.name}`, await m.read(ref.name));
-        uploads.push(buffer);
-        models.push({ buffer, dtype });
+        const { view } = await uploadInput(rt, m, ref.name, `ResidentMerge.model${i}.${ref.name}`);
+        uploads.push(view.buffer);
+        models.push(view);
       }
       const b = method.capabilities.needsBase ? base : undefined;
       return await rt.scoped(what, () => method.gpu(rt, { n, base: b, models, weights, outDtype, dst: e.out }, params, ctx));

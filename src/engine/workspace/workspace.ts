@@ -12,6 +12,7 @@ import { planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
+import { FactoredMerge } from '../merge/factored.ts';
 import { ResidentMerge } from '../merge/resident.ts';
 import { checkContext, defaultContext, encodeText, evaluateTexts, leadingIds, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
 import { GpuModel } from '../model/forward.ts';
@@ -32,7 +33,8 @@ import { gpuTaskModel, scoreTask, type TaskScore } from '../tasks/score.ts';
  * between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only the
  * combine kernels and the forward passes; when they do not fit the memory budget, or without
  * `resident` (the CLI's default), each evaluation merges tensor by tensor into fresh weights.
- * Both give the same bits. GPU work is serialised: a request that arrives while another runs
+ * Both give the same bits (with LoRA adapters resident, FactoredMerge: the same sums to f32
+ * rounding, in another order). GPU work is serialised: a request that arrives while another runs
  * waits for it (a cancelled one stops at its next signal check).
  */
 export interface WorkspaceOptions {
@@ -145,7 +147,7 @@ interface Scored<T> {
 interface Resident {
   rt: GpuRuntime;
   key: string;
-  merge: ResidentMerge;
+  merge: ResidentMerge | FactoredMerge;
   model: GpuModel | undefined;
   /** The buffers the model was built on: rebuilt when the merge's outputs change (output dtype). */
   built: Map<string, GPUBuffer>;
@@ -453,13 +455,18 @@ export class Workspace {
    * when it does not fit the memory budget: the caller then streams.
    */
   private async tryResident(rt: GpuRuntime, recipe: MergeRecipe, base: Checkpoint, models: Checkpoint[], options: WorkOptions): Promise<{ r: Resident; setupMs: number } | undefined> {
+    // With LoRA adapters among the members their factors stay resident (FactoredMerge), for the
+    // methods that are one row combine; the others stream.
+    const factored = models.some((m) => m.adapter !== undefined);
+    if (factored && !FactoredMerge.supports(recipe.method)) return undefined;
     const key = [recipe.base, ...recipe.models.map((m) => m.model)].join('|');
     if (this.resident && this.resident.key === key && this.resident.rt === rt) return { r: this.resident, setupMs: 0 };
     this.dropResident();
     const s0 = performance.now();
-    let merge: ResidentMerge;
+    let merge: ResidentMerge | FactoredMerge;
     try {
-      merge = await ResidentMerge.create(rt, base, models, { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'resident', ...p }) });
+      const create = factored ? FactoredMerge.create : ResidentMerge.create;
+      merge = await create(rt, base, models, { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'resident', ...p }) });
     } catch (error) {
       if (error instanceof GpuOutOfMemoryError) return undefined;
       throw error;
