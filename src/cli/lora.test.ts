@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bytesSource, decodeToF32, readSafetensorsHeader } from '../engine/index.ts';
+import { bindAdapter, bytesSource, decodeToF32, encodeFromF32, openAdapter, openCheckpoint, readSafetensorsHeader, writeSafetensors } from '../engine/index.ts';
+import { folderFileSet } from '../node/files.ts';
 import { testRuntime } from '../testing/gpu.ts';
 import { runEval } from './eval.ts';
 import { runGenerate } from './generate.ts';
@@ -95,5 +96,49 @@ describe('LoRA adapters in the CLI', () => {
     expect(await generate(['--model', `${GPT2}+${LORA}`])).toBe(await generate(['--model', dir]));
     // Without a base it is refused with what to write instead.
     await expect(runEval(['--model', LORA, '--task', task, '--quiet'], env())).rejects.toThrow(/is a LoRA adapter: give the model it applies to/);
+  });
+});
+
+describe('dem merge --as-adapter', () => {
+  it('a task_arithmetic merge of two adapters (different ranks and targets) written as a PEFT adapter reloads equal to the dense merge', async () => {
+    // A second Llama adapter: q_proj only, r 2, lora_alpha 5, F32 factors.
+    const second = join(tmp, 'tiny-llama-lora-b');
+    mkdirSync(second);
+    writeFileSync(join(second, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 5, target_modules: ['q_proj'], use_rslora: false, fan_in_fan_out: false }));
+    const entries = [0, 1].flatMap((l) => [
+      { name: `base_model.model.model.layers.${l}.self_attn.q_proj.lora_A.weight`, dtype: 'F32' as const, shape: [2, 32], data: encodeFromF32(Float32Array.from({ length: 64 }, () => Math.random() - 0.5), 'F32') },
+      { name: `base_model.model.model.layers.${l}.self_attn.q_proj.lora_B.weight`, dtype: 'F32' as const, shape: [32, 2], data: encodeFromF32(Float32Array.from({ length: 64 }, () => (Math.random() - 0.5) * 0.1), 'F32') },
+    ]);
+    writeFileSync(join(second, 'adapter_model.safetensors'), writeSafetensors(entries));
+    const LLAMA = join(FIX, 'tiny-llama');
+    const args = ['--base', LLAMA, '--model', `${FIX}/tiny-llama-lora:0.6`, '--model', `${second}:-0.3`, '--lambda', '1.5'];
+    const adapterDir = outDir();
+    expect(await runMerge(['--quiet', ...args, '--as-adapter', '--out', adapterDir], env())).toBe(0);
+    const denseDir = outDir();
+    expect(await runMerge(['--quiet', ...args, '--dtype', 'f32', '--out', denseDir], env())).toBe(0);
+    const config = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 4, use_rslora: false, rank_pattern: { 'model\\.layers\\.0\\.self_attn\\.q_proj': 6, 'model\\.layers\\.1\\.self_attn\\.q_proj': 6 } });
+    const base = await openCheckpoint(await folderFileSet(LLAMA), 'tiny-llama');
+    const reloaded = bindAdapter(await openAdapter(await folderFileSet(adapterDir), 'merged-adapter'), base);
+    const dense = await tensors(join(denseDir, 'model.safetensors'));
+    let worst = 0;
+    for (const t of reloaded.tensors.values()) {
+      if (t.kind !== 'param') continue;
+      const got = decodeToF32(await reloaded.read(t.name), t.dtype);
+      const want = decodeToF32(dense.get(t.storedName)!.bytes, 'F32');
+      let scale = 0;
+      let err = 0;
+      for (let i = 0; i < want.length; i++) {
+        scale = Math.max(scale, Math.abs(want[i]!));
+        err = Math.max(err, Math.abs(got[i]! - want[i]!));
+        expect(Math.abs(got[i]! - want[i]!), t.name).toBeLessThanOrEqual(1e-6 + 1e-6 * Math.abs(want[i]!));
+      }
+      worst = Math.max(worst, err / scale);
+    }
+    expect(worst).toBeLessThanOrEqual(1e-6);
+    console.log(`--as-adapter reloaded vs dense merge: worst max|err|/max|ref| ${worst.toExponential(2)}`);
+    // A full fine-tune among the members, or modules_to_save, has no factored form.
+    await expect(runMerge(['--quiet', '--base', LLAMA, '--model', `${FIX}/tiny-llama-ft-a:0.5`, '--model', `${FIX}/tiny-llama-lora:1`, '--as-adapter', '--out', outDir()], env())).rejects.toThrow(/is a full checkpoint/);
+    await expect(runMerge(['--quiet', '--base', GPT2, '--model', `${LORA}:1`, '--as-adapter', '--out', outDir()], env())).rejects.toThrow(/replaces whole tensors \(modules_to_save/);
   });
 });

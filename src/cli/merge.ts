@@ -18,6 +18,9 @@ Output:
   --out DIR                  output folder (created)
   --max-shard-size BYTES     shard the weights above this size (default 5000000000)
   --memory-budget BYTES      cap on GPU memory the merge may hold at once
+  --as-adapter               a task_arithmetic merge of LoRA adapters alone: write a PEFT adapter
+                             (adapter_config.json + adapter_model.safetensors: the factors stacked,
+                             the coefficients folded in) instead of the merged model
   --quiet                    no progress lines on stderr`;
 
 export async function runMerge(args: string[], env: CommandEnv = {}): Promise<number> {
@@ -28,6 +31,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
       out: { type: 'string' },
       'max-shard-size': { type: 'string' },
       'memory-budget': { type: 'string' },
+      'as-adapter': { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -46,6 +50,12 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
   const out = resolve(values.out);
   return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, runtime) => {
     await openRecipe(ws, recipe, paths, signal);
+    const extraFiles = { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe) };
+    if (values['as-adapter']) {
+      const result = await ws.exportAdapter(recipe, folderSink(out), { extraFiles });
+      new Progress('merge', values.quiet).done(`PEFT adapter, ${formatBytes(result.bytes)} → ${out}`);
+      return 0;
+    }
     const progress = new Progress('merge', values.quiet);
     const result = await ws.exportMerge(recipe, folderSink(out), {
       signal,
@@ -53,7 +63,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
         if (p.stage === 'merge') progress.update(p.done, p.total, p.tensor);
       },
       maxShardBytes: values['max-shard-size'] === undefined ? undefined : Number(values['max-shard-size']),
-      extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe) },
+      extraFiles,
     });
     progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes((await runtime()).memory.peak)})`);
     return 0;

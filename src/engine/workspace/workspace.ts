@@ -8,6 +8,7 @@ import { summarise } from '../io/inspect.ts';
 import type { FileSet } from '../io/source.ts';
 import type { CheckpointSummary } from '../io/summary.ts';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.ts';
+import { mergeAdaptersAsPeft } from '../merge/adapterExport.ts';
 import { planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
@@ -411,6 +412,30 @@ export class Workspace {
       const rt = await this.options.runtime();
       const stream = streamMerge(rt, job, { output: 'bytes', signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'merge', ...p }) });
       return exportMerged(sink, job.base, planMerge(job), stream, options);
+    });
+  }
+
+  /**
+   * Writes the merge of LoRA adapters alone (task_arithmetic) as a PEFT adapter folder
+   * (merge/adapterExport.ts: the factors stacked, the coefficients folded in) plus `extraFiles`.
+   */
+  exportAdapter(recipe: MergeRecipe, sink: FolderSink, options: { extraFiles?: Record<string, string | Uint8Array> } = {}): Promise<{ files: string[]; bytes: number }> {
+    return this.serial(async () => {
+      const files = await mergeAdaptersAsPeft(this.job(recipe));
+      for (const [name, content] of Object.entries(options.extraFiles ?? {})) files.set(name, typeof content === 'string' ? new TextEncoder().encode(content) : content);
+      let bytes = 0;
+      for (const [name, data] of files) {
+        const w = await sink.create(name);
+        try {
+          await w.write(data);
+          await w.close();
+        } catch (error) {
+          await w.abort();
+          throw error;
+        }
+        bytes += data.byteLength;
+      }
+      return { files: [...files.keys()], bytes };
     });
   }
 
