@@ -84,9 +84,13 @@ test.describe('DEM Studio', () => {
       .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(FIXTURES, d.name, 'config.json')))
       .map((d) => d.name)
       .sort();
+    // LoRA adapter folders are picked too; read over the first checkpoint (tiny-gemma2, the base) they do not fit.
+    const adapters = (await readdir(FIXTURES, { withFileTypes: true })).filter((d) => d.isDirectory() && existsSync(join(FIXTURES, d.name, 'adapter_config.json'))).map((d) => d.name);
+    expect(adapters.length).toBeGreaterThan(0);
     await openStudio(page);
     await addFolder(page, FIXTURES);
-    await expect(page.getByTestId('checkpoint-card')).toHaveCount(names.length);
+    await expect(page.getByTestId('checkpoint-card')).toHaveCount(names.length + adapters.length);
+    for (const name of adapters) await expect(card(page, name), name).toHaveAttribute('data-status', 'failed');
     for (const name of names) {
       const config = await readConfig(fixtureDir(name));
       const c = card(page, name);

@@ -52,6 +52,13 @@ $PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:1 --ft $FX/tiny-llama-ft
 echo "merge tiny-phi3 + ft-a:0.8 + ft-b:0.5, lambda 0.9 / code" >&2
 $PY $REF --base $FX/tiny-phi3 --ft $FX/tiny-phi3-ft-a:0.8 --ft $FX/tiny-phi3-ft-b:0.5 --lambda 0.9 \
   --text $FX/texts/code.txt --context $CTX > "$OUT/merge-phi3-a0.8-b0.5-l0.9.code.json"
+# PEFT LoRA adapters (scripts/make_lora_fixtures.py) merged with full fine-tunes.
+echo "merge tiny-gpt2 + ft-a:0.7 + lora:0.5 / prose" >&2
+$PY $REF --base $FX/tiny-gpt2 --ft $FX/tiny-gpt2-ft-a:0.7 --ft $FX/tiny-gpt2-lora:0.5 \
+  --text $FX/texts/prose.txt --context $CTX > "$OUT/merge-gpt2-a0.7-lora0.5.prose.json"
+echo "merge tiny-llama + ft-a:0.6 + lora:-0.8 / code" >&2
+$PY $REF --base $FX/tiny-llama --ft $FX/tiny-llama-ft-a:0.6 --ft $FX/tiny-llama-lora:-0.8 \
+  --text $FX/texts/code.txt --context $CTX > "$OUT/merge-llama-a0.6-lora-0.8.code.json"
 
 # Task scores (dem eval): the fixture task files on a checkpoint and on merges, context 48 (the
 # long cloze context is cut from the left), at most 10 new tokens per generative item.

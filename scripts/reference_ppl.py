@@ -757,9 +757,60 @@ def score_generative(cfg, w, tok, lead, items, context, max_tokens):
     return {"n": len(out), "exact_match": em, "stderr": stderr, "items": out}
 
 
+def pattern_value(patterns, module, default):
+    """PEFT's rank_pattern / alpha_pattern lookup: the key is the module name or a dotted suffix (a regex)."""
+    for key, value in (patterns or {}).items():
+        if re.match(rf"(.*\.)?({key})$", module):
+            return value
+    return default
+
+
+def apply_lora(cfg, base, folder):
+    """A PEFT LoRA adapter folder over `base` (name -> (dtype, array)): the adapted tensors, float64.
+
+    Per module M: W + s * B @ A with A = M.lora_A.weight (r, in), B = M.lora_B.weight (out, r),
+    s = lora_alpha / r (use_rslora: / sqrt(r)); GPT-2's Conv1D weights are stored (in, out), so
+    there the update is transposed (PEFT's fan_in_fan_out). Other tensors (modules_to_save) replace
+    the base's. Keys lose PEFT's `base_model.model.` prefix and meet the base's names with or
+    without GPT-2's `transformer.`."""
+    with open(os.path.join(folder, "adapter_config.json")) as f:
+        ac = json.load(f)
+    if ac.get("peft_type") != "LORA" or ac.get("use_dora"):
+        raise SystemExit(f"{folder}: only plain LoRA adapters")
+    tensors = read_safetensors(os.path.join(folder, "adapter_model.safetensors"))
+    out = dict(base)
+
+    def base_name(path):
+        for cand in (path, "transformer." + path, path[len("transformer."):] if path.startswith("transformer.") else None):
+            if cand is not None and cand in base:
+                return cand
+        raise SystemExit(f"{folder}: {path} is not a tensor of the base")
+
+    for key, (_, value) in tensors.items():
+        path = key[len("base_model.model."):] if key.startswith("base_model.model.") else key
+        if ".lora_B." in path:
+            continue
+        if ".lora_A." in path:
+            module = path[: path.index(".lora_A.")]
+            a = value
+            b = tensors[key.replace(".lora_A.", ".lora_B.")][1]
+            r = pattern_value(ac.get("rank_pattern"), module, ac["r"])
+            alpha = pattern_value(ac.get("alpha_pattern"), module, ac.get("lora_alpha", 8))
+            s = alpha / math.sqrt(r) if ac.get("use_rslora") else alpha / r
+            delta = s * (torch.from_numpy(b) @ torch.from_numpy(a)).numpy()
+            name = base_name(module + ".weight")
+            dt, w = base[name]
+            conv1d = cfg["model_type"] == "gpt2" and module.rsplit(".", 1)[-1] in ("c_attn", "c_proj", "c_fc")
+            out[name] = (dt, w + (delta.T if conv1d else delta))
+        else:
+            name = base_name(path)
+            out[name] = (base[name][0], value)
+    return out
+
+
 def merged_weights(base_dir, fts, lam):
     cfg, base = load_checkpoint(base_dir)
-    models = [(load_checkpoint(d)[1], wt) for d, wt in fts]
+    models = [((apply_lora(cfg, base, d) if os.path.exists(os.path.join(d, "adapter_config.json")) else load_checkpoint(d)[1]), wt) for d, wt in fts]
     out = {}
     for name, (dt, b) in base.items():
         if dt not in ("F32", "F16", "BF16"):

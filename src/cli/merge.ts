@@ -26,6 +26,9 @@ Output:
                              plan, printed first, refuses what cannot fit)
   --json                     print a summary as JSON (files, bytes, gpu_peak_bytes: the most GPU
                              memory the command held at once)
+  --as-adapter               a task_arithmetic merge of LoRA adapters alone: write a PEFT adapter
+                             (adapter_config.json + adapter_model.safetensors: the factors stacked,
+                             the coefficients folded in) instead of the merged model
   --quiet                    no progress lines on stderr`;
 
 export async function runMerge(args: string[], env: CommandEnv = {}): Promise<number> {
@@ -38,6 +41,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
       'max-shard-size': { type: 'string' },
       'memory-budget': { type: 'string' },
       json: { type: 'boolean' },
+      'as-adapter': { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -61,6 +65,12 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
   return withWorkspace(env, { label: 'dem-merge', memoryBudget: budget }, async (ws, _runtime, peakBytes) => {
     await openRecipe(ws, recipe, paths, signal);
     const baseDtype = dtypeName(dominantFloatDtype(ws.checkpoint(recipe.base).tensors.values()) ?? 'F32');
+    const extraFiles = { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe, baseDtype) };
+    if (values['as-adapter']) {
+      const result = await ws.exportAdapter(recipe, sink, { extraFiles });
+      new Progress('merge', values.quiet).done(`PEFT adapter, ${formatBytes(result.bytes)} → ${out}`);
+      return 0;
+    }
     const progress = new Progress('merge', values.quiet);
     const result = await ws.exportMerge(recipe, sink, {
       signal,
@@ -69,7 +79,7 @@ export async function runMerge(args: string[], env: CommandEnv = {}): Promise<nu
         if (p.stage === 'merge') progress.update(p.done, p.total, p.tensor);
       },
       maxShardBytes,
-      extraFiles: { 'dem-recipe.json': recipeToJson(recipe), 'mergekit_config.yml': recipeToMergekitYaml(recipe, baseDtype) },
+      extraFiles,
     });
     const peak = await peakBytes();
     progress.done(`${result.tensors} tensors, ${formatBytes(result.bytes)} → ${out} (GPU peak ${formatBytes(peak)})`);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import {
+  ADAPTER_CONFIG_FILE,
   allParams,
   DEFAULT_METHOD,
   DemError,
@@ -120,8 +121,11 @@ export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths:
     const recipe = parseMergekitYaml(readTextFileBounded(file, MAX_YAML_CHARS, v.config, 'a mergekit config'), basename(file));
     const paths = new Map<string, string>();
     // mergekit resolves local model paths against the working directory; fall back to the YAML's folder.
+    const local = (id: string): string => (existsSync(resolve(id)) ? resolve(id) : resolve(dirname(file), id));
     for (const id of [recipe.base, ...recipe.models.map((m) => m.model)]) {
-      paths.set(id, existsSync(resolve(id)) ? resolve(id) : resolve(dirname(file), id));
+      const ref = modelReference(id);
+      if (ref.adapter !== undefined) paths.set(ref.model, local(ref.model));
+      paths.set(id, local(ref.adapter ?? id));
     }
     return { recipe, paths };
   }
@@ -135,17 +139,33 @@ export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths:
   const parameters = givenParams(v);
   // A bare DIR is weight 1 where the method takes weights; nothing where it does not.
   const weighted = !isMethodName(method) || usesWeights(getMethod(method));
+  // A LoRA adapter folder is the model BASE+ADAPTER (mergekit's syntax: the adapter over the base).
+  const ids = new Map(models.map((m) => [m.path, isAdapterDir(m.path) ? `${v.base}+${m.path}` : m.path]));
   const json = {
     version: 1,
     method,
     base: v.base,
-    models: models.map((m) => ({ model: m.path, parameters: m.weight !== undefined || weighted ? { [WEIGHT]: m.weight ?? 1 } : {} })),
+    models: models.map((m) => ({ model: ids.get(m.path)!, parameters: m.weight !== undefined || weighted ? { [WEIGHT]: m.weight ?? 1 } : {} })),
     parameters,
     ...(dtype ? { dtype } : {}),
   };
   const recipe = parseRecipe(json, 'command line');
-  const paths = new Map([v.base, ...models.map((m) => m.path)].map((p) => [p, resolve(p)]));
+  const paths = new Map([v.base, ...models.map((m) => m.path)].map((p) => [ids.get(p) ?? p, resolve(p)]));
   return { recipe, paths };
+}
+
+function isAdapterDir(path: string): boolean {
+  return existsSync(join(resolve(path), ADAPTER_CONFIG_FILE));
+}
+
+/**
+ * mergekit's model reference: `MODEL+ADAPTER` is the LoRA adapter ADAPTER applied over MODEL
+ * (split at the last '+', unless the whole string is a folder); anything else is a folder.
+ */
+export function modelReference(id: string): { model: string; adapter?: string } {
+  const at = id.lastIndexOf('+');
+  if (at <= 0 || at === id.length - 1 || existsSync(resolve(id))) return { model: id };
+  return { model: id.slice(0, at), adapter: id.slice(at + 1) };
 }
 
 /**
@@ -163,12 +183,23 @@ function inFolder(error: unknown, folder: string): unknown {
 /** Opens the recipe's base and models into the workspace, keyed by the recipe's ids (each folder once). */
 export async function openRecipe(ws: Workspace, recipe: MergeRecipe, paths: ReadonlyMap<string, string>, signal?: AbortSignal): Promise<void> {
   const ids = [...new Set([recipe.base, ...recipe.models.map((m) => m.model)])];
-  for (const id of ids) {
-    const path = paths.get(id) ?? resolve(id);
+  const opened = new Set<string>();
+  const open = async (id: string, path: string, base?: string): Promise<void> => {
+    if (opened.has(id)) return;
     try {
-      await ws.open(id, basename(path), await folderFileSet(path), { signal });
+      await ws.open(id, basename(path), await folderFileSet(path), { signal, base });
     } catch (error) {
       throw inFolder(error, path);
+    }
+    opened.add(id);
+  };
+  for (const id of ids) {
+    const ref = modelReference(id);
+    if (ref.adapter === undefined) {
+      await open(id, paths.get(id) ?? resolve(id));
+    } else {
+      await open(ref.model, paths.get(ref.model) ?? resolve(ref.model));
+      await open(id, paths.get(id) ?? resolve(ref.adapter), ref.model);
     }
   }
 }

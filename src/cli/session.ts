@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
-import { DEFAULT_METHOD, formatBytes, InputError, MAX_TEXT_BYTES, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
+import { basename, join, resolve } from 'node:path';
+import { ADAPTER_CONFIG_FILE, DEFAULT_METHOD, formatBytes, InputError, MAX_TEXT_BYTES, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
 import { readTextFileBounded } from '../node/files.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
 import type { Disk } from '../node/sink.ts';
-import { MERGE_ONLY_FLAGS, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
+import { MERGE_ONLY_FLAGS, modelReference, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
 import { Progress } from './progress.ts';
 
 /**
@@ -51,9 +51,19 @@ export async function openModel(ws: Workspace, values: MergeArgValues, signal: A
   if (extra.length) throw new InputError(`${extra.map((k) => `--${k}`).join(', ')} only apply to a merge: add --base DIR`);
   const models = values.model ?? [];
   if (models.length !== 1) throw new InputError(models.length === 0 ? '--model DIR is required' : `${models.length} --model folders given: evaluate one, or merge them with --base DIR`);
-  const dir = folder(models[0]!, '--model');
-  const recipe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: models[0]!, models: [], parameters: {} };
-  await openRecipe(ws, recipe, new Map([[models[0]!, dir]]), signal);
+  const id = models[0]!;
+  const ref = modelReference(id);
+  const paths = new Map<string, string>();
+  if (ref.adapter === undefined) {
+    const dir = folder(id, '--model');
+    if (existsSync(join(dir, ADAPTER_CONFIG_FILE))) throw new InputError(`--model ${id} is a LoRA adapter: give the model it applies to, --base DIR --model ${id} or --model BASE+${id}`);
+    paths.set(id, dir);
+  } else {
+    paths.set(ref.model, folder(ref.model, '--model'));
+    paths.set(id, folder(ref.adapter, '--model'));
+  }
+  const recipe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: id, models: [], parameters: {} };
+  await openRecipe(ws, recipe, paths, signal);
   const ckpt = ws.checkpoint(recipe.base);
   return { name: ckpt.name, spec: ckpt.spec, recipe, merged: false };
 }

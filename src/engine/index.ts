@@ -8,7 +8,7 @@ export type { ByteSource, FileSet } from './io/source.ts';
 export { blobSource, bytesSource, readText } from './io/source.ts';
 export type { ModelSpec, Family, ModelType } from './io/spec.ts';
 export { SUPPORTED_MODEL_TYPES } from './io/spec.ts';
-export type { CheckpointSummary, TensorSummary } from './io/summary.ts';
+export type { CheckpointSummary, TensorSummary, LoraSummary } from './io/summary.ts';
 export { GpuRuntime, type GpuRuntimeOptions } from './gpu/runtime.ts';
 export { requestDevice, summariseDevice, type AdapterSummary } from './gpu/device.ts';
 export { normaliseShaderSources, type ShaderSources } from './gpu/shaders.ts';
@@ -21,6 +21,20 @@ export { parseConfig } from './io/config.ts';
 export { expectedTensors, forwardWeights, bindWeights, canonicalName, storedName, classifyTensor, layerOf, roleOf, architecture, type ExpectedTensor } from './io/weights.ts';
 export type { WeightRole, WeightLayout, ModelWeights, BlockWeights } from './io/roles.ts';
 export { openCheckpoint, type Checkpoint, type TensorRef } from './io/checkpoint.ts';
+export {
+  openAdapter,
+  bindAdapter,
+  isAdapterFolder,
+  loraDelta,
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  PEFT_PREFIX,
+  type LoraAdapter,
+  type LoraTarget,
+  type BoundLoraTarget,
+  type AdapterBinding,
+  type AdapterTensor,
+} from './io/adapter.ts';
 export { inspectCheckpoint, summarise } from './io/inspect.ts';
 export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';

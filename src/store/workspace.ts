@@ -21,11 +21,14 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
 
       addCheckpoint: async (name, files, restore) => {
         const id = restore?.id ?? newId('ckpt');
-        const hasBase = get().checkpoints.some((c) => c.role === 'base' && c.status !== 'failed' && c.id !== id);
+        const baseEntry = get().checkpoints.find((c) => c.role === 'base' && c.status !== 'failed' && c.id !== id);
+        const hasBase = baseEntry !== undefined;
+        // A LoRA adapter folder is read over the workspace's base (a fine-tune, never the base itself).
+        const adapter = files.some((f) => f.path === 'adapter_config.json');
         const entry: CheckpointEntry = {
           id,
           name,
-          role: restore?.role ?? (hasBase ? 'finetune' : 'base'),
+          role: restore?.role ?? (hasBase || adapter ? 'finetune' : 'base'),
           status: 'inspecting',
           summary: null,
           error: null,
@@ -39,7 +42,9 @@ export const createWorkspaceSlice = ({ engine }: StoreDeps): StateCreator<Studio
         const controller = new AbortController();
         controllers.set(id, controller);
         try {
-          const summary = await engine.call('load', { key: id, name, files }, {
+          // The base must be open in the engine before an adapter is read over it (restores add every card at once).
+          while (adapter && baseEntry && get().checkpoints.find((c) => c.id === baseEntry.id)?.status === 'inspecting') await new Promise((r) => setTimeout(r, 50));
+          const summary = await engine.call('load', { key: id, name, files, ...(adapter && baseEntry ? { base: baseEntry.id } : {}) }, {
             signal: controller.signal,
             onProgress: (progress) => update(id, { progress }),
           });

@@ -136,6 +136,18 @@ function Summary({ summary }: { summary: CheckpointSummary }) {
             {summary.family !== summary.modelType && <span className="muted"> ({summary.family} family)</span>}
           </dd>
         </div>
+        {summary.adapter && (
+          <div>
+            <dt>LoRA adapter</dt>
+            <dd
+              data-testid="checkpoint-lora"
+              title={`over ${summary.adapter.base}: ${summary.adapter.targets.length} adapted matrices${summary.adapter.replaced.length ? `, ${summary.adapter.replaced.length} tensors replaced` : ''}, ${summary.adapter.bytes.toLocaleString('en-US')} bytes of factors`}
+            >
+              r {summary.adapter.ranks.join('/')}, α {summary.adapter.alpha}
+              {summary.adapter.rslora ? ' (rsLoRA)' : ''}, {summary.adapter.targets.length} matrices, {formatBytes(summary.adapter.bytes)}
+            </dd>
+          </div>
+        )}
         <div>
           <dt>Parameters</dt>
           <dd data-testid="checkpoint-params" data-count={summary.parameterCount} title={`${summary.parameterCount.toLocaleString('en-US')} parameters`}>

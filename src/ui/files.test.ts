@@ -30,3 +30,14 @@ describe('groupCheckpoints', () => {
     expect(groupCheckpoints([])).toEqual([]);
   });
 });
+
+describe('groupCheckpoints: LoRA adapter folders', () => {
+  it('a folder with adapter_config.json is one checkpoint pick, beside config.json folders', () => {
+    const f = (path: string): { path: string; file: File } => ({ path, file: new File(['x'], path.split('/').pop()!) });
+    const picks = groupCheckpoints([f('all/base/config.json'), f('all/base/model.safetensors'), f('all/lora/adapter_config.json'), f('all/lora/adapter_model.safetensors')]);
+    expect(picks.map((p) => [p.name, p.files.map((x) => x.path).sort()])).toEqual([
+      ['base', ['config.json', 'model.safetensors']],
+      ['lora', ['adapter_config.json', 'adapter_model.safetensors']],
+    ]);
+  });
+});

@@ -29,7 +29,8 @@ const relativeTo = (path: string, dir: string): string => (dir === '' ? path : p
 export function groupCheckpoints(picked: readonly PickedFile[]): CheckpointPick[] {
   const files = picked.filter((p) => !hidden(p.path));
   if (files.length === 0) return [];
-  const configDirs = [...new Set(files.filter((p) => baseOf(p.path) === 'config.json').map((p) => dirOf(p.path)))].sort();
+  // A checkpoint folder has config.json; a LoRA adapter folder (PEFT) adapter_config.json.
+  const configDirs = [...new Set(files.filter((p) => baseOf(p.path) === 'config.json' || baseOf(p.path) === 'adapter_config.json').map((p) => dirOf(p.path)))].sort();
   if (configDirs.length === 0) {
     // No config.json: still one checkpoint, so the engine can say what is missing.
     const dir = commonDir(files.map((p) => p.path));

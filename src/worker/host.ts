@@ -90,7 +90,7 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
           if (!signal.aborted) post({ id, kind: 'progress', progress });
         },
       }),
-    load: (r, signal) => needSession().load(r.key, r.name, toFileSet(r.files), signal),
+    load: (r, signal) => needSession().load(r.key, r.name, toFileSet(r.files), signal, r.base),
     unload: async (r) => needSession().unload(r.key),
     compat: async (r) => needSession().compat(r.base, r.models),
     tokenize: (r) => needSession().tokenize(r.key, r.name, r.text, r.base),

@@ -23,7 +23,7 @@ export interface RequestBodies {
   /** `name` is what the card and errors call the checkpoint (the folder name). */
   inspect: { name: string; files: FileEntry[] };
   /** Opens the checkpoint and keeps it in the Worker under `key` (the store's card id). */
-  load: { key: string; name: string; files: FileEntry[] };
+  load: { key: string; name: string; files: FileEntry[]; base?: string };
   /** Forgets a checkpoint or a validation text. */
   unload: { key: string };
   /** Every mismatch between the base and each fine-tune (checkCompatibility, one report per model). */

@@ -39,8 +39,9 @@ export class WorkspaceSession {
     this.ws = new Workspace({ runtime: deps.runtime, resident: true });
   }
 
-  load(key: string, name: string, files: FileSet, signal: AbortSignal): Promise<CheckpointSummary> {
-    return this.ws.open(key, name, files, { signal });
+  /** `base`: the loaded checkpoint a LoRA adapter folder is read over. */
+  load(key: string, name: string, files: FileSet, signal: AbortSignal, base?: string): Promise<CheckpointSummary> {
+    return this.ws.open(key, name, files, { signal, base });
   }
 
   unload(key: string): null {

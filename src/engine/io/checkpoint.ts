@@ -4,6 +4,7 @@
  * tokenizer_config.json. Tensor bytes
  * are read one tensor at a time through `Checkpoint.read`.
  */
+import type { AdapterBinding } from './adapter.ts';
 import { ConfigError, IncompatibleCheckpointError, InputError, SafetensorsError, TokenizerError, throwIfAborted } from '../errors.ts';
 import { parseConfig } from './config.ts';
 import { isFloatDType, type DType } from './dtypes.ts';
@@ -55,6 +56,8 @@ export interface Checkpoint {
   tokenizerConfig?: Record<string, unknown>;
   /** One tensor's bytes (canonical or stored name), read lazily. */
   read(name: string): Promise<Uint8Array>;
+  /** A LoRA adapter bound to its base (io/adapter.ts): `tensors`/`read` are the adapted model, this is its factors. */
+  adapter?: AdapterBinding;
 }
 
 export interface OpenOptions {

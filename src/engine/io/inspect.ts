@@ -2,6 +2,7 @@
  * Checkpoint summaries for `dem inspect` and the UI's checkpoint card. Headers only: no tensor
  * data is read.
  */
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './adapter.ts';
 import { openCheckpoint, CONFIG_FILE, INDEX_FILE, TOKENIZER_FILE, type Checkpoint, type OpenOptions } from './checkpoint.ts';
 import type { FileSet } from './source.ts';
 import type { ModelSpec } from './spec.ts';
@@ -52,7 +53,10 @@ export function summarise(ckpt: Checkpoint): CheckpointSummary {
     tensors.push({ name: t.name, dtype: t.dtype, shape: [...t.shape], kind: t.kind, file: t.file, bytes: t.byteLength });
   }
   const features = specFeatures(ckpt.spec, new Set([...ckpt.tensors.values()].flatMap((t) => (t.role ? [t.role] : []))));
-  const files = [CONFIG_FILE, ...(ckpt.sharded ? [INDEX_FILE] : []), ...ckpt.weightFiles, ...(ckpt.tokenizerJson !== undefined ? [TOKENIZER_FILE] : [])];
+  const a = ckpt.adapter;
+  const files = a
+    ? [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]
+    : [CONFIG_FILE, ...(ckpt.sharded ? [INDEX_FILE] : []), ...ckpt.weightFiles, ...(ckpt.tokenizerJson !== undefined ? [TOKENIZER_FILE] : [])];
   return {
     name: ckpt.name,
     modelType: ckpt.spec.modelType,
@@ -67,6 +71,19 @@ export function summarise(ckpt: Checkpoint): CheckpointSummary {
     tensors,
     hasTokenizer: ckpt.tokenizerJson !== undefined,
     ...(features.length ? { features } : {}),
+    ...(a
+      ? {
+          adapter: {
+            base: a.base.name,
+            ranks: [...new Set([...a.targets.values()].map((t) => t.rank))].sort((x, y) => x - y),
+            alpha: a.adapter.alpha,
+            rslora: a.adapter.rslora,
+            targets: [...a.targets.keys()],
+            replaced: [...a.replaced],
+            bytes: [...a.adapter.targets.flatMap((t) => [t.a, t.b]), ...a.adapter.replacements].reduce((s, t) => s + t.byteLength, 0),
+          },
+        }
+      : {}),
   };
 }
 

@@ -29,6 +29,21 @@ export interface CheckpointSummary {
   sharded: boolean;
   tensors: TensorSummary[];
   hasTokenizer: boolean;
+  /** A LoRA adapter (PEFT) read over a base: its factors; `tensors` etc. describe the adapted model. */
+  adapter?: LoraSummary;
   /** What sets the architecture apart (RoPE scaling, q/k norms, post-norms, soft caps, windows...), when anything does. */
   features?: string[];
+}
+
+export interface LoraSummary {
+  base: string;
+  /** Distinct ranks of the adapted matrices (rank_pattern can vary them). */
+  ranks: number[];
+  alpha: number;
+  rslora: boolean;
+  /** Adapted matrices (canonical names) and tensors replaced whole (modules_to_save). */
+  targets: string[];
+  replaced: string[];
+  /** Bytes of the factors and replacements. */
+  bytes: number;
 }

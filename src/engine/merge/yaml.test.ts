@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { InputError } from '../errors.ts';
 import { resolveTensorParams } from './coefficients.ts';
-import { parseRecipe, type MergeRecipe, type MethodName } from './recipe.ts';
+import { canonicalRecipe, parseRecipe, type MergeRecipe, type MethodName } from './recipe.ts';
 import { methodNames } from './registry.ts';
 import { parseMergekitYaml, recipeToMergekitYaml } from './yaml.ts';
 
@@ -411,8 +411,14 @@ parameters:
     expect(errorOf(`merge_method: ties\n${base}dtype: int4\n`).message).toMatch(/dtype: expected one of float32, float16, bfloat16/);
   });
 
-  it('rejects LoRA references, bad YAML and non-mappings', () => {
-    expect(errorOf('merge_method: ties\nbase_model: b\nmodels:\n  - model: a+lora/adapter\n    parameters: {weight: 1}\n').message).toMatch(/models\[0\]\.model: 'a\+lora\/adapter' looks like a mergekit LoRA reference/);
+  it('keeps LoRA references (MODEL+ADAPTER) whole both ways', () => {
+    const r = parseMergekitYaml('merge_method: ties\nbase_model: b\nmodels:\n  - model: a+lora/adapter\n    parameters: {weight: 1}\n', 'merge.yml');
+    expect(r.models.map((m) => m.model)).toEqual(['a+lora/adapter']);
+    expect(recipeToMergekitYaml(r, 'float32')).toContain('model: a+lora/adapter');
+    expect(canonicalRecipe(parseMergekitYaml(recipeToMergekitYaml(r, 'float32'), 'again.yml'))).toEqual(canonicalRecipe(r));
+  });
+
+  it('rejects bad YAML and non-mappings', () => {
     expect(errorOf('merge_method: ties\nbase_model: [b\n').message).toMatch(/^merge\.yml: not valid YAML/);
     expect(errorOf('merge_method: ties\nmerge_method: linear\n').message).toMatch(/not valid YAML/);
     expect(errorOf('').message).toMatch(/empty config/);

@@ -1,7 +1,9 @@
 /**
  * mergekit YAML import/export for merge recipes (arcee-ai/mergekit `config.py` MergeConfiguration,
  * README "Configuration"). Only the `models:` form is supported: no `slices:`/`modules:`
- * (layer-range assembly), no tokenizer merging, no LoRA references.
+ * (layer-range assembly), no tokenizer merging. A LoRA reference `MODEL+ADAPTER` (the adapter over
+ * MODEL) is a model id like any other, kept whole both ways; the host opens it (the CLI:
+ * cli/mergeArgs.ts modelReference).
  *
  * Mapping (recipe <-> mergekit):
  * - method <-> merge_method; base <-> base_model; models[i] <-> models[i] {model, parameters};
@@ -200,9 +202,6 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
     fail(file, 'models', js.models === undefined ? 'missing: list the models to merge under `models:`' : 'expected a list of {model, parameters}');
   }
   js.models.forEach((m, i) => {
-    if (isPlainObject(m) && typeof m.model === 'string' && m.model.includes('+')) {
-      fail(file, `models[${i}].model`, `'${m.model}' looks like a mergekit LoRA reference (model+lora), which is not supported; merge the adapter first`);
-    }
     if (isPlainObject(m) && isPlainObject(m.model)) {
       fail(file, `models[${i}].model`, 'expected a checkpoint id or path (mergekit model objects with lora/override are not supported)');
     }

@@ -1,16 +1,19 @@
 import { layerDistances, type LayerDistances } from '../analysis/index.ts';
 import { GpuOutOfMemoryError, InputError, TokenizerError, throwIfAborted } from '../errors.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
+import { ADAPTER_CONFIG_FILE, bindAdapter, isAdapterFolder, openAdapter } from '../io/adapter.ts';
 import { openCheckpoint, TOKENIZER_FILE, type Checkpoint } from '../io/checkpoint.ts';
 import { checkCompatibility, type CompatibilityItem } from '../io/compat.ts';
 import { summarise } from '../io/inspect.ts';
 import type { FileSet } from '../io/source.ts';
 import type { CheckpointSummary } from '../io/summary.ts';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.ts';
-import { checkMergeable, planMerge, streamMerge, type MergeJob } from '../merge/execute.ts';
+import { mergeAdaptersAsPeft } from '../merge/adapterExport.ts';
+import { checkMergeable, planMerge, streamMerge, type MergeJob, type MergeProgress } from '../merge/execute.ts';
 import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } from '../merge/export.ts';
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
+import { FactoredMerge } from '../merge/factored.ts';
 import { ResidentMerge, type Residency } from '../merge/resident.ts';
 import { checkContext, defaultContext, encodeText, evaluateTexts, leadingIds, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
 import { GpuModel } from '../model/forward.ts';
@@ -31,7 +34,9 @@ import { checkPlan, planMemory, type MemoryPlan } from './plan.ts';
  * With `resident` (the studio), the base and the fine-tunes stay on the GPU in their stored
  * dtypes between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only
  * the merge kernels and the forward passes; without `resident` (the CLI's default) each
- * evaluation merges tensor by tensor into fresh weights. Both give the same bits. Before loading
+ * evaluation merges tensor by tensor into fresh weights. Both give the same bits (with LoRA adapters
+ * resident, FactoredMerge keeps their factors: the same sums to f32 rounding, in another order).
+ * Before loading
  * anything, a memory plan (plan.ts) from the headers decides which fits the budget — exact
  * resident, compressed resident (only with `compressed`: approximate, labelled), or streamed —
  * and refuses with the shortfall named when none does. GPU work is serialised: a request that
@@ -163,7 +168,7 @@ interface Scored<T> {
 interface Resident {
   rt: GpuRuntime;
   key: string;
-  merge: ResidentMerge;
+  merge: ResidentMerge | FactoredMerge;
   model: GpuModel | undefined;
   /** The buffers the model was built on: rebuilt when the merge's outputs change (output dtype). */
   built: Map<string, GPUBuffer>;
@@ -220,9 +225,21 @@ export class Workspace {
     return [recipe.base, ...recipe.models.map((m) => m.model)].join('|');
   }
 
-  /** Opens a checkpoint folder (headers only) and keeps it under `key`, replacing what was there. */
-  async open(key: string, name: string, files: FileSet, options: WorkOptions = {}): Promise<CheckpointSummary> {
-    const ckpt = await openCheckpoint(files, name, { signal: options.signal });
+  /**
+   * Opens a checkpoint folder (headers only) and keeps it under `key`, replacing what was there.
+   * A PEFT LoRA adapter folder (adapter_config.json) is read over the checkpoint `base` names
+   * (io/adapter.ts) and is then a member like a full fine-tune.
+   */
+  async open(key: string, name: string, files: FileSet, options: WorkOptions & { base?: string } = {}): Promise<CheckpointSummary> {
+    let ckpt: Checkpoint;
+    if (isAdapterFolder(files)) {
+      if (options.base === undefined) throw new InputError(`'${name}' is a LoRA adapter (${ADAPTER_CONFIG_FILE}): it needs a base checkpoint to be read over`, { file: ADAPTER_CONFIG_FILE });
+      const base = this.checkpoint(options.base);
+      if (base.adapter) throw new InputError(`'${name}': the base of an adapter must be a full checkpoint, not the adapter '${base.name}'`, { file: ADAPTER_CONFIG_FILE });
+      ckpt = bindAdapter(await openAdapter(files, name), base);
+    } else {
+      ckpt = await openCheckpoint(files, name, { signal: options.signal });
+    }
     this.forget(key);
     this.checkpoints.set(key, ckpt);
     return summarise(ckpt);
@@ -502,6 +519,30 @@ export class Workspace {
     });
   }
 
+  /**
+   * Writes the merge of LoRA adapters alone (task_arithmetic) as a PEFT adapter folder
+   * (merge/adapterExport.ts: the factors stacked, the coefficients folded in) plus `extraFiles`.
+   */
+  exportAdapter(recipe: MergeRecipe, sink: FolderSink, options: { extraFiles?: Record<string, string | Uint8Array> } = {}): Promise<{ files: string[]; bytes: number }> {
+    return this.serial(async () => {
+      const files = await mergeAdaptersAsPeft(this.job(recipe));
+      for (const [name, content] of Object.entries(options.extraFiles ?? {})) files.set(name, typeof content === 'string' ? new TextEncoder().encode(content) : content);
+      let bytes = 0;
+      for (const [name, data] of files) {
+        const w = await sink.create(name);
+        try {
+          await w.write(data);
+          await w.close();
+        } catch (error) {
+          await w.abort();
+          throw error;
+        }
+        bytes += data.byteLength;
+      }
+      return { files: [...files.keys()], bytes };
+    });
+  }
+
   /** Fresh weights for the recipe (the base uploaded, or the merge streamed) and a model over them. */
   private async fresh(rt: GpuRuntime, recipe: MergeRecipe, context: number | undefined, maxBatch: number | undefined, options: WorkOptions): Promise<LoadedModel> {
     const { signal } = options;
@@ -543,13 +584,18 @@ export class Workspace {
    * or undefined when it does not fit the memory budget after all: the caller then streams.
    */
   private async tryResident(rt: GpuRuntime, recipe: MergeRecipe, base: Checkpoint, models: Checkpoint[], residency: Residency, options: WorkOptions): Promise<{ r: Resident; setupMs: number } | undefined> {
+    // With LoRA adapters among the members their factors stay resident (FactoredMerge, exact
+    // only), for the methods that are one row combine; the others stream.
+    const factored = models.some((m) => m.adapter !== undefined);
+    if (factored && (!FactoredMerge.supports(recipe.method) || residency !== 'exact')) return undefined;
     const key = this.residentKey(recipe);
     if (this.resident && this.resident.key === key && this.resident.rt === rt && this.resident.merge.residency === residency) return { r: this.resident, setupMs: 0 };
     this.dropResident();
     const s0 = performance.now();
-    let merge: ResidentMerge;
+    let merge: ResidentMerge | FactoredMerge;
     try {
-      merge = await ResidentMerge.create(rt, base, models, { residency, signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'resident', ...p }) });
+      const onProgress = (p: MergeProgress): void => options.onProgress?.({ stage: 'resident', ...p });
+      merge = factored ? await FactoredMerge.create(rt, base, models, { signal: options.signal, onProgress }) : await ResidentMerge.create(rt, base, models, { residency, signal: options.signal, onProgress });
     } catch (error) {
       if (error instanceof GpuOutOfMemoryError) return undefined;
       throw error;
