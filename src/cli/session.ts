@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { DEFAULT_METHOD, formatBytes, InputError, Workspace, type GpuRuntime, type MergeRecipe, type ModelSpec, type WorkspaceProgress } from '../engine/index.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
-import { MERGE_ONLY_FLAGS, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
+import { checkpointPath, MERGE_ONLY_FLAGS, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
 import { Progress } from './progress.ts';
 
 /**
@@ -47,7 +47,7 @@ export async function openModel(ws: Workspace, values: MergeArgValues, signal: A
   if (extra.length) throw new InputError(`${extra.map((k) => `--${k}`).join(', ')} only apply to a merge: add --base DIR`);
   const models = values.model ?? [];
   if (models.length !== 1) throw new InputError(models.length === 0 ? '--model DIR is required' : `${models.length} --model folders given: evaluate one, or merge them with --base DIR`);
-  const dir = folder(models[0]!, '--model');
+  const dir = folder(checkpointPath(models[0]!), '--model');
   const recipe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: models[0]!, models: [], parameters: {} };
   await openRecipe(ws, recipe, new Map([[models[0]!, dir]]), signal);
   const ckpt = ws.checkpoint(recipe.base);

@@ -30,6 +30,7 @@ export { ZipWriter, zipSink } from './io/zip.ts';
 export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
 export { parseRecipe, recipeToJson, canonicalRecipe, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
 export { parseMergekitYaml, recipeToMergekitYaml } from './merge/yaml.ts';
+export { modelCard } from './merge/card.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
 export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportResult as MergeExportResult } from './merge/export.ts';

@@ -43,9 +43,12 @@ export async function folderFileSet(path: string): Promise<FileSet> {
   const walk = async (dir: string, depth: number): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name);
-      if (entry.isDirectory()) {
+      // A link counts as what it points to: a Hugging Face cache snapshot is links into blobs/.
+      const target = entry.isSymbolicLink() ? await stat(full).catch(() => undefined) : entry;
+      if (!target) continue;
+      if (target.isDirectory()) {
         if (depth < 2 && !entry.name.startsWith('.')) await walk(full, depth + 1);
-      } else if (entry.isFile()) {
+      } else if (target.isFile()) {
         const rel = relative(path, full).split('\\').join('/');
         files.set(rel, await fileSource(full, rel));
       }

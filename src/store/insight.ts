@@ -1,5 +1,5 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
+import { modelCard, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { errorRecord, isCancelled } from './errors.ts';
 import { engineRecipe } from './merge.ts';
 import { baseOf, buildRecipe, fineTunes } from './recipe.ts';
@@ -62,7 +62,7 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
           base: base.id,
           recipe: engineRecipe(s),
           target,
-          extraFiles: { 'dem-recipe.json': files.json, 'mergekit_config.yml': files.yaml },
+          extraFiles: { 'dem-recipe.json': files.json, 'mergekit_config.yml': files.yaml, 'README.md': files.card },
         });
         set({ exportStatus: 'done', exportFiles: r.files });
         return r.zip ?? null;
@@ -76,7 +76,7 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
     recipeFiles: () => {
       try {
         const recipe = buildRecipe(get(), 'name');
-        return { json: recipeToJson(recipe), yaml: recipeToMergekitYaml(recipe) };
+        return { json: recipeToJson(recipe), yaml: recipeToMergekitYaml(recipe), card: modelCard(recipe) };
       } catch (error) {
         return { error: errorRecord(error).message };
       }

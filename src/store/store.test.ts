@@ -214,6 +214,8 @@ describe('studio workspace', () => {
     if ('error' in files) throw new Error(files.error);
     expect(JSON.parse(files.json).models[0].parameters.weight).toEqual([2, 2, 0.25]);
     expect(files.yaml).toContain('merge_method: task_arithmetic');
+    expect(files.card).toMatch(/^---\n(?:.*\n)*tags:\n- mergekit\n- merge\n/);
+    expect(files.card).toContain(files.yaml.trimEnd());
   });
 
   it('one default coefficient: a new fine-tune gets it, reset restores it (keeping mode and anchor count), the recipe uses it', async () => {

@@ -279,7 +279,8 @@ export interface InsightSlice {
   /** Writes the merged HF folder; 'zip' resolves to the archive (the UI downloads it). */
   exportMerge: (target: FileSystemDirectoryHandle | 'zip') => Promise<Blob | null>;
   /** The current recipe with checkpoint names: {json, yaml}; null when it does not parse (the message says why). */
-  recipeFiles: () => { json: string; yaml: string } | { error: string };
+  /** The recipe as JSON, mergekit YAML and a README.md model card (what an export writes beside the weights). */
+  recipeFiles: () => { json: string; yaml: string; card: string } | { error: string };
 }
 
 export type NoticeLevel = 'error' | 'warning' | 'info';

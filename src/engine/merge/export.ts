@@ -148,7 +148,11 @@ export async function exportMerged(
   }
   const outDtypes = new Set(plan.flatMap((t) => (t.merged ? [t.dtype] : [])));
   const config = { ...base.config };
-  if (outDtypes.size === 1) config.torch_dtype = dtypeName([...outDtypes][0]!);
+  if (outDtypes.size === 1) {
+    // The key(s) the base uses: transformers wrote torch_dtype, and from 4.56 writes dtype.
+    const keys = ['torch_dtype', 'dtype'].filter((k) => k in base.config);
+    for (const key of keys.length ? keys : ['torch_dtype']) config[key] = dtypeName([...outDtypes][0]!);
+  }
   await writeText(sink, CONFIG_FILE, JSON.stringify(config, null, 2) + '\n');
   written.push(CONFIG_FILE);
   for (const name of COPIED_FILES) {
