@@ -381,7 +381,32 @@ export interface StorageSlice {
   clearStorage: () => Promise<void>;
 }
 
+/** What undo/redo restores: the recipe's method, parameters and coefficients. */
+export interface RecipeSnapshot {
+  method: string;
+  params: Record<string, number | boolean>;
+  coefficients: Record<string, CoefficientState>;
+}
+
+export interface HistorySlice {
+  /** Recipes before each change, newest last. */
+  undoStack: RecipeSnapshot[];
+  redoStack: RecipeSnapshot[];
+  /** True while undo/redo writes a snapshot (the history watcher skips it). */
+  historyApplying: boolean;
+  undo: () => void;
+  redo: () => void;
+  clearHistory: () => void;
+  /**
+   * Applies a recipe (an imported recipe JSON or mergekit YAML, or the page's URL) to the
+   * workspace: method, global parameters and the coefficients of fine-tunes matched by name
+   * (or a path's last part). Returns a problem instead of applying part of it.
+   */
+  applyRecipe: (recipe: MergeRecipe) => { ok: true; unmatched: string[] } | { ok: false; error: string };
+}
+
 export type StudioState = GpuSlice &
+  HistorySlice &
   WorkspaceSlice &
   ValidationSlice &
   MergeSlice &
