@@ -9,6 +9,7 @@ import { ExplorePanel } from './Explore.tsx';
 import { ExportPanel, GeneratePanel, LayersPanel } from './Insight.tsx';
 import { Notifications } from './Notifications.tsx';
 import { PerplexityPanel } from './Perplexity.tsx';
+import { useRecipeUrl, useUndoKeys } from './RecipeTools.tsx';
 import { SearchPanel } from './Search.tsx';
 import { StoragePanel } from './StoragePanel.tsx';
 import { useStudio } from './store.tsx';
@@ -20,6 +21,8 @@ export function App() {
   useEffect(() => {
     void connect();
   }, [connect]);
+  useUndoKeys();
+  useRecipeUrl();
 
   return (
     <div className="app">
