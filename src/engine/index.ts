@@ -25,6 +25,7 @@ export { inspectCheckpoint, summarise } from './io/inspect.ts';
 export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
 export { ZipWriter, zipSink } from './io/zip.ts';
+export { Zip64Writer, zip64Sink, centralDirectory, type ByteOut } from './io/zip64.ts';
 
 // Merging
 export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
