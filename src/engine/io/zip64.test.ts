@@ -66,6 +66,8 @@ describe('Zip64Writer', () => {
     ) as [string, number, string][];
     const sha = (chunks: Uint8Array[]): string => execFileSync('sha256sum', { input: Buffer.concat(chunks) }).toString().split(' ')[0]!;
     expect(listing).toEqual(files.map(([name, chunks]) => [name, chunks.reduce((s, c) => s + c.length, 0), sha(chunks)]));
+    // Info-ZIP's unzip (what the e2e export check uses) tests every entry's CRC too.
+    expect(execFileSync('unzip', ['-t', path], { encoding: 'utf8' })).toMatch(/No errors detected/);
   });
 
   it('CRC-32 of the standard check string is 0xCBF43926, and continues across chunks', () => {
