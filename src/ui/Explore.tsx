@@ -4,6 +4,8 @@ import { selectCheckpoints, selectHeatmap, selectJob, selectRunHeatmap, selectRu
 import { Heatmap } from './Heatmap.tsx';
 import { SERIES_COLORS } from './Perplexity.tsx';
 import { useStudio } from './store.tsx';
+import { TableDownloads } from './TableDownloads.tsx';
+import { searchTable } from './tables.ts';
 
 /** How perplexity responds to one coefficient (a curve per distribution) or to two (a heat map). */
 export function ExplorePanel() {
@@ -70,6 +72,7 @@ function Sweep({ tunes }: { tunes: CheckpointEntry[] }) {
         <button type="button" className="button button--small" disabled={busy} onClick={() => void run(chosen, range.from, range.to, range.steps)} data-testid="sweep-run">
           Sweep
         </button>
+        {sweep && sweep.rows.length > 0 && <TableDownloads name="sweep" table={() => searchTable(sweep.rows, tunes.map((t) => t.name), sets)} testId="sweep-download" />}
       </div>
       <div className="chart" style={{ height: 220 }}>
         <ResponsiveContainer width="100%" height={220}>
