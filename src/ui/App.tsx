@@ -14,6 +14,7 @@ import { SearchPanel } from './Search.tsx';
 import { StoragePanel } from './StoragePanel.tsx';
 import { useStudio } from './store.tsx';
 import { TrainPanel } from './TrainPanel.tsx';
+import { UpdatePrompt } from './UpdatePrompt.tsx';
 import { ValidationPanel } from './Validation.tsx';
 
 export function App() {
@@ -55,6 +56,7 @@ export function App() {
         </div>
       </main>
       <Notifications />
+      <UpdatePrompt />
       <DropZone />
     </div>
   );

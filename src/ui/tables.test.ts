@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { searchTable, tableCsv, tableJson } from './tables.ts';
 
 describe('table downloads', () => {
-  const rows = [
+  const rows: { id: number; weights: number[]; ppls: Record<string, number>; objective: number; scores?: Record<string, number>; taskObjective?: number }[] = [
     { id: 1, weights: [0.5, -0.25], ppls: { s1: 12.345678901234, s2: 7 }, objective: 9.67, scores: { s1: 0.5 }, taskObjective: 0.5 },
     { id: 2, weights: [1, 0], ppls: { s1: 11 }, objective: Infinity },
   ];
