@@ -107,3 +107,41 @@ test('Ctrl+Z / Ctrl+Shift+Z undo and redo; the recipe is in the URL and applies 
   await page.getByTestId('import-recipe').setInputFiles({ name: 'bad.yml', mimeType: 'application/yaml', buffer: Buffer.from('merge_method: ties\nslices: []\n') });
   await expect(page.getByTestId('import-status')).toContainText('bad.yml: slices: only `models:` configs are supported');
 });
+
+test('heat map: viridis cells with a legend, reachable by keyboard, as a table; a cell sets both coefficients; tables download as CSV/JSON', async ({ page }) => {
+  await openStudio(page);
+  await loadThree(page);
+  await page.getByTestId('validation-name').fill('prose');
+  await page.getByTestId('validation-text').fill('The lighthouse keeper walked along the shore. The sea was calm and the night was long.');
+  await page.getByTestId('validation-add').click();
+  const heat = page.getByTestId('heatmap');
+  await heat.locator('input[type="number"]').nth(2).fill('2');
+  await page.getByTestId('heatmap-run').click();
+  const cells = page.getByTestId('heatmap-svg-cell');
+  await expect(cells).toHaveCount(4, { timeout: 120_000 });
+  await expect(page.getByTestId('heatmap-svg-legend')).toBeVisible();
+  // Viridis ends: the lowest value's cell is dark purple-ish, the highest yellow-ish.
+  const fills = await page.getByTestId('heatmap-svg').locator('rect').evaluateAll((rs) => rs.map((r) => r.getAttribute('fill')));
+  expect(fills).toContain('rgb(68,1,84)');
+  expect(fills).toContain('rgb(253,231,37)');
+  // Keyboard: focus a cell and press Enter → both coefficients take its coordinates.
+  const last = cells.nth(3);
+  const label = (await last.getAttribute('aria-label'))!;
+  const [, x, y] = /ω tiny-gpt2-ft-a (\S+), ω tiny-gpt2-ft-b (\S+):/.exec(label)!;
+  await last.focus();
+  await page.keyboard.press('Enter');
+  await expect(coefficient(page, 'tiny-gpt2-ft-a').getByTestId('coefficient-slider-number')).toHaveValue(String(Number(x)));
+  await expect(coefficient(page, 'tiny-gpt2-ft-b').getByTestId('coefficient-slider-number')).toHaveValue(String(Number(y)));
+  await page.getByTestId('heatmap-svg-table-toggle').click();
+  await expect(page.getByTestId('heatmap-svg-table').locator('tbody td')).toHaveCount(4);
+  // The perplexity table as CSV.
+  const download = page.waitForEvent('download');
+  await page.getByTestId('ppl-download-csv').click();
+  const csv = await (await download).createReadStream().then(async (s) => {
+    const chunks: Buffer[] = [];
+    for await (const c of s) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  });
+  expect(csv.split('\r\n')[0]).toMatch(/^set,merge,/);
+  expect(csv).toContain('prose,');
+});

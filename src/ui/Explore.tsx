@@ -1,6 +1,6 @@
 import { useId, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { selectCheckpoints, selectHeatmap, selectJob, selectRunHeatmap, selectRunSweep, selectSweep, selectValidationSets, type CheckpointEntry } from '../store/index.ts';
+import { selectCheckpoints, selectHeatmap, selectSetCoefficient, selectJob, selectRunHeatmap, selectRunSweep, selectSweep, selectValidationSets, type CheckpointEntry } from '../store/index.ts';
 import { Heatmap } from './Heatmap.tsx';
 import { SERIES_COLORS } from './Perplexity.tsx';
 import { useStudio } from './store.tsx';
@@ -95,6 +95,7 @@ function Sweep({ tunes }: { tunes: CheckpointEntry[] }) {
 
 function TwoD({ tunes }: { tunes: CheckpointEntry[] }) {
   const heat = useStudio(selectHeatmap);
+  const setCoefficient = useStudio(selectSetCoefficient);
   const run = useStudio(selectRunHeatmap);
   const job = useStudio(selectJob);
   const [x, setX] = useState('');
@@ -131,7 +132,20 @@ function TwoD({ tunes }: { tunes: CheckpointEntry[] }) {
           Map
         </button>
       </div>
-      {heat && <Heatmap xs={heat.xs} ys={heat.ys} cells={cells} xLabel={`ω ${name(heat.xId)}`} yLabel={`ω ${name(heat.yId)}`} format={(v) => v.toFixed(3)} />}
+      {heat && (
+        <Heatmap
+          xs={heat.xs}
+          ys={heat.ys}
+          cells={cells}
+          xLabel={`ω ${name(heat.xId)}`}
+          yLabel={`ω ${name(heat.yId)}`}
+          format={(v) => v.toFixed(3)}
+          onSelect={(x, y) => {
+            setCoefficient(heat.xId, Number(x));
+            setCoefficient(heat.yId, Number(y));
+          }}
+        />
+      )}
     </div>
   );
 }
