@@ -43,7 +43,8 @@ export default defineConfig({
     // update never swaps code under an open workspace; the next visit runs it.
     VitePWA({
       registerType: 'prompt',
-      injectRegister: 'script-defer',
+      // Registered by the page (src/ui/UpdatePrompt.tsx) so it can offer "new version — reload".
+      injectRegister: false,
       manifest: {
         name: 'DEM Studio',
         short_name: 'DEM Studio',

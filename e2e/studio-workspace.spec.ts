@@ -155,7 +155,7 @@ test.describe('DEM workspace', () => {
       const [s, c] = await Promise.all([readFile(join(unzipped, name)), readFile(join(cli, name))]);
       expect(Buffer.compare(s, c), `${name} differs from dem merge`).toBe(0);
     }
-    expect((await readdir(unzipped)).sort()).toEqual(expect.arrayContaining(['dem-recipe.json', 'mergekit_config.yml']));
+    expect((await readdir(unzipped)).sort()).toEqual(expect.arrayContaining(['dem-recipe.json', 'mergekit_config.yml', 'README.md']));
     const recipe = JSON.parse(await readFile(join(unzipped, 'dem-recipe.json'), 'utf8'));
     expect(recipe.models.map((m: { parameters: { weight: number } }) => m.parameters.weight)).toEqual([0.5, -0.25]);
   });

@@ -1,5 +1,5 @@
 import { basename, extname } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.ts';
 import { checkContext, DEFAULT_MAX_TOKENS, defaultContext, InputError, type KeyedTaskScore } from '../engine/index.ts';
 import { table } from './format.ts';
 import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
@@ -46,7 +46,7 @@ export function taskJson(name: string, t: KeyedTaskScore): Record<string, unknow
 export const taskName = (path: string): string => basename(path, extname(path));
 
 export async function runEval(args: string[], env: CommandEnv = {}): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args,
     options: {
       ...MERGE_OPTIONS,

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.ts';
 import { InputError, TextStream } from '../engine/index.ts';
 import { printable } from './format.ts';
 import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
@@ -35,7 +35,7 @@ function parseFloatOption(name: string, v: string | undefined): number | undefin
 }
 
 export async function runGenerate(args: string[], env: CommandEnv = {}): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args,
     options: {
       ...MERGE_OPTIONS,

@@ -347,8 +347,10 @@ describe('dem merge: export files', () => {
   it('dem-recipe.json and mergekit_config.yml parse back to the recipe, and --config reproduces the bytes', async () => {
     const { dir, recipe } = await mergeAndVerify('breadcrumbs gpt2 (round trip)', [...gpt2(0.5, -0.2, 0.9), '--method', 'breadcrumbs', '--density', '0.8', '--gamma', '0.05', '--lambda', '1.1']);
     const yaml = parseMergekitYaml(readFileSync(join(dir, 'mergekit_config.yml'), 'utf8'), 'mergekit_config.yml');
-    // The YAML always states the output dtype (the base's, float32, when the recipe names none).
-    expect(canonicalRecipe(yaml)).toEqual({ ...canonicalRecipe(recipe), dtype: 'float32' });
+    // The YAML names the folders relative to itself (conventions.test.ts) and always states the
+    // output dtype (the base's, float32, when the recipe names none).
+    const absolute = { ...yaml, base: resolve(dir, yaml.base), models: yaml.models.map((m) => ({ ...m, model: resolve(dir, m.model) })) };
+    expect(canonicalRecipe(absolute)).toEqual({ ...canonicalRecipe(recipe), dtype: 'float32' });
     expect(recipe.models.map((m) => m.parameters.weight)).toEqual([0.5, -0.2, 0.9]);
     const again = outDir();
     await dem('--config', join(dir, 'mergekit_config.yml'), '--out', again);

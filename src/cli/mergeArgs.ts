@@ -23,6 +23,7 @@ import {
   type Workspace,
 } from '../engine/index.ts';
 import { folderFileSet, readTextFileBounded } from '../node/files.ts';
+import { findInHubCache, hubCacheDir, looksLikeHubId } from '../node/hfCache.ts';
 import { wrap } from './format.ts';
 
 /** One flag per merge parameter any method declares (ω is given per model as DIR:WEIGHT). */
@@ -114,14 +115,31 @@ export function givenParams(v: MergeArgValues): Record<string, number | boolean 
   return out;
 }
 
+/**
+ * The folder a recipe's checkpoint id names: a folder relative to the working directory (as
+ * mergekit resolves it), else to the YAML's folder (where dem merge's exported YAML points),
+ * else a hub id's snapshot in the local Hugging Face cache. An id that can only be a hub id and
+ * is not cached is refused here; a path that does not exist is left to the caller's message.
+ */
+export function checkpointPath(id: string, yamlDir?: string): string {
+  if (existsSync(resolve(id))) return resolve(id);
+  if (yamlDir !== undefined && existsSync(resolve(yamlDir, id))) return resolve(yamlDir, id);
+  if (!looksLikeHubId(id)) return yamlDir === undefined ? resolve(id) : resolve(yamlDir, id);
+  const cache = hubCacheDir();
+  const snapshot = findInHubCache(id, cache);
+  if (snapshot) return snapshot;
+  const where = [resolve(id), ...(yamlDir === undefined ? [] : [resolve(yamlDir, id)])].join(', ');
+  throw new InputError(`'${id}' is not a folder (${where}) and not in the local Hugging Face cache (looked in ${cache}; set HF_HUB_CACHE or HF_HOME to another cache)`);
+}
+
 /** Builds (and validates, through parseRecipe) the recipe the options describe. */
 export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths: Map<string, string> } {
   if (v.config) {
     const file = resolve(v.config);
     const recipe = parseMergekitYaml(readTextFileBounded(file, MAX_YAML_CHARS, v.config, 'a mergekit config'), basename(file));
     const paths = new Map<string, string>();
-    // mergekit resolves local model paths against the working directory; fall back to the YAML's folder.
-    const local = (id: string): string => (existsSync(resolve(id)) ? resolve(id) : resolve(dirname(file), id));
+    // mergekit resolves local model paths against the working directory; then the YAML's folder, then the Hugging Face cache.
+    const local = (id: string): string => checkpointPath(id, dirname(file));
     for (const id of [recipe.base, ...recipe.models.map((m) => m.model)]) {
       const ref = modelReference(id);
       if (ref.adapter !== undefined) paths.set(ref.model, local(ref.model));
@@ -150,7 +168,7 @@ export function recipeFromArgs(v: MergeArgValues): { recipe: MergeRecipe; paths:
     ...(dtype ? { dtype } : {}),
   };
   const recipe = parseRecipe(json, 'command line');
-  const paths = new Map([v.base, ...models.map((m) => m.path)].map((p) => [ids.get(p) ?? p, resolve(p)]));
+  const paths = new Map([v.base, ...models.map((m) => m.path)].map((p) => [ids.get(p) ?? p, checkpointPath(p)]));
   return { recipe, paths };
 }
 

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.ts';
 import { checkContext, defaultContext, InputError, recipeToJson, type TextScore } from '../engine/index.ts';
 import { printable, table } from './format.ts';
 import { MERGE_HELP, MERGE_OPTIONS } from './mergeArgs.ts';
@@ -40,7 +40,7 @@ export function pplJson(r: TextScore): Record<string, unknown> {
 }
 
 export async function runPpl(args: string[], env: CommandEnv = {}): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args,
     options: {
       ...MERGE_OPTIONS,

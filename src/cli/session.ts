@@ -4,7 +4,7 @@ import { ADAPTER_CONFIG_FILE, DEFAULT_METHOD, formatBytes, InputError, MAX_TEXT_
 import { readTextFileBounded } from '../node/files.ts';
 import { createNodeRuntime } from '../node/gpu.ts';
 import type { Disk } from '../node/sink.ts';
-import { MERGE_ONLY_FLAGS, modelReference, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
+import { checkpointPath, MERGE_ONLY_FLAGS, modelReference, openRecipe, recipeFromArgs, type MergeArgValues } from './mergeArgs.ts';
 import { Progress } from './progress.ts';
 
 /**
@@ -55,12 +55,12 @@ export async function openModel(ws: Workspace, values: MergeArgValues, signal: A
   const ref = modelReference(id);
   const paths = new Map<string, string>();
   if (ref.adapter === undefined) {
-    const dir = folder(id, '--model');
+    const dir = folder(checkpointPath(id), '--model');
     if (existsSync(join(dir, ADAPTER_CONFIG_FILE))) throw new InputError(`--model ${id} is a LoRA adapter: give the model it applies to, --base DIR --model ${id} or --model BASE+${id}`);
     paths.set(id, dir);
   } else {
-    paths.set(ref.model, folder(ref.model, '--model'));
-    paths.set(id, folder(ref.adapter, '--model'));
+    paths.set(ref.model, folder(checkpointPath(ref.model), '--model'));
+    paths.set(id, folder(checkpointPath(ref.adapter), '--model'));
   }
   const recipe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: id, models: [], parameters: {} };
   await openRecipe(ws, recipe, paths, signal);

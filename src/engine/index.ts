@@ -39,11 +39,13 @@ export { inspectCheckpoint, summarise } from './io/inspect.ts';
 export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
 export { ZipWriter, zipSink } from './io/zip.ts';
+export { Zip64Writer, zip64Sink, centralDirectory, type ByteOut } from './io/zip64.ts';
 
 // Merging
 export { METHODS, DEFAULT_METHOD, WEIGHT, getMethod, methodNames, methodsTaking, isMethodName, usesWeights, allParams, type MergeMethod, type ParamSpec } from './merge/registry.ts';
 export { parseRecipe, recipeToJson, canonicalRecipe, type MergeRecipe, type MethodName, type Coefficient } from './merge/recipe.ts';
 export { parseMergekitYaml, recipeToMergekitYaml, MAX_YAML_CHARS } from './merge/yaml.ts';
+export { modelCard } from './merge/card.ts';
 export { resolveTensorParams, resolveCoefficient } from './merge/coefficients.ts';
 export { streamMerge, planMerge, checkMergeable, type MergeJob, type MergedTensor, type PlannedTensor, type MergeProgress } from './merge/execute.ts';
 export { exportMerged, planShards, type FolderSink, type FileWriter, type ExportPlan, type ExportResult as MergeExportResult } from './merge/export.ts';

@@ -1,6 +1,7 @@
 import { persist } from 'zustand/middleware';
 import { createStore, type StateCreator, type StoreApi } from 'zustand/vanilla';
 import { createGpuSlice, watchEngine } from './gpu.ts';
+import { createHistorySlice, watchHistory } from './history.ts';
 import { createInsightSlice } from './insight.ts';
 import { createMergeSlice } from './merge.ts';
 import { createNotificationsSlice } from './notifications.ts';
@@ -31,6 +32,7 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
     ...createWorkspaceSlice(deps)(...a),
     ...createValidationSlice(deps)(...a),
     ...createMergeSlice(deps)(...a),
+    ...createHistorySlice(...a),
     ...createSearchSlice(deps)(...a),
     ...createInsightSlice(deps)(...a),
     ...createNotificationsSlice(...a),
@@ -50,13 +52,17 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
     store = createStore<StudioState>()(slices);
     resolveRestored();
   }
-  const unwatch = [watchEngine(deps, store), opfs?.watch(store)];
+  const unwatch = [watchEngine(deps, store), opfs?.watch(store), watchHistory(store)];
+  // Restoring the saved workspace is where history starts, not a step to undo.
+  void restored.then(() => store.getState().clearHistory());
   return { ...store, dispose: () => unwatch.forEach((off) => off?.()), restored };
 }
 
 export * from './selectors.ts';
 export { COEF_MAX, COEF_MIN, coefficientOf, defaultCoefficient } from './merge.ts';
 export { linspace } from './search.ts';
+export { recipeFromHash, recipeHash } from './share.ts';
+export { COALESCE_MS } from './history.ts';
 export { perplexityChosen, readyTasks } from './tasks.ts';
 export { comparisonOf, type ComparisonSource } from './comparison.ts';
 export { indexedDbStorage } from './persist.ts';

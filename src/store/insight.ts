@@ -1,5 +1,5 @@
 import type { StateCreator } from 'zustand/vanilla';
-import { dominantFloatDtype, dtypeName, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
+import { dominantFloatDtype, dtypeName, modelCard, recipeToJson, recipeToMergekitYaml } from '../engine/index.ts';
 import { errorRecord, isCancelled } from './errors.ts';
 import { engineRecipe } from './merge.ts';
 import { baseOf, buildRecipe, fineTunes } from './recipe.ts';
@@ -64,7 +64,7 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
           base: base.id,
           recipe: engineRecipe(s),
           target,
-          extraFiles: { 'dem-recipe.json': files.json, 'mergekit_config.yml': files.yaml },
+          extraFiles: { 'dem-recipe.json': files.json, 'mergekit_config.yml': files.yaml, 'README.md': files.card },
         });
         set({ exportStatus: 'done', exportFiles: r.files });
         return r.zip ?? null;
@@ -79,7 +79,7 @@ export const createInsightSlice = ({ engine }: StoreDeps): StateCreator<StudioSt
       try {
         const recipe = buildRecipe(get(), 'name');
         const baseDtype = dominantFloatDtype(baseOf(get().checkpoints)?.summary?.tensors ?? []) ?? 'F32';
-        return { json: recipeToJson(recipe), yaml: recipeToMergekitYaml(recipe, dtypeName(baseDtype)) };
+        return { json: recipeToJson(recipe), yaml: recipeToMergekitYaml(recipe, dtypeName(baseDtype)), card: modelCard(recipe, dtypeName(baseDtype)) };
       } catch (error) {
         return { error: errorRecord(error).message };
       }

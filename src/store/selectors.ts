@@ -119,3 +119,8 @@ export const selectSetTrainedTokens = field('setTrainedTokens');
 export const selectComparisonStatus = field('comparisonStatus');
 export const selectComparisonError = field('comparisonError');
 export const selectMeasureComparison = field('measureComparison');
+export const selectUndo = field('undo');
+export const selectRedo = field('redo');
+export const selectCanUndo = (s: StudioState): boolean => s.undoStack.length > 0;
+export const selectCanRedo = (s: StudioState): boolean => s.redoStack.length > 0;
+export const selectApplyRecipe = field('applyRecipe');

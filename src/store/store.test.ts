@@ -1,12 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { CancelledError, GpuDeviceLostError, SafetensorsError, type AdapterSummary, type CheckpointSummary } from '../engine/index.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { CancelledError, GpuDeviceLostError, InputError, parseMergekitYaml, parseRecipe, SafetensorsError, type AdapterSummary, type CheckpointSummary } from '../engine/index.ts';
 import type { EngineApi, RequestOptions } from '../worker/client.ts';
 import { WorkerCrashedError, type EngineError } from '../worker/errors.ts';
 import type { FileEntry } from '../worker/protocol.ts';
 import type { StorageValue } from 'zustand/middleware';
 import type { RequestBodies, Results } from '../worker/protocol.ts';
 import type { WorkspaceKind } from '../worker/client.ts';
-import { createStudioStore, defaultCoefficient, selectCheckpoints, selectGpuStatus, selectNotifications, type PersistedWorkspace } from './index.ts';
+import { COALESCE_MS, createStudioStore, defaultCoefficient, recipeFromHash, recipeHash, selectCheckpoints, selectGpuStatus, selectNotifications, type PersistedWorkspace } from './index.ts';
 import { PERSIST_KEY } from './persist.ts';
 
 const adapter: AdapterSummary = { vendor: 'google', architecture: 'swiftshader', description: '', features: [], maxBufferSize: 1, maxStorageBufferBindingSize: 1 };
@@ -214,6 +214,8 @@ describe('studio workspace', () => {
     if ('error' in files) throw new Error(files.error);
     expect(JSON.parse(files.json).models[0].parameters.weight).toEqual([2, 2, 0.25]);
     expect(files.yaml).toContain('merge_method: task_arithmetic');
+    expect(files.card).toMatch(/^---\n(?:.*\n)*tags:\n- mergekit\n- merge\n/);
+    expect(files.card).toContain(files.yaml.trimEnd());
   });
 
   it('one default coefficient: a new fine-tune gets it, reset restores it (keeping mode and anchor count), the recipe uses it', async () => {
@@ -322,5 +324,118 @@ describe('studio workspace', () => {
     expect(cards.a?.files[0]?.file).toBeInstanceOf(Blob);
     expect(cards.base).toMatchObject({ status: 'failed', role: 'base', needsReselect: true });
     expect(cards.base?.error?.message).toMatch(/Choose “base” again/);
+  });
+});
+
+describe('undo/redo, shared recipes and imports', () => {
+  async function twoTunes() {
+    const { fake, store } = await workspace();
+    await store.getState().addCheckpoint('base', []);
+    const a = await store.getState().addCheckpoint('a', []);
+    const b = await store.getState().addCheckpoint('b', []);
+    await settle();
+    store.getState().clearHistory();
+    return { fake, store, a, b };
+  }
+
+  it('undoes and redoes coefficients, method and parameters; a drag is one step; a new change clears redo; undo re-measures', async () => {
+    let t = 10_000;
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => t);
+    try {
+      const { store, a, b } = await twoTunes();
+      const st = () => store.getState();
+      // A drag: many changes within COALESCE_MS of each other.
+      for (const v of [0.9, 0.8, 0.7, 0.6]) {
+        st().setCoefficient(a, v);
+        t += COALESCE_MS / 3;
+      }
+      t += COALESCE_MS * 2;
+      st().setMethod('ties');
+      t += COALESCE_MS * 2;
+      st().setParam('density', 0.4);
+      t += COALESCE_MS * 2;
+      st().setCoefficient(b, -0.5);
+      expect(st().undoStack.length).toBe(4);
+      st().undo();
+      expect(st().coefficients[b]?.value ?? 1).toBe(1);
+      expect(st().params.density).toBe(0.4);
+      st().undo();
+      expect(st().params.density).toBeUndefined();
+      expect(st().method).toBe('ties');
+      st().undo();
+      expect(st().method).toBe('task_arithmetic');
+      expect(st().coefficients[a]?.value).toBe(0.6);
+      st().undo();
+      expect(st().coefficients[a]?.value ?? 1).toBe(1);
+      expect(st().undoStack.length).toBe(0);
+      st().undo(); // nothing left: no change
+      expect(st().coefficients[a]?.value ?? 1).toBe(1);
+      st().redo();
+      st().redo();
+      expect([st().coefficients[a]?.value, st().method]).toEqual([0.6, 'ties']);
+      expect(st().redoStack.length).toBe(2);
+      const evaluate = vi.fn(async () => {});
+      store.setState({ evaluate });
+      st().undo();
+      st().redo();
+      expect(evaluate).toHaveBeenCalledTimes(2);
+      t += COALESCE_MS * 2;
+      st().setCoefficient(b, 0.3);
+      expect(st().redoStack.length).toBe(0);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('applies a mergekit YAML by fine-tune name (or a path\'s last part), as one undoable step', async () => {
+    const { store, a, b } = await twoTunes();
+    const yaml = 'merge_method: ties\nbase_model: ../models/base\nmodels:\n  - model: ../models/a\n    parameters: {weight: 0.7, density: 0.5}\n  - model: b\n    parameters: {weight: [0.2, 1.0, 0.4], density: 0.5}\nparameters:\n  normalize: false\n';
+    const r = store.getState().applyRecipe(parseMergekitYaml(yaml, 'x.yml'));
+    expect(r).toEqual({ ok: true, unmatched: [] });
+    const s = store.getState();
+    expect([s.method, s.params.density, s.params.normalize]).toEqual(['ties', 0.5, false]);
+    expect(s.coefficients[a]).toMatchObject({ mode: 'scalar', value: 0.7 });
+    expect(s.coefficients[b]).toMatchObject({ mode: 'layers', anchors: [0.2, 1, 0.4] });
+    expect(s.recipeFiles()).toMatchObject({ yaml: expect.stringContaining('density: 0.5') });
+    store.getState().undo();
+    expect(store.getState().method).toBe('task_arithmetic');
+    expect(store.getState().coefficients[a]?.value ?? 1).toBe(1);
+  });
+
+  it('a recipe naming a fine-tune that is not loaded says so; one that leaves a fine-tune out gives it ω = 0; what the controls cannot hold is refused whole', async () => {
+    const { store, a, b } = await twoTunes();
+    const json = { version: 1, method: 'task_arithmetic', base: 'base', models: [{ model: 'a', parameters: { weight: 0.5 } }, { model: 'zzz', parameters: { weight: 1 } }], parameters: { lambda: 0.8 } };
+    expect(store.getState().applyRecipe(parseRecipe(json))).toEqual({ ok: true, unmatched: ['zzz'] });
+    expect([store.getState().coefficients[a]?.value, store.getState().coefficients[b]?.value, store.getState().params.lambda]).toEqual([0.5, 0, 0.8]);
+    const before = store.getState().coefficients;
+    const differing = parseMergekitYaml('merge_method: ties\nbase_model: base\nmodels:\n  - model: a\n    parameters: {weight: 1, density: 0.5}\n  - model: b\n    parameters: {weight: 1, density: 0.3}\n');
+    expect(store.getState().applyRecipe(differing)).toEqual({ ok: false, error: 'models[].parameters.density: the studio holds one density for all models; this recipe gives each its own' });
+    const filtered = parseMergekitYaml('merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: a\n    parameters:\n      weight:\n        - filter: mlp\n          value: 0.5\n        - value: 1\n');
+    expect(store.getState().applyRecipe(filtered)).toMatchObject({ ok: false, error: expect.stringMatching(/^a: weight .* is not a number or a curve of 2–8 anchors/) });
+    expect(store.getState().coefficients).toBe(before);
+  });
+
+  it('the URL fragment carries the recipe by name and reads back to the same controls; a bad fragment is an InputError', async () => {
+    const { store, a, b } = await twoTunes();
+    store.getState().setMethod('dare_ties');
+    store.getState().setParam('density', 0.6);
+    store.getState().setCoefficient(a, 0.25);
+    store.getState().setCoefficientMode(b, 'layers');
+    store.getState().setAnchor(b, 1, -0.5);
+    const files = store.getState().recipeFiles();
+    if ('error' in files) throw new Error(files.error);
+    const hash = recipeHash(parseRecipe(JSON.parse(files.json)));
+    expect(hash).toMatch(/^#recipe=%7B/);
+    const want = { method: store.getState().method, params: store.getState().params, coefficients: store.getState().coefficients };
+    const fresh = await twoTunes();
+    expect(fresh.store.getState().applyRecipe(recipeFromHash(hash)!)).toEqual({ ok: true, unmatched: [] });
+    const got = fresh.store.getState();
+    expect(got.method).toBe(want.method);
+    expect(got.params.density).toBe(0.6);
+    expect(got.coefficients[fresh.a]).toMatchObject({ mode: 'scalar', value: 0.25 });
+    expect(got.coefficients[fresh.b]).toMatchObject({ mode: 'layers', anchors: want.coefficients[b]!.anchors });
+    expect(recipeFromHash('#other=1')).toBeUndefined();
+    expect(() => recipeFromHash('#recipe=%7Bnope')).toThrow(InputError);
+    expect(() => recipeFromHash(`#recipe=${encodeURIComponent(JSON.stringify({ version: 1, method: 'magic', base: 'b', models: [] }))}`)).toThrow(/unknown merge method 'magic'/);
   });
 });

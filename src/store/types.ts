@@ -290,7 +290,8 @@ export interface InsightSlice {
   /** Writes the merged HF folder; 'zip' resolves to the archive (the UI downloads it). */
   exportMerge: (target: FileSystemDirectoryHandle | 'zip') => Promise<Blob | null>;
   /** The current recipe with checkpoint names: {json, yaml}; null when it does not parse (the message says why). */
-  recipeFiles: () => { json: string; yaml: string } | { error: string };
+  /** The recipe as JSON, mergekit YAML and a README.md model card (what an export writes beside the weights). */
+  recipeFiles: () => { json: string; yaml: string; card: string } | { error: string };
 }
 
 export type NoticeLevel = 'error' | 'warning' | 'info';
@@ -397,7 +398,32 @@ export interface StorageSlice {
   clearStorage: () => Promise<void>;
 }
 
+/** What undo/redo restores: the recipe's method, parameters and coefficients. */
+export interface RecipeSnapshot {
+  method: string;
+  params: Record<string, number | boolean | string>;
+  coefficients: Record<string, CoefficientState>;
+}
+
+export interface HistorySlice {
+  /** Recipes before each change, newest last. */
+  undoStack: RecipeSnapshot[];
+  redoStack: RecipeSnapshot[];
+  /** True while undo/redo writes a snapshot (the history watcher skips it). */
+  historyApplying: boolean;
+  undo: () => void;
+  redo: () => void;
+  clearHistory: () => void;
+  /**
+   * Applies a recipe (an imported recipe JSON or mergekit YAML, or the page's URL) to the
+   * workspace: method, global parameters and the coefficients of fine-tunes matched by name
+   * (or a path's last part). Returns a problem instead of applying part of it.
+   */
+  applyRecipe: (recipe: MergeRecipe) => { ok: true; unmatched: string[] } | { ok: false; error: string };
+}
+
 export type StudioState = GpuSlice &
+  HistorySlice &
   WorkspaceSlice &
   ValidationSlice &
   MergeSlice &

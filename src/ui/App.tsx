@@ -9,10 +9,12 @@ import { ExplorePanel } from './Explore.tsx';
 import { ExportPanel, GeneratePanel, LayersPanel } from './Insight.tsx';
 import { Notifications } from './Notifications.tsx';
 import { PerplexityPanel } from './Perplexity.tsx';
+import { useRecipeUrl, useUndoKeys } from './RecipeTools.tsx';
 import { SearchPanel } from './Search.tsx';
 import { StoragePanel } from './StoragePanel.tsx';
 import { useStudio } from './store.tsx';
 import { TrainPanel } from './TrainPanel.tsx';
+import { UpdatePrompt } from './UpdatePrompt.tsx';
 import { ValidationPanel } from './Validation.tsx';
 
 export function App() {
@@ -20,6 +22,8 @@ export function App() {
   useEffect(() => {
     void connect();
   }, [connect]);
+  useUndoKeys();
+  useRecipeUrl();
 
   return (
     <div className="app">
@@ -52,6 +56,7 @@ export function App() {
         </div>
       </main>
       <Notifications />
+      <UpdatePrompt />
       <DropZone />
     </div>
   );

@@ -20,6 +20,7 @@ import {
 } from '../store/index.ts';
 import type { ParamSpec } from '../engine/index.ts';
 import { formatCoef } from './format.ts';
+import { RecipeTools } from './RecipeTools.tsx';
 import { useStudio } from './store.tsx';
 
 /** The merge: method, its parameters, and one coefficient ω per fine-tune. */
@@ -35,6 +36,7 @@ export function CoefficientsPanel() {
       <h2 id="coef-title" className="section-title">
         Merge
       </h2>
+      <RecipeTools />
       <MethodPicker />
       {info && <p className="muted small">{info.description}</p>}
       {info?.usesWeights === false ? (

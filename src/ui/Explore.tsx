@@ -1,9 +1,11 @@
 import { useId, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { selectCheckpoints, selectHeatmap, selectJob, selectRunHeatmap, selectRunSweep, selectSweep, selectValidationSets, type CheckpointEntry } from '../store/index.ts';
+import { selectCheckpoints, selectHeatmap, selectSetCoefficient, selectJob, selectRunHeatmap, selectRunSweep, selectSweep, selectValidationSets, type CheckpointEntry } from '../store/index.ts';
 import { Heatmap } from './Heatmap.tsx';
 import { SERIES_COLORS } from './Perplexity.tsx';
 import { useStudio } from './store.tsx';
+import { TableDownloads } from './TableDownloads.tsx';
+import { searchTable } from './tables.ts';
 
 /** How perplexity responds to one coefficient (a curve per distribution) or to two (a heat map). */
 export function ExplorePanel() {
@@ -70,6 +72,7 @@ function Sweep({ tunes }: { tunes: CheckpointEntry[] }) {
         <button type="button" className="button button--small" disabled={busy} onClick={() => void run(chosen, range.from, range.to, range.steps)} data-testid="sweep-run">
           Sweep
         </button>
+        {sweep && sweep.rows.length > 0 && <TableDownloads name="sweep" table={() => searchTable(sweep.rows, tunes.map((t) => t.name), sets)} testId="sweep-download" />}
       </div>
       <div className="chart" style={{ height: 220 }}>
         <ResponsiveContainer width="100%" height={220}>
@@ -92,6 +95,7 @@ function Sweep({ tunes }: { tunes: CheckpointEntry[] }) {
 
 function TwoD({ tunes }: { tunes: CheckpointEntry[] }) {
   const heat = useStudio(selectHeatmap);
+  const setCoefficient = useStudio(selectSetCoefficient);
   const run = useStudio(selectRunHeatmap);
   const job = useStudio(selectJob);
   const [x, setX] = useState('');
@@ -128,7 +132,20 @@ function TwoD({ tunes }: { tunes: CheckpointEntry[] }) {
           Map
         </button>
       </div>
-      {heat && <Heatmap xs={heat.xs} ys={heat.ys} cells={cells} xLabel={`ω ${name(heat.xId)}`} yLabel={`ω ${name(heat.yId)}`} format={(v) => v.toFixed(3)} />}
+      {heat && (
+        <Heatmap
+          xs={heat.xs}
+          ys={heat.ys}
+          cells={cells}
+          xLabel={`ω ${name(heat.xId)}`}
+          yLabel={`ω ${name(heat.yId)}`}
+          format={(v) => v.toFixed(3)}
+          onSelect={(x, y) => {
+            setCoefficient(heat.xId, Number(x));
+            setCoefficient(heat.yId, Number(y));
+          }}
+        />
+      )}
     </div>
   );
 }

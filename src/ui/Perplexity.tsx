@@ -20,6 +20,7 @@ import {
 } from '../store/index.ts';
 import { formatMs, formatPpl, formatScore } from './format.ts';
 import { useStudio } from './store.tsx';
+import { TableDownloads } from './TableDownloads.tsx';
 
 export const SERIES_COLORS = ['#2456c7', '#c2410c', '#15803d', '#7c3aed', '#b91c1c', '#0e7490', '#a16207', '#be185d'];
 
@@ -128,6 +129,14 @@ export function PerplexityPanel() {
               </ComposedChart>
             </ResponsiveContainer>
           </div>
+          <TableDownloads
+            name="perplexity"
+            table={() => ({
+              columns: ['set', 'merge', ...others.map((c) => `${c.name}${suffix(c.role)}`)],
+              rows: data.map((r) => [r.name, r.merged, ...others.map((c) => (r as Record<string, unknown>)[c.id] as number | undefined)]),
+            })}
+            testId="ppl-download"
+          />
           <table className="table" data-testid="ppl-table">
             <thead>
               <tr>

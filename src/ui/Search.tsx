@@ -21,6 +21,8 @@ import {
 } from '../store/index.ts';
 import { formatEta, formatPpl, formatScore } from './format.ts';
 import { useStudio } from './store.tsx';
+import { TableDownloads } from './TableDownloads.tsx';
+import { searchTable } from './tables.ts';
 
 /**
  * Coefficient search: the paper's grid (values per coefficient by min/max/step, optional Σ ω = 1)
@@ -193,6 +195,7 @@ function Results() {
   );
   return (
     <div className="results">
+      <TableDownloads name={kind === 'grid' ? 'grid-search' : 'nelder-mead'} table={() => searchTable(rows, coefIds.map(name), sets)} testId="search-download" />
       <div className="results__table">
         <table className="table" aria-describedby={captionId} data-testid="search-table">
           <caption id={captionId} className="small muted">

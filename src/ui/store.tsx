@@ -14,3 +14,10 @@ export function useStudio<T>(selector: (state: StudioState) => T): T {
   if (!store) throw new Error('useStudio outside <StudioProvider>');
   return useStore(store, selector);
 }
+
+/** The store itself, for effects that subscribe outside rendering (keyboard, the page's URL). */
+export function useStudioStore(): StudioStore {
+  const store = useContext(StudioContext);
+  if (!store) throw new Error('useStudioStore outside <StudioProvider>');
+  return store;
+}

@@ -1,11 +1,10 @@
 import {
   Workspace,
-  ZipWriter,
-  zipSink,
+  Zip64Writer,
+  zip64Sink,
   type CheckpointSummary,
   type CompatibilityItem,
   type FileSet,
-  type FolderSink,
   type GpuRuntime,
   type LayerDistances,
   type MemoryPlan,
@@ -106,12 +105,21 @@ export class WorkspaceSession {
    * the chosen folder (directorySink.ts); files are reported with that subfolder.
    */
   async export(_base: string, recipe: MergeRecipe, target: FileSystemDirectoryHandle | 'zip', extraFiles: Record<string, string>, signal: AbortSignal): Promise<ExportResult> {
-    const zip = target === 'zip' ? new ZipWriter() : undefined;
-    const folder = zip ? undefined : directorySink(target as FileSystemDirectoryHandle, `merged-${this.ws.checkpoint(recipe.base).name}`, signal);
-    const sink: FolderSink = zip ? zipSink(zip) : folder!;
-    const result = await this.ws.exportMerge(recipe, sink, { extraFiles, signal });
-    const files = folder ? result.files.map((f) => `${folder.folder}/${f}`) : result.files;
-    return { files, bytes: result.bytes, zip: zip ? new Blob(zip.finish() as BlobPart[], { type: 'application/zip' }) : undefined };
+    if (target !== 'zip') {
+      const folder = directorySink(target, `merged-${this.ws.checkpoint(recipe.base).name}`, signal);
+      const result = await this.ws.exportMerge(recipe, folder, { extraFiles, signal });
+      return { files: result.files.map((f) => `${folder.folder}/${f}`), bytes: result.bytes };
+    }
+    const file = await zipFile();
+    try {
+      const zip = new Zip64Writer(file);
+      const result = await this.ws.exportMerge(recipe, zip64Sink(zip), { extraFiles, signal });
+      await zip.finish();
+      return { files: result.files, bytes: result.bytes, zip: await file.close() };
+    } catch (error) {
+      await file.abort();
+      throw error;
+    }
   }
 
   async generate(recipe: MergeRecipe, _base: string, prompt: string, maxTokens: number, signal: AbortSignal): Promise<{ text: string; tokens: number; ms: number }> {
@@ -123,4 +131,74 @@ export class WorkspaceSession {
   reset(): void {
     this.ws.reset();
   }
+}
+
+/** Where a zip export streams: a file the caller can download once closed, or throw away. */
+interface ZipFile {
+  write(chunk: Uint8Array): Promise<void>;
+  close(): Promise<Blob>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A zip export goes into the Origin Private File System (exports/merged-model.zip), so no more than
+ * one chunk of the model is in Worker memory, whatever its size; the returned File reads from disk.
+ * A sync access handle where the browser has one in Workers (Chromium, Firefox, Safari), else a
+ * writable stream. Without OPFS (Node, old browsers) the parts are kept in memory instead.
+ */
+async function zipFile(): Promise<ZipFile> {
+  const storage = (globalThis as { navigator?: { storage?: StorageManager } }).navigator?.storage;
+  if (!storage?.getDirectory) {
+    const parts: Uint8Array[] = [];
+    return {
+      write: async (chunk) => void parts.push(chunk),
+      close: async () => new Blob(parts as BlobPart[], { type: 'application/zip' }),
+      abort: async () => void (parts.length = 0),
+    };
+  }
+  const dir = await (await storage.getDirectory()).getDirectoryHandle('exports', { create: true });
+  const name = 'merged-model.zip';
+  const handle = await dir.getFileHandle(name, { create: true });
+  const remove = async (): Promise<void> => dir.removeEntry(name).catch(() => undefined);
+  const syncHandle = (handle as unknown as { createSyncAccessHandle?: () => Promise<SyncHandle> }).createSyncAccessHandle;
+  if (syncHandle) {
+    const h = await syncHandle.call(handle);
+    h.truncate(0);
+    let at = 0;
+    return {
+      write: async (chunk) => {
+        let done = 0;
+        while (done < chunk.length) done += h.write(chunk.subarray(done), { at: at + done });
+        at += chunk.length;
+      },
+      close: async () => {
+        h.flush();
+        h.close();
+        return handle.getFile();
+      },
+      abort: async () => {
+        h.close();
+        await remove();
+      },
+    };
+  }
+  const stream = await handle.createWritable();
+  return {
+    write: (chunk) => stream.write(chunk as Uint8Array<ArrayBuffer>),
+    close: async () => {
+      await stream.close();
+      return handle.getFile();
+    },
+    abort: async () => {
+      await stream.abort().catch(() => undefined);
+      await remove();
+    },
+  };
+}
+
+interface SyncHandle {
+  write(buffer: Uint8Array, options: { at: number }): number;
+  truncate(size: number): void;
+  flush(): void;
+  close(): void;
 }

@@ -139,7 +139,11 @@ export function layoutExport(base: Checkpoint, plan: readonly PlannedTensor[], o
   for (const [name, text] of Object.entries(options.extraFiles ?? {})) texts.push({ path: name, data: utf8(text) });
   const outDtypes = new Set(plan.flatMap((t) => (t.merged ? [t.dtype] : [])));
   const config = { ...base.config };
-  if (outDtypes.size === 1) config.torch_dtype = dtypeName([...outDtypes][0]!);
+  if (outDtypes.size === 1) {
+    // The key(s) the base uses: transformers wrote torch_dtype, and from 4.56 writes dtype.
+    const keys = ['torch_dtype', 'dtype'].filter((k) => k in base.config);
+    for (const key of keys.length ? keys : ['torch_dtype']) config[key] = dtypeName([...outDtypes][0]!);
+  }
   texts.push({ path: CONFIG_FILE, data: utf8(JSON.stringify(config, null, 2) + '\n') });
   for (const t of texts) if (t.data instanceof Uint8Array) sizes.push({ path: t.path, bytes: t.data.byteLength });
   return { plan: { files: sizes, bytes: sizes.reduce((sum, f) => sum + f.bytes, 0) }, shards, texts };

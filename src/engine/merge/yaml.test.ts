@@ -372,6 +372,13 @@ parameters:
     expect(bc.models[0]!.parameters).toEqual({ weight: 1, density: 0.9, gamma: 0.01 });
   });
 
+  it('accepts tokenizer_source: base (and tokenizer: {source: base}): the base tokenizer is what a merge keeps', () => {
+    const yaml = 'merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {weight: 1}\n';
+    const plain = parseMergekitYaml(yaml);
+    expect(parseMergekitYaml(`${yaml}tokenizer_source: base\n`)).toEqual(plain);
+    expect(parseMergekitYaml(`${yaml}tokenizer:\n  source: base\n`)).toEqual(plain);
+  });
+
   it('reads YAML 1.1 booleans as PyYAML does', () => {
     const r = parseMergekitYaml('merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {weight: 1}\nparameters:\n  normalize: no\n');
     expect(r.parameters.normalize).toBe(false);
@@ -398,8 +405,11 @@ parameters:
 
   it('names unsupported keys, methods and parameters', () => {
     const base = 'base_model: b\nmodels:\n  - model: a\n    parameters: {weight: 1}\n';
-    expect(errorOf(`merge_method: ties\n${base}tokenizer_source: union\n`).message).toMatch(/tokenizer_source: tokenizer merging is not supported/);
-    expect(errorOf(`merge_method: ties\n${base}lora_rank: 8\n`).message).toMatch(/lora_rank: unsupported key \(supported: merge_method, base_model, models, parameters, dtype, out_dtype\)/);
+    expect(errorOf(`merge_method: ties\n${base}tokenizer_source: union\n`).message).toMatch(/tokenizer_source: "union" is not supported: only `base`/);
+    expect(errorOf(`merge_method: ties\n${base}tokenizer_source: org/other-model\n`).message).toMatch(/tokenizer_source: "org\/other-model" is not supported: only `base`/);
+    expect(errorOf(`merge_method: ties\n${base}tokenizer:\n  source: union\n`).message).toMatch(/tokenizer\.source: "union" is not supported/);
+    expect(errorOf(`merge_method: ties\n${base}tokenizer:\n  source: base\n  tokens: {x: 1}\n`).message).toMatch(/tokenizer: only `tokenizer: \{source: base\}` is supported/);
+    expect(errorOf(`merge_method: ties\n${base}lora_rank: 8\n`).message).toMatch(/lora_rank: unsupported key \(supported: merge_method, base_model, models, parameters, dtype, out_dtype, tokenizer_source, tokenizer\)/);
     expect(errorOf(`merge_method: della\n${base}`).message).toMatch(/merge_method: mergekit's 'della' is not supported by the studio; it supports task_arithmetic, linear, ties/);
     expect(errorOf(`merge_method: magic\n${base}`).message).toMatch(/merge_method: unknown merge method 'magic'; the studio supports task_arithmetic/);
     expect(errorOf(`${base}`).message).toMatch(/merge_method: missing/);

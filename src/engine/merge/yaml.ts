@@ -1,7 +1,7 @@
 /**
  * mergekit YAML import/export for merge recipes (arcee-ai/mergekit `config.py` MergeConfiguration,
  * README "Configuration"). Only the `models:` form is supported: no `slices:`/`modules:`
- * (layer-range assembly), no tokenizer merging. A LoRA reference `MODEL+ADAPTER` (the adapter over
+ * (layer-range assembly), no tokenizer merging (`tokenizer_source: base` only). A LoRA reference `MODEL+ADAPTER` (the adapter over
  * MODEL) is a model id like any other, kept whole both ways; the host opens it (the CLI:
  * cli/mergeArgs.ts modelReference).
  *
@@ -36,14 +36,12 @@ import { canonicalRecipe, isPlainObject, parseRecipeWith, type FieldNames, type 
 import { getMethod, isMethodName, methodNames, WEIGHT } from './registry.ts';
 
 const YAML_NAMES: FieldNames = { method: 'merge_method', base: 'base_model', model: 'model' };
-const SUPPORTED_KEYS = ['merge_method', 'base_model', 'models', 'parameters', 'dtype', 'out_dtype'];
+const SUPPORTED_KEYS = ['merge_method', 'base_model', 'models', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source', 'tokenizer'];
 
 /** mergekit keys the studio deliberately does not take, with the reason shown to the user. */
 const REJECTED_KEYS: Record<string, string> = {
   slices: 'only `models:` configs are supported; `slices:` (layer ranges / frankenmerges) is not: list whole models under `models:`',
   modules: 'only `models:` configs are supported; `modules:` (per-module slices) is not',
-  tokenizer_source: 'tokenizer merging is not supported; the merged model keeps the base tokenizer',
-  tokenizer: 'tokenizer merging is not supported; the merged model keeps the base tokenizer',
   chat_template: 'chat templates are not part of a studio merge recipe',
 };
 
@@ -152,6 +150,27 @@ function cyclePath(value: unknown, path = '', open = new Set<unknown>(), done = 
 }
 
 /**
+ * mergekit's `tokenizer_source` (or `tokenizer: {source}`): `base` keeps the base model's
+ * tokenizer, which is what every studio merge does; `union` and a model's tokenizer would change
+ * the vocabulary, which the studio does not do.
+ */
+function checkTokenizerSource(js: Record<string, unknown>, file: string | undefined): void {
+  const entries: [string, unknown][] = [];
+  if ('tokenizer_source' in js) entries.push(['tokenizer_source', js.tokenizer_source]);
+  if ('tokenizer' in js) {
+    const t = js.tokenizer;
+    if (!isPlainObject(t) || Object.keys(t).some((k) => k !== 'source')) {
+      fail(file, 'tokenizer', 'only `tokenizer: {source: base}` is supported (the merged model keeps the base tokenizer; no token embeddings are added or merged)');
+    }
+    entries.push(['tokenizer.source', t.source]);
+  }
+  for (const [key, value] of entries) {
+    if (value === 'base' || value === undefined || value === null) continue;
+    fail(file, key, `${JSON.stringify(value)} is not supported: only \`base\` (the merged model keeps the base tokenizer; a union or another model's vocabulary would need new embeddings)`);
+  }
+}
+
+/**
  * Parses a mergekit YAML config (the `models:` form) into a canonical recipe. Throws InputError
  * naming `file` and the YAML field path (`models[1].parameters.density`, `merge_method`, ...).
  */
@@ -189,6 +208,7 @@ export function parseMergekitYaml(text: string, file?: string): MergeRecipe {
   if (js === null || js === undefined) fail(file, '', 'empty config; expected merge_method, base_model and models');
   if (!isPlainObject(js)) fail(file, '', 'a mergekit config must be a mapping of merge_method, base_model, models, parameters, dtype');
 
+  checkTokenizerSource(js, file);
   for (const key of Object.keys(js)) {
     const why = REJECTED_KEYS[key];
     if (why) fail(file, key, why);
