@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bindAdapter, bytesSource, decodeToF32, encodeFromF32, openAdapter, openCheckpoint, readSafetensorsHeader, writeSafetensors } from '../engine/index.ts';
 import { folderFileSet } from '../node/files.ts';
@@ -58,7 +58,8 @@ describe('LoRA adapters in the CLI', () => {
     console.log(`dem merge ft-a:0.7 + lora:0.5 vs PyTorch float64: worst max|err|/max|ref| ${worst.toExponential(2)}`);
 
     const yaml = readFileSync(join(dir, 'mergekit_config.yml'), 'utf8');
-    expect(yaml).toContain(`model: ${GPT2}+${LORA}`);
+    // Each part of BASE+ADAPTER relative to the YAML's own folder, as every exported path.
+    expect(yaml).toContain(`model: ${relative(dir, GPT2)}+${relative(dir, LORA)}`);
     const again = outDir();
     expect(await runMerge(['--quiet', '--config', join(dir, 'mergekit_config.yml'), '--out', again], env())).toBe(0);
     expect(readFileSync(join(again, 'model.safetensors')).equals(readFileSync(join(dir, 'model.safetensors')))).toBe(true);

@@ -3,7 +3,7 @@ import { relative, resolve, sep } from 'node:path';
 import { dominantFloatDtype, dtypeName, formatBytes, InputError, modelCard, parseByteSize, recipeToJson, recipeToMergekitYaml, type FloatDTypeName, type MergeRecipe } from '../engine/index.ts';
 import { folderSink } from '../node/sink.ts';
 import { hubCacheDir } from '../node/hfCache.ts';
-import { MERGE_HELP, MERGE_OPTIONS, openRecipe, recipeFromArgs } from './mergeArgs.ts';
+import { MERGE_HELP, MERGE_OPTIONS, modelReference, openRecipe, recipeFromArgs } from './mergeArgs.ts';
 import { cancelOnSignals, Progress } from './progress.ts';
 import { withWorkspace, type CommandEnv } from './session.ts';
 
@@ -117,10 +117,15 @@ function sizeOption(name: string, v: string | undefined): number | undefined {
  * found in the Hugging Face cache keeps its hub id.
  */
 export function outputFiles(recipe: MergeRecipe, paths: ReadonlyMap<string, string>, out: string, baseDtype: FloatDTypeName): Record<string, string> {
-  const id = (given: string): string => {
-    const path = paths.get(given);
-    if (path === undefined || path.startsWith(resolve(hubCacheDir()) + sep)) return given;
+  const folderOf = (key: string, shown: string): string => {
+    const path = paths.get(key);
+    if (path === undefined || path.startsWith(resolve(hubCacheDir()) + sep)) return shown;
     return relative(out, path).split('\\').join('/') || '.';
+  };
+  // BASE+ADAPTER (mergekit's LoRA reference): each part relative on its own.
+  const id = (given: string): string => {
+    const ref = modelReference(given);
+    return ref.adapter === undefined ? folderOf(given, given) : `${folderOf(ref.model, ref.model)}+${folderOf(given, ref.adapter)}`;
   };
   const exported: MergeRecipe = { ...recipe, base: id(recipe.base), models: recipe.models.map((m) => ({ ...m, model: id(m.model) })) };
   return {

@@ -527,19 +527,28 @@ export class Workspace {
     return this.serial(async () => {
       const files = await mergeAdaptersAsPeft(this.job(recipe));
       for (const [name, content] of Object.entries(options.extraFiles ?? {})) files.set(name, typeof content === 'string' ? new TextEncoder().encode(content) : content);
-      let bytes = 0;
-      for (const [name, data] of files) {
-        const w = await sink.create(name);
-        try {
-          await w.write(data);
-          await w.close();
-        } catch (error) {
-          await w.abort();
-          throw error;
+      // One transaction, as exportMerged: the sizes first, adapter_config.json last (a folder cut
+      // short never loads as an adapter), then commit; abort on any failure.
+      const order = [...files.keys()].sort((a, b) => Number(a === ADAPTER_CONFIG_FILE) - Number(b === ADAPTER_CONFIG_FILE));
+      const bytes = order.reduce((n, name) => n + files.get(name)!.byteLength, 0);
+      try {
+        await sink.begin?.({ files: order.map((path) => ({ path, bytes: files.get(path)!.byteLength })), bytes });
+        for (const name of order) {
+          const w = await sink.create(name);
+          try {
+            await w.write(files.get(name)!);
+            await w.close();
+          } catch (error) {
+            await w.abort();
+            throw error;
+          }
         }
-        bytes += data.byteLength;
+        await sink.commit?.();
+      } catch (error) {
+        await sink.abort?.().catch(() => undefined);
+        throw error;
       }
-      return { files: [...files.keys()], bytes };
+      return { files: order, bytes };
     });
   }
 
