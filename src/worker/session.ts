@@ -11,7 +11,7 @@ import {
   type MergeRecipe,
   type TextScore,
 } from '../engine/index.ts';
-import type { EvaluateBody, EvaluateResult, ExportResult, SetPerplexity } from './protocol.ts';
+import type { EvaluateBody, EvaluateResult, ExportResult, GenerateSampling, SetPerplexity } from './protocol.ts';
 
 /**
  * The Worker's adapter over the engine's Workspace (src/engine/workspace/): message bodies in,
@@ -69,8 +69,8 @@ export class WorkspaceSession {
     return { files: result.files, bytes: result.bytes, zip: zip ? new Blob(zip.finish() as BlobPart[], { type: 'application/zip' }) : undefined };
   }
 
-  async generate(recipe: MergeRecipe, _base: string, prompt: string, maxTokens: number, signal: AbortSignal): Promise<{ text: string; tokens: number; ms: number }> {
-    const r = await this.ws.generate({ recipe, prompt, maxTokens }, { signal });
+  async generate(recipe: MergeRecipe, _base: string, prompt: string, maxTokens: number, signal: AbortSignal, sampling: GenerateSampling = {}): Promise<{ text: string; tokens: number; ms: number }> {
+    const r = await this.ws.generate({ recipe, prompt, maxTokens, ...sampling }, { signal });
     return { text: r.text, tokens: r.ids.length, ms: r.ms };
   }
 
