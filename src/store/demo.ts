@@ -13,18 +13,18 @@ export interface DemoManifest {
 }
 
 /** Files every demo checkpoint folder holds (HF layout, single safetensors). */
-const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
+export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
 
 type Fetch = (url: string) => Promise<Response>;
 
-async function fetchOk(fetcher: Fetch, url: string): Promise<Response> {
+export async function fetchOk(fetcher: Fetch, url: string): Promise<Response> {
   const res = await fetcher(url);
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return res;
 }
 
 /** Resolves `path` under `root` and refuses anything that leaves the page's origin. */
-function sameOrigin(root: URL, path: string): string {
+export function sameOrigin(root: URL, path: string): string {
   const url = new URL(path, root);
   if (url.origin !== root.origin) throw new Error(`demo manifest names a file on another origin: ${path}`);
   return url.href;

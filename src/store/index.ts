@@ -2,6 +2,7 @@ import { persist } from 'zustand/middleware';
 import { createStore, type StateCreator, type StoreApi } from 'zustand/vanilla';
 import { createGpuSlice, watchEngine } from './gpu.ts';
 import { createInsightSlice } from './insight.ts';
+import { createLearnSlice } from './learn.ts';
 import { createMergeSlice } from './merge.ts';
 import { createNotificationsSlice } from './notifications.ts';
 import { persistOptions, restoreWorkspace } from './persist.ts';
@@ -35,6 +36,7 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
     ...createNotificationsSlice(...a),
     ...createTrainingSlice(deps)(...a),
     ...(opfs ? opfs.slice : createNoStorageSlice)(...a),
+    ...createLearnSlice(deps)(...a),
   });
   let resolveRestored: () => void = () => {};
   const restored = new Promise<void>((r) => (resolveRestored = r));
@@ -56,5 +58,6 @@ export * from './selectors.ts';
 export { COEF_MAX, COEF_MIN, coefficientOf, defaultCoefficient } from './merge.ts';
 export { linspace } from './search.ts';
 export { indexedDbStorage } from './persist.ts';
+export { pointKey, startLearn } from './learn.ts';
 export { DEFAULT_TRAIN_SETTINGS, MIN_TEXT_CHARS } from './training.ts';
 export type * from './types.ts';

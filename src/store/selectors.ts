@@ -97,3 +97,17 @@ export const selectStorageError = field('storageError');
 export const selectRefreshStorage = field('refreshStorage');
 export const selectRemoveStored = field('removeStored');
 export const selectClearStorage = field('clearStorage');
+
+export const selectLearnDemo = field('learnDemo');
+export const selectLearnError = field('learnError');
+export const selectLearnPoints = field('learnPoints');
+export const selectLearnEvaluations = field('learnEvaluations');
+export const selectLearnRuns = field('learnRuns');
+export const selectLearnMixing = field('learnMixing');
+export const selectLearnGenerations = field('learnGenerations');
+export const selectLearnMeasure = field('learnMeasure');
+export const selectLearnRun = field('learnRun');
+export const selectLearnOptimize = field('learnOptimize');
+export const selectLearnLoadMixing = field('learnLoadMixing');
+export const selectLearnGenerate = field('learnGenerate');
+export const selectLearnCancel = field('learnCancel');

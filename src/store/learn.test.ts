@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { CancelledError, type AdapterSummary, type CheckpointSummary } from '../engine/index.ts';
+import type { EngineApi, RequestOptions, WorkspaceKind } from '../worker/client.ts';
+import type { RequestBodies, Results } from '../worker/protocol.ts';
+import { createStudioStore, pointKey, startLearn, type StudioStore } from './index.ts';
+
+const adapter: AdapterSummary = { vendor: 'google', architecture: 'swiftshader', description: '', features: [], maxBufferSize: 1, maxStorageBufferBindingSize: 1 };
+
+/** Synthetic perplexity of a merge: a bowl per text (text index t moves its bottom). */
+const bowl = (weights: readonly number[], t: number): number => 5 + t + weights.reduce((s, w, i) => s + (i + 1) * (w - 0.5 - 0.1 * t) ** 2, 0);
+
+/** An engine answering with `bowl` (weights in the recipe's model order), recording what it was asked. */
+function fakeEngine() {
+  const texts = new Map<string, number>();
+  const names = new Map<string, string>();
+  const evaluations: RequestBodies['evaluate'][] = [];
+  const loads: string[] = [];
+  const generations: RequestBodies['generate'][] = [];
+  const call = async <K extends WorkspaceKind>(kind: K, body: RequestBodies[K], options: RequestOptions = {}): Promise<Results[K]> => {
+    const b = body as never as Record<string, unknown>;
+    const answer = (x: unknown): Results[K] => x as Results[K];
+    await new Promise((r) => setTimeout(r, 1));
+    if (options.signal?.aborted) throw new CancelledError();
+    switch (kind) {
+      case 'load':
+        loads.push(b.key as string);
+        names.set(b.key as string, b.name as string);
+        return answer({ name: b.name, parameterCount: 1 } as unknown as CheckpointSummary);
+      case 'tokenize':
+        texts.set(b.key as string, texts.size);
+        return answer({ tokens: 3 });
+      case 'evaluate': {
+        const e = body as RequestBodies['evaluate'];
+        evaluations.push(e);
+        const weights = e.recipe.models.map((m) => m.parameters.weight as number);
+        return answer({ perplexities: e.sets.map((set) => ({ set, ppl: bowl(weights, texts.get(set) ?? 0), nllMean: 0, tokens: 1, predicted: 1 })), mode: 'resident', setupMs: 0, mergeMs: 1, evalMs: 1, totalMs: 2 });
+      }
+      case 'reference':
+        // A checkpoint's own perplexity: 20 for the mixing baseline, 9 for the others.
+        return answer((b.sets as string[]).map((set) => ({ set, ppl: names.get(b.checkpoint as string) === 'mixing' ? 20 : 9, nllMean: 0, tokens: 1, predicted: 1 })));
+      case 'generate':
+        generations.push(body as RequestBodies['generate']);
+        return answer({ text: ` continued (${(body as RequestBodies['generate']).sampling?.seed})`, tokens: 2, ms: 1 });
+      case 'compat':
+        return answer(Object.fromEntries((b.models as string[]).map((m) => [m, []])));
+      default:
+        return answer(null);
+    }
+  };
+  const engine: EngineApi = {
+    init: async () => adapter,
+    inspect: async (name) => ({ name, parameterCount: 1 }) as unknown as CheckpointSummary,
+    onDeviceLost: () => () => {},
+    onCrash: () => () => {},
+    restart: () => {},
+    dispose: () => {},
+    call,
+  };
+  return { engine, evaluations, loads, generations };
+}
+
+/** A demo manifest with two distributions, served with its files by a fake fetch. */
+const MANIFEST = {
+  distributions: [
+    { id: 'prose', title: 'Prose', validation: 'validation/prose.txt', prompt: 'The' },
+    { id: 'code', title: 'Code', validation: 'validation/code.txt', prompt: 'def' },
+  ],
+  checkpoints: [
+    { name: 'base', path: 'base/', role: 'base' },
+    { name: 'ft-prose', path: 'ft-prose/', role: 'fine-tune', distribution: 'prose' },
+    { name: 'ft-code', path: 'ft-code/', role: 'fine-tune', distribution: 'code' },
+    { name: 'mixing', path: 'mixing/', role: 'mixing' },
+  ],
+};
+
+async function fetcher(url: string): Promise<Response> {
+  if (url.endsWith('manifest.json')) return new Response(JSON.stringify(MANIFEST), { headers: { 'content-type': 'application/json' } });
+  return new Response(url.endsWith('.txt') ? 'some words of text' : '{}');
+}
+
+async function until(store: StudioStore, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 2));
+  expect(ok()).toBe(true);
+}
+
+async function learnStore() {
+  const fake = fakeEngine();
+  const store = createStudioStore({ engine: fake.engine });
+  await store.getState().connectGpu();
+  await startLearn(store, fake.engine, new URL('http://localhost/demo/'), fetcher);
+  await until(store, () => store.getState().validationSets.every((v) => v.status === 'ready') && store.getState().evalStatus === 'done');
+  return { store, ...fake };
+}
+
+describe('learn slice', () => {
+  it('opens the demo: fine-tunes by distribution, the texts, and the mixing baseline in the engine only', async () => {
+    const { store, loads } = await learnStore();
+    const d = store.getState().learnDemo!;
+    expect(store.getState().learnError).toBeNull();
+    expect(d.distributions.map((x) => x.id)).toEqual(['prose', 'code']);
+    const cards = store.getState().checkpoints;
+    expect(cards.find((c) => c.id === d.vectors.prose)?.name).toBe('ft-prose');
+    expect(cards.find((c) => c.id === d.vectors.code)?.name).toBe('ft-code');
+    expect(cards.map((c) => c.name)).not.toContain('mixing');
+    expect(loads).toContain('learn-mixing');
+    expect(store.getState().validationSets.find((v) => v.id === d.sets.code)?.name).toBe('code');
+    await store.getState().learnLoadMixing();
+    expect(store.getState().learnMixing).toEqual({ prose: 20, code: 20 });
+  });
+
+  it('measures a merge by distribution weights once: absent weights are 0, a repeat is not sent again', async () => {
+    const { store, evaluations } = await learnStore();
+    const before = evaluations.length;
+    const p = await store.getState().learnMeasure({ code: 1 });
+    expect(p?.weights).toEqual({ prose: 0, code: 1 });
+    // Text 0 is prose, text 1 code; the recipe lists prose's fine-tune first.
+    expect(p?.ppl).toEqual({ prose: bowl([0, 1], 0), code: bowl([0, 1], 1) });
+    expect(p?.mean).toBeCloseTo((bowl([0, 1], 0) + bowl([0, 1], 1)) / 2, 12);
+    expect(evaluations.length).toBe(before + 1);
+    expect(evaluations.at(-1)!.recipe.models.map((m) => m.parameters.weight)).toEqual([0, 1]);
+    const again = await store.getState().learnMeasure({ prose: 0, code: 1 });
+    expect(again).toBe(p);
+    expect(evaluations.length).toBe(before + 1);
+    expect(store.getState().learnPoints[pointKey(['prose', 'code'], { code: 1 })]).toBe(p);
+  });
+
+  it("keeps the workspace's own first merge (every ω = 1) instead of measuring it again", async () => {
+    const { store, evaluations } = await learnStore();
+    const ones = store.getState().learnPoints[pointKey(['prose', 'code'], { prose: 1, code: 1 })];
+    expect(ones?.ppl).toEqual({ prose: bowl([1, 1], 0), code: bowl([1, 1], 1) });
+    const before = evaluations.length;
+    expect(await store.getState().learnMeasure({ prose: 1, code: 1 })).toBe(ones);
+    expect(evaluations.length).toBe(before);
+  });
+
+  it('runs points in order, reuses measured ones, and a newer run cancels an older one', async () => {
+    const { store, evaluations } = await learnStore();
+    await store.getState().learnMeasure({ prose: 0.5 });
+    const before = evaluations.length;
+    await store.getState().learnRun('sweep', [{ prose: 0 }, { prose: 0.5 }, { prose: 1.5 }]);
+    const run = store.getState().learnRuns.sweep!;
+    expect(run.status).toBe('done');
+    expect(run.points.map((p) => p.weights.prose)).toEqual([0, 0.5, 1.5]);
+    expect(evaluations.length).toBe(before + 2);
+    const first = store.getState().learnRun('long', [{ code: 0.1 }, { code: 0.2 }, { code: 0.3 }, { code: 0.4 }]);
+    const second = store.getState().learnRun('short', [{ code: 0.9 }]);
+    await Promise.all([first, second]);
+    expect(store.getState().learnRuns.long!.status).toBe('cancelled');
+    expect(store.getState().learnRuns.long!.points.length).toBeLessThan(4);
+    expect(store.getState().learnRuns.short!.status).toBe('done');
+  });
+
+  it('Nelder–Mead lowers the mean within its budget, counting every merge', async () => {
+    const { store } = await learnStore();
+    const start = { prose: 1.5, code: 1.5 };
+    const s0 = (await store.getState().learnMeasure(start))!.mean;
+    await store.getState().learnOptimize('opt', start, 15);
+    const run = store.getState().learnRuns.opt!;
+    expect(run.status).toBe('done');
+    expect(run.points.length).toBeGreaterThan(3);
+    expect(run.points.length).toBeLessThanOrEqual(15);
+    expect(Math.min(...run.points.map((p) => p.mean))).toBeLessThan(s0 - 0.5);
+  });
+
+  it('generates with the given sampling, from a merge or from the mixing baseline', async () => {
+    const { store, generations } = await learnStore();
+    await store.getState().learnGenerate('a', { prose: 1 }, 'The', { maxTokens: 5, temperature: 0.8, topK: 40, seed: 7 });
+    await store.getState().learnGenerate('b', 'mixing', 'The', { maxTokens: 5, temperature: 0.8, topK: 40, seed: 7 });
+    expect(store.getState().learnGenerations.a).toEqual({ status: 'done', text: ' continued (7)' });
+    expect(generations[0]).toMatchObject({ prompt: 'The', maxTokens: 5, sampling: { temperature: 0.8, topK: 40, seed: 7 } });
+    expect(generations[0]!.recipe.models.map((m) => m.parameters.weight)).toEqual([1, 0]);
+    expect(generations[1]!.recipe).toMatchObject({ base: 'learn-mixing', models: [] });
+    // Done once: asking again sends nothing.
+    await store.getState().learnGenerate('a', { prose: 1 }, 'The', { maxTokens: 5, temperature: 0.8, topK: 40, seed: 7 });
+    expect(generations).toHaveLength(2);
+  });
+});

@@ -1,0 +1,260 @@
+import type { StateCreator } from 'zustand/vanilla';
+import { CancelledError, DEFAULT_METHOD, nelderMead, type MergeRecipe } from '../engine/index.ts';
+import type { FileEntry } from '../worker/protocol.ts';
+import { CHECKPOINT_FILES, fetchOk, loadDemo, sameOrigin, type DemoManifest } from './demo.ts';
+import { errorRecord, isCancelled } from './errors.ts';
+import type { StudioStore } from './index.ts';
+import { COEF_MAX, COEF_MIN, engineRecipe } from './merge.ts';
+import { baseOf, fineTunes } from './recipe.ts';
+import type { LearnDemoInfo, LearnManifest, LearnPoint, LearnSlice, StoreDeps, StudioState } from './types.ts';
+
+/**
+ * Learn mode's engine work on the demo workspace: merges named by distribution weights
+ * (`{prose: 1}`: every other vector at 0), each measured once by the engine Worker and kept by
+ * its weights, so steps that share a merge share its measurement; named runs (a sweep, a heat
+ * map, a grid, Nelder–Mead) over such merges; the mixing baseline (not a distribution vector, so
+ * not a card) opened in the Worker under its own key; seeded generations. Nothing here knows
+ * the lesson's content (src/ui/learn/steps.ts).
+ */
+
+/** Canonical key of a merge: weights in distribution order, zeros included. */
+export function pointKey(distributions: readonly string[], weights: Readonly<Record<string, number>>): string {
+  return distributions.map((d) => `${d}=${weights[d] ?? 0}`).join(',');
+}
+
+const MIXING_KEY = 'learn-mixing';
+
+export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioState, [], [], LearnSlice> => {
+  /** In-flight measurements by key, so two callers of one merge share one request. */
+  const pending = new Map<string, Promise<LearnPoint>>();
+  let runController: AbortController | undefined;
+  let measureController = new AbortController();
+  const generating = new Map<string, AbortController>();
+  let mixingRequested = false;
+
+  return (set, get) => {
+    const demo = (): LearnDemoInfo => {
+      const d = get().learnDemo;
+      if (!d) throw new Error('the demo workspace is not loaded');
+      return d;
+    };
+
+    /** distribution → ppl from the engine's per-set answer. */
+    const byDistribution = (d: LearnDemoInfo, perSet: readonly { set: string; ppl: number }[]): Record<string, number> => {
+      const bySet = new Map(perSet.map((p) => [p.set, p.ppl]));
+      return Object.fromEntries(d.distributions.map((x) => [x.id, bySet.get(d.sets[x.id]!)!]));
+    };
+
+    const recipeFor = (d: LearnDemoInfo, weights: Readonly<Record<string, number>>): MergeRecipe =>
+      engineRecipe({ ...get(), method: DEFAULT_METHOD, params: {} }, Object.fromEntries(d.distributions.map((x) => [d.vectors[x.id]!, weights[x.id] ?? 0])));
+
+    const measure = (weights: Readonly<Record<string, number>>, signal: AbortSignal): Promise<LearnPoint> => {
+      const d = demo();
+      const key = pointKey(d.distributions.map((x) => x.id), weights);
+      const known = get().learnPoints[key];
+      if (known) return Promise.resolve(known);
+      const inFlight = pending.get(key);
+      if (inFlight) return inFlight;
+      const full = Object.fromEntries(d.distributions.map((x) => [x.id, weights[x.id] ?? 0]));
+      const request = (async () => {
+        const r = await engine.call('evaluate', { recipe: recipeFor(d, full), sets: d.distributions.map((x) => d.sets[x.id]!) }, { signal });
+        const ppl = byDistribution(d, r.perplexities);
+        const values = Object.values(ppl);
+        const point: LearnPoint = { key, weights: full, ppl, mean: values.reduce((a, b) => a + b, 0) / values.length, ms: r.totalMs };
+        set((s) => ({ learnPoints: { ...s.learnPoints, [key]: point }, learnEvaluations: s.learnEvaluations + 1 }));
+        return point;
+      })().finally(() => pending.delete(key));
+      pending.set(key, request);
+      return request;
+    };
+
+    const startRun = (key: string, total: number): AbortController => {
+      runController?.abort();
+      const mine = new AbortController();
+      runController = mine;
+      set((s) => ({ learnRuns: { ...s.learnRuns, [key]: { status: 'running', points: [], total, error: null } } }));
+      return mine;
+    };
+    const addToRun = (key: string, point: LearnPoint): void =>
+      set((s) => {
+        const run = s.learnRuns[key];
+        return run ? { learnRuns: { ...s.learnRuns, [key]: { ...run, points: [...run.points, point] } } } : {};
+      });
+    const endRun = (key: string, mine: AbortController, error?: unknown): void => {
+      if (runController === mine) runController = undefined;
+      set((s) => {
+        const run = s.learnRuns[key];
+        if (!run) return {};
+        if (error === undefined) return { learnRuns: { ...s.learnRuns, [key]: { ...run, status: 'done' } } };
+        const info = errorRecord(error);
+        return { learnRuns: { ...s.learnRuns, [key]: { ...run, status: isCancelled(info) ? 'cancelled' : 'failed', error: isCancelled(info) ? null : info } } };
+      });
+    };
+
+    return {
+      learnDemo: null,
+      learnError: null,
+      learnPoints: {},
+      learnEvaluations: 0,
+      learnRuns: {},
+      learnMixing: null,
+      learnGenerations: {},
+
+      learnMeasure: async (weights) => {
+        try {
+          return await measure(weights, measureController.signal);
+        } catch (error) {
+          const info = errorRecord(error);
+          if (!isCancelled(info)) set({ learnError: info });
+          return null;
+        }
+      },
+
+      learnRun: async (key, points) => {
+        const mine = startRun(key, points.length);
+        try {
+          for (const p of points) {
+            if (mine.signal.aborted) throw new CancelledError();
+            addToRun(key, await measure(p, mine.signal));
+          }
+          endRun(key, mine);
+        } catch (error) {
+          endRun(key, mine, error);
+        }
+      },
+
+      learnOptimize: async (key, start, budget) => {
+        const d = demo();
+        const ids = d.distributions.map((x) => x.id);
+        const mine = startRun(key, budget);
+        try {
+          await nelderMead(
+            async (x) => {
+              if (mine.signal.aborted) throw new CancelledError();
+              const point = await measure(Object.fromEntries(ids.map((id, i) => [id, x[i]!])), mine.signal);
+              addToRun(key, point);
+              return point.mean;
+            },
+            ids.map((id) => start[id] ?? 0),
+            // The studio's search settings (store/search.ts): coefficients on a 0.01 grid within the sliders' range.
+            { maxEvals: budget, step: 0.25, lower: COEF_MIN, upper: COEF_MAX, decimals: 2, xTolerance: 0.01, fTolerance: 1e-5, signal: mine.signal },
+          );
+          endRun(key, mine);
+        } catch (error) {
+          endRun(key, mine, error);
+        }
+      },
+
+      learnCancel: () => {
+        runController?.abort();
+        runController = undefined;
+        measureController.abort();
+        measureController = new AbortController();
+        for (const c of generating.values()) c.abort();
+      },
+
+      learnLoadMixing: async () => {
+        const d = get().learnDemo;
+        if (!d?.mixingLoaded || get().learnMixing || mixingRequested) return;
+        mixingRequested = true;
+        try {
+          // Not cancelled with the rest: it is measured once and a step shows it whenever it is back.
+          const r = await engine.call('reference', { checkpoint: MIXING_KEY, sets: d.distributions.map((x) => d.sets[x.id]!) });
+          set({ learnMixing: byDistribution(d, r) });
+        } catch (error) {
+          mixingRequested = false;
+          set({ learnError: errorRecord(error) });
+        }
+      },
+
+      learnGenerate: async (key, model, prompt, options) => {
+        const d = get().learnDemo;
+        const base = baseOf(get().checkpoints);
+        if (!d || !base || get().learnGenerations[key]?.status === 'done') return;
+        generating.get(key)?.abort();
+        const mine = new AbortController();
+        generating.set(key, mine);
+        set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: 'running', text: '' } } }));
+        try {
+          const recipe: MergeRecipe = model === 'mixing' ? { version: 1, method: DEFAULT_METHOD, base: MIXING_KEY, models: [], parameters: {} } : recipeFor(d, model);
+          const { maxTokens, ...sampling } = options;
+          const r = await engine.call('generate', { recipe, base: base.id, prompt, maxTokens, sampling }, { signal: mine.signal });
+          set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: 'done', text: r.text } } }));
+        } catch (error) {
+          const info = errorRecord(error);
+          set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: isCancelled(info) ? 'cancelled' : 'failed', text: '' } } }));
+        } finally {
+          if (generating.get(key) === mine) generating.delete(key);
+        }
+      },
+    };
+  };
+};
+
+/**
+ * Opens the demo workspace for Learn mode in `store` (a store of its own, never the user's
+ * workspace): its checkpoints and texts as loadDemo adds them, the mixing baseline in the Worker,
+ * and the map from distributions to fine-tune cards and validation sets.
+ */
+export async function startLearn(store: StudioStore, engine: StoreDeps['engine'], root = new URL('/demo/', location.href), fetcher: (url: string) => Promise<Response> = (u) => fetch(u)): Promise<void> {
+  try {
+    const manifestRes = await fetchOk(fetcher, sameOrigin(root, 'manifest.json'));
+    const manifest = (await manifestRes.json()) as LearnManifest & DemoManifest;
+    if (!(await loadDemo(store, root, fetcher))) throw new Error('there is no demo workspace on this server');
+    const s = store.getState();
+    const vectors: Record<string, string> = {};
+    for (const c of manifest.checkpoints) {
+      if (c.role !== 'fine-tune' || !c.distribution) continue;
+      const card = s.checkpoints.find((x) => x.id === `demo-${c.name}`);
+      if (card) vectors[c.distribution] = card.id;
+    }
+    const sets = Object.fromEntries(manifest.distributions.map((d) => [d.id, s.validationSets.find((v) => v.name === d.id)?.id ?? '']));
+    const mixing = manifest.checkpoints.find((c) => c.role === 'mixing');
+    let mixingLoaded = false;
+    if (mixing) {
+      const files: FileEntry[] = await Promise.all(
+        CHECKPOINT_FILES.map(async (f) => {
+          const blob = await (await fetchOk(fetcher, sameOrigin(root, `${mixing.path.replace(/\/?$/, '/')}${f}`))).blob();
+          return { path: f, file: new File([blob], f) };
+        }),
+      );
+      await engine.call('load', { key: MIXING_KEY, name: mixing.name, files });
+      mixingLoaded = true;
+    }
+    const learnDemo: LearnDemoInfo = {
+      distributions: manifest.distributions.map((d) => ({ id: d.id, title: d.title ?? d.id })),
+      vectors,
+      sets,
+      mixingLoaded,
+      manifest,
+    };
+    store.setState({ learnDemo });
+    keepAllOnes(store, learnDemo);
+  } catch (error) {
+    store.setState({ learnError: errorRecord(error) });
+  }
+}
+
+/**
+ * The workspace measures its current merge by itself once the demo is in (every ω = 1, the
+ * studio's default): that measurement is Learn mode's all-ones merge, kept rather than repeated.
+ */
+function keepAllOnes(store: StudioStore, d: LearnDemoInfo): void {
+  const ids = d.distributions.map((x) => x.id);
+  const take = (s: StudioState): boolean => {
+    if (s.evalStatus !== 'done' || s.method !== DEFAULT_METHOD || Object.keys(s.params).length) return false;
+    const tunes = fineTunes(s.checkpoints);
+    if (tunes.length !== ids.length || !tunes.every((t) => s.coefficients[t.id]?.mode === 'scalar' && s.coefficients[t.id]?.value === 1)) return false;
+    const ppl = Object.fromEntries(ids.map((id) => [id, s.perplexities[d.sets[id]!]]));
+    if (Object.values(ppl).some((v) => v === undefined)) return false;
+    const key = pointKey(ids, Object.fromEntries(ids.map((id) => [id, 1])));
+    const values = Object.values(ppl) as number[];
+    const point: LearnPoint = { key, weights: Object.fromEntries(ids.map((id) => [id, 1])), ppl: ppl as Record<string, number>, mean: values.reduce((a, b) => a + b, 0) / values.length, ms: s.timings?.totalMs ?? 0 };
+    store.setState((x) => (x.learnPoints[key] ? {} : { learnPoints: { ...x.learnPoints, [key]: point }, learnEvaluations: x.learnEvaluations + 1 }));
+    return true;
+  };
+  if (take(store.getState())) return;
+  const off = store.subscribe((s) => {
+    if (take(s)) off();
+  });
+}
