@@ -1,9 +1,11 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { startWithDemo } from './store/demo.ts';
-import { createStudioStore, indexedDbStorage } from './store/index.ts';
+import { createStudioStore, indexedDbStorage, startLearn } from './store/index.ts';
 import { LocalStore } from './storage/local.ts';
 import { App } from './ui/App.tsx';
+import { LearnApp } from './ui/learn/LearnApp.tsx';
+import { isLearnHash } from './ui/learn/url.ts';
 import { StudioProvider } from './ui/store.tsx';
 import { createEngineClient } from './worker/client.ts';
 import { createTrainClient } from './worker/trainClient.ts';
@@ -15,26 +17,38 @@ import './ui/styles.css';
 // ?fresh starts without the persisted workspace and keeps nothing.
 const query = new URLSearchParams(location.search);
 const budget = Number(query.get('gpuBudget'));
-const keep = !query.has('fresh');
-const store = createStudioStore({
-  engine: createEngineClient(),
-  train: createTrainClient(),
-  // The workspace and the files the user loads are kept in OPFS (src/store/storage.ts); a
-  // browser without OPFS keeps the workspace in IndexedDB instead.
-  local: keep && LocalStore.available() ? LocalStore.open().catch(() => null) : undefined,
-  storage: keep && !LocalStore.available() && typeof indexedDB !== 'undefined' ? indexedDbStorage() : undefined,
-  memoryBudget: Number.isFinite(budget) && budget > 0 ? budget : undefined,
+const memoryBudget = Number.isFinite(budget) && budget > 0 ? budget : undefined;
+// Learn mode (#/learn/…) is a lesson on the demo workspace in a store of its own that keeps
+// nothing: the user's workspace is neither shown nor touched. Crossing between the studio and
+// the lesson reloads the page, so one engine Worker serves one store.
+const learn = isLearnHash(location.hash);
+window.addEventListener('hashchange', () => {
+  if (isLearnHash(location.hash) !== learn) location.reload();
 });
-
-// No saved workspace (first visit) or ?demo: open the demo workspace from /demo/; ?nodemo: never.
-void startWithDemo(store, query);
+const engine = createEngineClient();
+let store;
+if (learn) {
+  store = createStudioStore({ engine, memoryBudget });
+  void startLearn(store, engine);
+} else {
+  const keep = !query.has('fresh');
+  store = createStudioStore({
+    engine,
+    train: createTrainClient(),
+    // The workspace and the files the user loads are kept in OPFS (src/store/storage.ts); a
+    // browser without OPFS keeps the workspace in IndexedDB instead.
+    local: keep && LocalStore.available() ? LocalStore.open().catch(() => null) : undefined,
+    storage: keep && !LocalStore.available() && typeof indexedDB !== 'undefined' ? indexedDbStorage() : undefined,
+    memoryBudget,
+  });
+  // No saved workspace (first visit) or ?demo: open the demo workspace from /demo/; ?nodemo: never.
+  void startWithDemo(store, query);
+}
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');
 createRoot(root).render(
   <StrictMode>
-    <StudioProvider store={store}>
-      <App />
-    </StudioProvider>
+    <StudioProvider store={store}>{learn ? <LearnApp /> : <App />}</StudioProvider>
   </StrictMode>,
 );
