@@ -42,12 +42,32 @@ export interface ChartProps {
 
 const colourOf = (demo: LearnDemoInfo, id: string): string => SERIES_COLORS[Math.max(0, demo.distributions.findIndex((d) => d.id === id)) % SERIES_COLORS.length]!;
 
-function Figure({ title, finding, state, children, table, verdict, revealed }: { title: string; finding: string; state: unknown; children: ReactNode; table: ReactNode; verdict?: string | null; revealed: boolean }) {
+function Figure({
+  title,
+  finding,
+  state,
+  children,
+  table,
+  verdict,
+  revealed,
+  after,
+}: {
+  title: string;
+  finding: string;
+  state: unknown;
+  children: ReactNode;
+  table: ReactNode;
+  verdict?: string | null;
+  revealed: boolean;
+  /** Shown after the chart, for everyone (the chart itself is described by the caption). */
+  after?: ReactNode;
+}) {
   return (
     <figure className="learn-figure" data-testid="learn-chart" data-state={JSON.stringify(state)} hidden={!revealed}>
       <div className="learn-figure__chart" aria-hidden="true">
         {children}
       </div>
+      {after}
       <figcaption>
         <p className="learn-finding" data-testid="learn-finding" aria-live="polite">
           <span className="visually-hidden">{title}: </span>
@@ -570,6 +590,38 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
       finding={finding}
       revealed={revealed}
       verdict={verdictLine(guess, answer, (x) => (x === 'dem' ? 'the DEM merge' : 'data mixing'))}
+      after={
+        c && (
+        <table className="table learn-costs" data-testid="learn-costs">
+          <caption>What each cost to train after the shared base (this demo’s manifest)</caption>
+          <thead>
+            <tr>
+              <th scope="col">approach</th>
+              <th scope="col">training runs</th>
+              <th scope="col">tokens trained on</th>
+              <th scope="col">training time</th>
+              <th scope="col">each further candidate</th>
+            </tr>
+          </thead>
+          <tbody>
+            <tr>
+              <th scope="row">DEM</th>
+              <td className="num">{c.dem.runs} fine-tunes</td>
+              <td className="num">{c.dem.tokens.toLocaleString('en')}</td>
+              <td className="num">{(c.dem.seconds / 60).toFixed(0)} min</td>
+              <td>one merge and measurement{point ? ` (${(point.ms / 1000).toFixed(1)} s here)` : ''}; {evaluations} measured in this lesson</td>
+            </tr>
+            <tr>
+              <th scope="row">data mixing</th>
+              <td className="num">{c.mixing.runs}</td>
+              <td className="num">{c.mixing.tokens.toLocaleString('en')}</td>
+              <td className="num">{(c.mixing.seconds / 60).toFixed(0)} min</td>
+              <td>another training run from the base</td>
+            </tr>
+          </tbody>
+        </table>
+        )
+      }
       state={{ dem, values: rows.map((r) => [round(r.dem), round(r.mixing)]) }}
       table={
         <>
@@ -608,36 +660,6 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
           <Bar dataKey="dem" name={label} fill={SERIES_COLORS[0]} isAnimationActive={false} />
         </BarChart>
       </ResponsiveContainer>
-      {c && (
-        <table className="table learn-costs" data-testid="learn-costs">
-          <caption>What each cost to train after the shared base (this demo’s manifest)</caption>
-          <thead>
-            <tr>
-              <th scope="col">approach</th>
-              <th scope="col">training runs</th>
-              <th scope="col">tokens trained on</th>
-              <th scope="col">training time</th>
-              <th scope="col">each further candidate</th>
-            </tr>
-          </thead>
-          <tbody>
-            <tr>
-              <th scope="row">DEM</th>
-              <td className="num">{c.dem.runs} fine-tunes</td>
-              <td className="num">{c.dem.tokens.toLocaleString('en')}</td>
-              <td className="num">{(c.dem.seconds / 60).toFixed(0)} min</td>
-              <td>one merge and measurement{point ? ` (${(point.ms / 1000).toFixed(1)} s here)` : ''}; {evaluations} measured in this lesson</td>
-            </tr>
-            <tr>
-              <th scope="row">data mixing</th>
-              <td className="num">{c.mixing.runs}</td>
-              <td className="num">{c.mixing.tokens.toLocaleString('en')}</td>
-              <td className="num">{(c.mixing.seconds / 60).toFixed(0)} min</td>
-              <td>another training run from the base</td>
-            </tr>
-          </tbody>
-        </table>
-      )}
     </Figure>
   );
 }
