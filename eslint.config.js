@@ -11,7 +11,7 @@ const nodePatterns = ['node:*', ...nodeBuiltins, ...nodeBuiltins.map((m) => `${m
 const ENGINE_INTERNALS = ['**/engine/**', '!**/engine/index.ts'];
 
 export default tseslint.config(
-  { ignores: ['dist', 'node_modules', 'public', 'test-results', 'playwright-report', '.tmp'] },
+  { ignores: ['dist', 'node_modules', 'public', 'test-results', 'playwright-report', '.tmp', '.gpu'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

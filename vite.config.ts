@@ -55,7 +55,7 @@ export default defineConfig({
         icons: [{ src: 'icon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' }],
       },
       workbox: {
-        globPatterns: ['**/*.{js,mjs,css,html,wasm,json,safetensors,txt,svg,png,webmanifest}'],
+        globPatterns: ['**/*.{js,mjs,css,html,wasm,json,jsonl,safetensors,txt,svg,png,webmanifest}'],
         maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
         cleanupOutdatedCaches: true,
       },

@@ -80,6 +80,9 @@ test.describe('fine-tuning in the studio', () => {
     const t0 = Date.now();
     await page.getByTestId('train-start').click();
     const chart = page.getByTestId('train-chart');
+    // The chart appears with the first step (building the graph can take a while on a busy CPU):
+    // wait for it with the poll's budget, not the 30 s of one getAttribute.
+    await expect(chart).toBeVisible({ timeout: 90_000 });
     await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 90_000 }).toBeGreaterThanOrEqual(5);
     await expect(page.getByTestId('train-stats')).toContainText('tokens/s');
     await expect(page.getByTestId('train-panel')).toHaveAttribute('data-status', 'done', { timeout: 150_000 });

@@ -17,6 +17,7 @@
  *    fine-tune, the mixing baseline and a grid of DEM merges on the validation texts, and of the
  *    base, the fine-tunes, mixing and the chosen DEM merges on the larger test texts, which no
  *    choice ever looks at; sample generations; everything recorded in public/demo/manifest.json.
+ * 5. The task files and the DEM-vs-mixing table (scripts/demo/tasks.ts, `npm run make-demo-tasks`).
  *
  * Fails if a fine-tune does not beat the base on its own distribution, or if public/demo grows
  * past 64 MB. Options: --base DIR, --ft-steps N, --port N, --reuse (keep fine-tunes already in
@@ -48,6 +49,7 @@ import { configJson, paramCount } from './demo/init.ts';
 import type { PageTrainResult } from './demo/page.ts';
 import { CORPUS, QUICK_CORPUS, SHAPE, WORK } from './demo/settings.ts';
 import { EOT } from './demo/tokenizer.ts';
+import { makeDemoTasks } from './demo/tasks.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const OUT = join(ROOT, 'public', 'demo');
@@ -438,6 +440,7 @@ async function main(): Promise<void> {
   } finally {
     rt.destroy();
   }
+  await makeDemoTasks({ log });
 }
 
 main().then(

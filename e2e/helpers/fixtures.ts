@@ -49,7 +49,7 @@ export function expectedParameterCount(config: Record<string, unknown>): number 
       FF * C + C; // mlp.c_proj
     return V * C + P * C + L * block + 2 * C; // wte, wpe, blocks, ln_f; lm_head tied to wte
   }
-  if (type === 'llama' || type === 'mistral' || type === 'qwen2') {
+  if (type === 'llama' || type === 'mistral' || type === 'qwen2' || type === 'phi3') {
     const V = num(config, 'vocab_size');
     const C = num(config, 'hidden_size');
     const L = num(config, 'num_hidden_layers');
@@ -67,7 +67,27 @@ export function expectedParameterCount(config: Record<string, unknown>): number 
       C * NH * HS + 2 * C * NKV * HS + NH * HS * C + qkvBias + oBias + // q, k, v, o
       C + // post_attention_layernorm
       3 * C * FF + (mlpBias ? 2 * FF + C : 0); // gate, up, down
+    // phi3 fuses q/k/v into qkv_proj and gate/up into gate_up_proj: the same counts.
     return V * C + L * block + C + (tied ? 0 : V * C); // embed_tokens, layers, norm, lm_head
+  }
+  if (type === 'phi3' || type === 'qwen3' || type === 'gemma2' || type === 'olmo2') {
+    const V = num(config, 'vocab_size');
+    const C = num(config, 'hidden_size');
+    const L = num(config, 'num_hidden_layers');
+    const NH = num(config, 'num_attention_heads');
+    const NKV = opt(config, 'num_key_value_heads') ?? NH;
+    // Qwen3Config and Gemma2Config default head_dim to 128 and 256, not C / NH.
+    const HS = opt(config, 'head_dim') ?? (type === 'qwen3' ? 128 : type === 'gemma2' ? 256 : C / NH);
+    const FF = num(config, 'intermediate_size');
+    const bias = type !== 'phi3' && config.attention_bias === true;
+    const tied = config.tie_word_embeddings === true || (type === 'gemma2' && config.tie_word_embeddings === undefined);
+    const attention = C * NH * HS + 2 * C * NKV * HS + NH * HS * C + (bias ? NH * HS + 2 * NKV * HS + C : 0); // q, k, v, o (phi3: fused qkv_proj)
+    // Phi-3, Qwen3: input + post-attention norms; Gemma 2: four; OLMo 2: two after the sub-blocks.
+    const norms = (type === 'gemma2' ? 4 : 2) * C;
+    // Qwen3: q_norm / k_norm over a head (HS each); OLMo 2: over the whole q and k projections.
+    const qkNorms = type === 'qwen3' ? 2 * HS : type === 'olmo2' ? NH * HS + NKV * HS : 0;
+    const block = attention + norms + qkNorms + 3 * C * FF; // gate, up, down (phi3: fused gate_up_proj)
+    return V * C + L * block + C + (tied ? 0 : V * C);
   }
   throw new Error(`no parameter formula for model_type ${String(type)}`);
 }

@@ -5,6 +5,8 @@
 // invocation per query left a real GPU mostly idle: 12 heads x 1024 queries is 12k invocations.)
 // Queries at positions [p0, p0 + T) attend to keys [0, p0 + t], or with a sliding window W > 0
 // (Mistral, Phi-3) to keys (p0 + t - W, p0 + t]; kv head = h / (NH / NKV).
+// Scores are q·k · scale (1/√HS, or Gemma 2's query_pre_attn_scalar^-1/2); with softcap c > 0
+// (Gemma 2) they become c·tanh(score / c) before the softmax.
 // Element (b, t, head, d) of q/k/v lives at b * bs + t * ld + off + head * HS + d, so q/k/v can be
 // column blocks of the fused qkv buffer (B, T, (NH + 2 NKV) HS) or the KV cache (B, P, NKV HS).
 // out (B, T, NH * HS). Grid: (ceil(T / (WG / S)), NH, B).
@@ -16,7 +18,7 @@ const TILE: u32 = 2048u; // KT * HS <= TILE floats per K and V tile
 struct Params {
   T: u32, p0: u32, NH: u32, NKV: u32,
   HS: u32, KT: u32, scale: f32, window: u32, // window 0: plain causal
-  q_bs: u32, q_ld: u32, q_off: u32, _p1: u32,
+  q_bs: u32, q_ld: u32, q_off: u32, softcap: f32, // softcap 0: none
   k_bs: u32, k_ld: u32, k_off: u32, _p2: u32,
   v_bs: u32, v_ld: u32, v_off: u32, _p3: u32,
 }
@@ -72,6 +74,8 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
         if (p.window > 0u && k0 + j + p.window <= qpos) { continue; }
         var s = 0.0;
         for (var d = 0u; d < HS; d++) { s = fma(qv[d], kt[j * HS + d], s); }
+        // tanh(15) == 1 in f32; the clamp keeps tanh lowerings away from overflow.
+        if (p.softcap > 0.0) { s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0)); }
         let m_new = max(m, s);
         let corr = exp(m - m_new);
         let pj = exp(s - m_new);

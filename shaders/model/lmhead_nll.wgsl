@@ -2,16 +2,24 @@
 // columns [v0, v0 + VC) into a (rows, VC) chunk (row stride ld); this kernel folds the chunk into
 // a running (max, sum of exp, target logit) per row, so (rows, V) logits never exist at once.
 // On the last chunk it writes nll[r] = max + log(sum) - logit[target]; target < 0 means no
-// prediction at this row (nll 0). One workgroup per row.
+// prediction at this row (nll 0). With softcap c > 0 (Gemma 2's final_logit_softcapping) every
+// logit z is read as c·tanh(z / c). One workgroup per row.
 override WG: u32 = 256;
 // @include model/reduce.wgsl
 
-struct Params { rows: u32, VC: u32, ld: u32, v0: u32, first: u32, last: u32, _p0: u32, _p1: u32 }
+struct Params { rows: u32, VC: u32, ld: u32, v0: u32, first: u32, last: u32, softcap: f32, _p1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
 @group(0) @binding(3) var<storage, read_write> state: array<f32>; // (rows, 3): max, sum, target logit
 @group(0) @binding(4) var<storage, read_write> nll: array<f32>;   // (rows)
+
+fn logit(i: u32) -> f32 {
+  let z = logits[i];
+  // tanh(15) == 1 in f32; the clamp keeps tanh lowerings away from overflow.
+  if (p.softcap > 0.0) { return p.softcap * tanh(clamp(z / p.softcap, -15.0, 15.0)); }
+  return z;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -20,10 +28,10 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   if (row >= p.rows) { return; }
   let base = row * p.ld;
   var mx = -3.0e38;
-  for (var c = lid; c < p.VC; c += WG) { mx = max(mx, logits[base + c]); }
+  for (var c = lid; c < p.VC; c += WG) { mx = max(mx, logit(base + c)); }
   let cmax = wg_max(mx, lid);
   var s = 0.0;
-  for (var c = lid; c < p.VC; c += WG) { s += exp(logits[base + c] - cmax); }
+  for (var c = lid; c < p.VC; c += WG) { s += exp(logit(base + c) - cmax); }
   let csum = wg_sum(s, lid);
   if (lid != 0u) { return; }
   let tgt = targets[row];
@@ -36,7 +44,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
     sum = state[row * 3u + 1u] * exp(om - m) + csum * exp(cmax - m);
     tl = state[row * 3u + 2u];
   }
-  if (tgt >= 0 && u32(tgt) >= p.v0 && u32(tgt) < p.v0 + p.VC) { tl = logits[base + u32(tgt) - p.v0]; }
+  if (tgt >= 0 && u32(tgt) >= p.v0 && u32(tgt) < p.v0 + p.VC) { tl = logit(base + u32(tgt) - p.v0); }
   state[row * 3u] = m;
   state[row * 3u + 1u] = sum;
   state[row * 3u + 2u] = tl;

@@ -1,8 +1,10 @@
-// RMSNorm (Llama family), one workgroup per row: y = x * rsqrt(mean(x^2) + eps) * w, in f32 as HF does.
+// RMSNorm (Llama family), one workgroup per row: y = x * rsqrt(mean(x^2) + eps) * w, in f32 as HF does;
+// PLUS_ONE (Gemma): * (1 + w).
 // x, y (rows, C) f32; w (C) raw weight words.
 // @include common/dtype.wgsl
 override WG: u32 = 256;
 override DT_W: u32 = 0u;
+override PLUS_ONE: bool = false;
 // @include model/reduce.wgsl
 
 struct Params { rows: u32, C: u32, eps: f32, _pad: u32 }
@@ -21,6 +23,8 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   for (var c = lid; c < p.C; c += WG) { let v = x[base + c]; s2 += v * v; }
   let r = inverseSqrt(wg_sum(s2, lid) / f32(p.C) + p.eps);
   for (var c = lid; c < p.C; c += WG) {
-    y[base + c] = x[base + c] * r * decode_value(w[word_index(c, DT_W)], c, DT_W);
+    var wv = decode_value(w[word_index(c, DT_W)], c, DT_W);
+    if (PLUS_ONE) { wv = 1.0 + wv; }
+    y[base + c] = x[base + c] * r * wv;
   }
 }

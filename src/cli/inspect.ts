@@ -35,6 +35,7 @@ export function formatSummary(s: CheckpointSummary): string {
     `parameters: ${formatCount(s.parameterCount)}` + (buffers ? ` (learned only; ${buffers} buffer tensor${buffers === 1 ? '' : 's'} listed, not counted)` : ''),
     `layers ${spec.numLayers}, hidden ${spec.hiddenSize}, heads ${spec.numHeads} (kv ${spec.numKvHeads}), head dim ${spec.headDim}, ` +
       `ffn ${spec.intermediateSize}, vocab ${spec.vocabSize}, positions ${spec.maxPositions}, ${spec.tieWordEmbeddings ? 'tied' : 'untied'} head`,
+    ...(s.features ? [`features: ${s.features.join('; ')}`] : []),
     `dtypes: ${Object.entries(s.dtypes)
       .map(([d, n]) => `${d} ${formatCount(n)}`)
       .join(', ')}`,

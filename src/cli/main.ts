@@ -3,6 +3,7 @@ import { DEFAULT_METHOD, DemError, methodNames } from '../engine/index.ts';
 import { wrap } from './format.ts';
 import { runInspect } from './inspect.ts';
 import { runMerge } from './merge.ts';
+import { runEval } from './eval.ts';
 import { runGenerate } from './generate.ts';
 import { runPpl } from './ppl.ts';
 
@@ -24,6 +25,10 @@ Usage:
   dem ppl --model DIR --text FILE ... [--context N] [--json]
                                    validation perplexity per text (tokens, predicted, mean NLL,
                                    ppl); with --base DIR --model DIR[:W] ... of a merge made in memory
+  dem eval --model DIR --task FILE ... [--context N] [--json]
+                                   task scores (multiple choice: acc, acc_norm; generative:
+                                   exact match; with standard errors) from JSON Lines task
+                                   files; with --base DIR --model DIR[:W] ... of a merge
   dem generate --model DIR --prompt TEXT [--max-tokens N] [--temperature X] [--top-k K] [--seed N]
                                    continue a prompt (greedy, or seeded sampling), streamed to
                                    stdout; --base DIR --model DIR[:W] ... generates from a merge
@@ -37,6 +42,7 @@ const commands: Record<string, Command> = {
   inspect: runInspect,
   merge: runMerge,
   ppl: runPpl,
+  eval: runEval,
   generate: runGenerate,
 };
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ interface Reference {
   context: number;
   nll_mean: number;
   ids_head: number[];
+  /** The BOS put before each window, when the tokenizer adds one. */
+  bos?: number;
 }
 
 interface PplJson {
@@ -70,11 +73,25 @@ describe('dem ppl vs the PyTorch float64 reference', () => {
       'merge:e2e/fixtures/tiny-gpt2',
       'merge:e2e/fixtures/tiny-llama',
       'merge:e2e/fixtures/tiny-phi3',
+      // The families people fine-tune today, their RoPE scalings and their tokenizers as shipped.
+      'e2e/fixtures/tiny-llama3',
+      'e2e/fixtures/tiny-llama2-linear',
+      'e2e/fixtures/tiny-llama-dynamic',
+      'e2e/fixtures/tiny-qwen2-yarn',
+      'e2e/fixtures/tiny-qwen3',
+      'e2e/fixtures/tiny-gemma2',
+      'e2e/fixtures/tiny-olmo2',
+      'merge:e2e/fixtures/tiny-llama3',
+      'merge:e2e/fixtures/tiny-qwen3',
+      'merge:e2e/fixtures/tiny-gemma2',
+      'merge:e2e/fixtures/tiny-olmo2',
     ]) {
       expect(models).toContain(m);
     }
     // Several windows per text, the last one shorter.
     for (const { ref } of references) expect(ref.tokens % ref.context).toBeGreaterThanOrEqual(2);
+    // BOS as context only (the tokenizers that add one): every text token is predicted.
+    for (const { file, ref } of references) expect(ref.predicted, file).toBe(ref.bos === undefined ? ref.tokens - Math.ceil(ref.tokens / ref.context) : ref.tokens);
   });
 
   for (const [key, entries] of groups) {
@@ -98,6 +115,18 @@ describe('dem ppl vs the PyTorch float64 reference', () => {
   }
 });
 
+describe('dem without a usable GPU driver', () => {
+  it('says what to install (a Vulkan driver, or Debian chromium for SwiftShader), in one line', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'src/cli/dem.mjs'), 'ppl', '--model', join(ROOT, 'e2e/fixtures/tiny-gpt2'), '--text', join(ROOT, 'e2e/fixtures/texts/prose.txt'), '--quiet'], {
+      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json' },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('dem: error:'));
+    expect(line).toMatch(/no GPU adapter was found.*Vulkan driver.*chromium.*SwiftShader/);
+  });
+});
+
 describe('dem ppl --resident', () => {
   it("evaluates a merge through the studio's resident path with the same bits as the streamed merge", async () => {
     const base = join(ROOT, 'e2e/fixtures/tiny-llama');
@@ -108,6 +137,20 @@ describe('dem ppl --resident', () => {
     expect([streamed.mode, resident.mode]).toEqual(['streaming', 'resident']);
     expect(resident.texts.map((t) => t.nll_mean)).toEqual(streamed.texts.map((t) => t.nll_mean));
     expect(resident.texts[0]!.nll_mean).toBeGreaterThan(0);
+  });
+
+  it('with a BOS before every window (Gemma 2): the resident model is sized for context + 1 and gives the streamed bits', async () => {
+    const base = join(ROOT, 'e2e/fixtures/tiny-gemma2');
+    const args = ['--base', base, '--model', `${join(ROOT, 'e2e/fixtures/tiny-gemma2-ft-a')}:0.6`, '--model', `${join(ROOT, 'e2e/fixtures/tiny-gemma2-ft-b')}:0.6`, '--lambda', '0.8',
+      '--text', join(ROOT, 'e2e/fixtures/texts/prose.txt'), '--context', '48'];
+    const streamed = await runJson(args);
+    const resident = await runJson([...args, '--resident']);
+    expect([streamed.mode, resident.mode]).toEqual(['streaming', 'resident']);
+    expect(resident.texts.map((t) => t.nll_mean)).toEqual(streamed.texts.map((t) => t.nll_mean));
+    const ref = references.find((r) => r.file === 'merge-gemma2-a0.6-b0.6-l0.8.prose.json')!.ref;
+    expect(ref.bos).toBe(2);
+    expect(resident.texts[0]!.predicted).toBe(ref.tokens);
+    expect(Math.abs(resident.texts[0]!.nll_mean - ref.nll_mean) / ref.nll_mean).toBeLessThanOrEqual(1e-4);
   });
 });
 

@@ -12,14 +12,16 @@ dem ppl --base DIR --model DIR[:WEIGHT] ... [merge options] --text FILE ...
 
 Validation perplexity per text on the GPU: the text is encoded without special tokens and split
 into consecutive windows of --context tokens (the last may be shorter); each window predicts its
-tokens 1..n-1; ppl = exp(total NLL / predicted tokens).
+tokens 1..n-1; ppl = exp(total NLL / predicted tokens). When the model's tokenizer adds a BOS
+(tokenizer_config.json add_bos_token, as Llama, Mistral and Gemma ship), it goes before each
+window as context only, and every text token is predicted.
 With --base, the model is the merge the options describe, computed on the GPU and evaluated in
 memory (nothing is written); the --model folders are then the fine-tunes.
 
 Options:
   --model DIR                the checkpoint to evaluate (without --base)
   --text FILE                a validation text (UTF-8); repeat for several
-  --context N                window length (default: min(model positions, 1024))
+  --context N                window length (default: min(model positions, 1024), minus one with a BOS)
   --batch N                  windows per GPU dispatch (default 8)
   --resident                 merge through the studio's interactive path (base and distribution
                              vectors kept on the GPU) instead of tensor by tensor
@@ -59,7 +61,8 @@ export async function runPpl(args: string[], env: CommandEnv = {}): Promise<numb
 
   const { model, results, mode } = await withWorkspace(env, { label: 'dem-ppl', resident: values.resident }, async (ws) => {
     const model = await openModel(ws, values, signal);
-    const context = checkContext(model.spec, contextArg ?? defaultContext(model.spec));
+    const bos = (await ws.tokenizer(model.recipe.base)).bos !== undefined;
+    const context = checkContext(model.spec, contextArg ?? defaultContext(model.spec, bos), bos);
     // Encode every text before touching the GPU: an empty or missing file fails in milliseconds.
     for (const path of texts) await ws.addText(path, path, readTextFile(path), model.recipe.base);
     const showLoad = loadProgress(values.quiet, model.merged);

@@ -92,7 +92,7 @@ export async function withWorkspace<T>(
 export function loadProgress(quiet: boolean | undefined, merged: boolean): (p: WorkspaceProgress) => void {
   let bar: Progress | undefined;
   return (p) => {
-    if (p.stage === 'windows') return;
+    if (p.stage === 'windows' || p.stage === 'items') return;
     if (p.stage === 'ready') {
       (bar ?? new Progress(merged ? 'merge' : 'load', quiet)).done(`${p.tensors} tensors, ${formatBytes(p.bytes)} on the GPU`);
       bar = undefined;

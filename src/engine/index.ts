@@ -36,7 +36,7 @@ export { exportMerged, planShards, type FolderSink, type FileWriter, type Export
 export { ResidentMerge } from './merge/resident.ts';
 
 // Model
-export { GpuModel, KvCache, type GpuModelOptions } from './model/forward.ts';
+export { GpuModel, KvCache, type GpuModelOptions, type TokenSpan } from './model/forward.ts';
 export { elementCount, type GpuTensor, type GpuView, type WeightView } from './gpu/tensor.ts';
 export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } from './model/perplexity.ts';
 
@@ -44,14 +44,62 @@ export { perplexity, splitWindows, type PerplexityResult, type WindowScorer } fr
 export * from './train/index.ts';
 export { uploadCheckpoint, collectMerged, createLoadedModel, type GpuWeights, type LoadedModel } from './model/load.ts';
 export { generate, TextStream } from './model/generate.ts';
-export { defaultContext, checkContext, checkTextNotBlank, encodeText, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+export { defaultContext, checkContext, checkTextNotBlank, encodeText, leadingIds, tokenizeTexts, evaluateTexts, type TextPerplexity } from './model/evaluate.ts';
+
+// Task scores: multiple choice and generative items (lm-evaluation-harness conventions)
+export { parseTaskFile, DEFAULT_STOP, type TaskFile, type TaskKind, type ChoiceItem, type GenerateItem } from './tasks/file.ts';
+export { prepareTask, choiceSpan, moveTrailingWhitespace, stripWhitespace, promptWindow, codePoints, type PreparedTask, type PreparedChoiceItem, type PreparedGenerateItem } from './tasks/prepare.ts';
+export {
+  scoreTask,
+  gpuTaskModel,
+  headlineScore,
+  headlineMetric,
+  cutAtStop,
+  choiceItemScore,
+  choiceTaskScore,
+  generateItemScore,
+  generateTaskScore,
+  DEFAULT_MAX_TOKENS,
+  type TaskScore,
+  type ChoiceTaskScore,
+  type GenerateTaskScore,
+  type ChoiceItemScore,
+  type GenerateItemScore,
+  type SpanScorer,
+  type TaskModel,
+  type GreedyOptions,
+} from './tasks/score.ts';
+export { argmaxFirst, meanStderr, rankCorrelation, averageRanks } from './tasks/stats.ts';
+export {
+  comparisonTable,
+  comparisonCsv,
+  comparisonMarkdown,
+  type ComparisonInput,
+  type ComparisonTable,
+  type ComparisonRow,
+  type ComparisonDistribution,
+  type MeasuredModel,
+} from './tasks/comparison.ts';
 
 // Analysis and search
 export { layerDistances, type LayerDistances } from './analysis/index.ts';
 export { etaSeconds, gridPoints, nelderMead, weightedMean } from './search/index.ts';
 
 // The studio's job: checkpoints + texts → merge → model → perplexity / generation / export
-export { Workspace, type WorkspaceOptions, type WorkspaceProgress, type WorkOptions, type EvaluateRequest, type Evaluation, type TextScore, type GenerateRequest, type Generation } from './workspace/workspace.ts';
+export {
+  Workspace,
+  type WorkspaceOptions,
+  type WorkspaceProgress,
+  type WorkOptions,
+  type EvaluateRequest,
+  type Evaluation,
+  type TextScore,
+  type TaskRequest,
+  type TaskEvaluation,
+  type KeyedTaskScore,
+  type GenerateRequest,
+  type Generation,
+} from './workspace/workspace.ts';
 
 // Float64 references and comparison helpers, for tests and tools outside the engine.
 export { decodeArray, elementBits, numberToBf16Bits, numberToF16Bits } from './kernels/decode.ref.ts';

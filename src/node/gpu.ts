@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requestDevice, GpuRuntime, type GpuRuntimeOptions, normaliseShaderSources, type ShaderSources } from '../engine/index.ts';
+import { GpuRuntime, GpuUnavailableError, normaliseShaderSources, requestDevice, type GpuRuntimeOptions, type ShaderSources } from '../engine/index.ts';
 
 /**
  * Node side of the GPU runtime: Dawn through the `webgpu` package. Without a system Vulkan
@@ -49,7 +49,18 @@ export function loadShaderSources(dir = SHADER_DIR): ShaderSources {
   return normaliseShaderSources(raw);
 }
 
+/** What a Node host without a usable Vulkan driver needs, added to the engine's "no adapter" error. */
+export const NODE_GPU_HINT =
+  'dem runs WebGPU through Dawn on Vulkan: install your GPU\'s Vulkan driver (NVIDIA\'s, or Mesa\'s radv/anv for AMD/Intel), ' +
+  `or, without a GPU, Debian's chromium package: dem then uses its software Vulkan (SwiftShader, ${SWIFTSHADER_ICD}); scripts/setup-debian.sh installs it.`;
+
 export async function createNodeRuntime(options: GpuRuntimeOptions = {}): Promise<GpuRuntime> {
-  const device = await requestDevice(await nodeGpu(), options.label ?? 'dem-node');
+  let device: GPUDevice;
+  try {
+    device = await requestDevice(await nodeGpu(), options.label ?? 'dem-node');
+  } catch (error) {
+    if (error instanceof GpuUnavailableError) throw new GpuUnavailableError(`${error.message} ${NODE_GPU_HINT}`, { cause: error });
+    throw error;
+  }
   return new GpuRuntime(device, loadShaderSources(), options);
 }

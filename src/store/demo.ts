@@ -1,19 +1,24 @@
 import type { FileEntry } from '../worker/protocol.ts';
 import { errorRecord } from './errors.ts';
 import type { StudioStore } from './index.ts';
+import type { SearchRow } from './types.ts';
 
 /**
  * The demo workspace (public/demo, written by `npm run make-demo`): a base, one fine-tune per
- * distribution, and a validation text per distribution. Loaded when the user has no saved
- * workspace, or on `?demo`. Everything is fetched from the page's own origin.
+ * distribution, a data-mixing baseline, and a validation text and a task file per distribution;
+ * the tokens each run trained and the searched grid (perplexity and task scores, measured by
+ * scripts/demo/tasks.ts with the engine) come with it, so the DEM-vs-mixing table and the
+ * perplexity/score view are there from the start. Loaded when the user has no saved workspace,
+ * or on `?demo`. Everything is fetched from the page's own origin.
  */
 export interface DemoManifest {
-  checkpoints: { name: string; path: string; role: 'base' | 'fine-tune' | 'mixing'; distribution?: string }[];
-  distributions: { id: string; title?: string; validation: string }[];
+  checkpoints: { name: string; path: string; role: 'base' | 'fine-tune' | 'mixing'; distribution?: string; tokensSeen?: number }[];
+  distributions: { id: string; title?: string; validation: string; task?: string }[];
+  tasks?: { search?: { points: { weights: Record<string, number>; ppl: Record<string, number>; score: Record<string, number> }[] } };
 }
 
 /** Files every demo checkpoint folder holds (HF layout, single safetensors). */
-export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
+const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
 
 type Fetch = (url: string) => Promise<Response>;
 
@@ -40,10 +45,11 @@ export async function fetchDemoManifest(root: URL, fetcher: Fetch = (u) => fetch
 }
 
 /**
- * Adds the demo's base, fine-tunes (the mixing baseline is not a distribution vector: left out)
- * and validation texts to the store. Resolves to false when there is no demo on the server.
+ * Adds the demo's base, fine-tunes, data-mixing baseline (compared with, never merged),
+ * validation texts and task files (unless `tasks` is false) to the store. Resolves to false when
+ * there is no demo on the server.
  */
-export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (u) => fetch(u)): Promise<boolean> {
+export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (u) => fetch(u), options: { tasks?: boolean } = {}): Promise<boolean> {
   const manifest = await fetchDemoManifest(root, fetcher);
   if (!manifest) return false;
   const folder = async (path: string): Promise<FileEntry[]> =>
@@ -55,7 +61,7 @@ export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (
     );
   const base = manifest.checkpoints.find((c) => c.role === 'base');
   if (!base) throw new Error('demo manifest.json has no base checkpoint');
-  const fineTunes = manifest.checkpoints.filter((c) => c.role === 'fine-tune');
+  const fineTunes = manifest.checkpoints.filter((c) => c.role === 'fine-tune' || c.role === 'mixing');
   const [baseFiles, texts, ...ftFiles] = await Promise.all([
     folder(base.path),
     Promise.all(manifest.distributions.map(async (d) => ({ name: d.id, text: await (await fetchOk(fetcher, sameOrigin(root, d.validation))).text() }))),
@@ -64,8 +70,21 @@ export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (
   const s = store.getState();
   // The base first: the first checkpoint added becomes the base.
   await s.addCheckpoint(base.name, baseFiles, { id: `demo-${base.name}`, role: 'base' });
-  await Promise.all(fineTunes.map((c, i) => s.addCheckpoint(c.name, ftFiles[i]!, { id: `demo-${c.name}`, role: 'finetune' })));
-  await Promise.all(texts.map((t) => s.addValidationText(t.name, t.text)));
+  await Promise.all(fineTunes.map((c, i) => s.addCheckpoint(c.name, ftFiles[i]!, { id: `demo-${c.name}`, role: c.role === 'mixing' ? 'mixing' : 'finetune' })));
+  for (const c of fineTunes) if (c.tokensSeen !== undefined) s.setTrainedTokens(`demo-${c.name}`, c.tokensSeen);
+  const setIds = await Promise.all(texts.map((t) => s.addValidationText(t.name, t.text)));
+  const withTasks = options.tasks ?? true;
+  const taskTexts = await Promise.all(manifest.distributions.map(async (d) => (withTasks && d.task ? (await fetchOk(fetcher, sameOrigin(root, d.task))).text() : null)));
+  await Promise.all(manifest.distributions.map((d, i) => (taskTexts[i] === null ? undefined : s.addTaskFile(setIds[i]!, d.task!.split('/').pop()!, taskTexts[i]!))));
+  const points = manifest.tasks?.search?.points ?? [];
+  // The grid make-demo searched (each point measured with the engine): weights by distribution → the fine-tune of that distribution.
+  const tunes = manifest.checkpoints.filter((c) => c.role === 'fine-tune' && c.distribution);
+  if (points.length && tunes.length) {
+    const bySet = (r: Record<string, number>): Record<string, number> => Object.fromEntries(manifest.distributions.map((d, i) => [setIds[i]!, r[d.id]!]).filter(([, v]) => v !== undefined));
+    const mean = (r: Record<string, number>): number | undefined => (Object.keys(r).length ? Object.values(r).reduce((a, b) => a + b, 0) / Object.keys(r).length : undefined);
+    const rows: SearchRow[] = points.map((p, i) => ({ id: i + 1, weights: tunes.map((t) => p.weights[t.distribution!] ?? 0), ppls: bySet(p.ppl), objective: mean(bySet(p.ppl))!, scores: bySet(p.score), taskObjective: mean(bySet(p.score)) }));
+    store.setState({ searchRows: rows, searchKind: 'grid', searchCoefIds: tunes.map((t) => `demo-${t.name}`) });
+  }
   return true;
 }
 

@@ -7,6 +7,7 @@ import { createMergeSlice } from './merge.ts';
 import { createNotificationsSlice } from './notifications.ts';
 import { persistOptions, restoreWorkspace } from './persist.ts';
 import { createSearchSlice } from './search.ts';
+import { createTasksSlice } from './tasks.ts';
 import { createNoStorageSlice, opfsStorage } from './storage.ts';
 import { createTrainingSlice } from './training.ts';
 import type { StoreDeps, StudioState } from './types.ts';
@@ -34,6 +35,7 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
     ...createSearchSlice(deps)(...a),
     ...createInsightSlice(deps)(...a),
     ...createNotificationsSlice(...a),
+    ...createTasksSlice(deps)(...a),
     ...createTrainingSlice(deps)(...a),
     ...(opfs ? opfs.slice : createNoStorageSlice)(...a),
     ...createLearnSlice(deps)(...a),
@@ -57,6 +59,8 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
 export * from './selectors.ts';
 export { COEF_MAX, COEF_MIN, coefficientOf, defaultCoefficient } from './merge.ts';
 export { linspace } from './search.ts';
+export { perplexityChosen, readyTasks } from './tasks.ts';
+export { comparisonOf, type ComparisonSource } from './comparison.ts';
 export { indexedDbStorage } from './persist.ts';
 export { pointKey, startLearn } from './learn.ts';
 export { DEFAULT_TRAIN_SETTINGS, MIN_TEXT_CHARS } from './training.ts';

@@ -16,6 +16,7 @@ function fakeEngine() {
   const evaluations: RequestBodies['evaluate'][] = [];
   const loads: string[] = [];
   const generations: RequestBodies['generate'][] = [];
+  const references: string[] = [];
   const call = async <K extends WorkspaceKind>(kind: K, body: RequestBodies[K], options: RequestOptions = {}): Promise<Results[K]> => {
     const b = body as never as Record<string, unknown>;
     const answer = (x: unknown): Results[K] => x as Results[K];
@@ -36,6 +37,7 @@ function fakeEngine() {
         return answer({ perplexities: e.sets.map((set) => ({ set, ppl: bowl(weights, texts.get(set) ?? 0), nllMean: 0, tokens: 1, predicted: 1 })), mode: 'resident', setupMs: 0, mergeMs: 1, evalMs: 1, totalMs: 2 });
       }
       case 'reference':
+        references.push(b.checkpoint as string);
         // A checkpoint's own perplexity: 20 for the mixing baseline, 9 for the others.
         return answer((b.sets as string[]).map((set) => ({ set, ppl: names.get(b.checkpoint as string) === 'mixing' ? 20 : 9, nllMean: 0, tokens: 1, predicted: 1 })));
       case 'generate':
@@ -56,7 +58,7 @@ function fakeEngine() {
     dispose: () => {},
     call,
   };
-  return { engine, evaluations, loads, generations };
+  return { engine, evaluations, loads, generations, references };
 }
 
 /** A demo manifest with two distributions, served with its files by a fake fetch. */
@@ -93,19 +95,25 @@ async function learnStore() {
 }
 
 describe('learn slice', () => {
-  it('opens the demo: fine-tunes by distribution, the texts, and the mixing baseline in the engine only', async () => {
-    const { store, loads } = await learnStore();
+  it('opens the demo: fine-tunes by distribution, the texts, and the mixing baseline as a card that is never merged, measured once', async () => {
+    const { store, loads, evaluations, references } = await learnStore();
     const d = store.getState().learnDemo!;
     expect(store.getState().learnError).toBeNull();
     expect(d.distributions.map((x) => x.id)).toEqual(['prose', 'code']);
     const cards = store.getState().checkpoints;
     expect(cards.find((c) => c.id === d.vectors.prose)?.name).toBe('ft-prose');
     expect(cards.find((c) => c.id === d.vectors.code)?.name).toBe('ft-code');
-    expect(cards.map((c) => c.name)).not.toContain('mixing');
-    expect(loads).toContain('learn-mixing');
+    const mixing = cards.find((c) => c.name === 'mixing');
+    expect(mixing?.role).toBe('mixing');
+    expect(d.mixing).toBe(mixing!.id);
+    expect(loads).toContain(mixing!.id);
+    expect(evaluations.every((e) => e.recipe.models.every((m) => m.model !== mixing!.id))).toBe(true);
     expect(store.getState().validationSets.find((v) => v.id === d.sets.code)?.name).toBe('code');
+    // The workspace measures the mixing card's own perplexity; the lesson takes it from there.
+    await until(store, () => d.distributions.every((x) => store.getState().references[`${mixing!.id}|${d.sets[x.id]}`] !== undefined));
     await store.getState().learnLoadMixing();
     expect(store.getState().learnMixing).toEqual({ prose: 20, code: 20 });
+    expect(references.filter((r) => r === mixing!.id)).toHaveLength(1);
   });
 
   it('measures a merge by distribution weights once: absent weights are 0, a repeat is not sent again', async () => {
@@ -169,7 +177,7 @@ describe('learn slice', () => {
     expect(store.getState().learnGenerations.a).toEqual({ status: 'done', text: ' continued (7)' });
     expect(generations[0]).toMatchObject({ prompt: 'The', maxTokens: 5, sampling: { temperature: 0.8, topK: 40, seed: 7 } });
     expect(generations[0]!.recipe.models.map((m) => m.parameters.weight)).toEqual([1, 0]);
-    expect(generations[1]!.recipe).toMatchObject({ base: 'learn-mixing', models: [] });
+    expect(generations[1]!.recipe).toMatchObject({ base: 'demo-mixing', models: [] });
     // Done once: asking again sends nothing.
     await store.getState().learnGenerate('a', { prose: 1 }, 'The', { maxTokens: 5, temperature: 0.8, topK: 40, seed: 7 });
     expect(generations).toHaveLength(2);

@@ -1,7 +1,6 @@
 import type { StateCreator } from 'zustand/vanilla';
 import { CancelledError, DEFAULT_METHOD, nelderMead, type MergeRecipe } from '../engine/index.ts';
-import type { FileEntry } from '../worker/protocol.ts';
-import { CHECKPOINT_FILES, fetchOk, loadDemo, sameOrigin, type DemoManifest } from './demo.ts';
+import { fetchOk, loadDemo, sameOrigin, type DemoManifest } from './demo.ts';
 import { errorRecord, isCancelled } from './errors.ts';
 import type { StudioStore } from './index.ts';
 import { COEF_MAX, COEF_MIN, engineRecipe } from './merge.ts';
@@ -12,8 +11,8 @@ import type { LearnDemoInfo, LearnManifest, LearnPoint, LearnSlice, StoreDeps, S
  * Learn mode's engine work on the demo workspace: merges named by distribution weights
  * (`{prose: 1}`: every other vector at 0), each measured once by the engine Worker and kept by
  * its weights, so steps that share a merge share its measurement; named runs (a sweep, a heat
- * map, a grid, Nelder–Mead) over such merges; the mixing baseline (not a distribution vector, so
- * not a card) opened in the Worker under its own key; seeded generations. Nothing here knows
+ * map, a grid, Nelder–Mead) over such merges; the data-mixing baseline (the demo's card with role
+ * `mixing`: compared, never merged); seeded generations. Nothing here knows
  * the lesson's content (src/ui/learn/steps.ts).
  */
 
@@ -21,8 +20,6 @@ import type { LearnDemoInfo, LearnManifest, LearnPoint, LearnSlice, StoreDeps, S
 export function pointKey(distributions: readonly string[], weights: Readonly<Record<string, number>>): string {
   return distributions.map((d) => `${d}=${weights[d] ?? 0}`).join(',');
 }
-
-const MIXING_KEY = 'learn-mixing';
 
 export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioState, [], [], LearnSlice> => {
   /** In-flight measurements by key, so two callers of one merge share one request. */
@@ -155,12 +152,23 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
 
       learnLoadMixing: async () => {
         const d = get().learnDemo;
-        if (!d?.mixingLoaded || get().learnMixing || mixingRequested) return;
+        if (!d?.mixing || get().learnMixing || mixingRequested) return;
+        const mixing = d.mixing;
+        const keys = d.distributions.map((x) => `${mixing}|${d.sets[x.id]!}`);
+        const known = (): boolean => keys.every((k) => get().references[k] !== undefined);
+        const fromReferences = (): Record<string, number> => Object.fromEntries(d.distributions.map((x, i) => [x.id, get().references[keys[i]!]!]));
+        // The workspace measures every card's own perplexity (the mixing card's too) once it is in.
+        if (known()) {
+          set({ learnMixing: fromReferences() });
+          return;
+        }
         mixingRequested = true;
         try {
           // Not cancelled with the rest: it is measured once and a step shows it whenever it is back.
-          const r = await engine.call('reference', { checkpoint: MIXING_KEY, sets: d.distributions.map((x) => d.sets[x.id]!) });
-          set({ learnMixing: byDistribution(d, r) });
+          const r = await engine.call('reference', { checkpoint: mixing, sets: d.distributions.map((x) => d.sets[x.id]!) });
+          // Kept as the workspace's references too, so they are not measured again.
+          set((st) => ({ references: { ...st.references, ...Object.fromEntries(r.map((x) => [`${mixing}|${x.set}`, x.ppl])) } }));
+          set({ learnMixing: fromReferences() });
         } catch (error) {
           mixingRequested = false;
           set({ learnError: errorRecord(error) });
@@ -176,7 +184,8 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         generating.set(key, mine);
         set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: 'running', text: '' } } }));
         try {
-          const recipe: MergeRecipe = model === 'mixing' ? { version: 1, method: DEFAULT_METHOD, base: MIXING_KEY, models: [], parameters: {} } : recipeFor(d, model);
+          if (model === 'mixing' && !d.mixing) throw new Error('the demo has no data-mixing baseline');
+          const recipe: MergeRecipe = model === 'mixing' ? { version: 1, method: DEFAULT_METHOD, base: d.mixing!, models: [], parameters: {} } : recipeFor(d, model);
           const { maxTokens, ...sampling } = options;
           const r = await engine.call('generate', { recipe, base: base.id, prompt, maxTokens, sampling }, { signal: mine.signal });
           set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: 'done', text: r.text } } }));
@@ -193,14 +202,15 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
 
 /**
  * Opens the demo workspace for Learn mode in `store` (a store of its own, never the user's
- * workspace): its checkpoints and texts as loadDemo adds them, the mixing baseline in the Worker,
+ * workspace): its checkpoints (the mixing baseline among them) and texts as loadDemo adds them,
  * and the map from distributions to fine-tune cards and validation sets.
  */
 export async function startLearn(store: StudioStore, engine: StoreDeps['engine'], root = new URL('/demo/', location.href), fetcher: (url: string) => Promise<Response> = (u) => fetch(u)): Promise<void> {
   try {
     const manifestRes = await fetchOk(fetcher, sameOrigin(root, 'manifest.json'));
     const manifest = (await manifestRes.json()) as LearnManifest & DemoManifest;
-    if (!(await loadDemo(store, root, fetcher))) throw new Error('there is no demo workspace on this server');
+    // The lesson shows no task scores: their files are left out, so no merge waits on scoring them.
+    if (!(await loadDemo(store, root, fetcher, { tasks: false }))) throw new Error('there is no demo workspace on this server');
     const s = store.getState();
     const vectors: Record<string, string> = {};
     for (const c of manifest.checkpoints) {
@@ -209,23 +219,13 @@ export async function startLearn(store: StudioStore, engine: StoreDeps['engine']
       if (card) vectors[c.distribution] = card.id;
     }
     const sets = Object.fromEntries(manifest.distributions.map((d) => [d.id, s.validationSets.find((v) => v.name === d.id)?.id ?? '']));
-    const mixing = manifest.checkpoints.find((c) => c.role === 'mixing');
-    let mixingLoaded = false;
-    if (mixing) {
-      const files: FileEntry[] = await Promise.all(
-        CHECKPOINT_FILES.map(async (f) => {
-          const blob = await (await fetchOk(fetcher, sameOrigin(root, `${mixing.path.replace(/\/?$/, '/')}${f}`))).blob();
-          return { path: f, file: new File([blob], f) };
-        }),
-      );
-      await engine.call('load', { key: MIXING_KEY, name: mixing.name, files });
-      mixingLoaded = true;
-    }
+    const mixingEntry = manifest.checkpoints.find((c) => c.role === 'mixing');
+    const mixing = mixingEntry ? (s.checkpoints.find((x) => x.id === `demo-${mixingEntry.name}` && x.role === 'mixing')?.id ?? null) : null;
     const learnDemo: LearnDemoInfo = {
       distributions: manifest.distributions.map((d) => ({ id: d.id, title: d.title ?? d.id })),
       vectors,
       sets,
-      mixingLoaded,
+      mixing,
       manifest,
     };
     store.setState({ learnDemo });
@@ -241,20 +241,25 @@ export async function startLearn(store: StudioStore, engine: StoreDeps['engine']
  */
 function keepAllOnes(store: StudioStore, d: LearnDemoInfo): void {
   const ids = d.distributions.map((x) => x.id);
-  const take = (s: StudioState): boolean => {
-    if (s.evalStatus !== 'done' || s.method !== DEFAULT_METHOD || Object.keys(s.params).length) return false;
+  const take = (s: StudioState): LearnPoint | null => {
+    if (s.evalStatus !== 'done' || s.method !== DEFAULT_METHOD || Object.keys(s.params).length) return null;
     const tunes = fineTunes(s.checkpoints);
-    if (tunes.length !== ids.length || !tunes.every((t) => s.coefficients[t.id]?.mode === 'scalar' && s.coefficients[t.id]?.value === 1)) return false;
+    if (tunes.length !== ids.length || !tunes.every((t) => s.coefficients[t.id]?.mode === 'scalar' && s.coefficients[t.id]?.value === 1)) return null;
     const ppl = Object.fromEntries(ids.map((id) => [id, s.perplexities[d.sets[id]!]]));
-    if (Object.values(ppl).some((v) => v === undefined)) return false;
+    if (Object.values(ppl).some((v) => v === undefined)) return null;
     const key = pointKey(ids, Object.fromEntries(ids.map((id) => [id, 1])));
     const values = Object.values(ppl) as number[];
-    const point: LearnPoint = { key, weights: Object.fromEntries(ids.map((id) => [id, 1])), ppl: ppl as Record<string, number>, mean: values.reduce((a, b) => a + b, 0) / values.length, ms: s.timings?.totalMs ?? 0 };
-    store.setState((x) => (x.learnPoints[key] ? {} : { learnPoints: { ...x.learnPoints, [key]: point }, learnEvaluations: x.learnEvaluations + 1 }));
-    return true;
+    return { key, weights: Object.fromEntries(ids.map((id) => [id, 1])), ppl: ppl as Record<string, number>, mean: values.reduce((a, b) => a + b, 0) / values.length, ms: s.timings?.totalMs ?? 0 };
   };
-  if (take(store.getState())) return;
+  // An unchanged state when the point is known: no listener is told again (and none recurses).
+  const keep = (point: LearnPoint): void =>
+    store.setState((x) => (x.learnPoints[point.key] ? x : { learnPoints: { ...x.learnPoints, [point.key]: point }, learnEvaluations: x.learnEvaluations + 1 }));
+  const now = take(store.getState());
+  if (now) return keep(now);
   const off = store.subscribe((s) => {
-    if (take(s)) off();
+    const point = take(s);
+    if (!point) return;
+    off();
+    keep(point);
   });
 }

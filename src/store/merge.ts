@@ -1,7 +1,7 @@
 import type { StateCreator } from 'zustand/vanilla';
 import { DEFAULT_METHOD, type MergeRecipe } from '../engine/index.ts';
 import { errorRecord, isCancelled } from './errors.ts';
-import { baseOf, buildRecipe, fineTunes, methodInfos } from './recipe.ts';
+import { baseOf, buildRecipe, fineTunes, methodInfos, mixingBaselines } from './recipe.ts';
 import type { CoefficientState, MergeSlice, StoreDeps, StudioState } from './types.ts';
 
 /** Slider range of a coefficient ω (the paper allows negative and > 1 weights). */
@@ -100,7 +100,7 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
               const sets = s.validationSets.filter((v) => v.status === 'ready').map((v) => v.id);
               const base = baseOf(s.checkpoints);
               if (!base || sets.length === 0) return;
-              const todo = [base, ...fineTunes(s.checkpoints)].find((c) => sets.some((v) => s.references[`${c.id}|${v}`] === undefined));
+              const todo = [base, ...fineTunes(s.checkpoints), ...mixingBaselines(s.checkpoints)].find((c) => sets.some((v) => s.references[`${c.id}|${v}`] === undefined));
               if (!todo) return;
               const missing = sets.filter((v) => s.references[`${todo.id}|${v}`] === undefined);
               const result = await engine.call('reference', { checkpoint: todo.id, sets: missing });
@@ -151,6 +151,8 @@ export const createMergeSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
             perplexities: Object.fromEntries(r.perplexities.map((p) => [p.set, p.ppl])),
             timings: { setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs, roundTripMs: performance.now() - t0, mode: r.mode },
           });
+          // Task scores of the same merge right after: a newer evaluate() cancels both.
+          await get().scoreCurrentTasks(recipe, controller.signal, () => current === controller);
         } catch (error) {
           const info = errorRecord(error);
           if (isCancelled(info) || current !== controller) return;

@@ -20,6 +20,9 @@ const PERSISTED_FIELDS = [
   'searchRows',
   'searchKind',
   'searchCoefIds',
+  'searchTarget',
+  'taskFiles',
+  'trainedTokens',
 ] as const satisfies readonly (keyof StudioState)[];
 
 export function partialize(s: StudioState): PersistedWorkspace {
@@ -33,6 +36,9 @@ export function partialize(s: StudioState): PersistedWorkspace {
     searchRows: s.searchRows,
     searchKind: s.searchKind,
     searchCoefIds: s.searchCoefIds,
+    searchTarget: s.searchTarget,
+    taskFiles: s.taskFiles.map(({ id, setId, name, text }) => ({ id, setId, name, text })),
+    trainedTokens: s.trainedTokens,
   };
 }
 
@@ -49,6 +55,8 @@ export function mergePersisted(persisted: unknown, current: StudioState): Studio
     searchRows: p.searchRows ?? [],
     searchKind: p.searchKind ?? null,
     searchCoefIds: p.searchCoefIds ?? [],
+    searchTarget: p.searchTarget ?? current.searchTarget,
+    trainedTokens: p.trainedTokens ?? current.trainedTokens,
   };
 }
 
@@ -59,6 +67,7 @@ export async function restoreWorkspace(persisted: Partial<PersistedWorkspace> | 
   const ordered = [...(persisted.checkpoints ?? [])].sort((a, b) => Number(b === base) - Number(a === base));
   await Promise.all(ordered.map((c) => state().addCheckpoint(c.name, c.files, { id: c.id, role: c.role })));
   for (const v of persisted.validationSets ?? []) await state().addValidationText(v.name, v.text, v.id);
+  for (const t of persisted.taskFiles ?? []) if (state().validationSets.some((v) => v.id === t.setId)) await state().addTaskFile(t.setId, t.name, t.text, t.id);
 }
 
 /**

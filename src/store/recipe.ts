@@ -15,6 +15,11 @@ export function fineTunes(checkpoints: readonly CheckpointEntry[]): CheckpointEn
   return checkpoints.filter((c) => c.role === 'finetune' && c.status === 'ready' && !c.incompatible);
 }
 
+/** Data-mixing baselines: compared with (perplexity, task scores, the DEM-vs-mixing table), never merged. */
+export function mixingBaselines(checkpoints: readonly CheckpointEntry[]): CheckpointEntry[] {
+  return checkpoints.filter((c) => c.role === 'mixing' && c.status === 'ready');
+}
+
 /** The method picker's entries, straight from the engine's registry. */
 export function methodInfos(): MethodInfo[] {
   return METHODS.map((m) => ({

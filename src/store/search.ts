@@ -3,12 +3,15 @@ import { CancelledError, InputError, etaSeconds, gridPoints, nelderMead, weighte
 import { errorRecord, isCancelled } from './errors.ts';
 import { COEF_MAX, COEF_MIN, coefficientOf, engineRecipe } from './merge.ts';
 import { baseOf, fineTunes } from './recipe.ts';
+import { readyTasks, rowScores } from './tasks.ts';
 import type { JobKind, SearchRow, SearchSlice, StoreDeps, StudioState } from './types.ts';
 
 /**
  * Sweeps, heat maps and searches: many merges, each measured on every validation set. The
- * search logic is the engine's (src/engine/search); each evaluation is one `evaluate` request, so
- * the Worker keeps the resident merge throughout. One job runs at a time; cancelling aborts the
+ * search logic is the engine's (src/engine/search); each evaluation is one `evaluate` request
+ * (and, in grids and the optimizer, one `score` request when there are task files), so the
+ * Worker keeps the resident merge throughout. The optimizer minimises the perplexity objective
+ * or maximises the task score (searchTarget). One job runs at a time; cancelling aborts the
  * request in flight.
  */
 export function linspace(from: number, to: number, steps: number): number[] {
@@ -26,6 +29,7 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
       kind: JobKind,
       total: number,
       body: (measure: (weights: Record<string, number>) => Promise<SearchRow>, tick: () => void) => Promise<void>,
+      withTasks = false,
     ): Promise<void> => {
       controller?.abort();
       const mine = new AbortController();
@@ -38,6 +42,8 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
       if (!base) return fail('Add a base checkpoint first.');
       if (sets.length === 0) return fail('Add a validation text first.');
       if (fineTunes(s.checkpoints).length === 0) return fail('Add at least one fine-tune.');
+      const tasks = withTasks ? readyTasks(s) : [];
+      if (kind === 'optimize' && s.searchTarget === 'task' && tasks.length === 0) return fail('Add a task file to a validation set to optimise the task score.');
       let done = 0;
       set({ job: { kind, status: 'running', done, total, etaS: null, startedAt, error: null } });
       const tick = (): void => {
@@ -55,7 +61,9 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
           sets.map((id) => ppls[id]!),
           sets.map((id) => st.objectiveWeights[id] ?? 1),
         );
-        return { id: nextRow++, weights: tunes.map((t) => weights[t.id] ?? coefficientOf(st.coefficients, t.id).value), ppls, objective };
+        // Both numbers for every row: perplexity first, then the task scores of the same merge.
+        const scored = tasks.length ? rowScores((await engine.call('score', { recipe, tasks: tasks.map((t) => t.id) }, { signal: mine.signal })).scores, tasks, st.objectiveWeights) : {};
+        return { id: nextRow++, weights: tunes.map((t) => weights[t.id] ?? coefficientOf(st.coefficients, t.id).value), ppls, objective, ...scored };
       };
       try {
         await body(measure, tick);
@@ -75,6 +83,9 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
       searchKind: null,
       searchCoefIds: [],
       objectiveWeights: {},
+      searchTarget: 'perplexity',
+
+      setSearchTarget: (searchTarget) => set({ searchTarget }),
 
       setObjectiveWeight: (setId, weight) => set((s) => ({ objectiveWeights: { ...s.objectiveWeights, [setId]: weight } })),
 
@@ -121,12 +132,13 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
             set((s) => ({ searchRows: [...s.searchRows, row] }));
             tick();
           }
-        });
+        }, true);
       },
 
       runOptimizer: async (budget) => {
         const tunes = fineTunes(get().checkpoints);
         const x0 = tunes.map((t) => coefficientOf(get().coefficients, t.id).value);
+        const target = get().searchTarget;
         await job('optimize', budget, async (measure, tick) => {
           set({ searchRows: [], searchKind: 'optimize', searchCoefIds: tunes.map((t) => t.id) });
           const signal = controller?.signal;
@@ -136,12 +148,13 @@ export const createSearchSlice = ({ engine }: StoreDeps): StateCreator<StudioSta
               const row = await measure(Object.fromEntries(tunes.map((t, i) => [t.id, x[i]!])));
               set((s) => ({ searchRows: [...s.searchRows, row] }));
               tick();
-              return row.objective;
+              // Nelder–Mead minimises: the task score (higher is better) with its sign flipped.
+              return target === 'task' ? -(row.taskObjective ?? NaN) : row.objective;
             },
             x0,
             { maxEvals: budget, step: 0.25, lower: COEF_MIN, upper: COEF_MAX, decimals: 2, xTolerance: 0.01, fTolerance: 1e-5, signal },
           );
-        });
+        }, true);
       },
 
       cancelJob: () => {

@@ -5,7 +5,7 @@ import type { LocalStore } from '../storage/local.ts';
 import type { FileEntry } from '../worker/protocol.ts';
 import { errorRecord } from './errors.ts';
 import { indexedDbStorage, PERSIST_KEY } from './persist.ts';
-import type { MissingItem, PersistedWorkspace, StorageSlice, StoredItem, StudioState } from './types.ts';
+import type { CheckpointRole, MissingItem, PersistedWorkspace, StorageSlice, StoredItem, StudioState } from './types.ts';
 
 /**
  * Where the workspace lives between sessions: the Origin Private File System (LocalStore).
@@ -28,7 +28,7 @@ export const textFile = (id: string): string => `texts/${id}.txt`;
 interface WorkspaceJson {
   version: number;
   state: Omit<PersistedWorkspace, 'checkpoints' | 'validationSets'> & {
-    checkpoints: { id: string; name: string; role: 'base' | 'finetune'; files: { path: string; size: number }[] }[];
+    checkpoints: { id: string; name: string; role: CheckpointRole; files: { path: string; size: number }[] }[];
     validationSets: { id: string; name: string }[];
   };
 }

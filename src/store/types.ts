@@ -1,4 +1,4 @@
-import type { AdapterSummary, CheckpointSummary, CompatibilityItem, LayerDistances, ParamSpec, TrainProgress, TrainSettings } from '../engine/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, LayerDistances, MergeRecipe, ParamSpec, TaskKind, TrainProgress, TrainSettings } from '../engine/index.ts';
 import type { LocalStore, StorageUsage } from '../storage/local.ts';
 import type { EngineApi } from '../worker/client.ts';
 import type { ErrorInfo, FileEntry, Progress } from '../worker/protocol.ts';
@@ -22,7 +22,8 @@ export interface GpuSlice {
   connectGpu: () => Promise<void>;
 }
 
-export type CheckpointRole = 'base' | 'finetune';
+/** 'mixing': a data-mixing baseline (the base trained on all distributions at once), compared with, never merged. */
+export type CheckpointRole = 'base' | 'finetune' | 'mixing';
 export type CheckpointStatus = 'inspecting' | 'ready' | 'failed';
 
 export interface CheckpointEntry {
@@ -157,13 +158,21 @@ export interface JobState {
   error: ErrorInfo | null;
 }
 
-/** One evaluated point: coefficients (by `coefIds` order) and perplexity by set id. */
+/** One evaluated point: coefficients (by `coefIds` order), perplexity and task score by set id. */
 export interface SearchRow {
   id: number;
   weights: number[];
   ppls: Record<string, number>;
+  /** Weighted mean perplexity (lower is better). */
   objective: number;
+  /** Task score (acc or exact match) by set id, for sets with a task file. */
+  scores?: Record<string, number>;
+  /** Weighted mean task score over the sets with a task file (higher is better). */
+  taskObjective?: number;
 }
+
+/** What the optimizer minimises and what "best" means in the results: perplexity, or (maximised) task score. */
+export type SearchTarget = 'perplexity' | 'task';
 
 export interface SweepResult {
   coefId: string;
@@ -196,12 +205,66 @@ export interface SearchSlice {
   /** Weight of each set in the objective (default 1 = plain average). */
   objectiveWeights: Record<string, number>;
   setObjectiveWeight: (setId: string, weight: number) => void;
+  searchTarget: SearchTarget;
+  setSearchTarget: (target: SearchTarget) => void;
   runSweep: (coefId: string, from: number, to: number, steps: number) => Promise<void>;
   runHeatmap: (xId: string, yId: string, from: number, to: number, steps: number) => Promise<void>;
   runGrid: (config: GridConfig) => Promise<void>;
   runOptimizer: (budget: number) => Promise<void>;
   cancelJob: () => void;
   applyRow: (row: SearchRow) => void;
+}
+
+export type TaskFileStatus = 'waiting' | 'preparing' | 'ready' | 'failed';
+
+/** A task file (JSON Lines) of one distribution, kept beside its validation text and scored after its perplexity. */
+export interface TaskFileEntry {
+  id: string;
+  /** The validation set (distribution) it belongs to; one task file per set. */
+  setId: string;
+  name: string;
+  text: string;
+  status: TaskFileStatus;
+  kind: TaskKind | null;
+  items: number | null;
+  error: ErrorInfo | null;
+}
+
+/** One model's result on one task file. */
+export interface TaskResult {
+  kind: TaskKind;
+  n: number;
+  /** The headline score: acc (multiple choice) or exact match (generative). */
+  score: number;
+  /** Standard error of `score`. */
+  stderr: number;
+  /** Multiple choice only. */
+  accNorm?: number;
+}
+
+export interface TasksSlice {
+  taskFiles: TaskFileEntry[];
+  /** Adds (replacing the set's previous one) and tokenizes a task file for validation set `setId`; resolves to its id. */
+  addTaskFile: (setId: string, name: string, text: string, restoreId?: string) => Promise<string>;
+  removeTaskFile: (setId: string) => void;
+  /** Tokenizes every task file again (the base changed). */
+  retokenizeTasks: () => Promise<void>;
+  /** The current merge's task results by validation-set id. */
+  taskScores: Record<string, TaskResult>;
+  taskStatus: 'idle' | 'running' | 'done' | 'failed';
+  taskError: ErrorInfo | null;
+  taskMs: number | null;
+  /** evaluate() calls this once perplexity is in: the same recipe, the same cancellation. */
+  scoreCurrentTasks: (recipe: MergeRecipe, signal: AbortSignal, current: () => boolean) => Promise<void>;
+  /** Unmerged checkpoints' scores: `${checkpointId}|${setId}` → headline score. */
+  taskReferences: Record<string, number>;
+  /** Tokens each checkpoint was trained on from the base (the comparison's costs), by checkpoint id. */
+  trainedTokens: Record<string, number>;
+  setTrainedTokens: (id: string, tokens: number | null) => void;
+  comparisonStatus: 'idle' | 'running' | 'done' | 'failed';
+  comparisonError: ErrorInfo | null;
+  /** Measures what the DEM-vs-mixing table lacks: task scores of base, mixing and fine-tunes, and of the chosen merge. */
+  measureComparison: () => Promise<void>;
 }
 
 export interface InsightSlice {
@@ -356,8 +419,8 @@ export interface LearnDemoInfo {
   vectors: Record<string, string>;
   /** Distribution id → its validation set. */
   sets: Record<string, string>;
-  /** The mixing baseline is open in the engine Worker. */
-  mixingLoaded: boolean;
+  /** The data-mixing baseline's card (role `mixing`), if the demo has one. */
+  mixing: string | null;
   manifest: LearnManifest;
 }
 
@@ -393,6 +456,7 @@ export type StudioState = GpuSlice &
   SearchSlice &
   InsightSlice &
   NotificationsSlice &
+  TasksSlice &
   TrainingSlice &
   StorageSlice &
   LearnSlice;
@@ -424,4 +488,8 @@ export interface PersistedWorkspace {
   searchRows: SearchRow[];
   searchKind: 'grid' | 'optimize' | null;
   searchCoefIds: string[];
+  searchTarget?: SearchTarget;
+  /** Task files with their text (small: kept inside the workspace record). */
+  taskFiles?: Pick<TaskFileEntry, 'id' | 'setId' | 'name' | 'text'>[];
+  trainedTokens?: Record<string, number>;
 }

@@ -51,12 +51,13 @@ export const createValidationSlice = ({ engine }: StoreDeps): StateCreator<Studi
 
       removeValidationText: (id) => {
         set((s) => ({ validationSets: s.validationSets.filter((v) => v.id !== id) }));
+        get().removeTaskFile(id);
         void engine.call('unload', { key: id }).catch(() => undefined);
         void get().evaluate();
       },
 
       retokenize: () => {
-        void Promise.all(get().validationSets.map((v) => tokenize(v.id))).then(() => {
+        void Promise.all([...get().validationSets.map((v) => tokenize(v.id)), get().retokenizeTasks()]).then(() => {
           get().refreshReferences();
           void get().evaluate();
         });

@@ -4,6 +4,7 @@ import { AddCheckpoint, DropZone } from './AddCheckpoint.tsx';
 import { CheckpointCard } from './CheckpointCard.tsx';
 import { GpuBanner, GpuStatus } from './GpuStatus.tsx';
 import { CoefficientsPanel } from './Coefficients.tsx';
+import { ComparisonPanel } from './Comparison.tsx';
 import { ExplorePanel } from './Explore.tsx';
 import { ExportPanel, GeneratePanel, LayersPanel } from './Insight.tsx';
 import { Notifications } from './Notifications.tsx';
@@ -46,6 +47,7 @@ export function App() {
           <CoefficientsPanel />
           <PerplexityPanel />
           <SearchPanel />
+          <ComparisonPanel />
           <ExplorePanel />
           <div className="workspace__pair">
             <LayersPanel />

@@ -90,6 +90,7 @@ function CardActions({ entry }: { entry: CheckpointEntry }) {
           >
             <option value="base">Base</option>
             <option value="finetune">Fine-tune</option>
+            <option value="mixing">Data-mixing baseline</option>
           </select>
         </>
       )}
@@ -168,6 +169,11 @@ function Summary({ summary }: { summary: CheckpointSummary }) {
         {spec.numLayers} layers · hidden {spec.hiddenSize} · {spec.numHeads} heads
         {spec.numKvHeads !== spec.numHeads ? ` (${spec.numKvHeads} KV)` : ''} · vocab {spec.vocabSize} · context {spec.maxPositions}
       </p>
+      {summary.features && (
+        <p className="card__spec" data-testid="checkpoint-features">
+          {summary.features.join(' · ')}
+        </p>
+      )}
       <TensorTable tensors={summary.tensors} />
     </>
   );

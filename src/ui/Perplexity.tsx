@@ -6,18 +6,24 @@ import {
   selectEvalStatus,
   selectPerplexities,
   selectReferences,
+  selectTaskError,
+  selectTaskFiles,
+  selectTaskScores,
+  selectTaskStatus,
   selectTimings,
   selectValidationSets,
+  type TaskResult,
 } from '../store/index.ts';
-import { formatMs, formatPpl } from './format.ts';
+import { formatMs, formatPpl, formatScore } from './format.ts';
 import { useStudio } from './store.tsx';
 
 export const SERIES_COLORS = ['#2456c7', '#c2410c', '#15803d', '#7c3aed', '#b91c1c', '#0e7490', '#a16207', '#be185d'];
 
 /**
- * Perplexity of the current merge per validation set, with the base's and each fine-tune's own
- * perplexity as reference marks, and their averages. Numbers sit in fixed-width cells so the
- * layout stays put while they update.
+ * Perplexity of the current merge per validation set, with the base's, each fine-tune's and the
+ * data-mixing baseline's own perplexity as reference marks, and their averages; beside it the
+ * merge's score on each set's task file (measured right after the perplexity). Numbers sit in
+ * fixed-width cells so the layout stays put while they update.
  */
 export function PerplexityPanel() {
   const sets = useStudio(selectValidationSets).filter((v) => v.status === 'ready');
@@ -27,19 +33,32 @@ export function PerplexityPanel() {
   const error = useStudio(selectEvalError);
   const hint = useStudio(selectEvalHint);
   const timings = useStudio(selectTimings);
+  const taskFiles = useStudio(selectTaskFiles);
+  const taskScores = useStudio(selectTaskScores);
+  const taskStatus = useStudio(selectTaskStatus);
+  const taskError = useStudio(selectTaskError);
   const checkpoints = useStudio(selectCheckpoints).filter((c) => c.status === 'ready');
   const base = checkpoints.find((c) => c.role === 'base');
   // Incompatible fine-tunes are out of the merge and have no references.
-  const others = [...(base ? [base] : []), ...checkpoints.filter((c) => c.role === 'finetune' && !c.incompatible)];
+  const others = [...(base ? [base] : []), ...checkpoints.filter((c) => (c.role === 'finetune' && !c.incompatible) || c.role === 'mixing')];
+  const suffix = (role: string): string => (role === 'base' ? ' (base)' : role === 'mixing' ? ' (mixing)' : '');
+  const scoreOf = (setId: string) => {
+    const t = taskFiles.find((x) => x.setId === setId && x.status === 'ready');
+    return t ? taskScores[t.id] : undefined;
+  };
+  const hasTasks = sets.some((v) => taskFiles.some((t) => t.setId === v.id && t.status === 'ready'));
+  const scored = sets.map((v) => scoreOf(v.id)?.score);
   const avg = (xs: (number | undefined)[]): number | undefined => (xs.every((x) => x !== undefined) && xs.length ? xs.reduce((s, x) => s + x!, 0) / xs.length : undefined);
   const rows = sets.map((v) => ({
     name: v.name,
     merged: ppl[v.id],
+    score: scoreOf(v.id)?.score,
     ...Object.fromEntries(others.map((c) => [c.id, refs[`${c.id}|${v.id}`]])),
   }));
   const average = {
     name: 'average',
     merged: avg(sets.map((v) => ppl[v.id])),
+    score: scored.some((x) => x !== undefined) ? avg(scored.filter((x) => x !== undefined)) : undefined,
     ...Object.fromEntries(others.map((c) => [c.id, avg(sets.map((v) => refs[`${c.id}|${v.id}`]))])),
   };
   const data = sets.length > 1 ? [...rows, average] : rows;
@@ -53,11 +72,21 @@ export function PerplexityPanel() {
         <span className="timing num" data-testid="eval-timing" title={timings ? `merge ${formatMs(timings.mergeMs)} · perplexity ${formatMs(timings.evalMs)} · set-up ${formatMs(timings.setupMs)} · ${timings.mode}` : undefined}>
           {timings ? `${formatMs(timings.roundTripMs)} (merge ${formatMs(timings.mergeMs)}, ppl ${formatMs(timings.evalMs)}, ${timings.mode})` : ''}
         </span>
+        {hasTasks && (
+          <span className="status-chip" data-testid="task-status" data-status={taskStatus} aria-live="polite">
+            tasks: {taskStatus === 'running' ? 'scoring…' : taskStatus === 'done' ? 'up to date' : taskStatus === 'failed' ? 'failed' : 'waiting'}
+          </span>
+        )}
       </h2>
       {hint && <p className="muted" data-testid="eval-hint">{hint}</p>}
       {error && (
         <p className="card__error" role="alert" data-testid="eval-error">
           {error.message}
+        </p>
+      )}
+      {taskError && (
+        <p className="card__error" role="alert" data-testid="task-error">
+          {taskError.message}
         </p>
       )}
       {sets.length > 0 && (
@@ -75,7 +104,7 @@ export function PerplexityPanel() {
                   <Scatter
                     key={c.id}
                     dataKey={c.id}
-                    name={`${c.name}${c.role === 'base' ? ' (base)' : ''}`}
+                    name={`${c.name}${suffix(c.role)}`}
                     fill={SERIES_COLORS[(i + 1) % SERIES_COLORS.length]}
                     shape={c.role === 'base' ? 'diamond' : 'circle'}
                     isAnimationActive={false}
@@ -89,10 +118,15 @@ export function PerplexityPanel() {
               <tr>
                 <th scope="col">Set</th>
                 <th scope="col" className="num">merge</th>
+                {hasTasks && (
+                  <th scope="col" className="num" title="acc (multiple choice) or exact match (generative) ± standard error">
+                    merge task score
+                  </th>
+                )}
                 {others.map((c) => (
                   <th key={c.id} scope="col" className="num">
                     {c.name}
-                    {c.role === 'base' ? ' (base)' : ''}
+                    {suffix(c.role)}
                   </th>
                 ))}
               </tr>
@@ -104,6 +138,7 @@ export function PerplexityPanel() {
                   <td className="num" data-testid="ppl-merged" data-value={r.merged ?? ''}>
                     {formatPpl(r.merged)}
                   </td>
+                  {hasTasks && <ScoreCell result={i < rows.length ? scoreOf(sets[i]!.id) : undefined} mean={i === rows.length ? r.score : undefined} />}
                   {others.map((c) => (
                     <td key={c.id} className="num">
                       {formatPpl((r as unknown as Record<string, number | undefined>)[c.id])}
@@ -119,3 +154,21 @@ export function PerplexityPanel() {
   );
 }
 
+
+/** The merge's score on a set's task file (or the average row's mean), exact values in data attributes. */
+function ScoreCell({ result, mean }: { result?: TaskResult; mean?: number }) {
+  if (!result) return <td className="num" data-testid="task-score" data-value={mean ?? ''}>{formatScore(mean)}</td>;
+  return (
+    <td
+      className="num"
+      data-testid="task-score"
+      data-kind={result.kind}
+      data-value={result.score}
+      data-acc-norm={result.accNorm ?? ''}
+      data-n={result.n}
+      title={`${result.kind === 'choice' ? `acc (acc_norm ${formatScore(result.accNorm)})` : 'exact match'}, ${result.n} items`}
+    >
+      {formatScore(result.score, result.stderr)}
+    </td>
+  );
+}

@@ -1,5 +1,6 @@
 import { useId, useMemo, useState } from 'react';
-import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis, Legend } from 'recharts';
+import { CartesianGrid, Line, LineChart, ResponsiveContainer, Scatter, ScatterChart, Tooltip, XAxis, YAxis, Legend, ZAxis } from 'recharts';
+import { rankCorrelation } from '../engine/index.ts';
 import {
   selectApplyRow,
   selectCancelJob,
@@ -11,18 +12,30 @@ import {
   selectSearchCoefIds,
   selectSearchKind,
   selectSearchRows,
+  selectSearchTarget,
   selectSetObjectiveWeight,
+  selectSetSearchTarget,
   selectValidationSets,
   type SearchRow,
+  type SearchTarget,
 } from '../store/index.ts';
-import { formatEta, formatPpl } from './format.ts';
+import { formatEta, formatPpl, formatScore } from './format.ts';
 import { useStudio } from './store.tsx';
 
 /**
  * Coefficient search: the paper's grid (values per coefficient by min/max/step, optional Σ ω = 1)
- * or a budgeted Nelder–Mead, minimising the (weighted) average perplexity. Progress with ETA,
- * cancel, a sortable table whose rows can be applied, and the trace of the objective.
+ * or a budgeted Nelder–Mead, minimising the (weighted) average perplexity or maximising the
+ * (weighted) average task score. Progress with ETA, cancel, a sortable table whose rows can be
+ * applied, the trace of the objective, and every searched merge's mean perplexity against its
+ * mean task score with their rank correlation: does perplexity pick the best-scoring merge?
  */
+const better = (target: SearchTarget) => (a: SearchRow, b: SearchRow): boolean =>
+  target === 'task' ? (b.taskObjective ?? -Infinity) > (a.taskObjective ?? -Infinity) : b.objective < a.objective;
+
+export function bestRow(rows: readonly SearchRow[], target: SearchTarget): SearchRow | undefined {
+  const b = better(target);
+  return rows.reduce<SearchRow | undefined>((x, y) => (!x || b(x, y) ? y : x), undefined);
+}
 export function SearchPanel() {
   const tunes = useStudio(selectCheckpoints).filter((c) => c.role === 'finetune' && c.status === 'ready' && !c.incompatible);
   const sets = useStudio(selectValidationSets).filter((v) => v.status === 'ready');
@@ -33,6 +46,8 @@ export function SearchPanel() {
   const [axis, setAxis] = useState({ min: 0, max: 1, step: 0.5 });
   const [sumToOne, setSumToOne] = useState(false);
   const [budget, setBudget] = useState(20);
+  const target = useStudio(selectSearchTarget);
+  const setTarget = useStudio(selectSetSearchTarget);
   const job = useStudio(selectJob);
   const busy = job?.status === 'running';
   return (
@@ -41,7 +56,14 @@ export function SearchPanel() {
         Search coefficients
       </h2>
       <div className="row">
-        <span className="small">Objective: average perplexity, weighted</span>
+        <label className="small">
+          Optimise{' '}
+          <select className="select" value={target} onChange={(e) => setTarget(e.currentTarget.value as SearchTarget)} data-testid="search-target">
+            <option value="perplexity">perplexity (lowest)</option>
+            <option value="task">task score (highest)</option>
+          </select>
+        </label>
+        <span className="small">average over the sets, weighted</span>
         {sets.map((v) => (
           <label key={v.id} className="small">
             {v.name}{' '}
@@ -93,6 +115,7 @@ export function SearchPanel() {
       </div>
       <JobProgress />
       <Results />
+      <PerplexityVsScore />
     </section>
   );
 }
@@ -125,7 +148,7 @@ export function JobProgress() {
   );
 }
 
-type SortKey = 'id' | 'objective' | `w${number}` | `p:${string}`;
+type SortKey = 'id' | 'objective' | 'task' | `w${number}` | `p:${string}` | `s:${string}`;
 
 function Results() {
   const rows = useStudio(selectSearchRows);
@@ -134,13 +157,30 @@ function Results() {
   const checkpoints = useStudio(selectCheckpoints);
   const sets = useStudio(selectValidationSets).filter((v) => v.status === 'ready');
   const apply = useStudio(selectApplyRow);
+  const target = useStudio(selectSearchTarget);
   const [sort, setSort] = useState<{ key: SortKey; asc: boolean }>({ key: 'objective', asc: true });
   const captionId = useId();
   const value = (r: SearchRow, key: SortKey): number =>
-    key === 'id' ? r.id : key === 'objective' ? r.objective : key.startsWith('w') ? (r.weights[Number(key.slice(1))] ?? 0) : (r.ppls[key.slice(2)] ?? Infinity);
+    key === 'id'
+      ? r.id
+      : key === 'objective'
+        ? r.objective
+        : key === 'task'
+          ? (r.taskObjective ?? -Infinity)
+          : key.startsWith('w')
+            ? (r.weights[Number(key.slice(1))] ?? 0)
+            : key.startsWith('s:')
+              ? (r.scores?.[key.slice(2)] ?? -Infinity)
+              : (r.ppls[key.slice(2)] ?? Infinity);
   const sorted = useMemo(() => [...rows].sort((a, b) => (value(a, sort.key) - value(b, sort.key)) * (sort.asc ? 1 : -1)), [rows, sort]);
-  const best = rows.reduce<SearchRow | undefined>((x, y) => (!x || y.objective < x.objective ? y : x), undefined);
-  const trace = rows.map((r, i) => ({ n: i + 1, objective: r.objective, best: Math.min(...rows.slice(0, i + 1).map((x) => x.objective)) }));
+  const best = bestRow(rows, target);
+  const scoredSets = sets.filter((v) => rows.some((r) => r.scores?.[v.id] !== undefined));
+  const withScores = scoredSets.length > 0;
+  const metric = (r: SearchRow): number => (target === 'task' ? (r.taskObjective ?? NaN) : r.objective);
+  const trace = rows.map((r, i) => {
+    const seen = rows.slice(0, i + 1).map(metric);
+    return { n: i + 1, objective: metric(r), best: target === 'task' ? Math.max(...seen) : Math.min(...seen) };
+  });
   if (rows.length === 0) return null;
   const name = (id: string): string => checkpoints.find((c) => c.id === id)?.name ?? '(removed)';
   const header = (key: SortKey, label: string) => (
@@ -156,14 +196,17 @@ function Results() {
       <div className="results__table">
         <table className="table" aria-describedby={captionId} data-testid="search-table">
           <caption id={captionId} className="small muted">
-            {kind === 'grid' ? 'Grid' : 'Nelder–Mead'}: {rows.length} evaluations · best objective <span className="num" data-testid="search-best">{formatPpl(best?.objective)}</span>
+            {kind === 'grid' ? 'Grid' : 'Nelder–Mead'}: {rows.length} evaluations · best {target === 'task' ? 'task score' : 'perplexity objective'}{' '}
+            <span className="num" data-testid="search-best">{target === 'task' ? formatScore(best?.taskObjective) : formatPpl(best?.objective)}</span>
           </caption>
           <thead>
             <tr>
               {header('id', '#')}
               {coefIds.map((id, i) => header(`w${i}`, `ω ${name(id)}`))}
               {sets.map((v) => header(`p:${v.id}`, v.name))}
-              {header('objective', 'objective')}
+              {header('objective', 'mean ppl')}
+              {scoredSets.map((v) => header(`s:${v.id}`, `${v.name} score`))}
+              {withScores && header('task', 'mean score')}
               <th scope="col" />
             </tr>
           </thead>
@@ -182,6 +225,12 @@ function Results() {
                   </td>
                 ))}
                 <td className="num">{formatPpl(r.objective)}</td>
+                {scoredSets.map((v) => (
+                  <td key={v.id} className="num" data-score-set={v.name} data-value={r.scores?.[v.id] ?? ''}>
+                    {formatScore(r.scores?.[v.id])}
+                  </td>
+                ))}
+                {withScores && <td className="num">{formatScore(r.taskObjective)}</td>}
                 <td>
                   <button type="button" className="button button--small" onClick={() => apply(r)} aria-label={`Apply row ${r.id}`} data-testid="search-apply">
                     Apply
@@ -200,9 +249,50 @@ function Results() {
             <YAxis width={56} domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(1)} />
             <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(4) : String(x))} />
             <Legend />
-            <Line dataKey="objective" name="evaluation" stroke="#94a3b8" dot isAnimationActive={false} />
+            <Line dataKey="objective" name={target === 'task' ? 'task score' : 'mean perplexity'} stroke="#94a3b8" dot isAnimationActive={false} />
             <Line dataKey="best" name="best so far" stroke="#2456c7" dot={false} isAnimationActive={false} />
           </LineChart>
+        </ResponsiveContainer>
+      </div>
+    </div>
+  );
+}
+
+/**
+ * Every searched merge as a point: mean validation perplexity (x) against mean task score (y),
+ * with Spearman's ρ between them (negative: lower perplexity goes with higher scores, DEM's
+ * premise) and how far the merge perplexity picks falls short of the best-scoring one.
+ */
+export function PerplexityVsScore() {
+  const rows = useStudio(selectSearchRows).filter((r) => r.taskObjective !== undefined && Number.isFinite(r.taskObjective));
+  if (rows.length < 2) return null;
+  const rho = rankCorrelation(rows.map((r) => r.objective), rows.map((r) => r.taskObjective!));
+  const chosen = bestRow(rows, 'perplexity')!;
+  const top = bestRow(rows, 'task')!;
+  const point = (r: SearchRow) => ({ ppl: r.objective, score: r.taskObjective!, id: r.id });
+  const others = rows.filter((r) => r !== chosen && r !== top).map(point);
+  return (
+    <div className="correlation" data-testid="correlation" data-rho={Number.isFinite(rho) ? rho : ''} data-chosen={chosen.id} data-top={top.id}>
+      <h3 className="subtitle">Perplexity against task score, {rows.length} searched merges</h3>
+      <p className="small" data-testid="correlation-summary">
+        Spearman ρ = <span className="num">{Number.isFinite(rho) ? rho.toFixed(3) : '—'}</span>
+        {Number.isFinite(rho) ? (rho < 0 ? ' (lower perplexity, higher scores)' : ' (lower perplexity does not mean higher scores here)') : ''}. Perplexity picks #{chosen.id} (score{' '}
+        <span className="num">{formatScore(chosen.taskObjective)}</span>); the best score is #{top.id} (<span className="num">{formatScore(top.taskObjective)}</span>)
+        {chosen === top ? ': the same merge.' : `: ${((top.taskObjective! - chosen.taskObjective!) * 100).toFixed(1)} points higher.`}
+      </p>
+      <div className="chart">
+        <ResponsiveContainer width="100%" height={220}>
+          <ScatterChart margin={{ top: 8, right: 8, bottom: 16, left: 0 }}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis type="number" dataKey="ppl" name="mean perplexity" domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(2)} label={{ value: 'mean perplexity', position: 'insideBottom', offset: -8 }} />
+            <YAxis type="number" dataKey="score" name="mean task score" width={56} domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(2)} />
+            <ZAxis type="number" dataKey="id" name="#" range={[40, 40]} />
+            <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(4) : String(x))} />
+            <Legend verticalAlign="top" />
+            <Scatter name="searched merges" data={others} fill="#94a3b8" isAnimationActive={false} />
+            <Scatter name="picked by perplexity" data={[point(chosen)]} fill="#2456c7" shape="diamond" isAnimationActive={false} />
+            {chosen !== top && <Scatter name="best task score" data={[point(top)]} fill="#15803d" shape="star" isAnimationActive={false} />}
+          </ScatterChart>
         </ResponsiveContainer>
       </div>
     </div>

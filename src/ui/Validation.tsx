@@ -1,8 +1,8 @@
 import { useId, useState, type ChangeEvent } from 'react';
-import { selectAddValidationText, selectRemoveValidationText, selectValidationSets } from '../store/index.ts';
+import { selectAddTaskFile, selectAddValidationText, selectRemoveTaskFile, selectRemoveValidationText, selectTaskFiles, selectValidationSets } from '../store/index.ts';
 import { useStudio } from './store.tsx';
 
-/** Validation sets, one per data distribution: from .txt files or pasted text. */
+/** Validation sets, one per data distribution: from .txt files or pasted text, each with an optional task file. */
 export function ValidationPanel() {
   const sets = useStudio(selectValidationSets);
   const add = useStudio(selectAddValidationText);
@@ -39,6 +39,7 @@ export function ValidationPanel() {
                 {v.error.message}
               </span>
             )}
+            <TaskFileLine setId={v.id} setName={v.name} />
           </li>
         ))}
         {sets.length === 0 && <li className="muted">No validation text yet.</li>}
@@ -67,5 +68,49 @@ export function ValidationPanel() {
         </div>
       </form>
     </section>
+  );
+}
+
+/** The task file of one distribution (JSON Lines: multiple choice or generative items), scored after its perplexity. */
+function TaskFileLine({ setId, setName }: { setId: string; setName: string }) {
+  const task = useStudio(selectTaskFiles).find((t) => t.setId === setId);
+  const add = useStudio(selectAddTaskFile);
+  const remove = useStudio(selectRemoveTaskFile);
+  const onFile = async (event: ChangeEvent<HTMLInputElement>): Promise<void> => {
+    const input = event.currentTarget;
+    const file = input.files?.[0];
+    input.value = '';
+    if (file) await add(setId, file.name, await file.text());
+  };
+  const state = !task
+    ? ''
+    : task.status === 'ready'
+      ? `${task.items} ${task.kind === 'choice' ? 'multiple-choice' : 'generative'} item${task.items === 1 ? '' : 's'}`
+      : task.status === 'preparing'
+        ? 'tokenizing…'
+        : task.status === 'waiting'
+          ? 'needs a base'
+          : '';
+  return (
+    <div className="set__task" data-testid="task-file" data-set={setName} data-status={task?.status ?? 'none'}>
+      <span className="small muted">{task ? `Tasks: ${task.name}` : 'No task file'}</span>
+      <span className="small num">{state}</span>
+      <span className="set__task-actions">
+        <label className="button button--small file-button">
+          <input type="file" className="visually-hidden" accept=".jsonl,.json,application/jsonl,application/json" onChange={(e) => void onFile(e)} data-testid="task-file-input" aria-label={`Task file for ${setName}`} />
+          {task ? 'Replace…' : 'Task file…'}
+        </label>
+        {task && (
+          <button type="button" className="button button--small button--quiet" aria-label={`Remove the task file of ${setName}`} onClick={() => remove(setId)}>
+            Remove
+          </button>
+        )}
+      </span>
+      {task?.error && (
+        <span className="set__error" role="alert" data-testid="task-file-error">
+          {task.error.message}
+        </span>
+      )}
+    </div>
   );
 }

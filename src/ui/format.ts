@@ -34,6 +34,12 @@ export function formatPpl(x: number | undefined): string {
   return x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(4);
 }
 
+/** A task score (acc, exact match) with 3 decimals, and its standard error when given. */
+export function formatScore(x: number | undefined, stderr?: number): string {
+  if (x === undefined || !Number.isFinite(x)) return '—';
+  return stderr === undefined || !Number.isFinite(stderr) ? x.toFixed(3) : `${x.toFixed(3)} ± ${stderr.toFixed(3)}`;
+}
+
 /** Milliseconds as '42 ms' or '1.25 s'. */
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;

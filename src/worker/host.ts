@@ -96,6 +96,9 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
     tokenize: (r) => needSession().tokenize(r.key, r.name, r.text, r.base),
     evaluate: (r, signal) => needSession().evaluate(r, signal),
     reference: (r, signal) => needSession().reference(r.checkpoint, r.sets, r.context, signal),
+    addTask: (r) => needSession().addTask(r.key, r.name, r.text, r.base),
+    score: (r, signal) => needSession().score(r, signal),
+    taskReference: (r, signal) => needSession().taskReference(r.checkpoint, r.tasks, r.context, signal),
     layers: (r, signal) => needSession().layers(r.base, r.models, signal),
     export: (r, signal) => needSession().export(r.base, r.recipe, r.target, r.extraFiles, signal),
     generate: (r, signal) => needSession().generate(r.recipe, r.base, r.prompt, r.maxTokens, signal, r.sampling),
@@ -136,6 +139,9 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
         case 'tokenize':
         case 'evaluate':
         case 'reference':
+        case 'addTask':
+        case 'score':
+        case 'taskReference':
         case 'layers':
         case 'export':
         case 'generate':

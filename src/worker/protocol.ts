@@ -1,4 +1,4 @@
-import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode, LayerDistances, MergeRecipe } from '../engine/index.ts';
+import type { AdapterSummary, CheckpointSummary, CompatibilityItem, DemErrorCode, LayerDistances, MergeRecipe, TaskKind, TaskScore } from '../engine/index.ts';
 
 /**
  * The page <-> engine Worker message protocol. Every request carries an `id`;
@@ -32,6 +32,12 @@ export interface RequestBodies {
   evaluate: EvaluateBody;
   /** Perplexity of one loaded checkpoint itself (no merge) on each validation text. */
   reference: { checkpoint: string; sets: string[]; context?: number };
+  /** Parses a task file (JSON Lines) and tokenizes its items with the base's tokenizer; keeps them under `key`. */
+  addTask: { key: string; name: string; text: string; base: string };
+  /** Task scores of the merge (the same resident merge `evaluate` uses) on each task file. */
+  score: ScoreBody;
+  /** Task scores of one loaded checkpoint itself (no merge). */
+  taskReference: { checkpoint: string; tasks: string[]; context?: number };
   /** Layer-wise ‖θ_i − θ‖ of each fine-tune (DEM Figure 3). */
   layers: { base: string; models: string[] };
   /** Streams the merge (as `dem merge` does) into an HF folder: a directory handle, or a zip returned as a Blob. */
@@ -74,6 +80,25 @@ export interface EvaluateResult {
   totalMs: number;
 }
 
+export interface ScoreBody {
+  recipe: MergeRecipe;
+  /** Keys of task files (addTask). */
+  tasks: string[];
+  context?: number;
+}
+
+/** One task's scores (the engine's TaskScore, items included) under its key. */
+export type KeyedScore = TaskScore & { task: string };
+
+export interface ScoreResult {
+  scores: KeyedScore[];
+  mode: 'resident' | 'streaming' | 'base';
+  setupMs: number;
+  mergeMs: number;
+  evalMs: number;
+  totalMs: number;
+}
+
 export interface ExportResult {
   files: string[];
   bytes: number;
@@ -102,6 +127,9 @@ export interface Results {
   tokenize: { tokens: number };
   evaluate: EvaluateResult;
   reference: SetPerplexity[];
+  addTask: { kind: TaskKind; items: number };
+  score: ScoreResult;
+  taskReference: KeyedScore[];
   layers: LayerDistances;
   export: ExportResult;
   generate: { text: string; tokens: number; ms: number };

@@ -50,6 +50,23 @@ describe('Worker workspace session', () => {
     expect(zero.perplexities[0]!.ppl).toBe(ref!.ppl);
   });
 
+  it('scores task files on the resident merge (ω = 0 gives the base its own scores) and reports a bad line', async () => {
+    const rt = await testRuntime();
+    const s = await session(rt);
+    const signal = new AbortController().signal;
+    const task = '{"context": "The lighthouse keeper kept a", "choices": [" ledger", " ship", " light"], "gold": 0}\n{"context": "Most nights the entries were", "choices": [" short", " long"], "gold": 0}\n';
+    expect(await s.addTask('cloze', 'cloze.jsonl', task, 'tiny-gpt2')).toEqual({ kind: 'choice', items: 2 });
+    await expect(s.addTask('bad', 'bad.jsonl', `${task}{"context": "x", "gold": 0}\n`, 'tiny-gpt2')).rejects.toThrow(/^bad\.jsonl: line 3: "choices" must be an array of at least 2 strings, got nothing$/);
+    await s.evaluate({ recipe: recipe(0.5, -0.25), sets: ['prose'] }, signal);
+    const merged = await s.score({ recipe: recipe(0.5, -0.25), tasks: ['cloze'] }, signal);
+    expect(merged.mode).toBe('resident');
+    expect(merged.scores.map((x) => [x.task, x.kind, x.n])).toEqual([['cloze', 'choice', 2]]);
+    const zero = await s.score({ recipe: recipe(0, 0), tasks: ['cloze'] }, signal);
+    const [own] = await s.taskReference('tiny-gpt2', ['cloze'], undefined, signal);
+    expect(zero.scores[0]).toEqual(own);
+    expect(merged.scores[0]).not.toEqual(own);
+  });
+
   it('a cancelled evaluation stops and the next one runs', async () => {
     const rt = await testRuntime();
     const s = await session(rt);

@@ -8,10 +8,12 @@ import {
   type FolderSink,
   type GpuRuntime,
   type LayerDistances,
+  type KeyedTaskScore,
   type MergeRecipe,
+  type TaskKind,
   type TextScore,
 } from '../engine/index.ts';
-import type { EvaluateBody, EvaluateResult, ExportResult, GenerateSampling, SetPerplexity } from './protocol.ts';
+import type { EvaluateBody, EvaluateResult, ExportResult, GenerateSampling, KeyedScore, ScoreBody, ScoreResult, SetPerplexity } from './protocol.ts';
 
 /**
  * The Worker's adapter over the engine's Workspace (src/engine/workspace/): message bodies in,
@@ -24,6 +26,7 @@ export interface SessionDeps {
 }
 
 const perplexity = (t: TextScore): SetPerplexity => ({ set: t.key, ppl: t.ppl, nllMean: t.nllMean, tokens: t.tokens, predicted: t.predicted });
+const keyed = ({ key, ...t }: KeyedTaskScore): KeyedScore => ({ ...t, task: key });
 
 export class WorkspaceSession {
   private readonly ws: Workspace;
@@ -56,6 +59,19 @@ export class WorkspaceSession {
 
   async reference(key: string, sets: readonly string[], context: number | undefined, signal: AbortSignal): Promise<SetPerplexity[]> {
     return (await this.ws.reference(key, sets, context, { signal })).texts.map(perplexity);
+  }
+
+  addTask(key: string, name: string, text: string, base: string): Promise<{ kind: TaskKind; items: number }> {
+    return this.ws.addTask(key, name, text, base);
+  }
+
+  async score(body: ScoreBody, signal: AbortSignal): Promise<ScoreResult> {
+    const r = await this.ws.scoreTasks({ recipe: body.recipe, tasks: body.tasks, context: body.context }, { signal });
+    return { scores: r.tasks.map(keyed), mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
+  }
+
+  async taskReference(key: string, tasks: readonly string[], context: number | undefined, signal: AbortSignal): Promise<KeyedScore[]> {
+    return (await this.ws.referenceTasks(key, tasks, { context, signal })).tasks.map(keyed);
   }
 
   layers(base: string, models: readonly string[], signal: AbortSignal): Promise<LayerDistances> {

@@ -179,11 +179,17 @@ describe('fixtures', () => {
     }
   });
 
-  it('every fixture opens and has the same tokenizer.json', () => {
+  it('every fixture opens; the byte-level ones share one tokenizer.json, the others their family\'s', () => {
     const dirs = readdirSync(FIXTURES).filter((d) => d.startsWith('tiny-'));
-    expect(dirs.sort()).toEqual(['tiny-gpt2', 'tiny-gpt2-ft-a', 'tiny-gpt2-ft-b', 'tiny-gpt2-ft-c', 'tiny-llama', 'tiny-llama-ft-a', 'tiny-llama-ft-b', 'tiny-phi3', 'tiny-phi3-ft-a', 'tiny-phi3-ft-b', 'tiny-qwen2']);
-    const tok = readFileSync(join(FIXTURES, 'tiny-gpt2', 'tokenizer.json'));
-    for (const d of dirs) expect(readFileSync(join(FIXTURES, d, 'tokenizer.json')).equals(tok)).toBe(true);
+    const gpt2Style = ['tiny-gpt2', 'tiny-gpt2-ft-a', 'tiny-gpt2-ft-b', 'tiny-gpt2-ft-c', 'tiny-llama', 'tiny-llama-ft-a', 'tiny-llama-ft-b', 'tiny-phi3', 'tiny-phi3-ft-a', 'tiny-phi3-ft-b', 'tiny-qwen2'];
+    // The families added with their own RoPE scaling, norms or tokenizers (make-fixtures.ts familyFixtures).
+    const families = ['tiny-gemma2', 'tiny-gemma2-ft-a', 'tiny-gemma2-ft-b', 'tiny-llama-dynamic', 'tiny-llama2-linear', 'tiny-llama3', 'tiny-llama3-ft-a', 'tiny-llama3-ft-b', 'tiny-olmo2', 'tiny-olmo2-ft-a', 'tiny-olmo2-ft-b', 'tiny-qwen2-yarn', 'tiny-qwen3', 'tiny-qwen3-ft-a', 'tiny-qwen3-ft-b'];
+    expect(dirs.sort()).toEqual([...gpt2Style, ...families].sort());
+    const tok = (d: string): Buffer => readFileSync(join(FIXTURES, d, 'tokenizer.json'));
+    for (const d of [...gpt2Style, 'tiny-llama-dynamic', 'tiny-olmo2', 'tiny-olmo2-ft-a', 'tiny-olmo2-ft-b']) expect(tok(d).equals(tok('tiny-gpt2')), d).toBe(true);
+    for (const d of ['tiny-qwen3', 'tiny-qwen3-ft-a', 'tiny-qwen3-ft-b']) expect(tok(d).equals(tok('tiny-qwen2-yarn')), d).toBe(true);
+    for (const f of ['tiny-llama3', 'tiny-gemma2']) for (const s of ['a', 'b']) expect(tok(`${f}-ft-${s}`).equals(tok(f))).toBe(true);
+    for (const d of ['tiny-llama3', 'tiny-llama2-linear', 'tiny-qwen3', 'tiny-gemma2']) expect(tok(d).equals(tok('tiny-gpt2')), d).toBe(false);
   });
 });
 

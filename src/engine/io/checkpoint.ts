@@ -1,6 +1,7 @@
 /**
  * A Hugging Face checkpoint folder opened lazily: config.json, then model.safetensors or
- * model.safetensors.index.json + shards (headers only), optional tokenizer.json. Tensor bytes
+ * model.safetensors.index.json + shards (headers only), optional tokenizer.json and
+ * tokenizer_config.json. Tensor bytes
  * are read one tensor at a time through `Checkpoint.read`.
  */
 import { ConfigError, IncompatibleCheckpointError, InputError, SafetensorsError, TokenizerError, throwIfAborted } from '../errors.ts';
@@ -16,6 +17,7 @@ export const CONFIG_FILE = 'config.json';
 export const SINGLE_WEIGHTS_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 export interface TensorRef {
   /** Canonical name (see weights.ts). */
@@ -49,6 +51,8 @@ export interface Checkpoint {
   /** The .safetensors files holding the weights, sorted by name. */
   weightFiles: string[];
   tokenizerJson?: unknown;
+  /** tokenizer_config.json (add_bos_token, bos_token, chat_template, ...), when the folder has one. */
+  tokenizerConfig?: Record<string, unknown>;
   /** One tensor's bytes (canonical or stored name), read lazily. */
   read(name: string): Promise<Uint8Array>;
 }
@@ -210,6 +214,12 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
   let tokenizerJson: unknown;
   const tokenizerSource = files.get(TOKENIZER_FILE);
   if (tokenizerSource) tokenizerJson = await readJson(tokenizerSource, (m, cause) => new TokenizerError(m, { file: TOKENIZER_FILE, cause }));
+  let tokenizerConfig: unknown;
+  const tokenizerConfigSource = files.get(TOKENIZER_CONFIG_FILE);
+  if (tokenizerConfigSource) {
+    tokenizerConfig = await readJson(tokenizerConfigSource, (m, cause) => new TokenizerError(m, { file: TOKENIZER_CONFIG_FILE, cause }));
+    if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null || Array.isArray(tokenizerConfig)) throw new TokenizerError('must be a JSON object', { file: TOKENIZER_CONFIG_FILE });
+  }
 
   const byStored = new Map([...tensors.values()].map((t) => [t.storedName, t]));
   const checkpointName = name ?? defaultName(config);
@@ -237,5 +247,6 @@ export async function openCheckpoint(files: FileSet, name?: string, options: Ope
     },
   };
   if (tokenizerJson !== undefined) ckpt.tokenizerJson = tokenizerJson;
+  if (tokenizerConfig !== undefined) ckpt.tokenizerConfig = tokenizerConfig as Record<string, unknown>;
   return ckpt;
 }

@@ -114,4 +114,28 @@ describe('checkCompatibility', () => {
     expect(report.items.every((i) => i.kind === 'dtype' && i.severity === 'warning')).toBe(true);
     expect(report.items).toHaveLength(base.tensors.size);
   });
+
+  it('lists RoPE scaling, soft caps and windows that differ as warnings, and q/k norms or (1 + w) norms as errors', async () => {
+    const llama3 = { ...llamaConfig, rope_scaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 4 } };
+    const base = await build('base', llama3);
+    const plain = await build('plain', llamaConfig);
+    const linear = await build('linear', { ...llamaConfig, rope_scaling: { type: 'linear', factor: 2 } });
+    const report = checkCompatibility(base, [plain, linear]);
+    expect(report.ok).toBe(true);
+    expect(report.items.map((i) => [i.checkpoint, i.severity, i.message])).toEqual([
+      ['plain', 'warning', `ropeScaling is undefined, base 'base' has {"type":"llama3","factor":32,"lowFreqFactor":1,"highFreqFactor":4,"originalMaxPositions":4}`],
+      ['linear', 'warning', `ropeScaling is {"type":"linear","factor":2}, base 'base' has {"type":"llama3","factor":32,"lowFreqFactor":1,"highFreqFactor":4,"originalMaxPositions":4}`],
+    ]);
+    const gemma = { ...llamaConfig, model_type: 'gemma2', head_dim: 2, hidden_activation: 'gelu_pytorch_tanh', num_hidden_layers: 2 };
+    const g = await build('gemma', gemma);
+    const capped = checkCompatibility(g, [await build('capped', { ...gemma, final_logit_softcapping: 10, sliding_window: 3, layer_types: ['full_attention', 'sliding_attention'] })]);
+    expect(capped.items.map((i) => `${i.severity} ${i.message}`).sort()).toEqual([
+      "warning finalSoftcap is 10, base 'gemma' has 30",
+      "warning slidingLayers is [false,true], base 'gemma' has [true,false]",
+      "warning slidingWindow is 3, base 'gemma' has 4096",
+    ]);
+    const qwen3 = checkCompatibility(await build('q3', { ...llamaConfig, model_type: 'qwen3', head_dim: 2 }), [await build('q2', { ...llamaConfig, model_type: 'qwen2' })]);
+    expect(qwen3.ok).toBe(false);
+    expect(qwen3.items.map((i) => i.message)).toContain("qkNorm is undefined, base 'q3' has head");
+  });
 });

@@ -39,9 +39,30 @@ const ERROR_FIELDS: (keyof ModelSpec)[] = [
   'attnOutBias',
   'mlpBias',
   'tieWordEmbeddings',
+  'qkNorm',
+  'normPlusOne',
+  'embedScale',
 ];
-/** Fields the merged model takes from the base; a difference is worth a warning. */
-const WARNING_FIELDS: (keyof ModelSpec)[] = ['maxPositions', 'normEps', 'ropeTheta', 'slidingWindow', 'bosTokenId', 'eosTokenId'];
+/**
+ * Fields the merged model takes from the base; a difference is worth a warning (a long-context
+ * fine-tune may change its RoPE scaling, say, and the merge then uses the base's).
+ */
+const WARNING_FIELDS: (keyof ModelSpec)[] = [
+  'maxPositions',
+  'normEps',
+  'ropeTheta',
+  'ropeScaling',
+  'slidingWindow',
+  'slidingLayers',
+  'attnScale',
+  'attnSoftcap',
+  'finalSoftcap',
+  'bosTokenId',
+  'eosTokenId',
+];
+
+/** Spec values as the card shows them; objects (RoPE scaling, per-layer windows) as JSON. */
+const shown = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
 
 function shapeText(t: TensorRef): string {
   return `[${t.shape.join(', ')}]`;
@@ -65,9 +86,9 @@ export function checkCompatibility(base: Checkpoint, others: readonly Checkpoint
       [WARNING_FIELDS, 'warning'],
     ] as const) {
       for (const field of fields) {
-        const a = base.spec[field];
-        const b = other.spec[field];
-        if (a !== b) add({ kind: 'spec', severity, message: `${field} is ${String(b)}, base '${base.name}' has ${String(a)}` });
+        const a = shown(base.spec[field]);
+        const b = shown(other.spec[field]);
+        if (a !== b) add({ kind: 'spec', severity, message: `${field} is ${b}, base '${base.name}' has ${a}` });
       }
     }
     for (const [name, t] of base.tensors) {

@@ -186,9 +186,9 @@ describe('parseConfig', () => {
       [{ partial_rotary_factor: 0.5 }, 'partial_rotary_factor 0.5 is not supported for phi3 (only 1: RoPE over the whole head)'],
       [
         { rope_scaling: { type: 'longrope', long_factor: [1], short_factor: [1] }, max_position_embeddings: 131072, original_max_position_embeddings: 4096 },
-        "rope_scaling 'longrope' is not supported (only rope_scaling: null, plain RoPE)",
+        "rope_scaling 'longrope' is not supported (supported rope_type: default, linear, dynamic, yarn, llama3)",
       ],
-      [{ rope_scaling: { rope_type: 'su' } }, "rope_scaling 'su' is not supported (only rope_scaling: null, plain RoPE)"],
+      [{ rope_scaling: { rope_type: 'su' } }, "rope_scaling 'su' is not supported (supported rope_type: default, linear, dynamic, yarn, llama3)"],
       [{ attention_bias: true }, "attention_bias=true is not supported for phi3 (transformers' Phi-3 projections have no bias)"],
       [{ hidden_act: 'gelu_new' }, "hidden_act 'gelu_new' is not supported for phi3 (supported: silu)"],
     ];
@@ -214,9 +214,9 @@ describe('parseConfig', () => {
       }
     })();
     expect(err).toBeInstanceOf(UnsupportedArchitectureError);
-    expect(err?.message).toBe('x/config.json: model_type "bert" is not supported (supported: gpt2, llama, mistral, qwen2, phi3)');
-    expect(() => parseConfig({ ...llama, rope_scaling: { rope_type: 'llama3', factor: 8 } })).toThrow(/rope_scaling 'llama3' is not supported/);
-    expect(() => parseConfig({ ...llama, rope_scaling: { type: 'linear', factor: 2 } })).toThrow(UnsupportedArchitectureError);
+    expect(err?.message).toBe('x/config.json: model_type "bert" is not supported (supported: gpt2, llama, mistral, qwen2, phi3, qwen3, gemma2, olmo2)');
+    expect(() => parseConfig({ ...llama, rope_scaling: { rope_type: 'mrope', factor: 8 } })).toThrow(/rope_scaling 'mrope' is not supported/);
+    expect(() => parseConfig({ ...llama, rope_scaling: { type: 'longrope', factor: 2 } })).toThrow(UnsupportedArchitectureError);
     expect(() => parseConfig({ ...llama, hidden_act: 'gelu' })).toThrow(/hidden_act 'gelu'.*silu/);
     expect(() => parseConfig({ ...gpt2, activation_function: 'relu' })).toThrow(UnsupportedArchitectureError);
     expect(() => parseConfig({ ...gpt2, scale_attn_by_inverse_layer_idx: true })).toThrow(UnsupportedArchitectureError);
@@ -227,7 +227,7 @@ describe('parseConfig', () => {
     const cases: [unknown, RegExp][] = [
       [null, /must be a JSON object/],
       [[1], /must be a JSON object/],
-      [{}, /missing 'model_type' \(supported: gpt2, llama, mistral, qwen2, phi3\)/],
+      [{}, /missing 'model_type' \(supported: gpt2, llama, mistral, qwen2, phi3, qwen3, gemma2, olmo2\)/],
       [{ ...gpt2, n_embd: undefined }, /missing required field 'n_embd'/],
       [{ ...gpt2, n_head: 7 }, /n_embd 768 is not divisible by n_head 7/],
       [{ ...gpt2, n_layer: 0 }, /'n_layer' must be a positive integer/],

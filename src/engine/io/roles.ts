@@ -10,6 +10,8 @@
  *   attn.qkv     q (NH*HS), then k (NKV*HS), then v (NKV*HS)
  *   mlp.gate_up  gate (FF), then up (FF); the block computes up * act(gate)
  * Embeddings and the head are always (V, C) / (P, C) rows, whatever the layout.
+ * Norm scales are (C), except q_norm / k_norm: (HS) when they normalise each head (Qwen3), or
+ * (NH*HS) / (NKV*HS) when they normalise the whole projection (OLMo 2); ModelSpec.qkNorm says which.
  */
 export const GLOBAL_ROLES = ['embed', 'pos_embed', 'norm_f', 'norm_f.bias', 'head'] as const;
 
@@ -24,8 +26,11 @@ export const BLOCK_ROLES = [
   'attn.k.bias',
   'attn.v',
   'attn.v.bias',
+  'attn.q_norm',
+  'attn.k_norm',
   'attn.o',
   'attn.o.bias',
+  'attn.post_norm',
   'norm2',
   'norm2.bias',
   'mlp.gate_up',
@@ -36,11 +41,16 @@ export const BLOCK_ROLES = [
   'mlp.up.bias',
   'mlp.down',
   'mlp.down.bias',
+  'mlp.post_norm',
 ] as const;
 
 /** embed (V, C); pos_embed (P, C) learned positions; norm_f(.bias) final norm; head (V, C) LM head. */
 export type GlobalRole = (typeof GLOBAL_ROLES)[number];
-/** One transformer block's tensors: norm1 → attention (q, k, v, or fused qkv; o) → norm2 → MLP. */
+/**
+ * One transformer block's tensors: norm1 → attention (q, k, v, or fused qkv; q_norm / k_norm; o)
+ * → attn.post_norm → residual; norm2 → MLP → mlp.post_norm → residual. A block has a pre-norm
+ * (norm1, norm2), a post-norm (Gemma 2 has both, OLMo 2 only the post-norms) or both.
+ */
 export type BlockRole = (typeof BLOCK_ROLES)[number];
 export type WeightRole = GlobalRole | BlockRole;
 
@@ -68,12 +78,21 @@ export type AttentionIn<T> = { kind: 'fused'; qkv: Affine<T> } | { kind: 'split'
 export type MlpIn<T> = { kind: 'plain'; up: Affine<T> } | { kind: 'gated'; gate: Affine<T>; up: Affine<T> } | { kind: 'gated-fused'; gateUp: Affine<T> };
 
 export interface BlockWeights<T> {
-  norm1: Affine<T>;
+  /** Input norm of the attention (absent in OLMo 2). */
+  norm1?: Affine<T>;
   attn: AttentionIn<T>;
+  /** RMSNorm scales of q and k before RoPE (Qwen3, OLMo 2); both or neither. */
+  qNorm?: T;
+  kNorm?: T;
   o: Affine<T>;
-  norm2: Affine<T>;
+  /** Norm of the attention's output before the residual add (Gemma 2, OLMo 2). */
+  attnPostNorm?: Affine<T>;
+  /** Input norm of the MLP (absent in OLMo 2). */
+  norm2?: Affine<T>;
   mlp: MlpIn<T>;
   down: Affine<T>;
+  /** Norm of the MLP's output before the residual add (Gemma 2, OLMo 2). */
+  mlpPostNorm?: Affine<T>;
 }
 
 /**

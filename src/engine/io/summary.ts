@@ -29,4 +29,6 @@ export interface CheckpointSummary {
   sharded: boolean;
   tensors: TensorSummary[];
   hasTokenizer: boolean;
+  /** What sets the architecture apart (RoPE scaling, q/k norms, post-norms, soft caps, windows...), when anything does. */
+  features?: string[];
 }

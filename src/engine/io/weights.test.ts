@@ -198,7 +198,7 @@ describe('roles and binding', () => {
   });
 
   it('SUPPORTED_MODEL_TYPES are the tables\' model_types', () => {
-    expect(SUPPORTED_MODEL_TYPES).toEqual({ gpt2: 'gpt2', llama: 'llama', mistral: 'llama', qwen2: 'llama', phi3: 'phi3' });
+    expect(SUPPORTED_MODEL_TYPES).toEqual({ gpt2: 'gpt2', llama: 'llama', mistral: 'llama', qwen2: 'llama', phi3: 'phi3', qwen3: 'qwen3', gemma2: 'gemma2', olmo2: 'olmo2' });
   });
 
   it('refuses a table the forward passes could not bind', () => {
@@ -222,6 +222,9 @@ describe('roles and binding', () => {
       ['no head', (t) => t.post_weights.pop(), /no 'head' row/],
       ['a bad layout', (t) => void (t.layout = 'rows' as never), /layout 'rows'/],
       ['a fallback to a missing role', (t) => void (t.post_weights[1]!.fallback = 'pos_embed'), /fallback 'pos_embed' is not another row's role/],
+      ['no norm before or after attention', (t) => (t.layer_templates = t.layer_templates.filter((r) => r.role !== 'norm1')), /needs 'norm1' or 'attn\.post_norm'/],
+      ['no norm before or after the MLP', (t) => (t.layer_templates = t.layer_templates.filter((r) => r.role !== 'norm2')), /needs 'norm2' or 'mlp\.post_norm'/],
+      ['a q norm without a k norm', (t) => t.layer_templates.push({ name: 'model.layers.${layer}.q_norm', role: 'attn.q_norm', shape: ['HS'] }), /'attn\.q_norm' and 'attn\.k_norm' come together/],
     ];
     for (const [what, f, message] of bad) expect(() => checkArchitectureTable(edit(f)), what).toThrow(message);
   });

@@ -6,13 +6,16 @@
  * layer-wise analysis) asks this module by role.
  *
  * Canonical names: GPT-2 drops GPT2LMHeadModel's `transformer.` prefix (`wte.weight`,
- * `h.0.ln_1.weight`, `lm_head.weight`); the Llama family and Phi-3 keep transformers' own names
+ * `h.0.ln_1.weight`, `lm_head.weight`); the other families keep transformers' own names
  * (`model.layers.0.self_attn.q_proj.weight`), adding `model.` to bare base-model names.
  */
 import { IncompatibleCheckpointError } from '../errors.ts';
 import gpt2Json from './architectures/gpt2.json' with { type: 'json' };
 import llamaJson from './architectures/llama.json' with { type: 'json' };
 import phi3Json from './architectures/phi3.json' with { type: 'json' };
+import qwen3Json from './architectures/qwen3.json' with { type: 'json' };
+import gemma2Json from './architectures/gemma2.json' with { type: 'json' };
+import olmo2Json from './architectures/olmo2.json' with { type: 'json' };
 import {
   isBlockRole,
   isGlobalRole,
@@ -114,7 +117,10 @@ export function checkArchitectureTable(file: ArchitectureFile): void {
   for (const t of [...file.pre_weights, ...file.post_weights]) {
     if (t.fallback !== undefined && (!globals.has(t.fallback) || t.fallback === t.role)) fail(`${t.name}: fallback '${t.fallback}' is not another row's role`);
   }
-  for (const r of ['norm1', 'attn.o', 'norm2', 'mlp.down']) if (!block.has(r)) fail(`no '${r}' row`);
+  for (const r of ['attn.o', 'mlp.down']) if (!block.has(r)) fail(`no '${r}' row`);
+  if (!block.has('norm1') && !block.has('attn.post_norm')) fail(`needs 'norm1' or 'attn.post_norm'`);
+  if (!block.has('norm2') && !block.has('mlp.post_norm')) fail(`needs 'norm2' or 'mlp.post_norm'`);
+  if (block.has('attn.q_norm') !== block.has('attn.k_norm')) fail(`'attn.q_norm' and 'attn.k_norm' come together`);
   const split = ['attn.q', 'attn.k', 'attn.v'].filter((r) => block.has(r)).length;
   if (block.has('attn.qkv') ? split !== 0 : split !== 3) fail(`needs 'attn.qkv' or all of 'attn.q', 'attn.k', 'attn.v'`);
   const mlp = block.has('mlp.gate_up') ? (block.has('mlp.gate') || block.has('mlp.up') ? 'bad' : 'ok') : block.has('mlp.up') ? 'ok' : 'bad';
@@ -140,6 +146,9 @@ const ARCHITECTURES: Record<Family, Architecture> = {
   gpt2: compile(gpt2Json as ArchitectureFile, 'gpt2'),
   llama: compile(llamaJson as ArchitectureFile, 'llama'),
   phi3: compile(phi3Json as ArchitectureFile, 'phi3'),
+  qwen3: compile(qwen3Json as ArchitectureFile, 'qwen3'),
+  gemma2: compile(gemma2Json as ArchitectureFile, 'gemma2'),
+  olmo2: compile(olmo2Json as ArchitectureFile, 'olmo2'),
 };
 
 /** Hugging Face `model_type` values we accept, and the family (table) each maps to. */
@@ -284,7 +293,14 @@ export function bindWeights<T>(spec: ModelSpec, get: (t: ExpectedTensor) => T | 
       : m.has('mlp.gate')
         ? { kind: 'gated', gate: affine(m, 'mlp.gate'), up: affine(m, 'mlp.up') }
         : { kind: 'plain', up: affine(m, 'mlp.up') };
-    return { norm1: affine(m, 'norm1'), attn, o: affine(m, 'attn.o'), norm2: affine(m, 'norm2'), mlp, down: affine(m, 'mlp.down') };
+    const out: BlockWeights<T> = { attn, o: affine(m, 'attn.o'), mlp, down: affine(m, 'mlp.down') };
+    if (m.has('norm1')) out.norm1 = affine(m, 'norm1');
+    if (m.has('norm2')) out.norm2 = affine(m, 'norm2');
+    if (m.has('attn.post_norm')) out.attnPostNorm = affine(m, 'attn.post_norm');
+    if (m.has('mlp.post_norm')) out.mlpPostNorm = affine(m, 'mlp.post_norm');
+    if (m.has('attn.q_norm')) out.qNorm = m.get('attn.q_norm')!;
+    if (m.has('attn.k_norm')) out.kNorm = m.get('attn.k_norm')!;
+    return out;
   };
   const out: ModelWeights<T> = {
     layout: arch.file.layout,

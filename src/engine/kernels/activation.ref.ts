@@ -6,3 +6,7 @@ export function geluNewRef(x: Float64Array): Float64Array {
 export function siluMulRef(gate: Float64Array, up: Float64Array): Float64Array {
   return gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!);
 }
+
+export function geluMulRef(gate: Float64Array, up: Float64Array): Float64Array {
+  return geluNewRef(gate).map((g, i) => g * up[i]!);
+}

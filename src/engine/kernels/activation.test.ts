@@ -1,8 +1,8 @@
 import { describe, it } from 'vitest';
 import { withGpu } from '../../testing/gpu.ts';
 import { checkClose, freshSeed, randn, rng, roundF32, uploadF32 } from '../model/testutil.ts';
-import { geluNew, siluMul } from './activation.ts';
-import { geluNewRef, siluMulRef } from './activation.ref.ts';
+import { geluMul, geluNew, siluMul } from './activation.ts';
+import { geluMulRef, geluNewRef, siluMulRef } from './activation.ref.ts';
 import { KernelPass } from './pass.ts';
 
 describe('activation.wgsl', () => {
@@ -38,5 +38,23 @@ describe('activation.wgsl', () => {
       return rt.readF32(a);
     });
     checkClose('silu_mul', got, siluMulRef(g, u), 1e-6, 1e-5, seed);
+  });
+
+  it('gelu(gate) * up (GeGLU) over 13*37 elements, including large |gate|', async () => {
+    const seed = freshSeed();
+    const next = rng(seed);
+    const n = 13 * 37;
+    const g = roundF32(randn(next, n, 3));
+    g[0] = 40;
+    g[1] = -40;
+    const u = roundF32(randn(next, n));
+    const got = await withGpu(async (rt) => {
+      const a = uploadF32(rt, 'gate', g);
+      const pass = new KernelPass(rt, 'test.gelu_mul');
+      geluMul(pass, n, a, uploadF32(rt, 'up', u));
+      pass.submit();
+      return rt.readF32(a);
+    });
+    checkClose('gelu_mul', got, geluMulRef(g, u), 1e-6, 1e-5, seed);
   });
 });

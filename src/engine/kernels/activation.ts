@@ -13,3 +13,9 @@ export function siluMul(pass: KernelPass, n: number, a: Bindable, b: Bindable): 
   const wg = pass.rt.workgroupSize(256);
   pass.run('model/activation', { WG: wg }, [n, 0, 0, 0], [a, b], pass.rt.grid1d(n, wg), 'silu_mul');
 }
+
+/** a = gelu(a) * b (tanh GELU): Gemma's GeGLU gate (a) and up (b) projections, both (rows, FF). */
+export function geluMul(pass: KernelPass, n: number, a: Bindable, b: Bindable): void {
+  const wg = pass.rt.workgroupSize(256);
+  pass.run('model/activation', { WG: wg }, [n, 0, 0, 0], [a, b], pass.rt.grid1d(n, wg), 'gelu_mul');
+}

@@ -2,6 +2,8 @@
  * Float64 reference for attention.wgsl with a plain (two-pass) softmax.
  * q (B, T, NH*HS); k, v (B, p0 + T, NKV*HS) holding all keys; out (B, T, NH*HS).
  * window W > 0: the query at position i sees keys i - W < j <= i (transformers' sliding window).
+ * Scores q·k · scale (default 1/√HS); softcap c > 0: c·tanh(score / c) (Gemma 2's order: scale,
+ * cap, then mask and softmax).
  */
 export function attentionRef(
   q: Float64Array,
@@ -14,11 +16,12 @@ export function attentionRef(
   NKV: number,
   HS: number,
   window = 0,
+  scale = 1 / Math.sqrt(HS),
+  softcap = 0,
 ): Float64Array {
   const S = p0 + T;
   const KVD = NKV * HS;
   const out = new Float64Array(B * T * NH * HS);
-  const scale = 1 / Math.sqrt(HS);
   const att = new Float64Array(S);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < NH; h++) {
@@ -31,7 +34,7 @@ export function attentionRef(
         for (let j = j0; j < n; j++) {
           let s = 0;
           for (let d = 0; d < HS; d++) s += q[qa + d]! * k[(b * S + j) * KVD + kvh * HS + d]!;
-          att[j] = s * scale;
+          att[j] = softcap > 0 ? softcap * Math.tanh((s * scale) / softcap) : s * scale;
           mx = Math.max(mx, att[j]!);
         }
         let sum = 0;

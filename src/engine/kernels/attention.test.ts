@@ -53,6 +53,36 @@ describe('attention.wgsl', () => {
     });
   }
 
+  it('Gemma 2 scores: scale query_pre_attn_scalar^-1/2, soft cap c·tanh(s/c), sliding window (B=2, T=37, NH=4, NKV=2, HS=32)', async () => {
+    const seed = freshSeed();
+    const next = rng(seed);
+    const [B, T, NH, NKV, HS, window, scale, softcap] = [2, 37, 4, 2, 32, 9, 1 / Math.sqrt(24), 2.5];
+    const QD = NH * HS;
+    const KVD = NKV * HS;
+    const ld = QD + 2 * KVD;
+    // Scores of a few units, so the cap at 2.5 bends most of them.
+    const qkv = roundF32(randn(next, B * T * ld, 0.8));
+    const got = await withGpu(async (rt) => {
+      const buf = uploadF32(rt, 'qkv', qkv);
+      const out = rt.storage('out', B * T * QD * 4);
+      const pass = new KernelPass(rt, 'test.attention.softcap');
+      attention(pass, {
+        B, T, p0: 0, NH, NKV, HS, window, scale, softcap,
+        q: { buffer: buf, bs: T * ld, ld, off: 0 },
+        k: { buffer: buf, bs: T * ld, ld, off: QD },
+        v: { buffer: buf, bs: T * ld, ld, off: QD + KVD },
+        out,
+      });
+      pass.submit();
+      return rt.readF32(out);
+    });
+    const rows = B * T;
+    const args = [split(qkv, rows, ld, 0, QD), split(qkv, rows, ld, QD, KVD), split(qkv, rows, ld, QD + KVD, KVD), B, T, 0, NH, NKV, HS, window] as const;
+    checkClose('attention (scale, softcap)', got, attentionRef(...args, scale, softcap), 1e-5, 1e-4, seed);
+    expect(() => checkClose('no cap', got, attentionRef(...args, scale), 1e-5, 1e-4, seed)).toThrow(/mismatches/);
+    expect(() => checkClose('default scale', got, attentionRef(...args, 1 / Math.sqrt(HS), softcap), 1e-5, 1e-4, seed)).toThrow(/mismatches/);
+  });
+
   it.each([0, 6])('KV cache: store keys of positions [p0, p0+T) then attend to [0, p0+T), B=2, p0=11, T=5, P=19, window %i', async (window) => {
     const seed = freshSeed();
     const next = rng(seed);

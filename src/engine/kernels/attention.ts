@@ -4,7 +4,8 @@ import { f32Bits } from './weights.ts';
 
 /**
  * Twin of shaders/model/attention.wgsl: causal GQA attention with an online softmax, ATTENTION_SPLIT
- * invocations per query row; with `window` W > 0 the query at position i sees keys (i - W, i].
+ * invocations per query row; with `window` W > 0 the query at position i sees keys (i - W, i];
+ * scores are scaled by `scale` and, with `softcap` c, capped to c·tanh(s / c).
  * Element (b, t, head, d) of q, k, v is read at b*bs + t*ld + off + head*HS + d, so they can be
  * column blocks of one fused (B, T, (NH + 2 NKV) HS) buffer or a (B, P, NKV HS) KV cache.
  * Queries sit at positions [p0, p0 + T); keys [0, p0 + T) must be present in k/v.
@@ -25,6 +26,10 @@ export interface AttentionArgs {
   HS: number;
   /** Sliding window W (keys i - W < j <= i); 0 or absent: plain causal. */
   window?: number;
+  /** Score scale; default 1/√HS. */
+  scale?: number;
+  /** Soft cap c > 0: scores s -> c·tanh(s / c) before the softmax (Gemma 2); 0 or absent: none. */
+  softcap?: number;
   q: StridedHeads;
   k: StridedHeads;
   v: StridedHeads;
@@ -53,8 +58,8 @@ export function attention(pass: KernelPass, a: AttentionArgs): void {
     { WG: wg, S: split },
     [
       a.T, a.p0, a.NH, a.NKV,
-      a.HS, kt, f32Bits(1 / Math.sqrt(a.HS)), a.window ?? 0,
-      a.q.bs, a.q.ld, a.q.off, 0,
+      a.HS, kt, f32Bits(a.scale ?? 1 / Math.sqrt(a.HS)), a.window ?? 0,
+      a.q.bs, a.q.ld, a.q.off, f32Bits(a.softcap ?? 0),
       a.k.bs, a.k.ld, a.k.off, 0,
       a.v.bs, a.v.ld, a.v.off, 0,
     ],

@@ -3,7 +3,7 @@ import type { KernelPass } from './pass.ts';
 import type { WeightView } from '../gpu/tensor.ts';
 import { dtypeCode } from '../io/dtypes.ts';
 
-/** Twin of shaders/model/embedding.wgsl: out (B*T, C) = wte[ids] (+ wpe[p0 + t] when `wpe` given). */
+/** Twin of shaders/model/embedding.wgsl: out (B*T, C) = scale · wte[ids] (+ wpe[p0 + t] when `wpe` given). */
 export interface EmbeddingArgs {
   rows: number; // B*T
   T: number;
@@ -12,6 +12,8 @@ export interface EmbeddingArgs {
   ids: Bindable; // (B*T) u32, each < V (checked by the caller)
   wte: WeightView; // (V, C)
   wpe?: WeightView; // (P, C), GPT-2 learned positions
+  /** Multiplies the token rows (Gemma: √C); default 1. */
+  scale?: number;
   out: Bindable; // (B*T, C) f32
 }
 
@@ -20,7 +22,7 @@ export function embedding(pass: KernelPass, a: EmbeddingArgs): void {
   const wpe = a.wpe ?? a.wte;
   pass.run(
     'model/embedding',
-    { WG: wg, DT_E: dtypeCode(a.wte.dtype), DT_P: dtypeCode(wpe.dtype), LEARNED: a.wpe ? 1 : 0 },
+    { WG: wg, DT_E: dtypeCode(a.wte.dtype), DT_P: dtypeCode(wpe.dtype), LEARNED: a.wpe ? 1 : 0, SCALE: a.scale ?? 1 },
     [a.rows, a.C, a.T, a.p0],
     [a.ids, a.wte.buffer, wpe.buffer, a.out],
     pass.rt.grid1d(a.rows * a.C, wg),

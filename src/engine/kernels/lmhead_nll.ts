@@ -2,6 +2,7 @@ import type { Bindable } from '../gpu/runtime.ts';
 import { matmul, type WeightLayout } from './matmul.ts';
 import { pow2WorkgroupSize, rowGrid, type KernelPass } from './pass.ts';
 import type { WeightView } from '../gpu/tensor.ts';
+import { f32Bits } from './weights.ts';
 
 /**
  * LM head with fused log-softmax + NLL (shaders/model/lmhead_nll.wgsl after matmul.wgsl): for
@@ -19,6 +20,8 @@ export interface LmHeadNllArgs {
   VC: number; // chunk width, ≥ 1
   state: Bindable; // (rows, 3) f32 scratch
   nll: Bindable; // (rows) f32 out
+  /** Final-logit soft cap c > 0: logits z -> c·tanh(z / c) (Gemma 2); 0 or absent: none. */
+  softcap?: number;
 }
 
 export function lmHeadNll(pass: KernelPass, a: LmHeadNllArgs): void {
@@ -31,14 +34,14 @@ export function lmHeadNll(pass: KernelPass, a: LmHeadNllArgs): void {
     pass.run(
       'model/lmhead_nll',
       { WG: wg },
-      [a.rows, n, a.VC, v0, v0 === 0 ? 1 : 0, v0 + n >= a.V ? 1 : 0, 0, 0],
+      [a.rows, n, a.VC, v0, v0 === 0 ? 1 : 0, v0 + n >= a.V ? 1 : 0, f32Bits(a.softcap ?? 0), 0],
       [a.chunk, a.targets, a.state, a.nll],
       rowGrid(pass.rt, a.rows),
     );
   }
 }
 
-/** Logits (V) of hidden row `row` of x (rows, C): the generation path. */
+/** Logits (V) of hidden row `row` of x (rows, C): the generation path (raw: a final soft cap is the caller's). */
 export interface LmHeadLogitsArgs {
   row: number;
   C: number;

@@ -14,23 +14,24 @@ export interface RopeArgs {
   off: number;
   nheads: number;
   HS: number; // even
-  table: Bindable; // ropeTable(P, HS, theta) on the GPU
+  table: Bindable; // ropeTable(P, frequencies) on the GPU
   buf: Bindable; // (B*T, ld) f32
 }
 
 /**
- * (P, HS/2, 2) cos/sin table as Hugging Face computes it: inv_freq = 1 / theta^(2j/HS) in f32,
- * angle = pos * inv_freq in f32, cos/sin of that angle (accurately, rounded to f32).
+ * (P, HS/2, 2) cos/sin table as Hugging Face computes it from the inverse frequencies `inv`
+ * (HS/2, model/rope.ts): inv_freq in f32, angle = pos * inv_freq in f32, cos/sin of that angle
+ * (accurately) times `scale` (yarn's attention factor), rounded to f32.
  */
-export function ropeTable(P: number, HS: number, theta: number): Float32Array {
-  const half = HS / 2;
+export function ropeTable(P: number, freqs: { inv: ArrayLike<number>; scale: number }): Float32Array {
+  const half = freqs.inv.length;
   const out = new Float32Array(P * half * 2);
   for (let j = 0; j < half; j++) {
-    const inv = Math.fround(1 / theta ** ((2 * j) / HS));
+    const inv = Math.fround(freqs.inv[j]!);
     for (let pos = 0; pos < P; pos++) {
       const ang = Math.fround(pos * inv);
-      out[(pos * half + j) * 2] = Math.cos(ang);
-      out[(pos * half + j) * 2 + 1] = Math.sin(ang);
+      out[(pos * half + j) * 2] = Math.cos(ang) * freqs.scale;
+      out[(pos * half + j) * 2 + 1] = Math.sin(ang) * freqs.scale;
     }
   }
   return out;

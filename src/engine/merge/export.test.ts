@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,26 @@ describe('exportMerged', () => {
       }
       expect(readdirSync(sharded).filter((f) => f.endsWith('.partial'))).toEqual([]);
     });
+  });
+
+  it('carries the tokenizer files and chat templates of Qwen3 and Gemma 2 through untouched', async () => {
+    for (const family of ['qwen3', 'gemma2']) {
+      const base = await open(join(FIX, `tiny-${family}`), family);
+      const models = await Promise.all(['a', 'b'].map((s) => open(join(FIX, `tiny-${family}-ft-${s}`), `ft-${s}`)));
+      const recipe = parseRecipe({ version: 1, method: 'task_arithmetic', base: family, models: models.map((m) => ({ model: m.name, parameters: { weight: 0.5 } })), parameters: {} });
+      const job = { recipe, base, models };
+      const out = join(tmp, `chat-${family}`);
+      const result = await withGpu((rt) => exportMerged(folderSink(out), base, planMerge(job), streamMerge(rt, job, { output: 'bytes' })));
+      const carried = readdirSync(join(FIX, `tiny-${family}`)).filter((f) => !f.endsWith('.safetensors') && f !== 'config.json');
+      expect(carried).toContain('tokenizer_config.json');
+      if (family === 'qwen3') expect(carried).toContain('chat_template.jinja');
+      for (const f of carried) {
+        expect(result.files, f).toContain(f);
+        expect(readFileSync(join(out, f)).equals(readFileSync(join(FIX, `tiny-${family}`, f))), f).toBe(true);
+      }
+      const config = JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')) as { chat_template?: string };
+      if (family === 'gemma2') expect(config.chat_template).toMatch(/<start_of_turn>/);
+    }
   });
 
   it('a merge that fails half way leaves no complete-looking weights file and no config.json', async () => {

@@ -25,14 +25,21 @@ export interface FolderSink {
 /** HF's default `max_shard_size` ("5GB"). */
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
-/** Files copied from the base when present (tokenizer and generation settings). */
+/**
+ * Files copied byte for byte from the base when present: the tokenizer, its settings (BOS, chat
+ * template inside tokenizer_config.json), the chat template files newer transformers write beside
+ * it, and generation settings.
+ */
 export const COPIED_FILES = [
   'tokenizer.json',
   'tokenizer_config.json',
   'special_tokens_map.json',
+  'added_tokens.json',
   'vocab.json',
   'merges.txt',
   'tokenizer.model',
+  'chat_template.jinja',
+  'chat_template.json',
   'generation_config.json',
 ];
 

@@ -5,8 +5,10 @@ import { perplexity, type PerplexityResult, type WindowScorer } from './perplexi
 
 /**
  * Per-text validation perplexity, the number DEM's coefficient search optimises: each text is
- * encoded (no special tokens) and scored in windows of `context` tokens as perplexity.ts defines.
- * Encoding happens up front (tokenizeTexts) so empty or too-short texts fail before any GPU work.
+ * encoded (no special tokens) and scored in windows of `context` tokens as perplexity.ts defines,
+ * each window after the tokenizer's BOS when it has one (context only: never predicted or
+ * counted). Encoding happens up front (tokenizeTexts) so empty or too-short texts fail before
+ * any GPU work.
  */
 export interface ValidationText {
   /** Shown in errors and results (a file name). */
@@ -16,7 +18,10 @@ export interface ValidationText {
 
 export interface EncodedText {
   label: string;
+  /** The text's tokens (no special tokens). */
   ids: number[];
+  /** The BOS put before every window (the tokenizer's `bos`); absent: none. */
+  bos?: number;
 }
 
 export interface TextPerplexity extends PerplexityResult {
@@ -35,18 +40,30 @@ export interface EvaluateOptions {
 
 const IDS_HEAD = 16;
 
-/** The context perplexity uses unless told otherwise: the model's positions, at most 1024. */
-export function defaultContext(spec: ModelSpec): number {
-  return Math.min(spec.maxPositions, 1024);
+/**
+ * The context perplexity uses unless told otherwise: the model's positions, at most 1024; one
+ * token fewer when a BOS goes before each window, so the window and its BOS fit them.
+ */
+export function defaultContext(spec: ModelSpec, bos = false): number {
+  return Math.min(spec.maxPositions, 1024) - (bos ? 1 : 0);
 }
 
-/** Checks a requested context against the model: an integer ≥ 2, within GPT-2's learned positions. */
-export function checkContext(spec: ModelSpec, context: number): number {
+/** Checks a requested context against the model: an integer ≥ 2, within GPT-2's learned positions (with the BOS, if any). */
+export function checkContext(spec: ModelSpec, context: number, bos = false): number {
   if (!Number.isInteger(context) || context < 2) throw new InputError(`context must be an integer ≥ 2 (got ${context})`);
-  if (spec.positions === 'learned' && context > spec.maxPositions) {
-    throw new InputError(`context ${context} exceeds the model's ${spec.maxPositions} learned positions`);
+  if (spec.positions === 'learned' && context + (bos ? 1 : 0) > spec.maxPositions) {
+    throw new InputError(`context ${context}${bos ? ' and the BOS token' : ''} exceeds the model's ${spec.maxPositions} learned positions`);
   }
   return context;
+}
+
+/**
+ * The ids put before every task context or prompt as context only (never predicted, never
+ * scored): the tokenizer's BOS when it adds one (the rule is io/tokenizer.ts tokenizerBos, the
+ * same one perplexity windows follow), else none.
+ */
+export function leadingIds(tokenizer: Pick<TextTokenizer, 'bos'>): number[] {
+  return tokenizer.bos === undefined ? [] : [tokenizer.bos];
 }
 
 /** Refuses (InputError naming the text) a text that is empty or nothing but whitespace. */
@@ -64,7 +81,7 @@ export function encodeText(tokenizer: TextTokenizer, label: string, text: string
 
 export function tokenizeTexts(tokenizer: TextTokenizer, texts: readonly ValidationText[]): EncodedText[] {
   if (texts.length === 0) throw new InputError('no validation text given');
-  return texts.map(({ label, text }) => ({ label, ids: encodeText(tokenizer, label, text) }));
+  return texts.map(({ label, text }) => ({ label, ids: encodeText(tokenizer, label, text), ...(tokenizer.bos === undefined ? {} : { bos: tokenizer.bos }) }));
 }
 
 export async function evaluateTexts(scorer: WindowScorer, texts: readonly EncodedText[], options: EvaluateOptions): Promise<TextPerplexity[]> {
@@ -75,6 +92,7 @@ export async function evaluateTexts(scorer: WindowScorer, texts: readonly Encode
       batchWindows: options.batchWindows,
       signal: options.signal,
       label: t.label,
+      bos: t.bos,
       onProgress: (done, total) => options.onProgress?.({ index, count: texts.length, label: t.label, done, total }),
     });
     out.push({ ...r, label: t.label, idsHead: t.ids.slice(0, IDS_HEAD) });

@@ -25,6 +25,28 @@ const LLAMA_TIED: ModelSpec = { ...LLAMA_GQA, modelType: 'llama', numKvHeads: 4,
 // Fused qkv_proj (q | k | v rows) and gate_up_proj (gate | up rows) read in place; a sliding window shorter than the windows.
 const PHI3: ModelSpec = { ...LLAMA_GQA, modelType: 'phi3', family: 'phi3', attnBias: false, attnOutBias: false, normEps: 1e-5, slidingWindow: 5 };
 const PHI3_TIED: ModelSpec = { ...PHI3, numKvHeads: 4, tieWordEmbeddings: true, slidingWindow: undefined };
+// Llama 3.x RoPE (Llama-3.2-1B's scaling with its original 8192 positions scaled to 16, so all three bands act here), tied.
+const LLAMA3: ModelSpec = {
+  ...LLAMA_TIED, numKvHeads: 2, headDim: 16, numHeads: 4, ropeTheta: 500000,
+  ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16 },
+};
+const LLAMA3_UNTIED: ModelSpec = { ...LLAMA3, tieWordEmbeddings: false };
+// Qwen2.5's yarn (factor 4) over an original context of 8, q/k/v bias, untied.
+const QWEN2_YARN: ModelSpec = {
+  ...LLAMA_GQA, ropeTheta: 1e6,
+  ropeScaling: { type: 'yarn', factor: 4, originalMaxPositions: 8, attentionFactor: 0.1 * Math.log(4) + 1, betaFast: 32, betaSlow: 1, truncate: true },
+};
+// Dynamic NTK beyond 10 positions: the 13-token windows get other frequencies than the 7-token one.
+const LLAMA_DYNAMIC: ModelSpec = { ...LLAMA_GQA, modelType: 'llama', attnBias: false, maxPositions: 10, ropeScaling: { type: 'dynamic', factor: 2 } };
+// Qwen3: head_dim 16 (NH·HS = 64 ≠ C = 32), RMSNorm over each head of q and k before RoPE, tied.
+const QWEN3: ModelSpec = { ...LLAMA_GQA, modelType: 'qwen3', family: 'qwen3', headDim: 16, attnBias: false, attnOutBias: false, tieWordEmbeddings: true, qkNorm: 'head' };
+// Gemma 2, caps scaled down so they bend these random weights' scores and logits.
+const GEMMA2: ModelSpec = {
+  ...LLAMA_GQA, modelType: 'gemma2', family: 'gemma2', headDim: 16, attnBias: false, attnOutBias: false, tieWordEmbeddings: true, activation: 'gelu_new',
+  normPlusOne: true, embedScale: Math.sqrt(32), attnScale: 1 / Math.sqrt(12), attnSoftcap: 2, finalSoftcap: 3, slidingWindow: 5, slidingLayers: [true, false],
+};
+// OLMo 2: no pre-norms, post-norms on both sub-blocks, q/k RMSNorm over the whole projection, untied.
+const OLMO2: ModelSpec = { ...LLAMA_GQA, modelType: 'olmo2', family: 'olmo2', attnBias: false, attnOutBias: false, qkNorm: 'projection' };
 
 /** Random weights for `spec` in `dtype`: GPU buffers of the stored bytes and their exact float64 decoding. */
 function makeWeights(rt: GpuRuntime, spec: ModelSpec, dtype: FloatDType, seed: number): { gpu: Map<string, GpuTensor>; ref: Map<string, Float64Array> } {
@@ -34,7 +56,7 @@ function makeWeights(rt: GpuRuntime, spec: ModelSpec, dtype: FloatDType, seed: n
   for (const t of forwardWeights(spec)) {
     if (t.optional) continue;
     const n = t.shape.reduce((a, b) => a * b, 1);
-    const isNorm = t.role === 'norm1' || t.role === 'norm2' || t.role === 'norm_f';
+    const isNorm = t.role.includes('norm') && !t.role.endsWith('.bias');
     const values = isNorm ? randn(next, n, 0.1).map((v) => 1 + v) : t.role.endsWith('.bias') ? randn(next, n, 0.1) : randn(next, n, t.shape[0] === spec.vocabSize ? 0.5 : 0.25);
     const stored = asStored(values, dtype);
     gpu.set(t.name, { buffer: rt.upload(t.name, stored.bytes), dtype, shape: t.shape });
@@ -57,6 +79,13 @@ describe('GpuModel vs the float64 reference', () => {
     ['Llama (tied head, no bias, theta 5e5), F16', LLAMA_TIED, 'F16'],
     ['Phi-3 (fused qkv and gate_up, GQA 4/2, sliding window 5, untied head), BF16', PHI3, 'BF16'],
     ['Phi-3 (tied head, no window), F32', PHI3_TIED, 'F32'],
+    ['Llama 3.x (rope llama3, GQA 4/2, HS 16, tied head), BF16', LLAMA3, 'BF16'],
+    ['Llama 3.x (rope llama3, untied head), F16', LLAMA3_UNTIED, 'F16'],
+    ['Qwen2.5 (rope yarn factor 4, attention factor 1.14, q/k/v bias), BF16', QWEN2_YARN, 'BF16'],
+    ['Llama (rope dynamic factor 2 beyond 10 positions), F32', LLAMA_DYNAMIC, 'F32'],
+    ['Qwen3 (q_norm/k_norm per head, head_dim 16 ≠ C/NH, tied), BF16', QWEN3, 'BF16'],
+    ['Gemma 2 (√C embedding, (1 + w) norms, 4 norms per block, GeGLU, soft caps, alternating window 5, query scale), BF16', GEMMA2, 'BF16'],
+    ['OLMo 2 (post-norms only, q/k norms over the projection, untied), F32', OLMO2, 'F32'],
   ];
   for (const [name, spec, dtype] of cases) {
     it(`${name}: batched window NLL (relative error ≤ 1e-4)`, async () => {
@@ -85,7 +114,9 @@ describe('GpuModel vs the float64 reference', () => {
     });
   }
 
-  for (const [name, spec, dtype] of [cases[0]!, cases[2]!, cases[4]!]) {
+  // Not the dynamic case: with a cache, keys stored at one length keep their rotation when the
+  // sequence grows past max_position_embeddings (as in transformers), unlike a fresh forward.
+  for (const [name, spec, dtype] of [cases[0]!, cases[2]!, cases[4]!, cases[6]!, cases[8]!, cases[10]!, cases[11]!, cases[12]!]) {
     it(`${name}: last-position logits, with and without a KV cache`, async () => {
       const seed = freshSeed();
       const ids = randomIds(rng(seed + 1), 11, spec.vocabSize);
@@ -109,6 +140,35 @@ describe('GpuModel vs the float64 reference', () => {
       checkClose('logitsLast after prefill', steps[0]!, want(8), 1e-4, 1e-4, seed);
       for (let s = 1; s < steps.length; s++) checkClose(`logitsLast decode step ${s}`, steps[s]!, want(8 + s), 1e-4, 1e-4, seed);
       expect(full.length).toBe(V);
+    });
+  }
+
+  for (const [name, spec, dtype] of [cases[0]!, cases[2]!, cases[4]!]) {
+    it(`${name}: spanNll scores each span's tail token by token (maxContext + 1 tokens, batches of 2)`, async () => {
+      const seed = freshSeed();
+      const next = rng(seed + 1);
+      // A full-length span (17 = maxContext + 1: its last token is only a target), a one-token
+      // tail, and a short span padded in the second batch.
+      const spans = [
+        { ids: randomIds(next, 17, spec.vocabSize), from: 12 },
+        { ids: randomIds(next, 9, spec.vocabSize), from: 8 },
+        { ids: randomIds(next, 6, spec.vocabSize), from: 1 },
+      ];
+      const { got, want } = await withGpu(async (rt) => {
+        const w = makeWeights(rt, spec, dtype, seed);
+        const model = await GpuModel.create(rt, spec, w.gpu, { maxContext: 16, maxBatch: 2, vocabChunk: 128 });
+        const got = await model.spanNll(spans);
+        await expect(model.spanNll([{ ids: randomIds(next, 18, spec.vocabSize), from: 17 }])).rejects.toBeInstanceOf(InputError);
+        await expect(model.spanNll([{ ids: [1, 2, 3], from: 0 }])).rejects.toBeInstanceOf(InputError);
+        await expect(model.spanNll([{ ids: [1, 2, 3], from: 3 }])).rejects.toBeInstanceOf(InputError);
+        model.destroy();
+        // The reference's nll[t − 1] is token t's, predicted from tokens 0..t−1.
+        const want = spans.map((s) => referenceForward(spec, w.ref, [...s.ids]).nll.slice(s.from - 1));
+        return { got, want };
+      });
+      expect(got.map((g) => g.length)).toEqual([5, 1, 5]);
+      const worst = Math.max(...got.map((g, i) => checkClose(`span ${i} NLL`, g, want[i]!, 1e-5, 1e-4, seed)));
+      console.log(`${name}: spanNll per-token worst relative error ${worst.toExponential(2)} (seed ${seed})`);
     });
   }
 

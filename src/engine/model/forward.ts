@@ -4,9 +4,11 @@ import type { ExpectedTensor } from '../io/weights.ts';
 import type { Affine, ModelWeights } from '../io/roles.ts';
 import type { ModelSpec } from '../io/spec.ts';
 import { bindWeights } from '../io/weights.ts';
-import { geluNew, siluMul } from '../kernels/activation.ts';
+import { geluMul, geluNew, siluMul } from '../kernels/activation.ts';
 import { attention, type StridedHeads } from '../kernels/attention.ts';
 import { embedding } from '../kernels/embedding.ts';
+import { gatherRows } from '../kernels/gather_rows.ts';
+import { headNorm } from '../kernels/headnorm.ts';
 import { kvStore } from '../kernels/kvcache.ts';
 import { layerNorm } from '../kernels/layernorm.ts';
 import { lmHeadLogits, lmHeadNll } from '../kernels/lmhead_nll.ts';
@@ -18,14 +20,18 @@ import { rope, ropeTable } from '../kernels/rope.ts';
 import { elementCount, type GpuTensor, type WeightView } from '../gpu/tensor.ts';
 import { dtypeSize, isFloatDType } from '../io/dtypes.ts';
 import type { WindowScorer } from './perplexity.ts';
-import { checkForwardSupport } from './support.ts';
+import { ropeFrequencies, ropeKey } from './rope.ts';
+import { attentionScale, checkForwardSupport, layerWindow } from './support.ts';
 
 /**
  * The transformer forward pass on the GPU, built from the kernels in ../kernels over weights
  * already on the GPU (raw stored bytes, decoded in WGSL) and bound by role from the architecture
- * table (io/weights.ts bindWeights): the variants are the spec's norm, activation and positions
- * and the roles the table has (fused or split q/k/v, plain, gated or fused gate/up MLP), never
- * a family name. Fused weights are read in place: a matmul's n0 picks its rows of the matrix.
+ * table (io/weights.ts bindWeights): the variants are the spec's norm, activation, positions,
+ * scales and caps and the roles the table has (fused or split q/k/v, q/k norms, pre- and/or
+ * post-norms, plain, gated or fused gate/up MLP), never a family name. Fused weights are read in
+ * place: a matmul's n0 picks its rows of the matrix. RoPE reads a cos/sin table per frequency set
+ * (model/rope.ts): one for the model, plus, for `dynamic` scaling, one per sequence length beyond
+ * max_position_embeddings (windows are grouped so a batch shares its table).
  * Activations for (B, T) rows are allocated once for the largest batch seen and reused; the LM
  * head streams over vocabulary chunks so (B*T, V) logits never exist.
  */
@@ -41,6 +47,12 @@ export interface GpuModelOptions {
 export interface NllResult {
   nllSum: number;
   count: number;
+}
+
+/** Tokens ids[from..n−1] of `ids`, each to be scored given every token before it (1 ≤ from < n). */
+export interface TokenSpan {
+  ids: readonly number[];
+  from: number;
 }
 
 /** Per-layer K and V for one sequence (B = 1): (capacity, NKV*HS) f32 each. */
@@ -69,6 +81,7 @@ interface Workspace {
   VC: number;
   ids: GPUBuffer; // (rows) u32
   targets: GPUBuffer; // (rows) i32
+  rowIndex: GPUBuffer; // (rows) u32, the rows spanNll sends through the LM head
   x: GPUBuffer; // (rows, C) residual stream
   xn: GPUBuffer; // (rows, C) normed
   qkv: GPUBuffer; // (rows, QD + 2 KVD)
@@ -91,7 +104,8 @@ export class GpuModel implements WindowScorer {
   readonly maxBatch: number;
   private readonly vocabChunk: number | undefined;
   private readonly w: ModelWeights<WeightView>;
-  private readonly ropeTable: GPUBuffer | undefined;
+  /** cos/sin tables by model/rope.ts ropeKey (dynamic RoPE: by sequence length). */
+  private readonly ropeTables = new Map<number, GPUBuffer>();
   private ws: Workspace | undefined;
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -105,7 +119,22 @@ export class GpuModel implements WindowScorer {
     if (spec.positions === 'learned' && this.maxContext > spec.maxPositions) {
       throw new InputError(`maxContext ${this.maxContext} exceeds the model's ${spec.maxPositions} learned positions`);
     }
-    this.ropeTable = spec.positions === 'rope' ? rt.upload('GpuModel.rope.table', ropeTable(this.maxContext, spec.headDim, spec.ropeTheta)) : undefined;
+  }
+
+  /** The RoPE table for a sequence of `seqLen` positions (undefined for learned positions); at most two kept. */
+  private ropeTable(seqLen: number): GPUBuffer | undefined {
+    if (this.spec.positions !== 'rope') return undefined;
+    const key = ropeKey(this.spec, seqLen);
+    let table = this.ropeTables.get(key);
+    if (!table) {
+      if (this.ropeTables.size >= 2) {
+        this.rt.release(...this.ropeTables.values());
+        this.ropeTables.clear();
+      }
+      table = this.rt.upload(`GpuModel.rope.table${key ? `.${key}` : ''}`, ropeTable(this.maxContext, ropeFrequencies(this.spec, seqLen)));
+      this.ropeTables.set(key, table);
+    }
+    return table;
   }
 
   /** Checks every tensor the forward reads (presence, shape, dtype, bytes), binds them by role and builds the model. */
@@ -147,9 +176,32 @@ export class GpuModel implements WindowScorer {
   nllWindows(windows: readonly (readonly number[])[], signal?: AbortSignal): Promise<number[]> {
     return this.serial(async () => {
       const out: number[] = [];
-      for (let i = 0; i < windows.length; i += this.maxBatch) {
+      // Up to maxBatch consecutive windows that share their RoPE frequencies.
+      for (let i = 0; i < windows.length; ) {
         throwIfAborted(signal);
-        out.push(...(await this.nllGroup(windows.slice(i, i + this.maxBatch))));
+        const key = ropeKey(this.spec, windows[i]!.length);
+        let j = i + 1;
+        while (j < windows.length && j - i < this.maxBatch && ropeKey(this.spec, windows[j]!.length) === key) j++;
+        out.push(...(await this.nllGroup(windows.slice(i, j))));
+        i = j;
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Per-token NLL of each span's tokens ids[from..n−1], each predicted from all tokens before it
+   * in the span (task scoring: a continuation after its context). The span's last token is not
+   * fed, so a span holds up to maxContext + 1 tokens. Only the rows predicting scored tokens go
+   * through the LM head (gathered into an (R, C) block first), so a long context costs the
+   * transformer layers, not T·V logits. Spans are batched maxBatch per dispatch.
+   */
+  spanNll(spans: readonly TokenSpan[], signal?: AbortSignal): Promise<number[][]> {
+    return this.serial(async () => {
+      const out: number[][] = [];
+      for (let i = 0; i < spans.length; i += this.maxBatch) {
+        throwIfAborted(signal);
+        out.push(...(await this.spanGroup(spans.slice(i, i + this.maxBatch))));
       }
       return out;
     });
@@ -182,6 +234,8 @@ export class GpuModel implements WindowScorer {
         pass.submit();
       });
       const logits = await this.rt.readF32(ws.logits, this.spec.vocabSize);
+      const cap = this.spec.finalSoftcap;
+      if (cap !== undefined) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
       if (cache) cache.length = p0 + T;
       return logits;
     });
@@ -190,7 +244,8 @@ export class GpuModel implements WindowScorer {
   /** Releases the activation workspace and tables (weights belong to the caller). */
   destroy(): void {
     this.releaseWorkspace();
-    this.rt.release(this.ropeTable);
+    this.rt.release(...this.ropeTables.values());
+    this.ropeTables.clear();
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
@@ -225,7 +280,7 @@ export class GpuModel implements WindowScorer {
       const pass = new KernelPass(this.rt, 'GpuModel.nll');
       this.encodeForward(pass, ws, B, T, 0);
       const { hiddenSize: C, vocabSize: V } = this.spec;
-      lmHeadNll(pass, { rows: B * T, C, V, x: ws.xn, w: this.w.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll });
+      lmHeadNll(pass, { rows: B * T, C, V, x: ws.xn, w: this.w.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll, softcap: this.spec.finalSoftcap });
       pass.submit();
     });
     const nll = await this.rt.readF32(ws.nll, B * T);
@@ -234,6 +289,43 @@ export class GpuModel implements WindowScorer {
       for (let t = 0; t + 1 < w.length; t++) s += nll[b * T + t]!;
       return s;
     });
+  }
+
+  private async spanGroup(spans: readonly TokenSpan[]): Promise<number[][]> {
+    const B = spans.length;
+    // Inputs are ids[0..n−2] (the last token is only a target), padded at the end like nllGroup's.
+    const T = Math.max(...spans.map((s) => s.ids.length - 1));
+    if (T > this.maxContext) throw new InputError(`a span of ${T + 1} tokens exceeds the maximum context (${this.maxContext}) + 1`);
+    const ids = new Uint32Array(B * T);
+    const rowIndex: number[] = [];
+    const targets: number[] = [];
+    spans.forEach((s, b) => {
+      const n = s.ids.length;
+      if (!Number.isInteger(s.from) || s.from < 1 || s.from >= n) throw new InputError(`span start ${s.from} is outside [1, ${n})`);
+      this.checkIds(s.ids);
+      for (let t = 0; t + 1 < n; t++) ids[b * T + t] = s.ids[t]!;
+      for (let t = s.from - 1; t + 1 < n; t++) {
+        rowIndex.push(b * T + t);
+        targets.push(s.ids[t + 1]!);
+      }
+    });
+    const R = rowIndex.length;
+    const ws = this.workspace(B * T);
+    this.rt.write(ws.ids, ids);
+    this.rt.write(ws.rowIndex, Uint32Array.from(rowIndex));
+    this.rt.write(ws.targets, Int32Array.from(targets));
+    await this.rt.scoped('GpuModel.spanNll', () => {
+      const pass = new KernelPass(this.rt, 'GpuModel.spanNll');
+      this.encodeForward(pass, ws, B, T, 0);
+      const { hiddenSize: C, vocabSize: V } = this.spec;
+      // The residual stream x is free once the final norm has read it: it takes the gathered rows.
+      gatherRows(pass, { R, C, idx: ws.rowIndex, x: ws.xn, y: ws.x });
+      lmHeadNll(pass, { rows: R, C, V, x: ws.x, w: this.w.head, targets: ws.targets, chunk: ws.chunk, VC: ws.VC, state: ws.state, nll: ws.nll });
+      pass.submit();
+    });
+    const nll = await this.rt.readF32(ws.nll, R);
+    let r = 0;
+    return spans.map((s) => Array.from({ length: s.ids.length - s.from }, () => nll[r++]!));
   }
 
   /** Records embedding → L blocks → final norm for (B, T) rows at positions [p0, p0 + T); result in ws.xn. */
@@ -245,26 +337,43 @@ export class GpuModel implements WindowScorer {
     const KVD = NKV * HS;
     const ld = QD + 2 * KVD;
     const layout = this.w.layout;
-    const window = s.slidingWindow ?? 0;
+    const table = this.ropeTable(p0 + T);
     const norm = (x: GPUBuffer, n: Affine<WeightView>, y: GPUBuffer): void => {
       if (s.norm === 'layernorm') layerNorm(pass, { rows, C, eps: s.normEps, x, w: n.w, b: n.b!, y });
-      else rmsNorm(pass, { rows, C, eps: s.normEps, x, w: n.w, y });
+      else rmsNorm(pass, { rows, C, eps: s.normEps, x, w: n.w, y, plusOne: s.normPlusOne });
+    };
+    // A sub-block's input: the residual stream, or its pre-norm into ws.xn.
+    const input = (n: Affine<WeightView> | undefined): GPUBuffer => {
+      if (!n) return ws.x;
+      norm(ws.x, n, ws.xn);
+      return ws.xn;
+    };
+    // x += the sub-block's output in ws.proj, through its post-norm (into ws.xn, free by then) if any.
+    const residual = (n: Affine<WeightView> | undefined): void => {
+      if (n) norm(ws.proj, n, ws.xn);
+      residualAdd(pass, rows * C, ws.x, n ? ws.xn : ws.proj);
     };
     // y[:, yoff : yoff + N] = x (rows, K) · W[n0 : n0 + N]ᵀ (+ bias), W with NW output features.
     const mm = (x: GPUBuffer, K: number, l: Affine<WeightView>, N: number, y: GPUBuffer, o: { ldy?: number; yoff?: number; n0?: number; NW?: number } = {}): void =>
       matmul(pass, { M: rows, N, K, x, w: l.w, layout, bias: l.b, y, ldy: o.ldy ?? N, yoff: o.yoff ?? 0, n0: o.n0, NW: o.NW });
 
-    embedding(pass, { rows, T, C, p0, ids: ws.ids, wte: this.w.embed, wpe: this.w.posEmbed, out: ws.x });
+    embedding(pass, { rows, T, C, p0, ids: ws.ids, wte: this.w.embed, wpe: this.w.posEmbed, scale: s.embedScale, out: ws.x });
     this.w.blocks.forEach((L, i) => {
-      norm(ws.x, L.norm1, ws.xn);
-      if (L.attn.kind === 'fused') mm(ws.xn, C, L.attn.qkv, ld, ws.qkv);
+      const xa = input(L.norm1);
+      if (L.attn.kind === 'fused') mm(xa, C, L.attn.qkv, ld, ws.qkv);
       else {
         const { q, k, v } = L.attn;
-        mm(ws.xn, C, q, QD, ws.qkv, { ldy: ld, yoff: 0 });
-        mm(ws.xn, C, k, KVD, ws.qkv, { ldy: ld, yoff: QD });
-        mm(ws.xn, C, v, KVD, ws.qkv, { ldy: ld, yoff: QD + KVD });
+        mm(xa, C, q, QD, ws.qkv, { ldy: ld, yoff: 0 });
+        mm(xa, C, k, KVD, ws.qkv, { ldy: ld, yoff: QD });
+        mm(xa, C, v, KVD, ws.qkv, { ldy: ld, yoff: QD + KVD });
       }
-      if (this.ropeTable) rope(pass, { rows, T, p0, ld, off: 0, nheads: NH + NKV, HS, table: this.ropeTable, buf: ws.qkv });
+      if (L.qNorm && L.kNorm) {
+        // Per head (G heads of HS) or over the whole q / k projection (one segment).
+        const perHead = s.qkNorm === 'head';
+        headNorm(pass, { rows, G: perHead ? NH : 1, W: perHead ? HS : QD, ld, off: 0, eps: s.normEps, w: L.qNorm, buf: ws.qkv });
+        headNorm(pass, { rows, G: perHead ? NKV : 1, W: perHead ? HS : KVD, ld, off: QD, eps: s.normEps, w: L.kNorm, buf: ws.qkv });
+      }
+      if (table) rope(pass, { rows, T, p0, ld, off: 0, nheads: NH + NKV, HS, table, buf: ws.qkv });
       const q: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: 0 };
       let k: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: QD };
       let v: StridedHeads = { buffer: ws.qkv, bs: T * ld, ld, off: QD + KVD };
@@ -273,28 +382,29 @@ export class GpuModel implements WindowScorer {
         k = { buffer: cache.k[i]!, bs: cache.capacity * KVD, ld: KVD, off: 0 };
         v = { buffer: cache.v[i]!, bs: cache.capacity * KVD, ld: KVD, off: 0 };
       }
-      attention(pass, { B, T, p0, NH, NKV, HS, window, q, k, v, out: ws.att });
+      attention(pass, { B, T, p0, NH, NKV, HS, window: layerWindow(s, i), scale: attentionScale(s), softcap: s.attnSoftcap, q, k, v, out: ws.att });
       mm(ws.att, QD, L.o, C, ws.proj);
-      residualAdd(pass, rows * C, ws.x, ws.proj);
-      norm(ws.x, L.norm2, ws.xn);
+      residual(L.attnPostNorm);
+      const xm = input(L.norm2);
       const mlp = L.mlp;
       if (mlp.kind === 'plain') {
-        mm(ws.xn, C, mlp.up, FF, ws.ff);
+        mm(xm, C, mlp.up, FF, ws.ff);
         geluNew(pass, rows * FF, ws.ff);
         mm(ws.ff, FF, L.down, C, ws.proj);
       } else {
-        // up into ff, gate into ff2; ff2 = silu(ff2) * ff. Fused: gate rows [0, FF), up rows [FF, 2 FF).
+        // up into ff, gate into ff2; ff2 = act(ff2) * ff. Fused: gate rows [0, FF), up rows [FF, 2 FF).
         if (mlp.kind === 'gated') {
-          mm(ws.xn, C, mlp.up, FF, ws.ff);
-          mm(ws.xn, C, mlp.gate, FF, ws.ff2);
+          mm(xm, C, mlp.up, FF, ws.ff);
+          mm(xm, C, mlp.gate, FF, ws.ff2);
         } else {
-          mm(ws.xn, C, mlp.gateUp, FF, ws.ff, { n0: FF, NW: 2 * FF });
-          mm(ws.xn, C, mlp.gateUp, FF, ws.ff2, { n0: 0, NW: 2 * FF });
+          mm(xm, C, mlp.gateUp, FF, ws.ff, { n0: FF, NW: 2 * FF });
+          mm(xm, C, mlp.gateUp, FF, ws.ff2, { n0: 0, NW: 2 * FF });
         }
-        siluMul(pass, rows * FF, ws.ff2, ws.ff);
+        if (s.activation === 'silu') siluMul(pass, rows * FF, ws.ff2, ws.ff);
+        else geluMul(pass, rows * FF, ws.ff2, ws.ff);
         mm(ws.ff2, FF, L.down, C, ws.proj);
       }
-      residualAdd(pass, rows * C, ws.x, ws.proj);
+      residual(L.mlpPostNorm);
     });
     norm(ws.x, this.w.normF, ws.xn);
   }
@@ -315,6 +425,7 @@ export class GpuModel implements WindowScorer {
       VC,
       ids: buf('ids', rows),
       targets: buf('targets', rows),
+      rowIndex: buf('rowIndex', rows),
       x: buf('x', rows * s.hiddenSize),
       xn: buf('xn', rows * s.hiddenSize),
       qkv: buf('qkv', rows * ld),
@@ -333,7 +444,7 @@ export class GpuModel implements WindowScorer {
   private releaseWorkspace(): void {
     const ws = this.ws;
     if (!ws) return;
-    this.rt.release(ws.ids, ws.targets, ws.x, ws.xn, ws.qkv, ws.att, ws.proj, ws.ff, ws.ff2, ws.chunk, ws.state, ws.nll, ws.logits);
+    this.rt.release(ws.ids, ws.targets, ws.rowIndex, ws.x, ws.xn, ws.qkv, ws.att, ws.proj, ws.ff, ws.ff2, ws.chunk, ws.state, ws.nll, ws.logits);
     this.ws = undefined;
   }
 }

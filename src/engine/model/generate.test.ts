@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { folderFileSet } from '../../node/files.ts';
 import { withGpu } from '../../testing/gpu.ts';
@@ -11,6 +11,7 @@ import type { FloatDType } from '../io/dtypes.ts';
 import { generate, TextStream } from './generate.ts';
 import { createLoadedModel, uploadCheckpoint } from './load.ts';
 import { referenceForward } from './reference.ts';
+import { Workspace } from '../workspace/workspace.ts';
 
 const FIXTURES = new URL('../../../e2e/fixtures/', import.meta.url).pathname;
 
@@ -113,6 +114,36 @@ describe('generate on fixture models', () => {
       loaded.destroy();
     });
   });
+});
+
+describe('generate through the Workspace on the families people fine-tune (prompt after the tokenizer\'s BOS, if any)', () => {
+  const cases: [string, boolean][] = [
+    ['tiny-llama3', true],
+    ['tiny-llama2-linear', true],
+    ['tiny-qwen2-yarn', false],
+    ['tiny-qwen3', false],
+    ['tiny-gemma2', true],
+    ['tiny-olmo2', false],
+  ];
+  for (const [name, bos] of cases) {
+    it(`${name}: greedy tokens equal the float64 reference's argmax over 8 steps${bos ? ', the BOS first' : ''}`, async () => {
+      const ckpt = await fixture(name);
+      const result = await withGpu(async (rt) => {
+        const ws = new Workspace({ runtime: async () => rt });
+        await ws.open(name, name, await folderFileSet(`${FIXTURES}${name}`));
+        const recipe = { version: 1 as const, method: 'task_arithmetic' as const, base: name, models: [], parameters: {} };
+        return ws.generate({ recipe, prompt: 'The lighthouse keeper kept a', maxTokens: 8, ignoreEos: true });
+      });
+      const config = `${FIXTURES}${name}/tokenizer_config.json`;
+      const tokenizer = await loadTokenizer(JSON.parse(readFileSync(`${FIXTURES}${name}/tokenizer.json`, 'utf8')), 'tokenizer.json', existsSync(config) ? JSON.parse(readFileSync(config, 'utf8')) : undefined);
+      const text = tokenizer.encode('The lighthouse keeper kept a');
+      expect(result.promptIds).toEqual(bos ? [tokenizer.bos!, ...text] : text);
+      const want = referenceGreedy(ckpt, await float64Weights(ckpt), result.promptIds, 8);
+      console.log(`${name}: greedy ${JSON.stringify(result.ids)}; smallest top-2 logit margin in the reference ${Math.min(...want.margins).toExponential(2)}`);
+      expect(result.ids).toEqual(want.ids);
+      expect(result.text).toBe(tokenizer.decode(result.ids));
+    });
+  }
 });
 
 describe('TextStream', () => {

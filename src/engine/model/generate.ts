@@ -17,10 +17,12 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   stopTokens?: readonly number[];
   signal?: AbortSignal;
   onToken?: (id: number, index: number) => void;
+  /** Ends generation after the token for which it returns true (kept): stop strings. */
+  until?: (ids: readonly number[]) => boolean;
 }
 
-/** Why generation ended: the token budget, a stop token, or the context (KV cache) was full. */
-export type StopReason = 'max-tokens' | 'eos' | 'context';
+/** Why generation ended: the token budget, a stop token, `until`, or the context (KV cache) was full. */
+export type StopReason = 'max-tokens' | 'eos' | 'until' | 'context';
 
 export interface GenerateResult {
   /** The new tokens (prompt and stop token excluded). */
@@ -50,6 +52,7 @@ export async function generate(model: GpuModel, prompt: readonly number[], optio
       if (stop.has(id)) return { ids, stop: 'eos', promptTokens: prompt.length };
       ids.push(id);
       options.onToken?.(id, ids.length - 1);
+      if (options.until?.(ids)) return { ids, stop: 'until', promptTokens: prompt.length };
       if (ids.length === maxTokens) return { ids, stop: 'max-tokens', promptTokens: prompt.length };
       if (cache.length >= cache.capacity) return { ids, stop: 'context', promptTokens: prompt.length };
       logits = await model.logitsLast([id], cache);

@@ -41,6 +41,30 @@ describe('perplexity windows (the definition in perplexity.ts)', () => {
     }
   });
 
+  it('with a BOS: every window after the BOS as context, each text token predicted once, windows of < 2 tokens still skipped', async () => {
+    const bos = 49;
+    const seen: (readonly number[])[] = [];
+    const recording: WindowScorer = { nllWindows: async (windows) => (seen.push(...windows), scorer.nllWindows(windows)) };
+    for (const [n, context] of [[97, 16], [64, 64], [65, 64], [300, 7], [2, 5]] as const) {
+      seen.length = 0;
+      const ids = Array.from({ length: n }, (_, i) => (i * 2654435761) % 50);
+      let sum = 0;
+      let count = 0;
+      for (let s = 0; s < n; s += context) {
+        const w = ids.slice(s, s + context);
+        if (w.length < 2) continue;
+        w.forEach((t, j) => (sum += nllOf(j === 0 ? bos : w[j - 1]!, t)));
+        count += w.length;
+      }
+      const r = await perplexity(recording, ids, { context, batchWindows: 3, bos });
+      expect(r.predicted).toBe(count);
+      expect(r.tokens).toBe(n);
+      expect(r.nllSum).toBeCloseTo(sum, 10);
+      expect(seen.every((w) => w[0] === bos && w.length <= context + 1)).toBe(true);
+      expect(seen.flatMap((w) => w.slice(1))).toEqual(ids.slice(0, seen.length && n % context === 1 ? n - 1 : n));
+    }
+  });
+
   it('reports progress and stops when cancelled', async () => {
     const ids = Array.from({ length: 100 }, (_, i) => i % 13);
     const seen: number[] = [];

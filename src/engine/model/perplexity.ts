@@ -5,6 +5,13 @@ import { InputError, throwIfAborted } from '../errors.ts';
  * into consecutive windows of `context` tokens, the last possibly shorter; windows of < 2 tokens
  * are skipped; each window predicts its tokens 1..n−1 from the preceding ones in that window;
  * ppl = exp(total NLL / predicted tokens).
+ *
+ * BOS: when the checkpoint's tokenizer starts texts with a BOS token (io/tokenizer.ts
+ * tokenizerBos: `add_bos_token` in tokenizer_config.json, as Llama 2/3, Mistral and Gemma ship
+ * it), every window that is scored gets that BOS in front, as context only: the BOS itself is
+ * never predicted nor counted, and the window's first text token is predicted from it, so such
+ * a window predicts all n of its tokens (n + 1 positions). Without it (GPT-2, the byte-level
+ * fixtures) nothing is added.
  */
 export interface PerplexityResult {
   tokens: number;
@@ -28,6 +35,8 @@ export interface PerplexityOptions {
   onProgress?: (done: number, total: number) => void;
   /** For error messages: which validation text this is. */
   label?: string;
+  /** The BOS id put before every window as context (see above); absent: none. */
+  bos?: number;
 }
 
 export function splitWindows(ids: readonly number[], context: number): number[][] {
@@ -41,7 +50,8 @@ export function splitWindows(ids: readonly number[], context: number): number[][
 }
 
 export async function perplexity(scorer: WindowScorer, ids: readonly number[], options: PerplexityOptions): Promise<PerplexityResult> {
-  const windows = splitWindows(ids, options.context);
+  const { bos } = options;
+  const windows = splitWindows(ids, options.context).map((w) => (bos === undefined ? w : [bos, ...w]));
   const predicted = windows.reduce((n, w) => n + w.length - 1, 0);
   if (predicted === 0) {
     throw new InputError(

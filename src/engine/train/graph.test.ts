@@ -51,7 +51,7 @@ function refLoss(ck: Checkpoint, w64: Map<string, Float64Array>, seqs: number[][
 
 const to64 = (w: Map<string, Float32Array>): Map<string, Float64Array> => new Map([...w].map(([k, v]) => [k, Float64Array.from(v)]));
 
-describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3'])('ORT graphs for %s', (fixture) => {
+describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3', 'tiny-llama3', 'tiny-qwen2-yarn', 'tiny-qwen3', 'tiny-gemma2', 'tiny-olmo2'])('ORT graphs for %s', (fixture) => {
   it('eval-graph loss equals the float64 reference mean NLL within 1e-4 relative', async () => {
     const ort = await nodeOrt();
     const { ck, params, w, seqs } = await setup(fixture);

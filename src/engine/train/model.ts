@@ -3,13 +3,17 @@
  * `input_ids` and `labels` -> scalar mean cross-entropy `loss`. Parameters are graph inputs named
  * by their canonical checkpoint names and bound by role from the architecture table (the
  * family's layout: Conv1D (in, out) or nn.Linear (out, in)); fused projections (q | k | v,
- * gate | up) are one MatMul whose output is Split. The math follows src/engine/model/reference.ts.
+ * gate | up) are one MatMul whose output is Split. The math follows src/engine/model/reference.ts:
+ * RoPE frequencies from model/rope.ts (for the graph's fixed T), Gemma's √C embedding scale,
+ * (1 + w) norms, soft caps (Tanh) and per-layer sliding windows, q/k RMSNorm (Qwen3 per head,
+ * OLMo 2 over the projection), pre- and post-norms.
  */
 import { IncompatibleCheckpointError, UnsupportedArchitectureError } from '../errors.ts';
 import type { Affine, ModelWeights, WeightRole } from '../io/roles.ts';
 import type { ModelSpec } from '../io/spec.ts';
 import { bindWeights, forwardWeights } from '../io/weights.ts';
-import { checkForwardSupport } from '../model/support.ts';
+import { ropeFrequencies } from '../model/rope.ts';
+import { attentionScale, checkForwardSupport, layerWindow } from '../model/support.ts';
 import type { Graph } from './onnx/graph.ts';
 
 /** Labels equal to this are skipped by the loss (padding of a short held-out batch). */
@@ -47,15 +51,17 @@ export function checkTrainable(spec: ModelSpec): void {
 }
 
 /** HF rotate-half RoPE tables for positions 0..T-1: cos/sin (T, HS) and the (HS, HS) rotation R with x @ R = rotate_half(x). */
-function ropeTables(T: number, HS: number, theta: number): { cos: Float32Array; sin: Float32Array; rot: Float32Array } {
+function ropeTables(spec: ModelSpec, T: number): { cos: Float32Array; sin: Float32Array; rot: Float32Array } {
+  const HS = spec.headDim;
   const half = HS / 2;
+  const { inv, scale } = ropeFrequencies(spec, T);
   const cos = new Float32Array(T * HS);
   const sin = new Float32Array(T * HS);
   for (let t = 0; t < T; t++) {
     for (let d = 0; d < HS; d++) {
-      const invFreq = 1 / Math.pow(theta, (2 * (d % half)) / HS);
-      cos[t * HS + d] = Math.cos(t * invFreq);
-      sin[t * HS + d] = Math.sin(t * invFreq);
+      const invFreq = inv[d % half]!;
+      cos[t * HS + d] = Math.cos(t * invFreq) * scale;
+      sin[t * HS + d] = Math.sin(t * invFreq) * scale;
     }
   }
   const rot = new Float32Array(HS * HS);
@@ -80,32 +86,45 @@ export function appendForward(g: Graph, spec: ModelSpec, B: number, T: number, h
   const ids = g.input(INPUT_IDS, 'int64', [B, T]);
   const labels = g.input(LABELS, 'int64', [B, T]);
 
-  // Causal (and sliding-window) additive mask for the grouped layout: row r*T + i is query i.
-  const mask = new Float32Array(rep * T * T);
-  for (let r = 0; r < rep; r++) {
-    for (let i = 0; i < T; i++) {
-      for (let j = 0; j < T; j++) {
-        const visible = j <= i && (spec.slidingWindow === undefined || i - j < spec.slidingWindow);
-        mask[(r * T + i) * T + j] = visible ? 0 : -1e9;
+  // Causal (and sliding-window) additive mask for the grouped layout: row r*T + i is query i; one per window size.
+  const masks = new Map<number, string>();
+  const maskFor = (window: number): string => {
+    let name = masks.get(window);
+    if (name === undefined) {
+      const mask = new Float32Array(rep * T * T);
+      for (let r = 0; r < rep; r++) {
+        for (let i = 0; i < T; i++) {
+          for (let j = 0; j < T; j++) {
+            const visible = j <= i && (window === 0 || i - j < window);
+            mask[(r * T + i) * T + j] = visible ? 0 : -1e9;
+          }
+        }
       }
+      name = g.constF(window ? `window_mask_${window}` : 'causal_mask', mask, [rep * T, T]);
+      masks.set(window, name);
     }
-  }
-  const maskC = g.constF('causal_mask', mask, [rep * T, T]);
-  const scaleC = g.constF('attn_scale', [1 / Math.sqrt(HS)], []);
-  const rope = spec.positions === 'rope' ? ropeTables(T, HS, spec.ropeTheta) : null;
+    return name;
+  };
+  const scaleC = g.constF('attn_scale', [attentionScale(spec)], []);
+  // c·tanh(z / c): Gemma 2's soft caps on the attention scores and the final logits.
+  const softcap = (z: string, cap: number | undefined, stem: string): string => {
+    if (cap === undefined) return z;
+    return g.mul(g.tanh(g.mul(z, g.constF(`${stem}_inv_cap`, [1 / cap], []))), g.constF(`${stem}_cap`, [cap], []));
+  };
+  const rope = spec.positions === 'rope' ? ropeTables(spec, T) : null;
   const cosC = rope ? g.constF('rope_cos', rope.cos, [T, HS]) : '';
   const sinC = rope ? g.constF('rope_sin', rope.sin, [T, HS]) : '';
   const rotC = rope ? g.constF('rope_rot', rope.rot, [HS, HS]) : '';
   const applyRope = (x: string): string => (rope ? g.add(g.mul(x, cosC), g.mul(g.matmul(x, rotC), sinC)) : x);
 
   // Heads are grouped by the KV head they share: queries (B, NKV, rep*T, HS) against K/V (B, NKV, T, HS).
-  const attention = (q: string, k: string, v: string): string => {
+  const attention = (q: string, k: string, v: string, window: number): string => {
     let q5 = g.transpose(g.reshape(q, [B, T, NKV, rep, HS]), [0, 2, 3, 1, 4]); // (B, NKV, rep, T, HS)
     q5 = applyRope(q5);
     const qg = g.reshape(q5, [B, NKV, rep * T, HS]);
     const k4 = applyRope(g.transpose(g.reshape(k, [B, T, NKV, HS]), [0, 2, 1, 3])); // (B, NKV, T, HS)
     const v4 = g.transpose(g.reshape(v, [B, T, NKV, HS]), [0, 2, 1, 3]);
-    const scores = g.add(g.mul(g.matmul(qg, g.transpose(k4, [0, 1, 3, 2])), scaleC), maskC); // (B, NKV, rep*T, T)
+    const scores = g.add(softcap(g.mul(g.matmul(qg, g.transpose(k4, [0, 1, 3, 2])), scaleC), spec.attnSoftcap, 'attn'), maskFor(window)); // (B, NKV, rep*T, T)
     const o = g.matmul(g.softmax(scores), v4); // (B, NKV, rep*T, HS)
     const o5 = g.transpose(g.reshape(o, [B, NKV, rep, T, HS]), [0, 3, 1, 2, 4]); // (B, T, NKV, rep, HS)
     return g.reshape(o5, [B, T, QD]);
@@ -114,27 +133,41 @@ export function appendForward(g: Graph, spec: ModelSpec, B: number, T: number, h
   const withBias = (y: string, bias: string | undefined): string => (bias !== undefined ? g.add(y, bias) : y);
   // nn.Linear weight (out, in): y = x W^T (+ b); Conv1D weight (in, out): y = x W (+ b).
   const project = (x: string, l: Affine<string>): string => withBias(g.matmul(x, w.layout === 'linear' ? g.transpose(l.w, [1, 0]) : l.w), l.b);
-  const norm = (x: string, n: Affine<string>): string => (spec.norm === 'layernorm' ? g.layerNorm(x, n.w, n.b!, spec.normEps) : g.rmsNorm(x, n.w, spec.normEps));
+  const one = spec.normPlusOne ? g.constF('one', [1], []) : '';
+  const norm = (x: string, n: Affine<string>): string =>
+    spec.norm === 'layernorm' ? g.layerNorm(x, n.w, n.b!, spec.normEps) : g.rmsNorm(x, spec.normPlusOne ? g.add(n.w, one) : n.w, spec.normEps);
+  // RMSNorm of a (B, T, G*W) projection over groups of W features (Qwen3: per head; OLMo 2: G = 1).
+  const groupNorm = (x: string, scale: string, G: number, W: number): string => g.reshape(g.rmsNorm(g.reshape(x, [B, T, G, W]), scale, spec.normEps), [B, T, G * W]);
 
   const pos = w.posEmbed !== undefined ? g.constI('positions', [...Array(T).keys()]) : undefined;
   let x = g.gather(w.embed, ids); // (B, T, C)
+  if (spec.embedScale !== undefined) x = g.mul(x, g.constF('embed_scale', [spec.embedScale], []));
   if (pos !== undefined) x = g.add(x, g.gather(w.posEmbed!, pos));
-  for (const L of w.blocks) {
-    const xn = norm(x, L.norm1);
+  for (const [i, L] of w.blocks.entries()) {
+    const xn = L.norm1 ? norm(x, L.norm1) : x;
     const a = L.attn;
-    const [q, k, v] = a.kind === 'fused' ? (g.split(project(xn, a.qkv), -1, [QD, KVD, KVD]) as [string, string, string]) : [project(xn, a.q), project(xn, a.k), project(xn, a.v)];
-    x = g.add(x, project(attention(q, k, v), L.o));
-    const xn2 = norm(x, L.norm2);
+    const [q0, k0, v] = a.kind === 'fused' ? (g.split(project(xn, a.qkv), -1, [QD, KVD, KVD]) as [string, string, string]) : [project(xn, a.q), project(xn, a.k), project(xn, a.v)];
+    let [q, k] = [q0, k0];
+    if (L.qNorm && L.kNorm) {
+      const perHead = spec.qkNorm === 'head';
+      q = groupNorm(q, L.qNorm, perHead ? NH : 1, perHead ? HS : QD);
+      k = groupNorm(k, L.kNorm, perHead ? NKV : 1, perHead ? HS : KVD);
+    }
+    const attnOut = project(attention(q, k, v, layerWindow(spec, i)), L.o);
+    x = g.add(x, L.attnPostNorm ? norm(attnOut, L.attnPostNorm) : attnOut);
+    const xn2 = L.norm2 ? norm(x, L.norm2) : x;
     const m = L.mlp;
     let h: string;
     if (m.kind === 'plain') h = g.fastGelu(project(xn2, m.up));
     else {
       const [gate, up] = m.kind === 'gated' ? [project(xn2, m.gate), project(xn2, m.up)] : (g.split(project(xn2, m.gateUp), -1, [FF, FF]) as [string, string]);
-      h = g.mul(g.mul(gate, g.sigmoid(gate)), up); // SiLU(gate) * up, (B, T, FF)
+      // SiLU(gate) * up, or the tanh GELU's GeGLU, (B, T, FF).
+      h = g.mul(spec.activation === 'silu' ? g.mul(gate, g.sigmoid(gate)) : g.fastGelu(gate), up);
     }
-    x = g.add(x, project(h, L.down));
+    const mlpOut = project(h, L.down);
+    x = g.add(x, L.mlpPostNorm ? norm(mlpOut, L.mlpPostNorm) : mlpOut);
   }
   const xf = norm(x, w.normF);
-  const logits = g.matmul(xf, g.transpose(w.head, [1, 0])); // (B, T, V)
+  const logits = softcap(g.matmul(xf, g.transpose(w.head, [1, 0])), spec.finalSoftcap, 'final'); // (B, T, V)
   return g.crossEntropy(g.reshape(logits, [B * T, V]), g.reshape(labels, [B * T]), IGNORE_INDEX, LOSS);
 }

@@ -56,6 +56,22 @@ describe.each(['tiny-gpt2', 'tiny-llama'])('training %s', (fixture) => {
   });
 });
 
+describe.each(['tiny-llama3', 'tiny-qwen3', 'tiny-gemma2', 'tiny-olmo2'])('fine-tuning %s in the studio\'s trainer', (fixture) => {
+  it('the loss falls over 20 steps and the result reopens with the base names, shapes and dtypes', async () => {
+    const ort = await nodeOrt();
+    const job = readJson<BatchesJson>('tiny-llama.batches.json');
+    const ck = await open(fixture);
+    const losses: number[] = [];
+    const result = await fineTune({ ort, checkpoint: ck, tokens: job.tokens, settings: { ...settingsOf(job), steps: 20 }, onProgress: (p) => void losses.push(p.loss) });
+    const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
+    console.log(`${fixture}: loss ${losses[0]!.toFixed(4)} -> ${losses.at(-1)!.toFixed(4)}`);
+    expect(mean(losses.slice(-5))).toBeLessThan(mean(losses.slice(0, 5)) - 0.5);
+    const out = await openCheckpoint(new Map([...result.files].map(([k, v]) => [k, bytesSource(v, k)])));
+    expect(out.spec).toEqual(ck.spec);
+    for (const [name, ref] of ck.tensors) expect([out.tensors.get(name)?.dtype, out.tensors.get(name)?.shape]).toEqual([ref.dtype, ref.shape]);
+  });
+});
+
 describe('fineTune', () => {
   const job = readJson<BatchesJson>('tiny-llama.batches.json');
   const base: TrainSettings = { ...settingsOf(job), steps: 6, heldOutFraction: 0.1, evalEvery: 3, snapshotEvery: 3 };

@@ -12,16 +12,20 @@ import { exportMerged, type ExportOptions, type ExportResult, type FolderSink } 
 import type { MergeRecipe } from '../merge/recipe.ts';
 import { DEFAULT_METHOD } from '../merge/registry.ts';
 import { ResidentMerge } from '../merge/resident.ts';
-import { checkContext, defaultContext, encodeText, evaluateTexts, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
+import { checkContext, defaultContext, encodeText, evaluateTexts, leadingIds, type EncodedText, type TextPerplexity } from '../model/evaluate.ts';
 import { GpuModel } from '../model/forward.ts';
 import { generate, type GenerateOptions, type GenerateResult } from '../model/generate.ts';
 import { collectMerged, createLoadedModel, uploadCheckpoint, type LoadedModel } from '../model/load.ts';
+import { parseTaskFile, type TaskKind } from '../tasks/file.ts';
+import { prepareTask, type PreparedTask } from '../tasks/prepare.ts';
+import { gpuTaskModel, scoreTask, type TaskScore } from '../tasks/score.ts';
 
 /**
- * The studio's job, in one place: opened checkpoints and encoded validation texts by the host's
- * keys, and from a recipe → merged weights → model → perplexity per text (or a continuation, or
- * an exported folder). The engine Worker (src/worker/session.ts) and the CLI (src/cli/) are thin
- * adapters over it. A recipe names checkpoints by key; a recipe without models is the base alone.
+ * The studio's job, in one place: opened checkpoints, encoded validation texts and task files by
+ * the host's keys, and from a recipe → merged weights → model → perplexity per text, task scores
+ * (or a continuation, or an exported folder). The engine Worker (src/worker/session.ts) and the
+ * CLI (src/cli/) are thin adapters over it. A recipe names checkpoints by key; a recipe without
+ * models is the base alone.
  *
  * With `resident` (the studio), the base and the packed distribution vectors stay on the GPU
  * between evaluations of the same checkpoints (ResidentMerge), so a slider move costs only the
@@ -41,7 +45,8 @@ export interface WorkspaceOptions {
 export type WorkspaceProgress =
   | { stage: 'load' | 'merge' | 'resident'; done: number; total: number; tensor: string }
   | { stage: 'ready'; tensors: number; bytes: number }
-  | { stage: 'windows'; text: string; index: number; count: number; done: number; total: number };
+  | { stage: 'windows'; text: string; index: number; count: number; done: number; total: number }
+  | { stage: 'items'; task: string; index: number; count: number; done: number; total: number };
 
 export interface WorkOptions {
   signal?: AbortSignal;
@@ -75,6 +80,30 @@ export interface Evaluation {
   totalMs: number;
 }
 
+export interface TaskRequest {
+  /** Checkpoints by key; `models: []` scores the base itself. */
+  recipe: MergeRecipe;
+  /** Keys of task files (addTask), tokenized with this recipe's base. */
+  tasks: readonly string[];
+  /** Tokens the model sees at most; default min(maxPositions, 1024) of the base. */
+  context?: number;
+  /** Spans per GPU dispatch (default 8). */
+  batchWindows?: number;
+  /** Most new tokens per generative item (default 32). */
+  maxTokens?: number;
+}
+
+export type KeyedTaskScore = TaskScore & { key: string };
+
+export interface TaskEvaluation {
+  tasks: KeyedTaskScore[];
+  mode: Evaluation['mode'];
+  setupMs: number;
+  mergeMs: number;
+  evalMs: number;
+  totalMs: number;
+}
+
 export interface GenerateRequest extends Omit<GenerateOptions, 'signal' | 'stopTokens'> {
   recipe: MergeRecipe;
   prompt: string;
@@ -83,7 +112,7 @@ export interface GenerateRequest extends Omit<GenerateOptions, 'signal' | 'stopT
 }
 
 export interface Generation extends GenerateResult {
-  /** The prompt's token ids (the model's BOS alone for an empty prompt). */
+  /** The prompt's token ids, after the tokenizer's BOS when it adds one (the model's BOS alone for an empty prompt). */
   promptIds: number[];
   /** The decoded new tokens. */
   text: string;
@@ -93,6 +122,23 @@ export interface Generation extends GenerateResult {
 interface Text extends EncodedText {
   /** Key of the checkpoint whose tokenizer encoded it. */
   base: string;
+}
+
+interface Task {
+  label: string;
+  /** Key of the checkpoint whose tokenizer prepared it. */
+  base: string;
+  prepared: PreparedTask;
+}
+
+/** What withModel returns: its callback's value, how the model was made, and the timings. */
+interface Scored<T> {
+  value: T;
+  mode: Evaluation['mode'];
+  setupMs: number;
+  mergeMs: number;
+  evalMs: number;
+  totalMs: number;
 }
 
 interface Resident {
@@ -108,6 +154,7 @@ export class Workspace {
   private readonly checkpoints = new Map<string, Checkpoint>();
   private readonly tokenizers = new Map<string, Promise<TextTokenizer>>();
   private readonly texts = new Map<string, Text>();
+  private readonly tasks = new Map<string, Task>();
   private resident: Resident | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -121,10 +168,11 @@ export class Workspace {
     return summarise(ckpt);
   }
 
-  /** Forgets a checkpoint or a text. */
+  /** Forgets a checkpoint, a text or a task file. */
   close(key: string): void {
     this.forget(key);
     this.texts.delete(key);
+    this.tasks.delete(key);
   }
 
   checkpoint(key: string): Checkpoint {
@@ -141,16 +189,44 @@ export class Workspace {
     return out;
   }
 
-  /** Encodes a validation text with `base`'s tokenizer and keeps it under `key`. */
+  /** Encodes a validation text with `base`'s tokenizer (and notes its BOS, if any) and keeps it under `key`. */
   async addText(key: string, label: string, text: string, base: string): Promise<{ tokens: number }> {
-    const ids = encodeText(await this.tokenizer(base), label, text);
-    this.texts.set(key, { label, base, ids });
+    const tokenizer = await this.tokenizer(base);
+    const ids = encodeText(tokenizer, label, text);
+    this.texts.set(key, { label, base, ids, ...(tokenizer.bos === undefined ? {} : { bos: tokenizer.bos }) });
     return { tokens: ids.length };
+  }
+
+  /**
+   * Parses a task file (JSON Lines: tasks/file.ts) and tokenizes its items with `base`'s
+   * tokenizer, keeping them under `key`; a bad line is an InputError naming `label` and the line.
+   */
+  async addTask(key: string, label: string, text: string, base: string): Promise<{ kind: TaskKind; items: number }> {
+    const file = parseTaskFile(text, label);
+    const tokenizer = await this.tokenizer(base);
+    const prepared = prepareTask(tokenizer, file, leadingIds(tokenizer));
+    this.tasks.set(key, { label, base, prepared });
+    return { kind: prepared.kind, items: prepared.items.length };
   }
 
   /** Perplexity of the recipe's merge (or of its base alone) on each text. */
   evaluate(request: EvaluateRequest, options: WorkOptions = {}): Promise<Evaluation> {
     return this.serial(() => this.run(request, request.recipe.base, options));
+  }
+
+  /**
+   * Task scores of the recipe's merge (or of its base alone): the same model evaluate() builds —
+   * with `resident`, the resident merge re-combined for this recipe, so scores after a slider
+   * move cost the combine kernels and the forward passes.
+   */
+  scoreTasks(request: TaskRequest, options: WorkOptions = {}): Promise<TaskEvaluation> {
+    return this.serial(() => this.score(request, request.recipe.base, options));
+  }
+
+  /** One checkpoint's own task scores (no merge), for tasks prepared with another checkpoint's tokenizer. */
+  referenceTasks(key: string, tasks: readonly string[], options: WorkOptions & Omit<TaskRequest, 'recipe' | 'tasks'> = {}): Promise<TaskEvaluation> {
+    const recipe: MergeRecipe = { version: 1, method: DEFAULT_METHOD, base: key, models: [], parameters: {} };
+    return this.serial(() => this.score({ ...options, recipe, tasks }, undefined, options));
   }
 
   /**
@@ -164,14 +240,69 @@ export class Workspace {
 
   /** `textsFrom`: the checkpoint whose tokenizer must have encoded the texts (undefined: any). */
   private async run(request: EvaluateRequest, textsFrom: string | undefined, options: WorkOptions): Promise<Evaluation> {
+    throwIfAborted(options.signal);
+    const texts = request.texts.map((k) => this.text(k, textsFrom));
+    const r = await this.withModel(
+      request.recipe,
+      request.context,
+      request.batchWindows,
+      options,
+      (scorer, context) =>
+        evaluateTexts(scorer, texts, {
+          context,
+          batchWindows: request.batchWindows,
+          signal: options.signal,
+          onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
+        }),
+      texts.some((t) => t.bos !== undefined),
+    );
+    return { texts: r.value.map((s, i) => ({ ...s, key: request.texts[i]! })), mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
+  }
+
+  /** `tasksFrom`: the checkpoint whose tokenizer must have prepared the tasks (undefined: any). */
+  private async score(request: TaskRequest, tasksFrom: string | undefined, options: WorkOptions): Promise<TaskEvaluation> {
+    throwIfAborted(options.signal);
+    const tasks = request.tasks.map((k) => this.task(k, tasksFrom));
+    const tokenizers = await Promise.all(tasks.map((t) => this.tokenizer(t.base)));
+    const eos = this.checkpoint(request.recipe.base).spec.eosTokenId;
+    const r = await this.withModel(request.recipe, request.context, request.batchWindows, options, async (model, context) => {
+      const out: KeyedTaskScore[] = [];
+      for (const [index, t] of tasks.entries()) {
+        const s = await scoreTask(gpuTaskModel(model), tokenizers[index]!, t.prepared, {
+          context,
+          maxTokens: request.maxTokens,
+          batchItems: request.batchWindows,
+          stopTokens: eos === undefined ? [] : [eos],
+          signal: options.signal,
+          onProgress: (done, total) => options.onProgress?.({ stage: 'items', task: t.label, index, count: tasks.length, done, total }),
+        });
+        out.push({ ...s, key: request.tasks[index]! });
+      }
+      return out;
+    });
+    return { tasks: r.value, mode: r.mode, setupMs: r.setupMs, mergeMs: r.mergeMs, evalMs: r.evalMs, totalMs: r.totalMs };
+  }
+
+  /**
+   * The recipe's model — the resident merge re-combined (when asked for and when it fits), else
+   * fresh weights merged tensor by tensor (or the base uploaded) — handed to `use` with the
+   * checked context; fresh weights are freed afterwards.
+   */
+  private async withModel<T>(
+    recipe: MergeRecipe,
+    contextArg: number | undefined,
+    batchWindows: number | undefined,
+    options: WorkOptions,
+    use: (model: GpuModel, context: number) => Promise<T>,
+    bos = false,
+  ): Promise<Scored<T>> {
     const t0 = performance.now();
     const { signal } = options;
-    throwIfAborted(signal);
-    const { recipe } = request;
     const base = this.checkpoint(recipe.base);
     const models = recipe.models.map((m) => this.checkpoint(m.model));
-    const context = checkContext(base.spec, request.context ?? defaultContext(base.spec));
-    const texts = request.texts.map((k) => this.text(k, textsFrom));
+    // With a BOS before each perplexity window, the model sees context + 1 positions.
+    const context = checkContext(base.spec, contextArg ?? defaultContext(base.spec, bos), bos);
+    const positions = context + (bos ? 1 : 0);
     const rt = await this.options.runtime();
     let setupMs = 0;
     let mergeMs = 0;
@@ -186,30 +317,24 @@ export class Workspace {
       await rt.flush();
       mergeMs = performance.now() - m0;
       const r = resident.r;
-      if (!r.model || r.model.maxContext < context || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
+      if (!r.model || r.model.maxContext < positions || [...r.built].some(([name, buffer]) => weights.get(name)?.buffer !== buffer)) {
         r.model?.destroy();
-        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: context, maxBatch: request.batchWindows });
+        r.model = await GpuModel.create(rt, base.spec, weights, { maxContext: positions, maxBatch: batchWindows });
         r.built = new Map([...weights].map(([n, t]) => [n, t.buffer]));
       }
       scorer = r.model;
       mode = 'resident';
       options.onProgress?.({ stage: 'ready', tensors: weights.size, bytes: r.merge.memory.bytes });
     } else {
-      temporary = await this.fresh(rt, recipe, context, request.batchWindows, options);
+      temporary = await this.fresh(rt, recipe, positions, batchWindows, options);
       mergeMs = performance.now() - m0;
       scorer = temporary.model;
       mode = models.length === 0 ? 'base' : 'streaming';
     }
     const e0 = performance.now();
     try {
-      const scores = await evaluateTexts(scorer, texts, {
-        context,
-        batchWindows: request.batchWindows,
-        signal,
-        onProgress: (p) => options.onProgress?.({ stage: 'windows', text: p.label, index: p.index, count: p.count, done: p.done, total: p.total }),
-      });
-      const evalMs = performance.now() - e0;
-      return { texts: scores.map((s, i) => ({ ...s, key: request.texts[i]! })), mode, setupMs, mergeMs, evalMs, totalMs: performance.now() - t0 };
+      const value = await use(scorer, context);
+      return { value, mode, setupMs, mergeMs, evalMs: performance.now() - e0, totalMs: performance.now() - t0 };
     } finally {
       temporary?.destroy();
     }
@@ -241,7 +366,8 @@ export class Workspace {
       const { signal } = options;
       const base = this.checkpoint(recipe.base);
       const tokenizer = await this.tokenizer(recipe.base);
-      let promptIds = tokenizer.encode(prompt);
+      // As transformers' tokenizer encodes a prompt: its BOS first when it adds one.
+      let promptIds = tokenizer.bos === undefined ? tokenizer.encode(prompt) : [tokenizer.bos, ...tokenizer.encode(prompt)];
       if (promptIds.length === 0) {
         if (base.spec.bosTokenId === undefined) throw new InputError('the prompt has 0 tokens and the model has no bos_token_id to start from');
         promptIds = [base.spec.bosTokenId];
@@ -289,7 +415,7 @@ export class Workspace {
     return { recipe, base: this.checkpoint(recipe.base), models: recipe.models.map((m) => this.checkpoint(m.model)) };
   }
 
-  /** The tokenizer of checkpoint `key` (its tokenizer.json), loaded once. */
+  /** The tokenizer of checkpoint `key` (its tokenizer.json, BOS from tokenizer_config.json), loaded once. */
   tokenizer(key: string): Promise<TextTokenizer> {
     let t = this.tokenizers.get(key);
     if (!t) {
@@ -297,7 +423,7 @@ export class Workspace {
       if (ckpt.tokenizerJson === undefined) {
         throw new TokenizerError(`missing in '${ckpt.name}': perplexity and generation need the model's tokenizer`, { file: TOKENIZER_FILE });
       }
-      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`);
+      t = loadTokenizer(ckpt.tokenizerJson, `${ckpt.name}/${TOKENIZER_FILE}`, ckpt.tokenizerConfig);
       t.catch(() => this.tokenizers.delete(key));
       this.tokenizers.set(key, t);
     }
@@ -348,6 +474,13 @@ export class Workspace {
     const t = this.texts.get(key);
     if (!t) throw new InputError(`validation text '${key}' is not tokenized (add it again)`);
     if (base !== undefined && t.base !== base) throw new InputError(`validation text '${t.label}' was tokenized with another base's tokenizer; re-add it`, { file: t.label });
+    return t;
+  }
+
+  private task(key: string, base: string | undefined): Task {
+    const t = this.tasks.get(key);
+    if (!t) throw new InputError(`task file '${key}' is not loaded (add it again)`);
+    if (base !== undefined && t.base !== base) throw new InputError(`task file '${t.label}' was tokenized with another base's tokenizer; re-add it`, { file: t.label });
     return t;
   }
 

@@ -1,6 +1,7 @@
 /**
  * Reverse-mode autodiff over the ops the forward builder emits. Gradient rules use plain ONNX
- * ops plus the com.microsoft gradient kernels the onnxruntime-web 1.19.2 training wasm has:
+ * ops (Tanh's: (1 - y²)·dy) plus the com.microsoft gradient kernels the onnxruntime-web 1.19.2
+ * training wasm has:
  * LayerNormalizationGrad, SimplifiedLayerNormalizationGrad,
  * SoftmaxCrossEntropyLossGrad, SoftmaxGrad_13, FastGeluGrad, SigmoidGrad, GatherGrad.
  */
@@ -94,6 +95,11 @@ const RULES: Record<string, Rule> = {
     ], { axis: -1 }, MS_DOMAIN);
   },
   FastGelu: (g, n, [dy]) => g.node('FastGeluGrad', [dy!, n.inputs[0]!], [{ stem: 'FastGeluGrad', type: 'float', shape: inShape(g, n, 0) }], {}, MS_DOMAIN),
+  // d tanh(x) = (1 - y²) dy, from the output y.
+  Tanh: (g, n, [dy]) => {
+    const y = n.outputs[0]!;
+    return [g.sub(dy!, g.mul(g.mul(dy!, y), y))];
+  },
   Sigmoid: (g, n, [dy]) => g.node('SigmoidGrad', [dy!, n.outputs[0]!], [{ stem: 'SigmoidGrad', type: 'float', shape: inShape(g, n, 0) }], {}, MS_DOMAIN),
   Softmax: (g, n, [dy]) =>
     g.node('SoftmaxGrad_13', [dy!, n.outputs[0]!], [{ stem: 'SoftmaxGrad', type: 'float', shape: inShape(g, n, 0) }], { axis: n.attrs.axis as number }, MS_DOMAIN),

@@ -190,6 +190,9 @@ export class Graph {
   sigmoid(x: string): string {
     return this.f('Sigmoid', [x], this.shape(x));
   }
+  tanh(x: string): string {
+    return this.f('Tanh', [x], this.shape(x));
+  }
   softmax(x: string): string {
     return this.f('Softmax', [x], this.shape(x), { axis: -1 });
   }

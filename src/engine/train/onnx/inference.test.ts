@@ -18,7 +18,7 @@ const FIXTURES = new URL('../../../../e2e/fixtures/', import.meta.url).pathname;
 const B = 2;
 const T = 11;
 
-describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3'])('ORT inference model for %s', (fixture) => {
+describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3', 'tiny-llama3', 'tiny-qwen3', 'tiny-gemma2', 'tiny-olmo2'])('ORT inference model for %s', (fixture) => {
   it.each([true, false])('logits and per-position NLL equal the float64 reference (weights as initializers: %s)', async (initializers) => {
     const ort = await nodeOrt();
     const ck = await openCheckpoint(await folderFileSet(FIXTURES + fixture));
