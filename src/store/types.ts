@@ -410,6 +410,8 @@ export interface LearnManifest {
     merges?: { allOnes?: { weights: Record<string, number>; ppl: Record<string, number>; mean: number }; best?: { weights: Record<string, number>; ppl: Record<string, number>; mean: number } };
     samples?: { settings?: { maxTokens: number; temperature: number; topK: number; seed: number }; prompts?: Record<string, string> };
   };
+  /** The DEM-vs-mixing table of scripts/demo/tasks.ts (only what the lesson quotes). */
+  tasks?: { table?: { rows: { kind: string; meanScore?: number }[] } };
 }
 
 export interface LearnDemoInfo {

@@ -154,7 +154,7 @@ function ModelsChart({ params, demo, big, revealed }: ChartProps) {
       }
     >
       <ResponsiveContainer width="100%" height={height(big)}>
-        <ComposedChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
+        <ComposedChart accessibilityLayer={false} data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="text" />
           <YAxis width={56} tickFormatter={(x: number) => x.toFixed(0)} label={{ value: 'perplexity', angle: -90, position: 'insideLeft' }} />
@@ -232,7 +232,7 @@ function LayersChart({ params, demo, ready, big, revealed }: ChartProps) {
       }
     >
       <ResponsiveContainer width="100%" height={height(big)}>
-        <LineChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
+        <LineChart accessibilityLayer={false} data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="layer" />
           <YAxis width={56} domain={[0, 1]} ticks={[0, 0.25, 0.5, 0.75, 1]} tickFormatter={(x: number) => x.toFixed(2)} label={{ value: '‖Δ‖ / largest', angle: -90, position: 'insideLeft' }} />
@@ -301,7 +301,7 @@ function ChangeChart({ step, params, demo, ready, big, guess, revealed }: ChartP
       }
     >
       <ResponsiveContainer width="100%" height={height(big)}>
-        <BarChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
+        <BarChart accessibilityLayer={false} data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="text" />
           <YAxis width={56} tickFormatter={(x: number) => x.toFixed(0)} label={{ value: 'perplexity', angle: -90, position: 'insideLeft' }} />
@@ -375,7 +375,7 @@ function ScaleChart({ step, params, demo, ready, big, guess, revealed }: ChartPr
       }
     >
       <ResponsiveContainer width="100%" height={height(big)}>
-        <LineChart data={data} margin={{ top: 20, right: 16, bottom: 16, left: 0 }}>
+        <LineChart accessibilityLayer={false} data={data} margin={{ top: 20, right: 16, bottom: 16, left: 0 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="w" type="number" domain={[Math.min(...values), Math.max(...values)]} ticks={values} label={{ value: `ω (${v})`, position: 'insideBottom', offset: -10 }} />
           <YAxis width={56} scale="log" domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(0)} />
@@ -521,7 +521,7 @@ function SearchChart({ step, params, demo, ready, big, revealed }: ChartProps) {
       }
     >
       <ResponsiveContainer width="100%" height={height(big)}>
-        <ComposedChart data={data} margin={{ top: 8, right: 8, bottom: 12, left: 0 }}>
+        <ComposedChart accessibilityLayer={false} data={data} margin={{ top: 8, right: 8, bottom: 12, left: 0 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="n" type="number" domain={[1, Math.max(2, points.length + budget)]} label={{ value: 'merges measured', position: 'insideBottom', offset: -6 }} />
           <YAxis width={56} domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(1)} />
@@ -554,6 +554,13 @@ function costs(demo: LearnDemoInfo): { dem: CostRow; mixing: CostRow } | null {
   };
 }
 
+/** Mean task score of data mixing and of DEM's perplexity-chosen merge, as make-demo-tasks measured them. */
+function taskScores(demo: LearnDemoInfo): { dem: number | undefined; mixing: number | undefined } | null {
+  const rows = demo.manifest.tasks?.table?.rows;
+  if (!rows) return null;
+  return { dem: rows.find((r) => r.kind === 'dem')?.meanScore, mixing: rows.find((r) => r.kind === 'mixing')?.meanScore };
+}
+
 function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) {
   const refs = useReferences();
   const mixing = useStudio(selectLearnMixing);
@@ -576,6 +583,7 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
   const rows = [...data, { text: 'mean', base: mBase, mixing: mMix, dem: mDem }];
   const answer = mDem !== undefined && mMix !== undefined ? (mDem < mMix ? 'dem' : 'mixing') : undefined;
   const c = costs(demo);
+  const scores = taskScores(demo);
   let finding = `Measuring data mixing and ${label}…`;
   if (answer) {
     const demWins = data.filter((r) => r.dem! < r.mixing!).map((r) => r.text);
@@ -593,7 +601,7 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
       after={
         c && (
         <table className="table learn-costs" data-testid="learn-costs">
-          <caption>What each cost to train after the shared base (this demo’s manifest)</caption>
+          <caption>What each cost to train after the shared base, and how each scored on the demo’s tasks (this demo’s manifest)</caption>
           <thead>
             <tr>
               <th scope="col">approach</th>
@@ -601,6 +609,7 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
               <th scope="col">tokens trained on</th>
               <th scope="col">training time</th>
               <th scope="col">each further candidate</th>
+              {scores && <th scope="col">mean task score (DEM: the merge make-demo chose by perplexity)</th>}
             </tr>
           </thead>
           <tbody>
@@ -610,6 +619,11 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
               <td className="num">{c.dem.tokens.toLocaleString('en')}</td>
               <td className="num">{(c.dem.seconds / 60).toFixed(0)} min</td>
               <td>one merge and measurement{point ? ` (${(point.ms / 1000).toFixed(1)} s here)` : ''}; {evaluations} measured in this lesson</td>
+              {scores && (
+                <td className="num" data-testid="learn-score-dem">
+                  {fmt(scores.dem, 3)}
+                </td>
+              )}
             </tr>
             <tr>
               <th scope="row">data mixing</th>
@@ -617,6 +631,11 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
               <td className="num">{c.mixing.tokens.toLocaleString('en')}</td>
               <td className="num">{(c.mixing.seconds / 60).toFixed(0)} min</td>
               <td>another training run from the base</td>
+              {scores && (
+                <td className="num" data-testid="learn-score-mixing">
+                  {fmt(scores.mixing, 3)}
+                </td>
+              )}
             </tr>
           </tbody>
         </table>
@@ -649,7 +668,7 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
       }
     >
       <ResponsiveContainer width="100%" height={height(big)}>
-        <BarChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
+        <BarChart accessibilityLayer={false} data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="text" />
           <YAxis width={56} tickFormatter={(x: number) => x.toFixed(0)} label={{ value: 'perplexity', angle: -90, position: 'insideLeft' }} />
