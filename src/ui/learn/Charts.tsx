@@ -40,6 +40,9 @@ export interface ChartProps {
   revealed: boolean;
 }
 
+/** Tooltip rows in the text colour: recharts writes each in its series colour, too pale on white to read (axe: color-contrast). */
+const TOOLTIP_ITEM = { color: '#111' };
+
 const colourOf = (demo: LearnDemoInfo, id: string): string => SERIES_COLORS[Math.max(0, demo.distributions.findIndex((d) => d.id === id)) % SERIES_COLORS.length]!;
 
 function Figure({
@@ -158,7 +161,7 @@ function ModelsChart({ params, demo, big, revealed }: ChartProps) {
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="text" />
           <YAxis width={56} tickFormatter={(x: number) => x.toFixed(0)} label={{ value: 'perplexity', angle: -90, position: 'insideLeft' }} />
-          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} />
+          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} itemStyle={TOOLTIP_ITEM} />
           <Legend />
           <Bar dataKey="model" name={name} fill={model === 'base' ? '#6b7280' : colourOf(demo, model)} isAnimationActive={false} />
           <Scatter dataKey="base" name="the base" fill="#111" shape="diamond" isAnimationActive={false} />
@@ -236,7 +239,7 @@ function LayersChart({ params, demo, ready, big, revealed }: ChartProps) {
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="layer" />
           <YAxis width={56} domain={[0, 1]} ticks={[0, 0.25, 0.5, 0.75, 1]} tickFormatter={(x: number) => x.toFixed(2)} label={{ value: '‖Δ‖ / largest', angle: -90, position: 'insideLeft' }} />
-          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} />
+          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} itemStyle={TOOLTIP_ITEM} />
           <Legend />
           {demo.distributions.map((d) => (
             <Line key={d.id} dataKey={d.id} stroke={colourOf(demo, d.id)} strokeWidth={d.id === v ? 5 : 1.5} strokeOpacity={d.id === v ? 1 : 0.45} dot={d.id === v} isAnimationActive={false} />
@@ -305,7 +308,7 @@ function ChangeChart({ step, params, demo, ready, big, guess, revealed }: ChartP
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="text" />
           <YAxis width={56} tickFormatter={(x: number) => x.toFixed(0)} label={{ value: 'perplexity', angle: -90, position: 'insideLeft' }} />
-          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} />
+          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} itemStyle={TOOLTIP_ITEM} />
           <Legend />
           <Bar dataKey="base" name="the base" fill="#9ca3af" isAnimationActive={false} />
           <Bar dataKey="merged" name={label} fill={colourOf(demo, v)} isAnimationActive={false} />
@@ -379,7 +382,7 @@ function ScaleChart({ step, params, demo, ready, big, guess, revealed }: ChartPr
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="w" type="number" domain={[Math.min(...values), Math.max(...values)]} ticks={values} label={{ value: `ω (${v})`, position: 'insideBottom', offset: -10 }} />
           <YAxis width={56} scale="log" domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(0)} />
-          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} />
+          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} itemStyle={TOOLTIP_ITEM} />
           <Legend verticalAlign="top" />
           <ReferenceLine x={w} stroke="#111" strokeDasharray="4 3" label={{ value: `ω = ${w}`, position: w < (Math.min(...values) + Math.max(...values)) / 2 ? 'insideTopLeft' : 'insideTopRight' }} />
           {demo.distributions.map((d) => (
@@ -525,7 +528,7 @@ function SearchChart({ step, params, demo, ready, big, revealed }: ChartProps) {
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="n" type="number" domain={[1, Math.max(2, points.length + budget)]} label={{ value: 'merges measured', position: 'insideBottom', offset: -6 }} />
           <YAxis width={56} domain={['auto', 'auto']} tickFormatter={(x: number) => x.toFixed(1)} />
-          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} />
+          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} itemStyle={TOOLTIP_ITEM} />
           <Legend verticalAlign="top" />
           <Scatter dataKey="grid" name="grid" fill={SERIES_COLORS[0]} isAnimationActive={false} />
           <Scatter dataKey="optimiser" name="optimiser" fill={SERIES_COLORS[1]} isAnimationActive={false} />
@@ -672,7 +675,7 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="text" />
           <YAxis width={56} tickFormatter={(x: number) => x.toFixed(0)} label={{ value: 'perplexity', angle: -90, position: 'insideLeft' }} />
-          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} />
+          <Tooltip formatter={(x) => (typeof x === 'number' ? x.toFixed(3) : String(x))} itemStyle={TOOLTIP_ITEM} />
           <Legend />
           <Bar dataKey="base" name="the base" fill="#9ca3af" isAnimationActive={false} />
           <Bar dataKey="mixing" name="data mixing" fill={SERIES_COLORS[1]} isAnimationActive={false} />
