@@ -64,8 +64,8 @@ function fakeEngine() {
 /** A demo manifest with two distributions, served with its files by a fake fetch. */
 const MANIFEST = {
   distributions: [
-    { id: 'prose', title: 'Prose', validation: 'validation/prose.txt', prompt: 'The' },
-    { id: 'code', title: 'Code', validation: 'validation/code.txt', prompt: 'def' },
+    { id: 'prose', title: 'Prose', validation: 'validation/prose.txt', prompt: 'The', task: 'tasks/prose.jsonl' },
+    { id: 'code', title: 'Code', validation: 'validation/code.txt', prompt: 'def', task: 'tasks/code.jsonl' },
   ],
   checkpoints: [
     { name: 'base', path: 'base/', role: 'base' },
@@ -75,7 +75,10 @@ const MANIFEST = {
   ],
 };
 
+const fetched: string[] = [];
+
 async function fetcher(url: string): Promise<Response> {
+  fetched.push(url);
   if (url.endsWith('manifest.json')) return new Response(JSON.stringify(MANIFEST), { headers: { 'content-type': 'application/json' } });
   return new Response(url.endsWith('.txt') ? 'some words of text' : '{}');
 }
@@ -114,6 +117,9 @@ describe('learn slice', () => {
     await store.getState().learnLoadMixing();
     expect(store.getState().learnMixing).toEqual({ prose: 20, code: 20 });
     expect(references.filter((r) => r === mixing!.id)).toHaveLength(1);
+    // The lesson shows no task scores: the demo's task files are neither fetched nor added.
+    expect(store.getState().taskFiles).toEqual([]);
+    expect(fetched.filter((u) => u.includes('/tasks/'))).toEqual([]);
   });
 
   it('measures a merge by distribution weights once: absent weights are 0, a repeat is not sent again', async () => {
