@@ -162,6 +162,13 @@ describe('learn slice', () => {
     expect(store.getState().learnRuns.long!.status).toBe('cancelled');
     expect(store.getState().learnRuns.long!.points.length).toBeLessThan(4);
     expect(store.getState().learnRuns.short!.status).toBe('done');
+    // The same run asked for twice (a component's effect running twice): the replaced one neither
+    // ends nor feeds the newer one's entry, which finishes with every point once.
+    const a = store.getState().learnRun('twice', [{ code: 1.1 }, { code: 1.2 }]);
+    const b = store.getState().learnRun('twice', [{ code: 1.1 }, { code: 1.2 }]);
+    await Promise.all([a, b]);
+    expect(store.getState().learnRuns.twice!.status).toBe('done');
+    expect(store.getState().learnRuns.twice!.points.map((p) => p.weights.code)).toEqual([1.1, 1.2]);
   });
 
   it('Nelder–Mead lowers the mean within its budget, counting every merge', async () => {

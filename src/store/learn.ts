@@ -23,7 +23,7 @@ export function pointKey(distributions: readonly string[], weights: Readonly<Rec
 
 export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioState, [], [], LearnSlice> => {
   /** In-flight measurements by key, so two callers of one merge share one request. */
-  const pending = new Map<string, Promise<LearnPoint>>();
+  const pending = new Map<string, { request: Promise<LearnPoint>; signal: AbortSignal }>();
   let runController: AbortController | undefined;
   let measureController = new AbortController();
   const generating = new Map<string, AbortController>();
@@ -50,8 +50,9 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
       const key = pointKey(d.distributions.map((x) => x.id), weights);
       const known = get().learnPoints[key];
       if (known) return Promise.resolve(known);
+      // Shared unless its requester was cancelled (it is about to fail with that cancellation).
       const inFlight = pending.get(key);
-      if (inFlight) return inFlight;
+      if (inFlight && !inFlight.signal.aborted) return inFlight.request;
       const full = Object.fromEntries(d.distributions.map((x) => [x.id, weights[x.id] ?? 0]));
       const request = (async () => {
         const r = await engine.call('evaluate', { recipe: recipeFor(d, full), sets: d.distributions.map((x) => d.sets[x.id]!) }, { signal });
@@ -60,25 +61,34 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         const point: LearnPoint = { key, weights: full, ppl, mean: values.reduce((a, b) => a + b, 0) / values.length, ms: r.totalMs };
         set((s) => ({ learnPoints: { ...s.learnPoints, [key]: point }, learnEvaluations: s.learnEvaluations + 1 }));
         return point;
-      })().finally(() => pending.delete(key));
-      pending.set(key, request);
+      })().finally(() => {
+        if (pending.get(key)?.request === request) pending.delete(key);
+      });
+      pending.set(key, { request, signal });
       return request;
     };
 
+    /** The run that owns each key's entry: a run restarted under its key must not be ended or fed by the one it replaced. */
+    const owners = new Map<string, AbortController>();
     const startRun = (key: string, total: number): AbortController => {
       runController?.abort();
       const mine = new AbortController();
       runController = mine;
+      owners.set(key, mine);
       set((s) => ({ learnRuns: { ...s.learnRuns, [key]: { status: 'running', points: [], total, error: null } } }));
       return mine;
     };
-    const addToRun = (key: string, point: LearnPoint): void =>
+    const addToRun = (key: string, mine: AbortController, point: LearnPoint): void => {
+      if (owners.get(key) !== mine) return;
       set((s) => {
         const run = s.learnRuns[key];
         return run ? { learnRuns: { ...s.learnRuns, [key]: { ...run, points: [...run.points, point] } } } : {};
       });
+    };
     const endRun = (key: string, mine: AbortController, error?: unknown): void => {
       if (runController === mine) runController = undefined;
+      if (owners.get(key) !== mine) return;
+      owners.delete(key);
       set((s) => {
         const run = s.learnRuns[key];
         if (!run) return {};
@@ -112,7 +122,7 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         try {
           for (const p of points) {
             if (mine.signal.aborted) throw new CancelledError();
-            addToRun(key, await measure(p, mine.signal));
+            addToRun(key, mine, await measure(p, mine.signal));
           }
           endRun(key, mine);
         } catch (error) {
@@ -129,7 +139,7 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
             async (x) => {
               if (mine.signal.aborted) throw new CancelledError();
               const point = await measure(Object.fromEntries(ids.map((id, i) => [id, x[i]!])), mine.signal);
-              addToRun(key, point);
+              addToRun(key, mine, point);
               return point.mean;
             },
             ids.map((id) => start[id] ?? 0),
