@@ -13,7 +13,9 @@ import { expect, test } from './helpers/network.ts';
  * Lean on a software GPU: the heavy steps are opened with smaller sizes from their address
  * (heat map ω ∈ {0, 1}, a one-point grid, an optimiser budget of 3), and the controls are moved
  * to merges the tour has measured before where the lesson allows it, so each merge is measured
- * once.
+ * once. A merge that is a checkpoint (every ω = 0: the base; one ω = 1: that fine-tune) shares
+ * the checkpoint's own perplexity, measured when the lesson opened; the merges checked against
+ * the manifest are the workspace's every-ω-= 1 merge and the demo's grid best.
  */
 const MANIFEST = join(import.meta.dirname, '..', 'public', 'demo', 'manifest.json');
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? join('docs', 'screenshots') : 'test-results';
@@ -128,7 +130,7 @@ test('Learn mode: the whole tour on the demo workspace', async ({ page }) => {
   await axe(page, 'delta');
   lap('delta');
 
-  // 3. add (preset: prose at ω = 1): predict, reveal; the merge is the prose fine-tune itself.
+  // 3. add (preset: prose at ω = 1): predict, reveal; θ + 1·Δ is the prose fine-tune itself (its own perplexity).
   await page.getByTestId('learn-next').click();
   await expect(step(page, 'add')).toBeVisible();
   await predict(page, 'prose');
@@ -167,7 +169,7 @@ test('Learn mode: the whole tour on the demo workspace', async ({ page }) => {
   await axe(page, 'negate');
   lap('negate');
 
-  // 6. two vectors: a 2 × 2 map (its corners measured by the steps before, but (1, 1)); colour by code.
+  // 6. two vectors: a 2 × 2 map (three corners are the base and the two fine-tunes; (1, 1) is the one merge); colour by code.
   await open(page, '#/learn/two?values=0,1');
   state = await settled(page);
   await page.getByTestId('learn-control').getByRole('radio', { name: /code/ }).check();

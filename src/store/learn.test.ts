@@ -125,17 +125,45 @@ describe('learn slice', () => {
   it('measures a merge by distribution weights once: absent weights are 0, a repeat is not sent again', async () => {
     const { store, evaluations } = await learnStore();
     const before = evaluations.length;
-    const p = await store.getState().learnMeasure({ code: 1 });
-    expect(p?.weights).toEqual({ prose: 0, code: 1 });
+    const p = await store.getState().learnMeasure({ code: 0.5 });
+    expect(p?.weights).toEqual({ prose: 0, code: 0.5 });
     // Text 0 is prose, text 1 code; the recipe lists prose's fine-tune first.
-    expect(p?.ppl).toEqual({ prose: bowl([0, 1], 0), code: bowl([0, 1], 1) });
-    expect(p?.mean).toBeCloseTo((bowl([0, 1], 0) + bowl([0, 1], 1)) / 2, 12);
+    expect(p?.ppl).toEqual({ prose: bowl([0, 0.5], 0), code: bowl([0, 0.5], 1) });
+    expect(p?.mean).toBeCloseTo((bowl([0, 0.5], 0) + bowl([0, 0.5], 1)) / 2, 12);
     expect(evaluations.length).toBe(before + 1);
-    expect(evaluations.at(-1)!.recipe.models.map((m) => m.parameters.weight)).toEqual([0, 1]);
-    const again = await store.getState().learnMeasure({ prose: 0, code: 1 });
+    expect(evaluations.at(-1)!.recipe.models.map((m) => m.parameters.weight)).toEqual([0, 0.5]);
+    const again = await store.getState().learnMeasure({ prose: 0, code: 0.5 });
     expect(again).toBe(p);
     expect(evaluations.length).toBe(before + 1);
-    expect(store.getState().learnPoints[pointKey(['prose', 'code'], { code: 1 })]).toBe(p);
+    expect(store.getState().learnPoints[pointKey(['prose', 'code'], { code: 0.5 })]).toBe(p);
+    expect(store.getState().learnEvaluations).toBeGreaterThan(0);
+  });
+
+  it('shares the checkpoint a merge is: every ω = 0 is the base, one ω = 1 that fine-tune (their own perplexity, no merge sent)', async () => {
+    const { store, evaluations, references } = await learnStore();
+    const d = store.getState().learnDemo!;
+    const base = store.getState().checkpoints.find((c) => c.role === 'base')!.id;
+    // Once the workspace has measured each card's own perplexity (as it does after loading).
+    await until(store, () => d.distributions.every((x) => [base, d.vectors.code].every((c) => store.getState().references[`${c}|${d.sets[x.id]}`] !== undefined)));
+    const before = evaluations.length;
+    const asked = references.length;
+    const counted = store.getState().learnEvaluations;
+    const zero = await store.getState().learnMeasure({ code: 0 });
+    const code = await store.getState().learnMeasure({ code: 1 });
+    expect(evaluations.length).toBe(before);
+    expect(store.getState().learnEvaluations).toBe(counted);
+    // The fake engine gives every checkpoint other than the mixing card 9 on every text (bowl() for merges).
+    expect(zero).toMatchObject({ weights: { prose: 0, code: 0 }, ppl: { prose: 9, code: 9 }, mean: 9, ms: 0 });
+    expect(code).toMatchObject({ weights: { prose: 0, code: 1 }, ppl: { prose: 9, code: 9 }, mean: 9, ms: 0 });
+    const refs = store.getState().references;
+    for (const x of d.distributions) {
+      expect(refs[`${base}|${d.sets[x.id]}`]).toBe(9);
+      expect(refs[`${d.vectors.code}|${d.sets[x.id]}`]).toBe(9);
+    }
+    expect(references.length).toBe(asked);
+    // Two vectors at 1, or one at another weight, are merges.
+    await store.getState().learnMeasure({ prose: 1, code: 0.5 });
+    expect(evaluations.length).toBe(before + 1);
   });
 
   it("keeps the workspace's own first merge (every ω = 1) instead of measuring it again", async () => {
@@ -151,10 +179,11 @@ describe('learn slice', () => {
     const { store, evaluations } = await learnStore();
     await store.getState().learnMeasure({ prose: 0.5 });
     const before = evaluations.length;
-    await store.getState().learnRun('sweep', [{ prose: 0 }, { prose: 0.5 }, { prose: 1.5 }]);
+    await store.getState().learnRun('sweep', [{ prose: 0 }, { prose: 0.5 }, { prose: 1.5 }, { prose: 2 }]);
     const run = store.getState().learnRuns.sweep!;
     expect(run.status).toBe('done');
-    expect(run.points.map((p) => p.weights.prose)).toEqual([0, 0.5, 1.5]);
+    expect(run.points.map((p) => p.weights.prose)).toEqual([0, 0.5, 1.5, 2]);
+    // ω = 0 is the base's own perplexity and 0.5 was measured before: 1.5 and 2 are new.
     expect(evaluations.length).toBe(before + 2);
     const first = store.getState().learnRun('long', [{ code: 0.1 }, { code: 0.2 }, { code: 0.3 }, { code: 0.4 }]);
     const second = store.getState().learnRun('short', [{ code: 0.9 }]);

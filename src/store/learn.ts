@@ -16,6 +16,11 @@ import type { LearnDemoInfo, LearnManifest, LearnPoint, LearnSlice, StoreDeps, S
  * the lesson's content (src/ui/learn/steps.ts).
  */
 
+const meanOf = (ppl: Readonly<Record<string, number>>): number => {
+  const values = Object.values(ppl);
+  return values.reduce((a, b) => a + b, 0) / values.length;
+};
+
 /** Canonical key of a merge: weights in distribution order, zeros included. */
 export function pointKey(distributions: readonly string[], weights: Readonly<Record<string, number>>): string {
   return distributions.map((d) => `${d}=${weights[d] ?? 0}`).join(',');
@@ -45,6 +50,28 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
     const recipeFor = (d: LearnDemoInfo, weights: Readonly<Record<string, number>>): MergeRecipe =>
       engineRecipe({ ...get(), method: DEFAULT_METHOD, params: {} }, Object.fromEntries(d.distributions.map((x) => [d.vectors[x.id]!, weights[x.id] ?? 0])));
 
+    /**
+     * The checkpoint a merge is: every ω = 0 is the base itself (θ + 0·Δ), one vector at ω = 1 with
+     * the others at 0 is that fine-tune (θ + Δ). Such a merge shares the checkpoint's own
+     * perplexity (the workspace measures it anyway) instead of being measured again.
+     */
+    const checkpointOf = (d: LearnDemoInfo, full: Readonly<Record<string, number>>): string | undefined => {
+      const moved = d.distributions.filter((x) => full[x.id] !== 0);
+      if (moved.length === 0) return baseOf(get().checkpoints)?.id;
+      return moved.length === 1 && full[moved[0]!.id] === 1 ? d.vectors[moved[0]!.id] : undefined;
+    };
+
+    /** A checkpoint's own perplexity by distribution: the workspace's references, the missing ones measured and kept there. */
+    const ownPerplexity = async (d: LearnDemoInfo, checkpoint: string, sets: readonly string[], signal: AbortSignal): Promise<Record<string, number>> => {
+      const missing = sets.filter((v) => get().references[`${checkpoint}|${v}`] === undefined);
+      if (missing.length) {
+        const r = await engine.call('reference', { checkpoint, sets: missing }, { signal });
+        set((s) => ({ references: { ...s.references, ...Object.fromEntries(r.map((x) => [`${checkpoint}|${x.set}`, x.ppl])) } }));
+      }
+      const refs = get().references;
+      return Object.fromEntries(d.distributions.map((x) => [x.id, refs[`${checkpoint}|${d.sets[x.id]!}`]!]));
+    };
+
     const measure = (weights: Readonly<Record<string, number>>, signal: AbortSignal): Promise<LearnPoint> => {
       const d = demo();
       const key = pointKey(d.distributions.map((x) => x.id), weights);
@@ -54,11 +81,18 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
       const inFlight = pending.get(key);
       if (inFlight && !inFlight.signal.aborted) return inFlight.request;
       const full = Object.fromEntries(d.distributions.map((x) => [x.id, weights[x.id] ?? 0]));
+      const same = checkpointOf(d, full);
       const request = (async () => {
-        const r = await engine.call('evaluate', { recipe: recipeFor(d, full), sets: d.distributions.map((x) => d.sets[x.id]!) }, { signal });
+        const sets = d.distributions.map((x) => d.sets[x.id]!);
+        if (same) {
+          const ppl = await ownPerplexity(d, same, sets, signal);
+          const point: LearnPoint = { key, weights: full, ppl, mean: meanOf(ppl), ms: 0 };
+          set((s) => ({ learnPoints: { ...s.learnPoints, [key]: point } }));
+          return point;
+        }
+        const r = await engine.call('evaluate', { recipe: recipeFor(d, full), sets }, { signal });
         const ppl = byDistribution(d, r.perplexities);
-        const values = Object.values(ppl);
-        const point: LearnPoint = { key, weights: full, ppl, mean: values.reduce((a, b) => a + b, 0) / values.length, ms: r.totalMs };
+        const point: LearnPoint = { key, weights: full, ppl, mean: meanOf(ppl), ms: r.totalMs };
         set((s) => ({ learnPoints: { ...s.learnPoints, [key]: point }, learnEvaluations: s.learnEvaluations + 1 }));
         return point;
       })().finally(() => {

@@ -387,7 +387,7 @@ export interface LearnPoint {
   ppl: Record<string, number>;
   /** Plain mean over the distributions (the objective make-demo and the lesson compare). */
   mean: number;
-  /** The engine's time for it (merge + perplexity). */
+  /** The engine's time for it (merge + perplexity); 0 when it shares a checkpoint's own perplexity (all ω = 0, or one ω = 1). */
   ms: number;
 }
 

@@ -621,7 +621,7 @@ function MixingChart({ params, demo, ready, big, guess, revealed }: ChartProps) 
               <td className="num">{c.dem.runs} fine-tunes</td>
               <td className="num">{c.dem.tokens.toLocaleString('en')}</td>
               <td className="num">{(c.dem.seconds / 60).toFixed(0)} min</td>
-              <td>one merge and measurement{point ? ` (${(point.ms / 1000).toFixed(1)} s here)` : ''}; {evaluations} measured in this lesson</td>
+              <td>one merge and measurement{point && point.ms > 0 ? ` (${(point.ms / 1000).toFixed(1)} s here)` : ''}; {evaluations} measured in this lesson</td>
               {scores && (
                 <td className="num" data-testid="learn-score-dem">
                   {fmt(scores.dem, 3)}
