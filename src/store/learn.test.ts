@@ -223,5 +223,10 @@ describe('learn slice', () => {
     // Done once: asking again sends nothing.
     await store.getState().learnGenerate('a', { prose: 1 }, 'The', { maxTokens: 5, temperature: 0.8, topK: 40, seed: 7 });
     expect(generations).toHaveLength(2);
+    // Asked twice while in flight (an effect run twice): one request, done.
+    const c = { maxTokens: 5, temperature: 0.8, topK: 40, seed: 8 };
+    await Promise.all([store.getState().learnGenerate('c', { code: 1 }, 'def', c), store.getState().learnGenerate('c', { code: 1 }, 'def', c)]);
+    expect(generations).toHaveLength(3);
+    expect(store.getState().learnGenerations.c).toEqual({ status: 'done', text: ' continued (8)' });
   });
 });

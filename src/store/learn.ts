@@ -31,7 +31,8 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
   const pending = new Map<string, { request: Promise<LearnPoint>; signal: AbortSignal }>();
   let runController: AbortController | undefined;
   let measureController = new AbortController();
-  const generating = new Map<string, AbortController>();
+  /** Generations in flight by key: asking again for one in flight (an effect run twice) waits for it. */
+  const generating = new Map<string, { controller: AbortController; request: Promise<void> }>();
   let mixingRequested = false;
 
   return (set, get) => {
@@ -152,6 +153,8 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
       },
 
       learnRun: async (key, points) => {
+        // The same run asked for again while it goes on (an effect run twice) is that run, not a restart.
+        if (owners.get(key)?.signal.aborted === false) return;
         const mine = startRun(key, points.length);
         try {
           for (const p of points) {
@@ -167,6 +170,7 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
       learnOptimize: async (key, start, budget) => {
         const d = demo();
         const ids = d.distributions.map((x) => x.id);
+        if (owners.get(key)?.signal.aborted === false) return;
         const mine = startRun(key, budget);
         try {
           await nelderMead(
@@ -191,7 +195,7 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         runController = undefined;
         measureController.abort();
         measureController = new AbortController();
-        for (const c of generating.values()) c.abort();
+        for (const g of generating.values()) g.controller.abort();
       },
 
       learnLoadMixing: async () => {
@@ -223,22 +227,29 @@ export const createLearnSlice = ({ engine }: StoreDeps): StateCreator<StudioStat
         const d = get().learnDemo;
         const base = baseOf(get().checkpoints);
         if (!d || !base || get().learnGenerations[key]?.status === 'done') return;
-        generating.get(key)?.abort();
+        const inFlight = generating.get(key);
+        if (inFlight && !inFlight.controller.signal.aborted) return inFlight.request;
         const mine = new AbortController();
-        generating.set(key, mine);
         set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: 'running', text: '' } } }));
-        try {
-          if (model === 'mixing' && !d.mixing) throw new Error('the demo has no data-mixing baseline');
-          const recipe: MergeRecipe = model === 'mixing' ? { version: 1, method: DEFAULT_METHOD, base: d.mixing!, models: [], parameters: {} } : recipeFor(d, model);
-          const { maxTokens, ...sampling } = options;
-          const r = await engine.call('generate', { recipe, base: base.id, prompt, maxTokens, sampling }, { signal: mine.signal });
-          set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: 'done', text: r.text } } }));
-        } catch (error) {
-          const info = errorRecord(error);
-          set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: isCancelled(info) ? 'cancelled' : 'failed', text: '' } } }));
-        } finally {
-          if (generating.get(key) === mine) generating.delete(key);
-        }
+        const entry = { controller: mine, request: Promise.resolve() };
+        generating.set(key, entry);
+        entry.request = (async () => {
+          try {
+            if (model === 'mixing' && !d.mixing) throw new Error('the demo has no data-mixing baseline');
+            const recipe: MergeRecipe = model === 'mixing' ? { version: 1, method: DEFAULT_METHOD, base: d.mixing!, models: [], parameters: {} } : recipeFor(d, model);
+            const { maxTokens, ...sampling } = options;
+            const r = await engine.call('generate', { recipe, base: base.id, prompt, maxTokens, sampling }, { signal: mine.signal });
+            set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: 'done', text: r.text } } }));
+          } catch (error) {
+            const info = errorRecord(error);
+            // A newer request under this key (after a cancel) owns its entry now.
+            if (generating.get(key)?.controller !== mine) return;
+            set((s) => ({ learnGenerations: { ...s.learnGenerations, [key]: { status: isCancelled(info) ? 'cancelled' : 'failed', text: '' } } }));
+          } finally {
+            if (generating.get(key)?.controller === mine) generating.delete(key);
+          }
+        })();
+        return entry.request;
       },
     };
   };
