@@ -151,7 +151,7 @@ export const STEPS: LearnStep[] = [
     ],
     tryIt: 'Colour the map by the code text alone, then by prose: where does each one want the other vector?',
     control: { kind: 'colour', label: 'Colour by' },
-    chart: { kind: 'heatmap', x: 'prose', y: 'code', values: [0, 0.5, 1, 1.5] },
+    chart: { kind: 'heatmap', x: 'prose', y: 'code', values: [0, 0.5, 1] },
     preset: { colour: 'mean' },
   },
   {
