@@ -18,7 +18,7 @@ import {
 import { Heatmap } from '../Heatmap.tsx';
 import { SERIES_COLORS } from '../Perplexity.tsx';
 import { useStudio } from '../store.tsx';
-import { fmt, mean, parseValues, pct, usePoint, useReferences, useRun, type Ppl } from './data.ts';
+import { fmt, mean, parseValues, pct, promptsOf, usePoint, useReferences, useRun, type Ppl } from './data.ts';
 import type { ChartSpec, GenerationModel, LearnStep } from './steps.ts';
 
 /**
@@ -692,7 +692,7 @@ function GenerationsChart({ step, params, demo, ready }: ChartProps) {
   const generate = useStudio(selectLearnGenerate);
   const generations = useStudio(selectLearnGenerations);
   const ids = demo.distributions.map((d) => d.id);
-  const prompts = Object.fromEntries(demo.manifest.distributions.map((d) => [d.id, d.prompt ?? '']));
+  const prompts = promptsOf(demo, spec.prompts);
   const dist = params.prompt && ids.includes(params.prompt) ? params.prompt : ids[0]!;
   const prompt = prompts[dist] ?? '';
   const sampling = demo.manifest.evaluation?.samples?.settings ?? { temperature: 0.8, topK: 40, seed: 1 };
@@ -732,7 +732,9 @@ function GenerationsChart({ step, params, demo, ready }: ChartProps) {
       </div>
       <figcaption>
         <p className="learn-finding" data-testid="learn-finding" aria-live="polite">
-          {done
+          {!prompt
+            ? `Neither the demo nor the lesson has a prompt for ${dist}.`
+            : done
             ? `The prompt “${prompt}” continued by ${models.length} models: sampling at temperature ${settings.temperature}, the ${settings.topK} likeliest tokens, seed ${settings.seed}, ${settings.maxTokens} tokens.`
             : 'Generating…'}
         </p>

@@ -4,7 +4,7 @@ import { GpuStatus } from '../GpuStatus.tsx';
 import { useStudio } from '../store.tsx';
 import { useSearchBest, StepChart } from './Charts.tsx';
 import { StepControl } from './Controls.tsx';
-import { useDemo, useLearnReady } from './data.ts';
+import { promptsOf, useDemo, useLearnReady } from './data.ts';
 import { STEPS, type LearnStep } from './steps.ts';
 import { learnHash, parseLearnHash, type LearnRoute } from './url.ts';
 import './learn.css';
@@ -198,7 +198,7 @@ function StepView({
               params={params}
               setParam={setParam}
               distributions={demo.distributions}
-              prompts={Object.fromEntries(demo.manifest.distributions.map((d) => [d.id, d.prompt ?? '']))}
+              prompts={promptsOf(demo, step.chart.kind === 'generations' ? step.chart.prompts : undefined)}
               hasSearch={!!searchBest}
             />
           </div>

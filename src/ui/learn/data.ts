@@ -91,6 +91,11 @@ export function useRun(key: string | null, points: Record<string, number>[] | nu
   return key ? runs[key] : undefined;
 }
 
+/** The prompt of each distribution: the demo's manifest's, else the lesson's own (`fallback`, by distribution id). */
+export function promptsOf(demo: LearnDemoInfo, fallback: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return Object.fromEntries(demo.manifest.distributions.map((d) => [d.id, d.prompt ?? fallback[d.id] ?? '']));
+}
+
 /** "0, 0.5, 1" → [0, 0.5, 1]; `fallback` when absent or not numbers. */
 export function parseValues(text: string | undefined, fallback: readonly number[]): number[] {
   if (!text) return [...fallback];
