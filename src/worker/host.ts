@@ -103,7 +103,7 @@ export function createEngineHost(deps: HostDeps, post: (reply: Reply) => void): 
     taskReference: (r, signal) => needSession().taskReference(r.checkpoint, r.tasks, r.context, signal),
     layers: (r, signal) => needSession().layers(r.base, r.models, signal),
     export: (r, signal) => needSession().export(r.base, r.recipe, r.target, r.extraFiles, signal),
-    generate: (r, signal) => needSession().generate(r.recipe, r.base, r.prompt, r.maxTokens, signal),
+    generate: (r, signal) => needSession().generate(r.recipe, r.base, r.prompt, r.maxTokens, signal, r.sampling),
   };
 
   async function run<K extends RequestKind>(request: RequestOf<K>): Promise<void> {

@@ -48,8 +48,15 @@ export interface RequestBodies {
   layers: { base: string; models: string[] };
   /** Streams the merge (as `dem merge` does) into an HF folder: a directory handle, or a zip returned as a Blob. */
   export: { base: string; recipe: MergeRecipe; target: FileSystemDirectoryHandle | 'zip'; extraFiles: Record<string, string> };
-  /** Greedy continuation of `prompt` by the current merge. */
-  generate: { recipe: MergeRecipe; base: string; prompt: string; maxTokens: number };
+  /** Continuation of `prompt` by the recipe's merge: greedy, or seeded sampling when `sampling.temperature` > 0. */
+  generate: { recipe: MergeRecipe; base: string; prompt: string; maxTokens: number; sampling?: GenerateSampling };
+}
+
+/** Sampling for `generate` (the engine's defaults when absent: greedy, seed 0). */
+export interface GenerateSampling {
+  temperature?: number;
+  topK?: number;
+  seed?: number;
 }
 
 /** `recipe.base` and `recipe.models[i].model` are checkpoint keys; the model order is the resident order. */

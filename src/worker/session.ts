@@ -14,7 +14,7 @@ import {
   type TextScore,
 } from '../engine/index.ts';
 import { directorySink } from './directorySink.ts';
-import type { EvaluateBody, EvaluateResult, ExportResult, KeyedScore, PlanResult, ScoreBody, ScoreResult, SetPerplexity } from './protocol.ts';
+import type { EvaluateBody, EvaluateResult, ExportResult, GenerateSampling, KeyedScore, PlanResult, ScoreBody, ScoreResult, SetPerplexity } from './protocol.ts';
 
 /**
  * The Worker's adapter over the engine's Workspace (src/engine/workspace/): message bodies in,
@@ -122,8 +122,8 @@ export class WorkspaceSession {
     }
   }
 
-  async generate(recipe: MergeRecipe, _base: string, prompt: string, maxTokens: number, signal: AbortSignal): Promise<{ text: string; tokens: number; ms: number }> {
-    const r = await this.ws.generate({ recipe, prompt, maxTokens }, { signal });
+  async generate(recipe: MergeRecipe, _base: string, prompt: string, maxTokens: number, signal: AbortSignal, sampling: GenerateSampling = {}): Promise<{ text: string; tokens: number; ms: number }> {
+    const r = await this.ws.generate({ recipe, prompt, maxTokens, ...sampling }, { signal });
     return { text: r.text, tokens: r.ids.length, ms: r.ms };
   }
 

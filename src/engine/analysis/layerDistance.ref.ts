@@ -20,3 +20,12 @@ export function layerDistancesRef(
     }),
   );
 }
+
+/** ‖θ‖₂ of the base over each group, naively. */
+export function groupNormsRef(base: ReadonlyMap<string, Float64Array>, groupOf: (name: string) => string | null, groups: readonly string[]): number[] {
+  return groups.map((g) => {
+    let s = 0;
+    for (const [name, b] of base) if (groupOf(name) === g) for (const x of b) s += x * x;
+    return Math.sqrt(s);
+  });
+}

@@ -5,7 +5,7 @@ import { openCheckpoint, type Checkpoint, type TensorRef } from '../io/checkpoin
 import { decodeToF32, encodeFromF32, type DType } from '../io/dtypes.ts';
 import type { WeightRole } from '../io/roles.ts';
 import { distanceGroup, distanceGroups, layerDistances } from './index.ts';
-import { layerDistancesRef } from './layerDistance.ref.ts';
+import { groupNormsRef, layerDistancesRef } from './layerDistance.ref.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../e2e/fixtures');
 
@@ -60,6 +60,9 @@ describe('layer distances', () => {
       const max = Math.max(...row);
       for (const [g, w] of row.entries()) expect(Math.abs(got.normalised[i]![g]! - w / max)).toBeLessThan(1e-12);
       expect(Math.max(...got.normalised[i]!)).toBe(1);
+    }
+    for (const [g, w] of groupNormsRef(base.values, groupOf, groups).entries()) {
+      if (Math.abs(got.baseNorm[g]! - w) > 1e-12 * w) throw new Error(`base norm of ${groups[g]}: ${got.baseNorm[g]} vs reference ${w}`);
     }
   });
 

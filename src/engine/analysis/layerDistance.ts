@@ -21,6 +21,8 @@ export interface LayerDistances {
   normalised: number[][];
   /** (G) element counts behind each group. */
   elements: number[];
+  /** (G) ‖θ‖₂ of the base over each group: distance / baseNorm is how far a layer moved relative to its size. */
+  baseNorm: number[];
 }
 
 export interface LayerDistanceOptions {
@@ -51,12 +53,16 @@ export async function layerDistances(base: Checkpoint, models: readonly Checkpoi
   const index = new Map(groups.map((g, i) => [g, i]));
   const sums = models.map(() => new Float64Array(groups.length));
   const elements = new Array<number>(groups.length).fill(0);
+  const baseSquares = new Float64Array(groups.length);
   const refs = [...base.tensors.values()].filter((r) => distanceGroup(r) !== null && isFloatDType(r.dtype));
   for (const [t, ref] of refs.entries()) {
     throwIfAborted(options.signal);
     const g = index.get(distanceGroup(ref)!)!;
     const b = decodeToF32(await base.read(ref.name), ref.dtype);
     elements[g]! += b.length;
+    let bs = 0;
+    for (let k = 0; k < b.length; k++) bs += b[k]! * b[k]!;
+    baseSquares[g]! += bs;
     for (const [i, model] of models.entries()) {
       const other = model.tensors.get(ref.name);
       if (!other || !isFloatDType(other.dtype) || other.shape.join() !== ref.shape.join()) continue;
@@ -71,5 +77,5 @@ export async function layerDistances(base: Checkpoint, models: readonly Checkpoi
     options.onProgress?.(t + 1, refs.length);
   }
   const distance = sums.map((row) => Array.from(row, Math.sqrt));
-  return { groups, models: models.map((m) => m.name), distance, normalised: normalisePerModel(distance), elements };
+  return { groups, models: models.map((m) => m.name), distance, normalised: normalisePerModel(distance), elements, baseNorm: Array.from(baseSquares, Math.sqrt) };
 }
