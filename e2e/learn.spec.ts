@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Locator, Page } from '@playwright/test';
+import { expectNoAxeViolations } from './helpers/axe.ts';
 import { expect, test } from './helpers/network.ts';
 
 /**
@@ -19,7 +19,6 @@ import { expect, test } from './helpers/network.ts';
  */
 const MANIFEST = join(import.meta.dirname, '..', 'public', 'demo', 'manifest.json');
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? join('docs', 'screenshots') : 'test-results';
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 interface Manifest {
   distributions: { id: string }[];
@@ -56,12 +55,7 @@ function expectManifest(got: Record<string, number>, want: Record<string, number
 }
 
 async function axe(page: Page, step: string): Promise<void> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run: (c: Document) => Promise<{ violations: { id: string; help: string; nodes: { target: unknown }[] }[] }> } }).axe.run(document);
-    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')})`);
-  });
-  expect(violations, `axe on step ${step}`).toEqual([]);
+  await expectNoAxeViolations(page, `step ${step}`);
 }
 
 function step(page: Page, id: string): Locator {

@@ -54,6 +54,7 @@ function Figure({
   verdict,
   revealed,
   after,
+  accessible = false,
 }: {
   title: string;
   finding: string;
@@ -64,10 +65,12 @@ function Figure({
   revealed: boolean;
   /** Shown after the chart, for everyone (the chart itself is described by the caption). */
   after?: ReactNode;
+  /** The chart is accessible on its own (the heat map: labelled, keyboard-reachable cells and a table view), so it is not hidden from assistive technology. */
+  accessible?: boolean;
 }) {
   return (
     <figure className="learn-figure" data-testid="learn-chart" data-state={JSON.stringify(state)} hidden={!revealed}>
-      <div className="learn-figure__chart" aria-hidden="true">
+      <div className="learn-figure__chart" aria-hidden={accessible ? undefined : true}>
         {children}
       </div>
       {after}
@@ -416,6 +419,7 @@ function HeatmapChart({ step, params, ready, revealed }: ChartProps) {
       title={`The ${what} over ω(${x}) and ω(${y})`}
       finding={finding}
       revealed={revealed}
+      accessible
       state={{ colour, cells: cells.map((c) => round(c.value)) }}
       table={
         <table className="table">
