@@ -206,7 +206,8 @@ test.describe('DEM workspace', () => {
     await addFolder(page, BASE, 'tiny-gpt2');
     await addFolder(page, FT_A, 'tiny-gpt2-ft-a');
     await addText(page, 'prose', 'The lighthouse keeper kept a ledger of every ship that passed the point.');
-    await expect(page.getByTestId('eval-error')).toContainText(/memory budget|out of memory/i);
+    // The memory plan refuses before loading, naming the shortfall.
+    await expect(page.getByTestId('eval-error')).toContainText(/not enough GPU memory: .* short by /i);
     await expect(card(page, 'tiny-gpt2')).toHaveAttribute('data-status', 'ready');
     await expect(card(page, 'tiny-gpt2-ft-a')).toHaveAttribute('data-status', 'ready');
     await expect(page.locator('[data-testid="validation-set"][data-name="prose"]')).toHaveAttribute('data-status', 'ready');

@@ -137,14 +137,15 @@ test.describe('DEM Studio', () => {
     await addFolder(page, GPT2);
     const gpt2 = card(page, 'tiny-gpt2');
     await expect(gpt2).toHaveAttribute('data-status', 'ready');
-    // Tab order: GPU status, folder picker, files picker, then the card's controls.
+    // Tab order: the Learn entry in the header, GPU status, folder picker, opening in place, files
+    // picker, then the card's controls.
     const focused = async (): Promise<string | null> => page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName ?? null);
     const order: (string | null)[] = [];
-    for (let i = 0; i < 6; i += 1) {
+    for (let i = 0; i < 8; i += 1) {
       await page.keyboard.press('Tab');
       order.push(await focused());
     }
-    expect(order).toEqual(['SUMMARY', 'folder-input', 'files-input', 'checkpoint-role', 'checkpoint-remove', 'tensor-toggle']);
+    expect(order).toEqual(['learn-entry', 'SUMMARY', 'folder-input', 'open-in-place', 'files-input', 'checkpoint-role', 'checkpoint-remove', 'tensor-toggle']);
     await page.keyboard.press('Enter');
     await expect(gpt2.getByTestId('tensor-toggle')).toHaveAttribute('aria-expanded', 'true');
     await expect(gpt2.getByTestId('tensor-table')).toBeVisible();
