@@ -82,7 +82,8 @@ export function ComparisonPanel() {
               {error.message}
             </p>
           )}
-          <div className="results__table">
+          {/* Focusable, so a table wider than its panel scrolls from the keyboard too. */}
+          <div className="results__table" tabIndex={0} role="region" aria-label="DEM vs data mixing">
             <table className="table" data-testid="comparison-table">
               <thead>
                 <tr>

@@ -196,7 +196,8 @@ function Results() {
   return (
     <div className="results">
       <TableDownloads name={kind === 'grid' ? 'grid-search' : 'nelder-mead'} table={() => searchTable(rows, coefIds.map(name), sets)} testId="search-download" />
-      <div className="results__table">
+      {/* Focusable, so a table wider than its panel scrolls from the keyboard too. */}
+      <div className="results__table" tabIndex={0} role="region" aria-label="Search results">
         <table className="table" aria-describedby={captionId} data-testid="search-table">
           <caption id={captionId} className="small muted">
             {kind === 'grid' ? 'Grid' : 'Nelder–Mead'}: {rows.length} evaluations · best {target === 'task' ? 'task score' : 'perplexity objective'}{' '}
@@ -210,7 +211,9 @@ function Results() {
               {header('objective', 'mean ppl')}
               {scoredSets.map((v) => header(`s:${v.id}`, `${v.name} score`))}
               {withScores && header('task', 'mean score')}
-              <th scope="col" />
+              <th scope="col">
+                <span className="visually-hidden">Apply</span>
+              </th>
             </tr>
           </thead>
           <tbody>

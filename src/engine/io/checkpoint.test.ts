@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, IncompatibleCheckpointError, InputError, SafetensorsError, TokenizerError } from '../errors.ts';
@@ -184,7 +184,10 @@ describe('fixtures', () => {
     const gpt2Style = ['tiny-gpt2', 'tiny-gpt2-ft-a', 'tiny-gpt2-ft-b', 'tiny-gpt2-ft-c', 'tiny-llama', 'tiny-llama-ft-a', 'tiny-llama-ft-b', 'tiny-phi3', 'tiny-phi3-ft-a', 'tiny-phi3-ft-b', 'tiny-qwen2'];
     // The families added with their own RoPE scaling, norms or tokenizers (make-fixtures.ts familyFixtures).
     const families = ['tiny-gemma2', 'tiny-gemma2-ft-a', 'tiny-gemma2-ft-b', 'tiny-llama-dynamic', 'tiny-llama2-linear', 'tiny-llama3', 'tiny-llama3-ft-a', 'tiny-llama3-ft-b', 'tiny-olmo2', 'tiny-olmo2-ft-a', 'tiny-olmo2-ft-b', 'tiny-qwen2-yarn', 'tiny-qwen3', 'tiny-qwen3-ft-a', 'tiny-qwen3-ft-b'];
-    expect(dirs.sort()).toEqual([...gpt2Style, ...families].sort());
+    // PEFT LoRA adapters over tiny-gpt2 and tiny-llama (scripts/make_lora_fixtures.py): adapter_config.json, no config.json.
+    const adapters = ['tiny-gpt2-lora', 'tiny-llama-lora'];
+    expect(dirs.sort()).toEqual([...gpt2Style, ...families, ...adapters].sort());
+    for (const d of adapters) expect(existsSync(join(FIXTURES, d, 'adapter_config.json')) && !existsSync(join(FIXTURES, d, 'config.json')), d).toBe(true);
     const tok = (d: string): Buffer => readFileSync(join(FIXTURES, d, 'tokenizer.json'));
     for (const d of [...gpt2Style, 'tiny-llama-dynamic', 'tiny-olmo2', 'tiny-olmo2-ft-a', 'tiny-olmo2-ft-b']) expect(tok(d).equals(tok('tiny-gpt2')), d).toBe(true);
     for (const d of ['tiny-qwen3', 'tiny-qwen3-ft-a', 'tiny-qwen3-ft-b']) expect(tok(d).equals(tok('tiny-qwen2-yarn')), d).toBe(true);
