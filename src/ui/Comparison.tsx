@@ -83,7 +83,7 @@ export function ComparisonPanel() {
             </p>
           )}
           {/* Focusable, so a table wider than its panel scrolls from the keyboard too. */}
-          <div className="results__table" tabIndex={0} role="region" aria-label="DEM vs data mixing">
+          <div className="results__table" tabIndex={0} role="region" aria-label="DEM vs data mixing: the table (scrolls)">
             <table className="table" data-testid="comparison-table">
               <thead>
                 <tr>

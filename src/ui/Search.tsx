@@ -197,7 +197,7 @@ function Results() {
     <div className="results">
       <TableDownloads name={kind === 'grid' ? 'grid-search' : 'nelder-mead'} table={() => searchTable(rows, coefIds.map(name), sets)} testId="search-download" />
       {/* Focusable, so a table wider than its panel scrolls from the keyboard too. */}
-      <div className="results__table" tabIndex={0} role="region" aria-label="Search results">
+      <div className="results__table" tabIndex={0} role="region" aria-label="Search results: the table (scrolls)">
         <table className="table" aria-describedby={captionId} data-testid="search-table">
           <caption id={captionId} className="small muted">
             {kind === 'grid' ? 'Grid' : 'Nelder–Mead'}: {rows.length} evaluations · best {target === 'task' ? 'task score' : 'perplexity objective'}{' '}
