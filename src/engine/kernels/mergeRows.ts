@@ -189,6 +189,11 @@ export function packModels(rt: GpuRuntime, models: readonly GpuView[], n: number
   return rows;
 }
 
+/** GPU bytes a tensor's rows hold now (every chunk's rows and info buffers). */
+export function heldRowsBytes(rows: TensorRows | undefined): number {
+  return (rows?.chunks ?? []).reduce((n, c) => n + c.rows.buffer.size + c.rows.info.size, 0);
+}
+
 export function releaseTensorRows(rt: GpuRuntime, rows: TensorRows | undefined): void {
   for (const c of rows?.chunks ?? []) rt.release(c.rows.buffer, c.rows.info);
   if (rows) rows.chunks = [];

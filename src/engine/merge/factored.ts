@@ -7,7 +7,7 @@ import { isFloatDType, storageBytes, type FloatDType } from '../io/dtypes.ts';
 import { gpuDecodeToF32, gpuEncodeFromF32 } from '../kernels/decode.ts';
 import { loraDelta } from '../kernels/loraDelta.ts';
 import { combineRows } from '../kernels/mergeCombine.ts';
-import { releaseTensorRows, tensorRowsBytes, type TensorRows } from '../kernels/mergeRows.ts';
+import { heldRowsBytes, releaseTensorRows, tensorRowsBytes, type TensorRows } from '../kernels/mergeRows.ts';
 import { uploadModelRows } from './inputs.ts';
 import { resolveTensorParams } from './coefficients.ts';
 import { checkMergeable, floatDtypeOf, planMerge, recipeOutDtype, type MergeProgress, type PlannedTensor } from './execute.ts';
@@ -162,7 +162,7 @@ export class FactoredMerge {
     let outputs = 0;
     for (const e of this.entries) {
       base += e.base.size;
-      for (const c of e.deltas?.chunks ?? []) deltas += c.rows.buffer.size + c.rows.info.size;
+      deltas += heldRowsBytes(e.deltas);
       for (const f of e.factors) factors += f.a.size + f.b.size;
       outputs += (e.acc?.size ?? 0) + (e.out?.size ?? 0);
     }

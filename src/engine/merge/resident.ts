@@ -5,7 +5,7 @@ import { elementCount, type GpuTensor, type GpuView } from '../gpu/tensor.ts';
 import { isFloatDType, storageBytes, type FloatDType } from '../io/dtypes.ts';
 import { PreparedCombine } from '../kernels/mergeCombine.ts';
 import { mergeScratchBytes, preparedCombineBytes } from '../kernels/merge.ts';
-import { chunkRanges, releaseTensorRows, rowChunkElements, tensorRowsBytes, type RowCode, type TensorRows } from '../kernels/mergeRows.ts';
+import { chunkRanges, heldRowsBytes, releaseTensorRows, rowChunkElements, tensorRowsBytes, type RowCode, type TensorRows } from '../kernels/mergeRows.ts';
 import { resolveTensorParams } from './coefficients.ts';
 import { checkMergeable, floatDtypeOf, planMerge, recipeOutDtype, type MergeProgress, type PlannedTensor } from './execute.ts';
 import type { FloatDTypeName } from '../io/dtypes.ts';
@@ -208,7 +208,7 @@ export class ResidentMerge {
     let prepared = 0;
     for (const e of this.entries) {
       base += e.base.size;
-      for (const c of e.rows?.chunks ?? []) rows += c.rows.buffer.size + c.rows.info.size;
+      rows += heldRowsBytes(e.rows);
       outputs += e.out?.size ?? 0;
       for (const c of e.combines ?? []) prepared += c.bytes;
     }
