@@ -10,7 +10,9 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * - a negative number after a string option is its value (`--lambda -0.5`, as argparse reads it;
  *   parseArgs alone calls that ambiguous and asks for `--lambda=-0.5`);
  * - `aliases` rename flags before parsing (`--out-shard-size` → `--max-shard-size`), both the
- *   `--name value` and the `--name=value` forms.
+ *   `--name value` and the `--name=value` forms;
+ * - `--no-NAME` sets a boolean option false (argparse's BooleanOptionalAction), so a parameter
+ *   whose default is on (TIES's normalize) can be turned off from the command line.
  */
 export function parseCommandArgs<T extends ParseArgsConfig & { args: string[]; options: Options }>(
   config: T,
@@ -37,5 +39,5 @@ export function parseCommandArgs<T extends ParseArgsConfig & { args: string[]; o
       args.push(`--${name}${m[2] ?? ''}`);
     }
   }
-  return parseArgs({ ...config, args });
+  return parseArgs({ ...config, allowNegative: true, args } as T);
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { IncompatibleCheckpointError, SafetensorsError, openCheckpoint, type Checkpoint, isFloatDType, type FloatDType, decodeArray, elementBits, numberToBf16Bits, numberToF16Bits, resolveTensorParams, signElection, canonicalRecipe, parseRecipe, type MergeRecipe, allParams, getMethod, methodNames, METHODS, WEIGHT, parseMergekitYaml } from '../engine/index.ts';
-import { USAGE } from './main.ts';
+import { main, USAGE } from './main.ts';
 import { MERGE_OPTIONS } from './mergeArgs.ts';
 import { folderFileSet } from '../node/files.ts';
 import { runMerge } from './merge.ts';
@@ -245,6 +245,96 @@ describe('dem merge: every method against the float64 reference', () => {
     const { dir } = await mergeAndVerify('task_arithmetic llama → F32', [...llama(0.5, 0.4), '--dtype', 'f32']);
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).torch_dtype).toBe('float32');
     await mergeAndVerify('ties llama → F16', [...llama(0.53, 0.41), '--method', 'ties', '--dtype', 'f16']);
+  });
+});
+
+/**
+ * mergekit's own examples/ (the `models:` form), with only the model ids replaced by fixture
+ * folders (src/cli/testdata/mergekit-examples, each file names its original): run with
+ * `dem merge CONFIG OUT` from the repository root as mergekit would be, every tensor checked
+ * against the float64 reference and, where flags can say the same merge, against the bytes the
+ * flags write. Examples in forms the studio does not take are refused by name.
+ */
+describe("dem merge CONFIG OUT on mergekit's examples", () => {
+  const EXAMPLES = 'src/cli/testdata/mergekit-examples';
+  const example = (name: string): string => join(EXAMPLES, name);
+  const shards = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+  /** Runs the example as `dem merge CONFIG OUT`; verifies it against the float64 reference; returns the folder. */
+  async function runExample(name: string, dtype: string): Promise<{ dir: string; recipe: MergeRecipe }> {
+    const dir = outDir();
+    await dem(example(name), dir);
+    const recipe = parseMergekitYaml(readFileSync(example(name), 'utf8'), name);
+    report(`mergekit examples/${name}`, await verify(dir, recipe, {}), dtype);
+    return { dir, recipe };
+  }
+  /** The same merge through flags writes the same bytes. */
+  async function sameAsFlags(dir: string, flags: string[]): Promise<void> {
+    const again = outDir();
+    await dem(...flags, '--out', again);
+    expect(shards(again)).toEqual(shards(dir));
+    for (const f of shards(dir)) expect(readFileSync(join(again, f)).equals(readFileSync(join(dir, f))), f).toBe(true);
+  }
+  const rel = (p: string): string => p.slice(resolve('.').length + 1);
+
+  it('linear.yml (no base_model): float64 reference; the bytes of --method linear with the first model as base', async () => {
+    const { dir, recipe } = await runExample('linear.yml', 'F16');
+    expect(recipe.base).toBe('e2e/fixtures/tiny-gpt2-ft-a');
+    const ft = GPT2_FT.map(rel);
+    await sameAsFlags(dir, ['--method', 'linear', '--base', ft[0]!, '--model', `${ft[0]}:1.0`, '--model', `${ft[1]}:0.3`, '--model', `${ft[2]}:0.5`, '--dtype', 'f16']);
+  });
+
+  it('bio-merge.yml (ties, normalize: false, int8_mask): float64 reference; the bytes of --density 0.5 --no-normalize', async () => {
+    const { dir, recipe } = await runExample('bio-merge.yml', 'F16');
+    expect(recipe.parameters.normalize).toBe(false);
+    const ft = LLAMA_FT.map(rel);
+    await sameAsFlags(dir, ['--method', 'ties', '--base', rel(LLAMA), '--model', `${ft[0]}:0.5`, '--model', `${ft[1]}:0.5`, '--density', '0.5', '--no-normalize', '--dtype', 'f16']);
+    // --normalize (TIES's default) is another merge: the flag reaches it.
+    const normalized = outDir();
+    await dem('--method', 'ties', '--base', rel(LLAMA), '--model', `${ft[0]}:0.5`, '--model', `${ft[1]}:0.5`, '--density', '0.5', '--dtype', 'f16', '--out', normalized);
+    expect(readFileSync(join(normalized, shards(dir)[0]!)).equals(readFileSync(join(dir, shards(dir)[0]!)))).toBe(false);
+  });
+
+  it('ties.yml (density and weight gradients, an mlp filter; flags cannot say per-model gradients): float64 reference', async () => {
+    const { dir, recipe } = await runExample('ties.yml', 'F16');
+    // The example's parameters reached the recipe dem wrote (int8_mask is storage only, dropped).
+    const written = parseRecipe(JSON.parse(readFileSync(join(dir, 'dem-recipe.json'), 'utf8')), 'dem-recipe.json');
+    expect(canonicalRecipe(written)).toEqual(canonicalRecipe(recipe));
+    expect(written.models.map((m) => m.parameters)).toEqual([
+      { density: [1, 0.7, 0.1], weight: 1 },
+      { density: 0.5, weight: [0, 0.3, 0.7, 1] },
+      { density: 0.33, weight: [{ filter: 'mlp', value: 0.5 }, { value: 0 }] },
+    ]);
+    expect([written.method, written.parameters.normalize, written.dtype]).toEqual(['ties', true, 'float16']);
+    // The filter and the gradients vary per tensor: ft-c's ω is 0.5 on an MLP tensor, 0 elsewhere.
+    const w = (name: string, layer: number): number[] => resolveTensorParams(recipe, name, layer, 2).weights;
+    expect(w('h.1.mlp.c_fc.weight', 1)[2]).toBe(0.5);
+    expect(w('h.1.attn.c_attn.weight', 1)[2]).toBe(0);
+  });
+
+  it('gradient-slerp in the models: form its own comment gives (t gradients per filter): float64 reference', async () => {
+    const { recipe } = await runExample('gradient-slerp-models.yml', 'F16');
+    const t = (name: string, layer: number): unknown => resolveTensorParams(recipe, name, layer, 2).params.t;
+    expect([t('model.layers.0.self_attn.q_proj.weight', 0), t('model.layers.1.self_attn.q_proj.weight', 1), t('model.layers.0.mlp.up_proj.weight', 0), t('model.norm.weight', 1)]).toEqual([0, 1, 1, 0.5]);
+  });
+
+  it('refused by name, exit 1: arcee_fusion.yml (method), gradient-slerp.yml and orcamini-platy-44layer.yml (slices:)', async () => {
+    const refusals = {
+      'arcee_fusion.yml': "dem: error: arcee_fusion.yml: merge_method: mergekit's 'arcee_fusion' is not supported by the studio; it supports",
+      'gradient-slerp.yml': 'dem: error: gradient-slerp.yml: slices: only `models:` configs are supported; `slices:` (layer ranges / frankenmerges) is not: list whole models under `models:`',
+      'orcamini-platy-44layer.yml': 'dem: error: orcamini-platy-44layer.yml: slices: only `models:` configs are supported',
+    };
+    for (const [name, message] of Object.entries(refusals)) {
+      const lines: string[] = [];
+      const spy = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void lines.push(a.map(String).join(' ')));
+      const out = outDir();
+      try {
+        expect(await main(['merge', '--quiet', example(name), out]), name).toBe(1);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(lines.join('\n'), name).toContain(message);
+      expect(existsSync(out), name).toBe(false);
+    }
   });
 });
 

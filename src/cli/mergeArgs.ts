@@ -52,7 +52,7 @@ const column = (left: string, right: string): string => `  ${left.padEnd(25)}  $
 function paramHelp(p: ParamSpec): string {
   if (p.type === 'choice') return choiceHelp(p.name);
   const flag = p.type === 'boolean' ? `--${p.name}` : `--${p.name} ${p.type === 'integer' ? 'N' : 'X'}`;
-  const def = p.default === undefined || p.type === 'boolean' ? '' : `; default ${String(p.default)}`;
+  const def = p.type === 'boolean' ? `; --no-${p.name} turns it off` : p.default === undefined ? '' : `; default ${String(p.default)}`;
   return column(flag, wrap(`${p.description.replace(/\.$/, '')}${def} (${methodsTaking(p.name).join(', ')})`, 68, 29));
 }
 
