@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, IncompatibleCheckpointError, SafetensorsError } from '../errors.ts';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, bindAdapter, loraDelta, openAdapter, patternValue } from './adapter.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, bindAdapter, layerIndex, loraDelta, openAdapter, patternValue } from './adapter.ts';
 import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { decodeToF32, encodeFromF32 } from './dtypes.ts';
 import { summarise } from './inspect.ts';
@@ -101,6 +101,70 @@ describe('PEFT LoRA adapters', () => {
         expect(dt[i * out + o]).toBe(d[o * inn + i]);
       }
     }
+  });
+
+  describe('layers_to_transform and layers_pattern (PEFT: only those layer indices carry the adapter)', () => {
+    const llamaConfig = JSON.parse(readFileSync(join(FIXTURES, 'tiny-llama-lora', ADAPTER_CONFIG_FILE), 'utf8')) as Record<string, unknown>;
+    const llamaWeights = new Uint8Array(readFileSync(join(FIXTURES, 'tiny-llama-lora', ADAPTER_WEIGHTS_FILE)));
+    /** The fixture's factors whose key passes `keep`, bytes unchanged (what PEFT saves for a layer selection). */
+    async function subset(keep: (key: string) => boolean): Promise<Uint8Array> {
+      const header = await readSafetensorsHeader(bytesSource(llamaWeights, 'w'));
+      return writeSafetensors(
+        header.tensors.filter((t) => keep(t.name)).map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: llamaWeights.slice(header.dataStart + t.begin, header.dataStart + t.end) })),
+      );
+    }
+    const files = (config: Record<string, unknown>, weights: Uint8Array): FileSet =>
+      new Map([
+        [ADAPTER_CONFIG_FILE, bytesSource(new TextEncoder().encode(JSON.stringify(config)), ADAPTER_CONFIG_FILE)],
+        [ADAPTER_WEIGHTS_FILE, bytesSource(weights, ADAPTER_WEIGHTS_FILE)],
+      ]);
+    const llamaBase = (): Promise<Checkpoint> => openCheckpoint(folder('tiny-llama'), 'tiny-llama');
+
+    it('finds the layer index as PEFT does: after a layers_pattern name, else after any name', () => {
+      expect(layerIndex('model.layers.3.self_attn.q_proj', null)).toBe(3);
+      expect(layerIndex('transformer.h.12.attn.c_attn', null)).toBe(12);
+      expect(layerIndex('transformer.h.12.attn.c_attn', ['h'])).toBe(12);
+      expect(layerIndex('model.layers.3.self_attn.q_proj', ['blocks', 'layers'])).toBe(3);
+      expect(layerIndex('model.layers.3.self_attn.q_proj', ['blocks'])).toBeUndefined();
+      // PEFT's pattern wants a name before the index: a bare `h.0.` has none.
+      expect(layerIndex('h.0.attn.c_attn', null)).toBeUndefined();
+    });
+
+    it('layer 1 only: its targets match the PyTorch float64 reference, layer 0 is the base bit for bit', async () => {
+      const layer1 = await subset((k) => k.includes('.layers.1.'));
+      const ref = await readF64(join(FIXTURES, 'reference', 'lora', 'tiny-llama-lora.safetensors'));
+      const base = await llamaBase();
+      for (const selection of [{ layers_to_transform: [1], layers_pattern: 'layers' }, { layers_to_transform: 1 }, { layers_to_transform: [1], layers_pattern: ['blocks', 'layers'] }]) {
+        const ckpt = bindAdapter(await openAdapter(files({ ...llamaConfig, ...selection }, layer1), 'layer1'), base);
+        expect([...ckpt.adapter!.targets.keys()].sort(), JSON.stringify(selection)).toEqual(['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.v_proj.weight']);
+        let worst = 0;
+        for (const [stored, want] of ref) {
+          const t = ckpt.tensors.get(stored)!;
+          const got = await ckpt.read(t.name);
+          if (stored.includes('.layers.1.')) worst = Math.max(worst, relError(decodeToF32(got, t.dtype), want));
+          else expect(got, stored).toEqual(await base.read(stored));
+        }
+        expect(worst).toBeLessThanOrEqual(1e-6);
+      }
+      // A name listed whole in target_modules is adapted in any layer (PEFT matches it before layers).
+      const exact = bindAdapter(await openAdapter(files({ ...llamaConfig, target_modules: ['model.layers.0.self_attn.q_proj', 'q_proj', 'v_proj'], layers_to_transform: [1] }, await subset((k) => !k.includes('layers.0.self_attn.v_proj'))), 'exact'), base);
+      expect([...exact.adapter!.targets.keys()].sort()).toEqual(['model.layers.0.self_attn.q_proj.weight', 'model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.v_proj.weight']);
+    });
+
+    it('factors PEFT would not adapt, and configs PEFT refuses, are refused by name', async () => {
+      await expect(openAdapter(files({ ...llamaConfig, layers_to_transform: [1] }, llamaWeights), 'x')).rejects.toThrow(
+        /adapter_model\.safetensors: 2 problem\(s\): model\.layers\.0\.self_attn\.q_proj has factors but is in layer 0, and layers_to_transform is \[1\] \(PEFT would not adapt it\); model\.layers\.0\.self_attn\.v_proj has factors/,
+      );
+      await expect(openAdapter(files({ ...llamaConfig, layers_to_transform: [0, 1], layers_pattern: 'blocks' }, llamaWeights), 'x')).rejects.toThrow(
+        /model\.layers\.0\.self_attn\.q_proj has factors but has no layer index after 'blocks', and layers_to_transform is \[0, 1\]/,
+      );
+      await expect(openAdapter(files({ ...llamaConfig, layers_pattern: 'layers' }, llamaWeights), 'x')).rejects.toThrow(/adapter_config\.json: layers_pattern is set without layers_to_transform/);
+      await expect(openAdapter(files({ ...llamaConfig, target_modules: '.*proj', layers_to_transform: [1] }, llamaWeights), 'x')).rejects.toThrow(ConfigError);
+      await expect(openAdapter(files({ ...llamaConfig, layers_to_transform: ['1'] }, llamaWeights), 'x')).rejects.toThrow(/adapter_config\.json: layers_to_transform is \["1"\], expected a layer index or a list of them/);
+      await expect(openAdapter(files({ ...llamaConfig, layers_to_transform: [0, 1], layers_pattern: '(' }, llamaWeights), 'x')).rejects.toThrow(/layers_pattern '\(' is not a valid regular expression/);
+      // Every layer listed, or an empty list (PEFT: no selection): the whole fixture is read.
+      for (const layers of [[0, 1], []]) expect((await openAdapter(files({ ...llamaConfig, layers_to_transform: layers }, llamaWeights), 'x')).targets).toHaveLength(4);
+    });
   });
 
   describe('refusals name the file and the problem', () => {

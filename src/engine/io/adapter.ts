@@ -6,7 +6,9 @@
  * tensor under `base_model.model.M.weight` / `.bias`. The update of M's weight is
  *   Δ = s · B A,  s = lora_alpha / r  (use_rslora: lora_alpha / √r),
  * r and lora_alpha from rank_pattern / alpha_pattern when a key matches M (PEFT's rule: the key
- * is M or a dotted suffix of it, as a regex). A base that stores the matrix (in, out) — GPT-2's
+ * is M or a dotted suffix of it, as a regex). `layers_to_transform` (with `layers_pattern`, the
+ * name before the index) restricts the adapted modules to those layer indices, PEFT's rule
+ * (`layerIndex`); factors the file holds for a module PEFT would not adapt are refused by name. A base that stores the matrix (in, out) — GPT-2's
  * Conv1D, PEFT's fan_in_fan_out — gets Δᵀ; PEFT forces fan_in_fan_out on for Conv1D and off for
  * nn.Linear whatever the config says, so the base's layout decides here too.
  *
@@ -64,6 +66,10 @@ export interface LoraAdapter {
   /** target_modules: names (a module matches one when it is it or ends with '.' + it), or one regex. */
   targetModules: string[] | string | null;
   modulesToSave: string[];
+  /** layers_to_transform: the only layer indices adapted (null: every layer). */
+  layersToTransform: number[] | null;
+  /** layers_pattern: the module names an index follows (null: any, PEFT's default). */
+  layersPattern: string[] | null;
   targets: LoraTarget[];
   /** Whole tensors (modules_to_save, biases) by their path without PEFT's prefix. */
   replacements: AdapterTensor[];
@@ -123,6 +129,59 @@ export function matchesTarget(targets: string[] | string, module: string): boole
   return targets.some((t) => module === t || module.endsWith(`.${t}`));
 }
 
+/**
+ * The layer index of module path M as PEFT finds it for layers_to_transform: the number after
+ * one of `patterns` (a regex each, e.g. `layers`, `h`), or after any name when there are none,
+ * between dots, the last such place in M (`model.layers.3.self_attn.q_proj` → 3); undefined when
+ * M has none.
+ */
+export function layerIndex(module: string, patterns: readonly string[] | null): number | undefined {
+  for (const pattern of patterns ?? ['[^.]*']) {
+    let re: RegExp;
+    try {
+      re = new RegExp(`^.*\\.(?:${pattern})\\.(?<index>\\d+)\\.`);
+    } catch {
+      fail(`layers_pattern '${pattern}' is not a valid regular expression`);
+    }
+    const m = re.exec(module);
+    if (m) return Number(m.groups!.index);
+  }
+  return undefined;
+}
+
+/** layers_to_transform and layers_pattern as PEFT's LoraConfig takes them (an empty one is none), checked. */
+function layerSelection(config: Record<string, unknown>, targetModules: unknown): { layers: number[] | null; patterns: string[] | null } {
+  const lt = config.layers_to_transform;
+  const index = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+  if (!(lt === undefined || lt === null || index(lt) || (Array.isArray(lt) && lt.every(index)))) {
+    fail(`layers_to_transform is ${JSON.stringify(lt)}, expected a layer index or a list of them`);
+  }
+  const layers = lt === undefined || lt === null ? null : Array.isArray(lt) ? (lt.length ? (lt as number[]) : null) : [lt];
+  const lp = config.layers_pattern;
+  if (!(lp === undefined || lp === null || typeof lp === 'string' || (Array.isArray(lp) && lp.every((x) => typeof x === 'string')))) {
+    fail(`layers_pattern is ${JSON.stringify(lp)}, expected a module name or a list of them`);
+  }
+  const patterns = lp === undefined || lp === null || lp === '' ? null : typeof lp === 'string' ? [lp] : lp.length ? (lp as string[]) : null;
+  if (patterns && !layers) fail('layers_pattern is set without layers_to_transform (PEFT refuses this config too)');
+  if (layers && typeof targetModules === 'string') fail('layers_to_transform is set with target_modules as one regex, which PEFT refuses: list the module names instead');
+  return { layers, patterns };
+}
+
+/**
+ * Why PEFT would not adapt module M under layers_to_transform (undefined when it would): a name
+ * listed in target_modules is adapted whatever its layer, a dotted-suffix match only in the
+ * listed layers. (Without a layer selection, target_modules is checked against the base.)
+ */
+function describeUnadapted(adapter: Pick<LoraAdapter, 'targetModules' | 'layersToTransform' | 'layersPattern'>, module: string): string | undefined {
+  const tm = adapter.targetModules;
+  const layers = adapter.layersToTransform;
+  if (!layers || !Array.isArray(tm) || tm.includes(module) || !matchesTarget(tm, module)) return undefined;
+  const i = layerIndex(module, adapter.layersPattern);
+  if (i !== undefined && layers.includes(i)) return undefined;
+  const where = i === undefined ? `has no layer index${adapter.layersPattern ? ` after ${adapter.layersPattern.map((p) => `'${p}'`).join(' or ')}` : ''}` : `is in layer ${i}`;
+  return `${module} has factors but ${where}, and layers_to_transform is [${layers.join(', ')}] (PEFT would not adapt it)`;
+}
+
 function numberRecord(config: Record<string, unknown>, field: string): Record<string, number> {
   const v = config[field];
   if (v === undefined || v === null) return {};
@@ -165,6 +224,7 @@ export async function openAdapter(files: FileSet, name: string): Promise<LoraAda
   if (!(tm === undefined || tm === null || typeof tm === 'string' || (Array.isArray(tm) && tm.every((t) => typeof t === 'string')))) {
     fail(`target_modules is ${JSON.stringify(tm)}, expected a list of module names or a regex`);
   }
+  const { layers, patterns } = layerSelection(config, tm);
   const mts = config.modules_to_save;
   if (!(mts === undefined || mts === null || (Array.isArray(mts) && mts.every((t) => typeof t === 'string')))) fail(`modules_to_save is ${JSON.stringify(mts)}, expected a list of module names`);
 
@@ -214,6 +274,11 @@ export async function openAdapter(files: FileSet, name: string): Promise<LoraAda
       problems.push(`${module}: lora_A [${a.shape.join(', ')}] and lora_B [${b.shape.join(', ')}] do not have rank ${rank} (r or rank_pattern in ${ADAPTER_CONFIG_FILE})`);
       continue;
     }
+    const unadapted = describeUnadapted({ targetModules: (tm ?? null) as string[] | string | null, layersToTransform: layers, layersPattern: patterns }, module);
+    if (unadapted) {
+      problems.push(unadapted);
+      continue;
+    }
     targets.push({ module, a, b, rank, alpha: al, scale: rslora ? al / Math.sqrt(rank) : al / rank });
   }
   if (problems.length) throw new SafetensorsError(`${problems.length} problem(s): ${problems.join('; ')}`, { file: ADAPTER_WEIGHTS_FILE });
@@ -227,6 +292,8 @@ export async function openAdapter(files: FileSet, name: string): Promise<LoraAda
     rslora,
     targetModules: tm === undefined || tm === null ? null : (tm as string[] | string),
     modulesToSave: (mts as string[] | null | undefined) ?? [],
+    layersToTransform: layers,
+    layersPattern: patterns,
     targets,
     replacements,
   };
