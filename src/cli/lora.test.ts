@@ -1,12 +1,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { bindAdapter, bytesSource, decodeToF32, encodeFromF32, openAdapter, openCheckpoint, readSafetensorsHeader, writeSafetensors } from '../engine/index.ts';
 import { folderFileSet } from '../node/files.ts';
 import { testRuntime } from '../testing/gpu.ts';
 import { runEval } from './eval.ts';
 import { runGenerate } from './generate.ts';
+import { runInspect } from './inspect.ts';
 import { runMerge } from './merge.ts';
 import type { CommandEnv } from './session.ts';
 
@@ -141,5 +142,80 @@ describe('dem merge --as-adapter', () => {
     // A full fine-tune among the members, or modules_to_save, has no factored form.
     await expect(runMerge(['--quiet', '--base', LLAMA, '--model', `${FIX}/tiny-llama-ft-a:0.5`, '--model', `${FIX}/tiny-llama-lora:1`, '--as-adapter', '--out', outDir()], env())).rejects.toThrow(/is a full checkpoint/);
     await expect(runMerge(['--quiet', '--base', GPT2, '--model', `${LORA}:1`, '--as-adapter', '--out', outDir()], env())).rejects.toThrow(/replaces whole tensors \(modules_to_save/);
+  });
+});
+
+describe('dem inspect ADAPTER_DIR', () => {
+  /** dem inspect ARGS: its exit code and what it printed. */
+  async function inspect(...args: string[]): Promise<{ code: number; out: string }> {
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.map(String).join(' ')));
+    try {
+      return { code: await runInspect(args), out: lines.join('\n') };
+    } finally {
+      spy.mockRestore();
+    }
+  }
+  /** Counts straight from the file: the header's JSON and its data offsets. */
+  function headerCounts(path: string): { tensors: number; elements: number; bytes: number } {
+    const b = readFileSync(path);
+    const header = JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString('utf8')) as Record<string, { shape: number[]; data_offsets: [number, number] }>;
+    const entries = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([, v]) => v);
+    return { tensors: entries.length, elements: entries.reduce((s, t) => s + t.shape.reduce((x, y) => x * y, 1), 0), bytes: entries.reduce((s, t) => s + t.data_offsets[1] - t.data_offsets[0], 0) };
+  }
+
+  it('describes a PEFT adapter (type, r, alpha, rsLoRA, targets, layers, counts, bytes, the base it names) instead of asking for config.json', async () => {
+    const gpt2 = headerCounts(join(LORA, 'adapter_model.safetensors'));
+    expect(gpt2.tensors).toBe(10);
+    const text = await inspect(LORA);
+    expect(text.code).toBe(0);
+    const lines = text.out.split('\n');
+    expect(lines.slice(0, 5)).toEqual([
+      "tiny-gpt2-lora: LoRA adapter (PEFT) over 'tiny-gpt2' (read over a base: dem merge --model BASE+ADAPTER)",
+      // rank_pattern gives layer 1's c_attn r 2 (s = 8/2); alpha_pattern gives mlp.c_proj alpha 3 (s = 3/4).
+      'r 4, lora_alpha 8, rsLoRA no: ranks 2, 4, scale s 0.75, 2, 4',
+      'target_modules: c_attn, mlp.c_proj; 4 adapted matrices in layers 0, 1',
+      'modules_to_save: ln_f; replaced whole: transformer.ln_f.bias, transformer.ln_f.weight',
+      `tensors ${gpt2.tensors}, parameters ${gpt2.elements.toLocaleString('en-US')}, 8.3 KiB; dtypes: F32 ${gpt2.elements.toLocaleString('en-US')}`,
+    ]);
+    expect(gpt2.bytes).toBe(gpt2.elements * 4);
+    expect(lines.filter((l) => l.startsWith('base_model.model.'))).toHaveLength(gpt2.tensors);
+
+    const llama = headerCounts(join(FIX, 'tiny-llama-lora', 'adapter_model.safetensors'));
+    const json = await inspect(join(FIX, 'tiny-llama-lora'), '--json');
+    expect(json.code).toBe(0);
+    const s = JSON.parse(json.out) as Record<string, unknown>;
+    expect(s).toMatchObject({
+      name: 'tiny-llama-lora',
+      peftType: 'LORA',
+      base: 'tiny-llama',
+      r: 4,
+      alpha: 8,
+      rslora: true,
+      ranks: [4],
+      scales: [8 / 2],
+      targetModules: ['q_proj', 'v_proj'],
+      layers: [0, 1],
+      layersToTransform: null,
+      tensorCount: llama.tensors,
+      parameterCount: llama.elements,
+      bytes: llama.bytes,
+      dtypes: { BF16: llama.elements },
+    });
+    expect(s.modules).toEqual([0, 1].flatMap((i) => [`model.layers.${i}.self_attn.q_proj`, `model.layers.${i}.self_attn.v_proj`]));
+  });
+
+  it('an adapter on layer 1 only (layers_to_transform) says so', async () => {
+    const dir = join(tmp, 'layer1-lora');
+    mkdirSync(dir);
+    const src = join(FIX, 'tiny-llama-lora');
+    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(src, 'adapter_config.json'), 'utf8')), layers_to_transform: [1], layers_pattern: 'layers' }));
+    const all = await tensors(join(src, 'adapter_model.safetensors'));
+    const shapes = new Map((await readSafetensorsHeader(bytesSource(new Uint8Array(readFileSync(join(src, 'adapter_model.safetensors'))), 'w'))).tensors.map((t) => [t.name, t.shape]));
+    const kept = [...all].filter(([k]) => k.includes('.layers.1.'));
+    writeFileSync(join(dir, 'adapter_model.safetensors'), writeSafetensors(kept.map(([name, t]) => ({ name, dtype: t.dtype as 'BF16', shape: shapes.get(name)!, data: t.bytes }))));
+    const r = await inspect(dir);
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[2]).toBe('target_modules: q_proj, v_proj; 2 adapted matrices in layers 1 (layers_to_transform 1)');
   });
 });

@@ -15,7 +15,8 @@ export const USAGE = `dem — DEM Studio's engine on the command line
 
 Usage:
   dem inspect PATH [--json]        architecture, parameter count, dtypes and tensors of a
-                                   checkpoint folder (config.json + safetensors, sharded or not)
+                                   checkpoint folder (config.json + safetensors, sharded or not),
+                                   or r, alpha, targets and layers of a PEFT LoRA adapter folder
   dem merge --base DIR --model DIR[:W] ... --out DIR
                                    merge fine-tunes into the base on the GPU and write an HF
                                    folder + recipe JSON + mergekit YAML; methods:

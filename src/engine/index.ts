@@ -8,7 +8,7 @@ export type { ByteSource, FileSet } from './io/source.ts';
 export { blobSource, bytesSource, readText } from './io/source.ts';
 export type { ModelSpec, Family, ModelType } from './io/spec.ts';
 export { SUPPORTED_MODEL_TYPES } from './io/spec.ts';
-export type { CheckpointSummary, TensorSummary, LoraSummary } from './io/summary.ts';
+export type { PeftAdapterSummary, CheckpointSummary, TensorSummary, LoraSummary } from './io/summary.ts';
 export { GpuRuntime, type GpuRuntimeOptions } from './gpu/runtime.ts';
 export { requestDevice, summariseDevice, type AdapterSummary } from './gpu/device.ts';
 export { normaliseShaderSources, type ShaderSources } from './gpu/shaders.ts';
@@ -35,7 +35,7 @@ export {
   type AdapterBinding,
   type AdapterTensor,
 } from './io/adapter.ts';
-export { inspectCheckpoint, summarise } from './io/inspect.ts';
+export { inspectAdapter, inspectCheckpoint, summarise, summariseAdapter } from './io/inspect.ts';
 export { loadTokenizer, type TextTokenizer } from './io/tokenizer.ts';
 export { checkCompatibility, type CompatibilityReport, type CompatibilityItem } from './io/compat.ts';
 export { ZipWriter, zipSink } from './io/zip.ts';

@@ -2,11 +2,11 @@
  * Checkpoint summaries for `dem inspect` and the UI's checkpoint card. Headers only: no tensor
  * data is read.
  */
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './adapter.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, layerIndex, openAdapter, PEFT_PREFIX, type LoraAdapter } from './adapter.ts';
 import { openCheckpoint, CONFIG_FILE, INDEX_FILE, TOKENIZER_FILE, type Checkpoint, type OpenOptions } from './checkpoint.ts';
 import type { FileSet } from './source.ts';
 import type { ModelSpec } from './spec.ts';
-import type { CheckpointSummary } from './summary.ts';
+import type { PeftAdapterSummary, CheckpointSummary } from './summary.ts';
 
 const num = (x: number): string => String(Number(x.toPrecision(6)));
 
@@ -89,4 +89,39 @@ export function summarise(ckpt: Checkpoint): CheckpointSummary {
 
 export async function inspectCheckpoint(files: FileSet, name?: string, options: OpenOptions = {}): Promise<CheckpointSummary> {
   return summarise(await openCheckpoint(files, name, options));
+}
+
+const sorted = (xs: Iterable<number>): number[] => [...new Set(xs)].sort((x, y) => x - y);
+
+/** A PEFT adapter as read by openAdapter, described without its base. */
+export function summariseAdapter(adapter: LoraAdapter): PeftAdapterSummary {
+  const all = [...adapter.targets.flatMap((t) => [t.a, t.b]), ...adapter.replacements].sort((x, y) => x.begin - y.begin);
+  const dtypes: Record<string, number> = {};
+  for (const t of all) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + elements(t.shape);
+  const base = adapter.config.base_model_name_or_path;
+  return {
+    name: adapter.name,
+    peftType: 'LORA',
+    base: typeof base === 'string' && base !== '' ? base : null,
+    r: adapter.r,
+    alpha: adapter.alpha,
+    rslora: adapter.rslora,
+    ranks: sorted(adapter.targets.map((t) => t.rank)),
+    scales: sorted(adapter.targets.map((t) => t.scale)),
+    targetModules: adapter.targetModules,
+    modules: adapter.targets.map((t) => t.module),
+    layers: sorted(adapter.targets.flatMap((t) => layerIndex(t.module, adapter.layersPattern) ?? [])),
+    layersToTransform: adapter.layersToTransform,
+    modulesToSave: adapter.modulesToSave,
+    replaced: adapter.replacements.map((t) => (t.key.startsWith(PEFT_PREFIX) ? t.key.slice(PEFT_PREFIX.length) : t.key)),
+    tensorCount: all.length,
+    parameterCount: all.reduce((s, t) => s + elements(t.shape), 0),
+    bytes: all.reduce((s, t) => s + t.byteLength, 0),
+    dtypes,
+    tensors: all.map((t) => ({ name: t.key, dtype: t.dtype, shape: [...t.shape], bytes: t.byteLength })),
+  };
+}
+
+export async function inspectAdapter(files: FileSet, name: string): Promise<PeftAdapterSummary> {
+  return summariseAdapter(await openAdapter(files, name));
 }

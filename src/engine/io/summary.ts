@@ -47,3 +47,38 @@ export interface LoraSummary {
   /** Bytes of the factors and replacements. */
   bytes: number;
 }
+
+/**
+ * A PEFT adapter folder on its own, from adapter_config.json and the safetensors header (no base
+ * read): what `dem inspect ADAPTER_DIR` prints (io/inspect.ts summariseAdapter).
+ */
+export interface PeftAdapterSummary {
+  name: string;
+  peftType: 'LORA';
+  /** base_model_name_or_path, the base the adapter names (null when it names none). */
+  base: string | null;
+  r: number;
+  alpha: number;
+  rslora: boolean;
+  /** Distinct ranks and scales s of the adapted matrices (rank_pattern / alpha_pattern can vary them). */
+  ranks: number[];
+  scales: number[];
+  /** target_modules as configured: names, one regex, or null. */
+  targetModules: string[] | string | null;
+  /** Module paths that carry factors (without PEFT's prefix). */
+  modules: string[];
+  /** Layer indices those modules are in (PEFT's rule, layers_pattern-aware). */
+  layers: number[];
+  layersToTransform: number[] | null;
+  modulesToSave: string[];
+  /** Tensors replaced whole (modules_to_save, biases), by key without PEFT's prefix. */
+  replaced: string[];
+  tensorCount: number;
+  /** Elements of every tensor in the file (factors and replacements). */
+  parameterCount: number;
+  /** Bytes of tensor data (header excluded). */
+  bytes: number;
+  /** dtype -> elements stored in it. */
+  dtypes: Record<string, number>;
+  tensors: { name: string; dtype: string; shape: number[]; bytes: number }[];
+}
