@@ -29,7 +29,7 @@ export default defineConfig({
   projects: [
     {
       name: 'chromium-swiftshader',
-      testIgnore: 'offline.spec.ts',
+      testIgnore: ['offline.spec.ts', 'update.spec.ts'],
       use: {
         ...devices['Desktop Chrome'],
         viewport: { width: 1280, height: 800 },
@@ -37,9 +37,10 @@ export default defineConfig({
       },
     },
     {
-      // The built app (service worker, CSP) served by `vite preview`: offline and privacy checks.
+      // The built app (service worker, CSP) served by `vite preview`: offline and privacy checks;
+      // update.spec.ts serves the same dist/ itself, so that it can change it under the worker.
       name: 'built-app',
-      testMatch: 'offline.spec.ts',
+      testMatch: ['offline.spec.ts', 'update.spec.ts'],
       use: {
         ...devices['Desktop Chrome'],
         baseURL: 'http://localhost:4173',
