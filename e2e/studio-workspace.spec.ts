@@ -52,6 +52,30 @@ function expectClose(got: number[], want: number[]): void {
   }
 }
 
+/** Clicks a download button: the file's suggested name and text. */
+async function downloaded(page: Page, testId: string): Promise<{ name: string; text: string }> {
+  const download = page.waitForEvent('download');
+  await page.getByTestId(testId).click();
+  const file = await download;
+  return { name: file.suggestedFilename(), text: await readFile((await file.path())!, 'utf8') };
+}
+
+/**
+ * A table download's CSV and JSON, checked to hold the same rows, as objects keyed by column
+ * (the fixtures' names need no quoting, so the CSV is split plainly).
+ */
+async function downloadedTable(page: Page, testId: string, name: string): Promise<Record<string, number>[]> {
+  const csv = await downloaded(page, `${testId}-csv`);
+  const json = await downloaded(page, `${testId}-json`);
+  expect([csv.name, json.name]).toEqual([`${name}.csv`, `${name}.json`]);
+  expect(csv.text).not.toContain('"');
+  expect(csv.text.endsWith('\r\n')).toBe(true);
+  const [head, ...lines] = csv.text.slice(0, -2).split('\r\n').map((l) => l.split(','));
+  const rows = JSON.parse(json.text) as Record<string, number>[];
+  expect(lines.map((cells) => Object.fromEntries(head!.map((c, i) => [c, Number(cells[i])])))).toEqual(rows);
+  return rows;
+}
+
 test.describe('DEM workspace', () => {
   test('moving a slider re-merges and re-measures; the numbers equal dem ppl', async ({ page }) => {
     const t = await workspace(page);
@@ -112,6 +136,23 @@ test.describe('DEM workspace', () => {
       rows.map((r) => [...r.querySelectorAll('td[data-set]')].map((c) => Number(c.getAttribute('data-value')))).map((p) => p.reduce((s, x) => s + x, 0) / p.length),
     );
     expect(Math.min(...all)).toBeCloseTo((ppls[0]! + ppls[1]!) / 2, 9);
+    // The search table downloads as CSV and JSON holding the numbers on screen, row for row.
+    const shown = await page.getByTestId('search-row').evaluateAll((rows) =>
+      rows.map((r) => ({
+        id: Number(r.querySelector('td')!.textContent),
+        weights: r.getAttribute('data-weights')!.split(',').map(Number),
+        ppls: ['prose', 'code'].map((n) => Number(r.querySelector(`td[data-set="${n}"]`)!.getAttribute('data-value'))),
+      })),
+    );
+    const grid = await downloadedTable(page, 'search-download', 'grid-search');
+    expect(Object.keys(grid[0]!)).toEqual(['#', 'ω tiny-gpt2-ft-a', 'ω tiny-gpt2-ft-b', 'ppl prose', 'ppl code', 'mean ppl']);
+    expect(grid.map((r) => r['#']).sort()).toEqual(shown.map((r) => r.id).sort());
+    for (const row of grid) {
+      const on = shown.find((r) => r.id === row['#'])!;
+      expect([row['ω tiny-gpt2-ft-a'], row['ω tiny-gpt2-ft-b']]).toEqual(on.weights);
+      expect([row['ppl prose'], row['ppl code']]).toEqual(on.ppls);
+      expect(row['mean ppl']).toBeCloseTo((on.ppls[0]! + on.ppls[1]!) / 2, 9);
+    }
     await best.getByTestId('search-apply').click();
     await expect(coefficient(page, 'tiny-gpt2-ft-a').getByTestId('coefficient-slider-number')).toHaveValue(String(weights[0]));
     await expect(coefficient(page, 'tiny-gpt2-ft-b').getByTestId('coefficient-slider-number')).toHaveValue(String(weights[1]));
@@ -122,10 +163,21 @@ test.describe('DEM workspace', () => {
     await page.getByTestId('layers-run').click();
     await expect(page.getByTestId('layers-panel')).toHaveAttribute('data-status', 'done');
     await expect(page.getByTestId('layers-table').locator('tbody tr')).toHaveCount(2);
-    await page.getByTestId('sweep').locator('input[type="number"]').nth(2).fill('3');
+    // The sweep over ft-a's ω at 0, 0.5, 1 (ft-b held at the applied weight) measures merges the
+    // grid measured: its download holds the grid table's numbers for them.
+    const sweepRange = page.getByTestId('sweep').locator('input[type="number"]');
+    await sweepRange.nth(0).fill('0');
+    await sweepRange.nth(1).fill('1');
+    await sweepRange.nth(2).fill('3');
     await page.getByTestId('sweep-run').click();
     await expect(page.getByTestId('job')).toHaveAttribute('data-kind', 'sweep');
     await expect(page.getByTestId('job')).toHaveAttribute('data-status', 'done');
+    const sweep = await downloadedTable(page, 'sweep-download', 'sweep');
+    expect(sweep.map((r) => [r['ω tiny-gpt2-ft-a'], r['ω tiny-gpt2-ft-b']])).toEqual([0, 0.5, 1].map((x) => [x, weights[1]]));
+    for (const row of sweep) {
+      const same = grid.find((g) => g['ω tiny-gpt2-ft-a'] === row['ω tiny-gpt2-ft-a'] && g['ω tiny-gpt2-ft-b'] === row['ω tiny-gpt2-ft-b'])!;
+      expect([row['ppl prose'], row['ppl code'], row['mean ppl']]).toEqual([same['ppl prose'], same['ppl code'], same['mean ppl']]);
+    }
     await page.getByTestId('heatmap').locator('input[type="number"]').nth(2).fill('2');
     await page.getByTestId('heatmap-run').click();
     await expect(page.getByTestId('job')).toHaveAttribute('data-kind', 'heatmap');
