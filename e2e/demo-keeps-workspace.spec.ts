@@ -1,6 +1,6 @@
-import type { Page } from '@playwright/test';
 import { fixtureDir } from './helpers/fixtures.ts';
 import { expect, test } from './helpers/network.ts';
+import { opfsPaths, storageSettled } from './helpers/storage.ts';
 import { addFolder, addText, card, openStudio, waitForAdapter } from './helpers/studio.ts';
 
 /**
@@ -10,31 +10,12 @@ import { addFolder, addText, card, openStudio, waitForAdapter } from './helpers/
  */
 const TEXT = 'The lighthouse keeper kept a ledger of every ship that passed the point.';
 
-/** Paths under the studio's OPFS folder, read in the page. */
-async function opfsPaths(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    const out: string[] = [];
-    type Dir = FileSystemDirectoryHandle & { entries(): AsyncIterable<[string, FileSystemHandle]> };
-    const walk = async (d: Dir, at: string): Promise<void> => {
-      for await (const [name, h] of d.entries()) {
-        if (h.kind === 'directory') await walk(h as Dir, `${at}${name}/`);
-        else out.push(`${at}${name}`);
-      }
-    };
-    const root = await navigator.storage.getDirectory();
-    await walk((await root.getDirectoryHandle('dem-studio', { create: true })) as Dir, '');
-    return out.sort();
-  });
-}
-
 test('a ?demo link keeps an existing workspace and its stored files', async ({ page }) => {
   await openStudio(page);
   await waitForAdapter(page);
   await addFolder(page, fixtureDir('tiny-gpt2'), 'tiny-gpt2');
   await addText(page, 'my-text', TEXT);
-  const panel = page.getByTestId('storage-panel');
-  await expect(panel).toHaveAttribute('data-copying', '0');
-  await expect(panel).toHaveAttribute('data-saving', 'false');
+  await storageSettled(page);
   const stored = await opfsPaths(page);
   expect(stored).toContain('workspace.json');
   expect(stored.some((p) => p.endsWith('/model.safetensors'))).toBe(true);

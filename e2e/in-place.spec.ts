@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixtureDir } from './helpers/fixtures.ts';
 import { expect, test } from './helpers/network.ts';
+import { storageSettled } from './helpers/storage.ts';
 import { addFolder, addText, card, openStudio, settledPpl, waitForAdapter } from './helpers/studio.ts';
 
 /**
@@ -43,9 +44,7 @@ test('a checkpoint opened in place is read through its handles, not copied, and 
   await addText(page, 'prose', TEXT);
   const before = await settledPpl(page);
   await expect(page.locator('[data-testid="storage-in-place-item"][data-name="tiny-gpt2"]')).toBeVisible();
-  const panel = page.getByTestId('storage-panel');
-  await expect(panel).toHaveAttribute('data-copying', '0');
-  await expect(panel).toHaveAttribute('data-saving', 'false');
+  await storageSettled(page);
   const stored = await page.evaluate(async () => {
     const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('dem-studio');
     type Dir = FileSystemDirectoryHandle & { keys(): AsyncIterable<string> };

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Page, Request } from '@playwright/test';
 import { fixtureDir } from './helpers/fixtures.ts';
 import { expect, isForeign, test } from './helpers/network.ts';
+import { storageSettled } from './helpers/storage.ts';
 import { card, settledPpl } from './helpers/studio.ts';
 
 /**
@@ -59,13 +60,6 @@ test('the built page carries a CSP that allows only its own origin', async ({ pa
   const res = await page.request.get(`${new URL(page.url()).origin}/${manifest!.replace(/^\//, '')}`);
   expect((await res.json()).name).toBe('DEM Studio');
 });
-
-/** Waits until the studio has copied every checkpoint into OPFS and written workspace.json. */
-async function storageSettled(page: Page): Promise<void> {
-  const panel = page.getByTestId('storage-panel');
-  await expect(panel).toHaveAttribute('data-copying', '0');
-  await expect(panel).toHaveAttribute('data-saving', 'false');
-}
 
 test('after one visit, with the network off: the studio starts, a workspace evaluates and a merge exports as a zip', async ({ page, context }) => {
   // The demo's six half-precision checkpoints are read twice offline (studio, then Learn mode).

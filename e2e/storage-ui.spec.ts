@@ -1,6 +1,7 @@
 import type { Page } from '@playwright/test';
 import { fixtureDir } from './helpers/fixtures.ts';
 import { expect, test } from './helpers/network.ts';
+import { opfsPaths, storageSettled } from './helpers/storage.ts';
 import { addFolder, addText, card, openStudio, settledPpl, waitForAdapter } from './helpers/studio.ts';
 
 /**
@@ -14,30 +15,6 @@ const TEXT = 'The lighthouse keeper kept a ledger of every ship that passed the 
 
 function storedItem(page: Page, name: string) {
   return page.locator(`[data-testid="storage-item"][data-name="${name}"]`);
-}
-
-/** Waits until every copy is done and workspace.json is written. */
-async function storageSettled(page: Page): Promise<void> {
-  const panel = page.getByTestId('storage-panel');
-  await expect(panel).toHaveAttribute('data-copying', '0');
-  await expect(panel).toHaveAttribute('data-saving', 'false');
-}
-
-/** Paths under the studio's OPFS folder, read in the page. */
-async function opfsPaths(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    const out: string[] = [];
-    type Dir = FileSystemDirectoryHandle & { entries(): AsyncIterable<[string, FileSystemHandle]> };
-    const walk = async (d: Dir, at: string): Promise<void> => {
-      for await (const [name, h] of d.entries()) {
-        if (h.kind === 'directory') await walk(h as Dir, `${at}${name}/`);
-        else out.push(`${at}${name}`);
-      }
-    };
-    const root = await navigator.storage.getDirectory();
-    await walk((await root.getDirectoryHandle('dem-studio', { create: true })) as Dir, '');
-    return out.sort();
-  });
 }
 
 test('a checkpoint the user added comes back from OPFS after a reload; a deleted stored file asks for re-selection', async ({ page }) => {
