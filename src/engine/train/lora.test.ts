@@ -17,7 +17,7 @@ import { buildEvalModel, buildGradientModel } from './artifacts.ts';
 import { loraFactors, loraParams, loraTargetNames, type LoraFactor, type LoraSelection } from './lora.ts';
 import { modelParams, type ParamInfo } from './model.ts';
 import { nodeOrt } from './testing.ts';
-import { Trainer, loadParams, trainingParams, writeTrained, type TrainSettings } from './trainer.ts';
+import { Trainer, WASM_MEMORY_CAP, estimateTrainingMemory, loadParams, resolveTrainable, trainingParams, writeTrained, type TrainSettings } from './trainer.ts';
 import { readFileSync } from 'node:fs';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -232,4 +232,20 @@ it('refuses a rank above a matrix side, an unknown target and no target, naming 
   expect(() => loraFactors(ck.spec, base, { kind: 'lora', rank: 65, alpha: 8, targets: ['c_attn'] })).toThrow(/rank 65 exceeds/);
   expect(() => loraFactors(ck.spec, base, { kind: 'lora', rank: 4, alpha: 8, targets: ['q_proj'] })).toThrow(/'q_proj' are not modules of gpt2 \(c_attn, c_proj, c_fc\)/);
   expect(() => loraFactors(ck.spec, base, { kind: 'lora', rank: 4, alpha: 8, targets: [] })).toThrow(/at least one LoRA target/);
+});
+
+it('a base whose full fine-tuning is past the wasm32 heap fits as a LoRA (bench:train\'s large base: SmolLM2-360M\'s shape, 24 layers)', async () => {
+  const ck = await open('tiny-llama');
+  const spec = { ...ck.spec, vocabSize: 49152, hiddenSize: 960, numLayers: 24, numHeads: 15, numKvHeads: 5, headDim: 64, intermediateSize: 2560, maxPositions: 2048, tieWordEmbeddings: true };
+  const estimate = (sel: TrainSettings['trainable']) => {
+    const { params } = trainingParams(spec, () => false, sel);
+    return estimateTrainingMemory(spec, params, resolveTrainable(spec, params, sel), 1, 64);
+  };
+  const full = estimate({ kind: 'all' });
+  const lora = estimate({ kind: 'lora', rank: 8, alpha: 16, targets: loraTargetNames(spec) });
+  expect(full.params).toBe(283_162_560);
+  // Weights, gradients and two Adam moments alone (16 B a parameter) are past the cap.
+  expect(16 * full.trainable).toBeGreaterThan(WASM_MEMORY_CAP);
+  expect(lora.bytes).toBeLessThan(WASM_MEMORY_CAP);
+  expect(lora.trainable).toBe(3_256_320);
 });

@@ -167,5 +167,6 @@ describe('fineTune', () => {
     expect(estimateTrainingMemory(ck.spec, params, new Set(params.map((p) => p.name)), 4, 16).bytes).toBeLessThan(4 * 1024 ** 3);
     const bigCk: Checkpoint = { ...ck, spec: big, tensors: new Map() };
     await expect(Trainer.create(ort, bigCk, job.tokens, { ...base, seqLen: 16 })).rejects.toThrow(/above the 4 GiB wasm32 limit/);
+    await expect(Trainer.create(ort, bigCk, job.tokens, { ...base, seqLen: 16 })).rejects.toThrow(/or a LoRA adapter \(the base frozen\)/);
   });
 });

@@ -204,7 +204,7 @@ export class Trainer {
     if (memory.bytes > WASM_MEMORY_CAP) {
       const gib = (b: number): string => (b / 1024 ** 3).toFixed(2);
       throw new InputError(
-        `training '${checkpoint.name}' needs about ${gib(memory.bytes)} GiB (weights ${gib(memory.parts.weights)}, gradients + Adam moments ${gib(memory.parts.gradientsAndMoments)}, activations ${gib(memory.parts.activations)}), above the 4 GiB wasm32 limit: train fewer layers, or use a smaller batch or sequence length`,
+        `training '${checkpoint.name}' needs about ${gib(memory.bytes)} GiB (weights ${gib(memory.parts.weights)}, gradients + Adam moments ${gib(memory.parts.gradientsAndMoments)}, activations ${gib(memory.parts.activations)}), above the 4 GiB wasm32 limit: train fewer layers${settings.trainable.kind === 'lora' ? ' or a lower rank' : ' or a LoRA adapter (the base frozen)'}, or use a smaller batch or sequence length`,
       );
     }
     const weights = await loadParams(checkpoint, params.filter((p) => !p.lora), signal);
