@@ -43,7 +43,10 @@ export function createTrainHost(ort: () => Promise<OrtTrainingModule>, post: Tra
       onSnapshot: async (step, weights) => {
         const record: Record<string, Float32Array> = {};
         const transfer: ArrayBuffer[] = [];
+        // A LoRA's snapshot carries its factors only: the frozen base is what the page already has.
+        const lora = req.settings.trainable.kind === 'lora';
         for (const [k, v] of weights) {
+          if (lora && checkpoint.tensors.has(k)) continue;
           const copy = v.slice();
           record[k] = copy;
           transfer.push(copy.buffer);

@@ -42,7 +42,7 @@ export type TrainReply =
   | { kind: 'train-status'; id: number; stage: TrainStage; tokens?: number }
   | { kind: 'train-progress'; id: number; progress: TrainProgress }
   /**
-   * All parameters at `step` (canonical names; a LoRA's factors under their PEFT module paths)
+   * All parameters at `step` (canonical names; for a LoRA only its factors, by PEFT module path)
    * and the same weights as a checkpoint folder (the base's names and dtypes), or for a LoRA as a
    * PEFT adapter folder, that the engine Worker loads as a distribution vector while the run goes
    * on; the buffers are transferred.

@@ -41,6 +41,8 @@ describe('training Worker host', () => {
     const adapterFiles = ['adapter_config.json', 'adapter_model.safetensors'];
     const snaps = replies.filter((r) => r.kind === 'train-snapshot');
     expect(snaps.map((r) => r.kind === 'train-snapshot' && r.files.map((f) => f.path).sort())).toEqual([adapterFiles, adapterFiles]);
+    // Only the factors travel with a snapshot (2 layers × A and B of c_attn).
+    expect(snaps.map((r) => r.kind === 'train-snapshot' && Object.keys(r.weights).length)).toEqual([4, 4]);
     const done = replies.at(-1)!;
     if (done.kind !== 'train-done') throw new Error(`ended with ${done.kind}`);
     expect(done.files.map((f) => f.path).sort()).toEqual(adapterFiles);
