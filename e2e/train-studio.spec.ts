@@ -8,7 +8,8 @@ import { addFolder, addText, card, coefficient, openStudio, settledPpl, waitForA
  * Fine-tuning in the studio UI (src/ui/TrainPanel.tsx → training Worker), on the tiny-gpt2
  * fixture with a licence text: progress and the loss chart move, a cancelled run leaves the
  * workspace as it was, a finished run joins the workspace as a fine-tune whose slider moves the
- * perplexity the engine Worker's GPU forward pass measures. And the demo workspace on a first visit.
+ * perplexity the engine Worker's GPU forward pass measures; a LoRA run joins it as a PEFT adapter
+ * read over the base. And the demo workspace on a first visit.
  */
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'tiny-gpt2');
 const licence = readFileSync('/usr/share/common-licenses/Apache-2.0', 'utf8');
@@ -110,6 +111,35 @@ test.describe('fine-tuning in the studio', () => {
     expect(tuned.licence!).toBeLessThan(base.licence! * 0.9);
     expect(half.licence!).toBeLessThan(base.licence!);
 
+  });
+
+  test('a LoRA run joins the workspace as an adapter over the base, is evaluated and downloads as a PEFT folder', async ({ page }) => {
+    const base = await settledPpl(page);
+    await page.getByTestId('train-text').fill(TRAIN);
+    await page.getByTestId('train-trainable').selectOption('lora');
+    await page.getByTestId('train-lora-rank').fill('4');
+    await page.getByTestId('train-lora-alpha').fill('8');
+    await page.getByTestId('train-lora-target-c_proj').uncheck();
+    await fillSettings(page, { steps: 30, batchSize: 4, seqLen: 32, lr: 0.01, warmupSteps: 3, weightDecay: 0, evalEvery: 0, snapshotEvery: 15 });
+    await page.getByTestId('train-start').click();
+    await expect(page.getByTestId('train-panel')).toHaveAttribute('data-status', 'done', { timeout: 150_000 });
+    // The default name, and the card of an adapter: 2 layers × (c_attn, c_fc).
+    await expect(page.getByTestId('train-done')).toContainText('“tiny-gpt2-lora” joined the workspace as a LoRA adapter');
+    await expect(card(page, 'tiny-gpt2-lora')).toHaveAttribute('data-status', 'ready');
+    await expect(card(page, 'tiny-gpt2-lora').getByTestId('checkpoint-lora')).toContainText('r 4, α 8, 4 matrices');
+    const download = page.waitForEvent('download');
+    await page.getByTestId('train-download').click();
+    const zip = readFileSync(await (await download).path());
+    for (const f of ['tiny-gpt2-lora/adapter_config.json', 'tiny-gpt2-lora/adapter_model.safetensors']) expect(zip.includes(Buffer.from(f))).toBe(true);
+
+    const slider = coefficient(page, 'tiny-gpt2-lora').getByTestId('coefficient-slider-number');
+    await expect(slider).toHaveValue('1');
+    const tuned = await settledPpl(page);
+    await slider.fill('0');
+    const zero = await settledPpl(page);
+    console.log(`studio LoRA: held-out licence perplexity base ${base.licence!.toFixed(3)}, ω=0 ${zero.licence!.toFixed(3)}, ω=1 ${tuned.licence!.toFixed(3)}`);
+    expect(zero.licence).toBeCloseTo(base.licence!, 4);
+    expect(tuned.licence!).toBeLessThan(base.licence! * 0.95);
   });
 });
 

@@ -3,15 +3,22 @@
 length and optimizer (AdamW, float32, CPU) as the onnxruntime-web run, on this machine.
 
     /usr/bin/python3 scripts/bench-train-torch.py --config DIR/config.json --batch 8 --seq 128 \
-        --threads 1 --warmup 3 --steps 20
+        --threads 1 --warmup 3 --steps 20 [--lora-rank 8 --lora-alpha 16]
 
 The model is built from the Hugging Face config.json (GPT-2 or Llama) and randomly initialised:
-speed does not depend on the values. Prints one JSON line {tokensPerSecond, msPerStep, ...}.
+speed does not depend on the values. With --lora-rank every block projection gets LoRA factors
+(A (r, in), B (out, r), y = x W^T + s (x A^T) B^T) and only they train, as the studio's LoRA does.
+Prints one JSON line {tokensPerSecond, msPerStep, blas, ...}: `blas` lists the BLAS libraries
+loaded into this process. Debian's python3-torch is built against the generic libblas.so.3
+interface, which resolves to the reference BLAS unless libopenblas0-pthread is installed — about
+10x slower training, so a fair baseline needs OpenBLAS (scripts/setup-debian.sh --references).
 Run with Debian's Python (python3-torch).
 """
 import argparse
 import json
 import math
+import os
+import re
 import time
 
 import torch
@@ -134,6 +141,45 @@ class Llama(nn.Module):
         return self.lm_head(self.norm(x))
 
 
+class LoraLinear(nn.Module):
+    """A frozen nn.Linear plus trainable factors: PEFT's init (A kaiming-uniform, B zeros)."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base
+        base.weight.requires_grad_(False)
+        if base.bias is not None:
+            base.bias.requires_grad_(False)
+        self.A = nn.Parameter(torch.empty(r, base.in_features))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.B = nn.Parameter(torch.zeros(base.out_features, r))
+        self.scale = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + self.scale * ((x @ self.A.t()) @ self.B.t())
+
+
+def add_lora(model, r, alpha):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    blocks = model.h if isinstance(model, Gpt2) else model.layers
+    for block in blocks:
+        for name, child in list(block.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(block, name, LoraLinear(child, r, alpha))
+
+
+def blas_libraries():
+    """The BLAS/LAPACK shared objects this process has loaded (resolved paths)."""
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and re.search(r"blas|lapack|mkl", os.path.basename(parts[-1])):
+                libs.add(os.path.realpath(parts[-1]))
+    return sorted(libs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", required=True)
@@ -143,13 +189,19 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lora-rank", type=int, default=0, help="0: full fine-tuning")
+    ap.add_argument("--lora-alpha", type=float, default=16)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     with open(a.config) as f:
         cfg = json.load(f)
     model = Gpt2(cfg) if cfg["model_type"] == "gpt2" else Llama(cfg)
-    params = [p for p in model.parameters()]
+    if cfg["model_type"] != "gpt2" and cfg.get("tie_word_embeddings"):
+        model.lm_head.weight = model.embed_tokens.weight
+    if a.lora_rank:
+        add_lora(model, a.lora_rank, a.lora_alpha)
+    params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     V = cfg["vocab_size"]
     gen = torch.Generator().manual_seed(1)
@@ -172,7 +224,9 @@ def main():
     print(json.dumps({
         "framework": f"torch {torch.__version__}",
         "threads": torch.get_num_threads(),
-        "parameters": sum(p.numel() for p in params),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in params),
+        "blas": blas_libraries(),
         "steps": a.steps,
         "tokensPerSecond": a.steps * a.batch * a.seq / sec,
         "msPerStep": 1000 * sec / a.steps,

@@ -28,6 +28,9 @@ export interface LlamaShape {
   FF: number;
   P: number;
   V?: number;
+  /** Head tied to the embedding (default false) and RoPE base (default 10000), as a real config sets them. */
+  tie?: boolean;
+  ropeTheta?: number;
 }
 
 export type ModelShape = Gpt2Shape | LlamaShape;
@@ -100,8 +103,8 @@ export function configJson(s: ModelShape): Record<string, unknown> {
     num_hidden_layers: s.L,
     num_key_value_heads: s.NKV,
     rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    tie_word_embeddings: false,
+    rope_theta: s.ropeTheta ?? 10000,
+    tie_word_embeddings: s.tie ?? false,
     torch_dtype: 'float32',
     vocab_size: V,
   };

@@ -1,6 +1,6 @@
 import { useId, useState, type ChangeEvent } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import type { TrainSettings, TrainableSelection } from '../engine/index.ts';
+import { loraTargetNames, type TrainSettings, type TrainableSelection } from '../engine/index.ts';
 import {
   DEFAULT_TRAIN_SETTINGS,
   selectCancelTraining,
@@ -53,8 +53,13 @@ export function TrainPanel() {
   const [settings, setSettings] = useState<TrainSettings>(DEFAULT_TRAIN_SETTINGS);
   const [which, setWhich] = useState<TrainableSelection['kind']>('all');
   const [lastK, setLastK] = useState(1);
+  const [lora, setLora] = useState({ rank: 8, alpha: 16, rslora: false });
+  // null: every module the base's family offers.
+  const [loraTargets, setLoraTargets] = useState<string[] | null>(null);
   const ids = { name: useId(), text: useId() };
   const running = status === 'running';
+  const targetNames = base?.summary ? loraTargetNames(base.summary.spec) : [];
+  const chosenTargets = (loraTargets ?? targetNames).filter((t) => targetNames.includes(t));
 
   const num = (key: 'steps' | 'batchSize' | 'seqLen' | 'lr' | 'warmupSteps' | 'weightDecay' | 'snapshotEvery' | 'evalEvery', label: string, step = 1) => (
     <label className="train__field">
@@ -82,8 +87,13 @@ export function TrainPanel() {
   };
 
   const onStart = (): void => {
-    const trainable: TrainableSelection = which === 'last-layers' ? { kind: 'last-layers', count: lastK } : { kind: which };
-    start(name, text, { ...settings, trainable });
+    const trainable: TrainableSelection =
+      which === 'last-layers'
+        ? { kind: 'last-layers', count: lastK }
+        : which === 'lora'
+          ? { kind: 'lora', rank: lora.rank, alpha: lora.alpha, targets: chosenTargets, ...(lora.rslora ? { rslora: true } : {}) }
+          : { kind: which };
+    start(name || (which === 'lora' && base ? `${base.name}-lora` : ''), text, { ...settings, trainable });
   };
 
   const pct = progress ? (100 * progress.step) / progress.totalSteps : 0;
@@ -118,6 +128,7 @@ export function TrainPanel() {
             <option value="all">all tensors</option>
             <option value="no-embeddings">all but embeddings</option>
             <option value="last-layers">last k layers</option>
+            <option value="lora">LoRA adapter (base frozen)</option>
           </select>
         </label>
         {which === 'last-layers' && (
@@ -126,7 +137,40 @@ export function TrainPanel() {
             <input type="number" className="input input--num" min={1} value={lastK} disabled={running} onChange={(e) => setLastK(Number(e.currentTarget.value))} data-testid="train-last-k" />
           </label>
         )}
+        {which === 'lora' && (
+          <>
+            <label className="train__field">
+              <span>Rank r</span>
+              <input type="number" className="input input--num" min={1} value={lora.rank} disabled={running} onChange={(e) => setLora({ ...lora, rank: Number(e.currentTarget.value) })} data-testid="train-lora-rank" />
+            </label>
+            <label className="train__field">
+              <span>Alpha α</span>
+              <input type="number" className="input input--num" min={0} step={1} value={lora.alpha} disabled={running} onChange={(e) => setLora({ ...lora, alpha: Number(e.currentTarget.value) })} data-testid="train-lora-alpha" />
+            </label>
+            <label className="train__field">
+              <span title="scale α/√r instead of α/r">rsLoRA</span>
+              <input type="checkbox" checked={lora.rslora} disabled={running} onChange={(e) => setLora({ ...lora, rslora: e.currentTarget.checked })} data-testid="train-lora-rslora" />
+            </label>
+          </>
+        )}
       </div>
+      {which === 'lora' && (
+        <fieldset className="train__targets" disabled={running} data-testid="train-lora-targets">
+          <legend className="small">LoRA on (PEFT module names; each adapted matrix W gets B (out, r) · A (r, in), scaled by α/r)</legend>
+          {targetNames.map((t) => (
+            <label key={t} className="small">
+              <input
+                type="checkbox"
+                checked={chosenTargets.includes(t)}
+                onChange={(e) => setLoraTargets(e.currentTarget.checked ? [...chosenTargets, t] : chosenTargets.filter((x) => x !== t))}
+                data-testid={`train-lora-target-${t}`}
+              />{' '}
+              {t}
+            </label>
+          ))}
+          {targetNames.length === 0 && <span className="small muted">Add a base checkpoint to see its modules.</span>}
+        </fieldset>
+      )}
       <div className="set-form__actions">
         <button type="button" className="button button--primary" disabled={running || !base} onClick={onStart} data-testid="train-start">
           Start training
@@ -175,7 +219,7 @@ export function TrainPanel() {
       )}
       {status === 'done' && result && (
         <p className="small" role="status" data-testid="train-done">
-          {`“${result.name}” joined the workspace as a fine-tune (${Math.round(result.tokensPerSecond).toLocaleString('en-US')} tokens/s).`}
+          {`“${result.name}” joined the workspace as a ${result.files.some((f) => f.path === 'adapter_config.json') ? 'LoRA adapter' : 'fine-tune'} (${Math.round(result.tokensPerSecond).toLocaleString('en-US')} tokens/s).`}
         </p>
       )}
       {status === 'cancelled' && (

@@ -1,4 +1,4 @@
-import { CancelledError, InputError, TokenizerError, blobSource, fineTune, loadTokenizer, openCheckpoint, writeFineTuned, type ByteSource, type OrtTrainingModule } from '../engine/index.ts';
+import { CancelledError, InputError, TokenizerError, blobSource, fineTune, loadTokenizer, openCheckpoint, writeTrained, type ByteSource, type OrtTrainingModule } from '../engine/index.ts';
 import { toErrorInfo } from './errors.ts';
 import type { TrainReply, TrainRequest, TrainStartRequest } from './trainProtocol.ts';
 
@@ -43,12 +43,15 @@ export function createTrainHost(ort: () => Promise<OrtTrainingModule>, post: Tra
       onSnapshot: async (step, weights) => {
         const record: Record<string, Float32Array> = {};
         const transfer: ArrayBuffer[] = [];
+        // A LoRA's snapshot carries its factors only: the frozen base is what the page already has.
+        const lora = req.settings.trainable.kind === 'lora';
         for (const [k, v] of weights) {
+          if (lora && checkpoint.tensors.has(k)) continue;
           const copy = v.slice();
           record[k] = copy;
           transfer.push(copy.buffer);
         }
-        const files = [...(await writeFineTuned(checkpoint, weights, { dem_fine_tuned_from: req.name, dem_steps: String(step) }))].map(([path, bytes]) => ({ path, bytes }));
+        const files = [...(await writeTrained(checkpoint, req.settings.trainable, weights, { dem_fine_tuned_from: req.name, dem_steps: String(step) }))].map(([path, bytes]) => ({ path, bytes }));
         for (const f of files) transfer.push(f.bytes.buffer as ArrayBuffer);
         post({ kind: 'train-snapshot', id, step, weights: record, files }, transfer);
       },

@@ -42,9 +42,10 @@ export type TrainReply =
   | { kind: 'train-status'; id: number; stage: TrainStage; tokens?: number }
   | { kind: 'train-progress'; id: number; progress: TrainProgress }
   /**
-   * All parameters at `step` (canonical names) and the same weights as a checkpoint folder (the
-   * base's names and dtypes) that the engine Worker loads as a distribution vector while the run
-   * goes on; the buffers are transferred.
+   * All parameters at `step` (canonical names; for a LoRA only its factors, by PEFT module path)
+   * and the same weights as a checkpoint folder (the base's names and dtypes), or for a LoRA as a
+   * PEFT adapter folder, that the engine Worker loads as a distribution vector while the run goes
+   * on; the buffers are transferred.
    */
   | { kind: 'train-snapshot'; id: number; step: number; weights: Record<string, Float32Array>; files: TrainedFile[] }
   | { kind: 'train-done'; id: number; files: TrainedFile[]; losses: number[]; heldOut: { step: number; loss: number }[]; tokensPerSecond: number }

@@ -6,7 +6,7 @@
 import onnxProto from 'onnx-proto';
 import type { ModelSpec } from '../io/spec.ts';
 import { writeCheckpointState, type StateTensor } from './checkpointState.ts';
-import { appendForward, type ParamInfo } from './model.ts';
+import { appendForward, loraInputs, type ParamInfo } from './model.ts';
 import { appendBackward } from './onnx/autodiff.ts';
 import { Graph, MS_DOMAIN, ONNX_OPSET } from './onnx/graph.ts';
 
@@ -23,7 +23,7 @@ export interface GraphShape {
 
 /**
  * Forward graph with every parameter (trainable or frozen) a graph input, in `params` order,
- * after the user inputs `input_ids`, `labels`.
+ * after the user inputs `input_ids`, `labels`; LoRA factors among `params` adapt their targets.
  */
 function forwardGraph(name: string, spec: ModelSpec, params: readonly ParamInfo[], shape: GraphShape): { g: Graph; loss: string } {
   const g = new Graph(name);
@@ -31,7 +31,7 @@ function forwardGraph(name: string, spec: ModelSpec, params: readonly ParamInfo[
   // appendForward reads parameters by name, so they are declared first; the user inputs it
   // declares are then moved to the front.
   for (const p of params) g.input(p.name, 'float', p.shape);
-  const loss = appendForward(g, spec, shape.batch, shape.seqLen, (n) => has.has(n));
+  const loss = appendForward(g, spec, shape.batch, shape.seqLen, (n) => has.has(n), loraInputs(params));
   const user = g.inputs.splice(params.length);
   g.inputs.unshift(...user);
   return { g, loss };

@@ -3,6 +3,8 @@ export {
   Trainer,
   fineTune,
   writeFineTuned,
+  writeTrained,
+  trainingParams,
   estimateTrainingMemory,
   resolveTrainable,
   loadParams,
@@ -18,6 +20,7 @@ export {
 } from './trainer.ts';
 export { buildArtifacts, buildEvalModel, buildTrainingModel, buildOptimizerModel, buildGradientModel, learningRate, DEFAULT_ADAMW, type AdamWSettings, type TrainingArtifacts } from './artifacts.ts';
 export { writeCheckpointState } from './checkpointState.ts';
+export { loraTargetNames, loraFactors, loraParams, loraScale, initLoraFactors, writeLoraAdapter, type LoraFactor, type LoraSelection } from './lora.ts';
 export { modelParams, appendForward, IGNORE_INDEX, type ParamInfo } from './model.ts';
 export { planData, planBatches, batchTensors, type DataPlan } from './data.ts';
 export { buildInferenceModel, NLL } from './onnx/inference.ts';

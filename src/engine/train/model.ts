@@ -25,7 +25,26 @@ export const LOSS = 'loss';
 export interface ParamInfo {
   name: string;
   shape: number[];
+  /** A LoRA factor carries the role of the matrix it adapts. */
   role: WeightRole;
+  /** Set on a LoRA factor (train/lora.ts): the adapted weight's canonical name, which factor, and s. */
+  lora?: { target: string; factor: 'A' | 'B'; scale: number };
+}
+
+/** LoRA factors by the weight they adapt: A (r, in), B (out, r) graph inputs and the scale s. */
+export type LoraInputs = ReadonlyMap<string, { a: string; b: string; scale: number }>;
+
+/** The LoRA inputs among `params` (factors are marked by `lora`). */
+export function loraInputs(params: readonly ParamInfo[]): LoraInputs {
+  const out = new Map<string, { a: string; b: string; scale: number }>();
+  for (const p of params) {
+    if (!p.lora) continue;
+    const e = out.get(p.lora.target) ?? { a: '', b: '', scale: p.lora.scale };
+    if (p.lora.factor === 'A') e.a = p.name;
+    else e.b = p.name;
+    out.set(p.lora.target, e);
+  }
+  return out;
 }
 
 /** The parameters the forward pass reads, in model order, given which optional tensors exist. */
@@ -75,8 +94,9 @@ function ropeTables(spec: ModelSpec, T: number): { cos: Float32Array; sin: Float
 /**
  * Appends the forward pass to `g` (parameter inputs must already be declared under their
  * canonical names; `has` tells which optional ones exist) and returns the loss value's name.
+ * `lora`: the projections whose weight it names also add s·(x·Aᵀ)·Bᵀ.
  */
-export function appendForward(g: Graph, spec: ModelSpec, B: number, T: number, has: (name: string) => boolean): string {
+export function appendForward(g: Graph, spec: ModelSpec, B: number, T: number, has: (name: string) => boolean, lora: LoraInputs = new Map()): string {
   checkTrainable(spec);
   const { vocabSize: V, numHeads: NH, numKvHeads: NKV, headDim: HS, intermediateSize: FF } = spec;
   const QD = NH * HS;
@@ -132,7 +152,14 @@ export function appendForward(g: Graph, spec: ModelSpec, B: number, T: number, h
   const w = graphWeights(spec, has);
   const withBias = (y: string, bias: string | undefined): string => (bias !== undefined ? g.add(y, bias) : y);
   // nn.Linear weight (out, in): y = x W^T (+ b); Conv1D weight (in, out): y = x W (+ b).
-  const project = (x: string, l: Affine<string>): string => withBias(g.matmul(x, w.layout === 'linear' ? g.transpose(l.w, [1, 0]) : l.w), l.b);
+  // A LoRA on W adds s·(x Aᵀ) Bᵀ with A (r, in), B (out, r) in either layout.
+  const project = (x: string, l: Affine<string>): string => {
+    const y = g.matmul(x, w.layout === 'linear' ? g.transpose(l.w, [1, 0]) : l.w);
+    const f = lora.get(l.w);
+    if (f === undefined) return withBias(y, l.b);
+    const low = g.matmul(g.matmul(x, g.transpose(f.a, [1, 0])), g.transpose(f.b, [1, 0]));
+    return withBias(g.add(y, g.mul(low, g.constF(`${l.w}_lora_scale`, [f.scale], []))), l.b);
+  };
   const one = spec.normPlusOne ? g.constF('one', [1], []) : '';
   const norm = (x: string, n: Affine<string>): string =>
     spec.norm === 'layernorm' ? g.layerNorm(x, n.w, n.b!, spec.normEps) : g.rmsNorm(x, spec.normPlusOne ? g.add(n.w, one) : n.w, spec.normEps);

@@ -1,17 +1,21 @@
 /**
  * Training runs in Node through onnxruntime-web's training wasm: loss-curve parity with PyTorch
  * (scripts/torch_train_reference.py on the same batches, committed under
- * e2e/fixtures/reference/train/), the exported checkpoint, cancellation and the input errors.
+ * e2e/fixtures/reference/train/; a LoRA from the committed initial factors, with --lora), the
+ * exported checkpoint, cancellation and the input errors.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CancelledError, InputError } from '../errors.ts';
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
+import { openAdapter } from '../io/adapter.ts';
+import { decodeToF32 } from '../io/dtypes.ts';
 import { bytesSource } from '../io/source.ts';
 import { folderFileSet } from '../../node/files.ts';
 import { nodeOrt } from './testing.ts';
 import { Trainer, estimateTrainingMemory, fineTune, resolveTrainable, type TrainSettings } from './trainer.ts';
 import { modelParams } from './model.ts';
+import type { LoraSelection } from './lora.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const open = async (name: string): Promise<Checkpoint> => openCheckpoint(await folderFileSet(`${ROOT}e2e/fixtures/${name}`));
@@ -50,6 +54,40 @@ describe.each(['tiny-gpt2', 'tiny-llama'])('training %s', (fixture) => {
       expect(worst).toBeLessThan(0.02);
       const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
       expect(mean(losses.slice(-5))).toBeLessThan(mean(losses.slice(0, 5)) - 1);
+    } finally {
+      await trainer.release();
+    }
+  });
+});
+
+describe.each(['tiny-gpt2', 'tiny-llama'])('training a LoRA on %s', (fixture) => {
+  it('starts from the committed initial factors and follows the PyTorch AdamW loss curve within 2% at every step', async () => {
+    const ort = await nodeOrt();
+    const job = readJson<BatchesJson>(`${fixture}.batches.json`);
+    const lora = readJson<{ selection: LoraSelection; lr: number }>(`${fixture}.lora.json`);
+    const torch = readJson<{ losses: number[] }>(`${fixture}.lora.torch.json`).losses;
+    const trainer = await Trainer.create(ort, await open(fixture), job.tokens, { ...settingsOf(job), lr: lora.lr, trainable: lora.selection });
+    try {
+      // PyTorch starts from these factors (written by scripts/train-reference-batches.ts): the trainer's own initialisation.
+      const init = await openAdapter(await folderFileSet(`${ROOT}e2e/fixtures/reference/train/${fixture}.lora-init`), 'init');
+      const weights = await trainer.weights();
+      expect(init.targets.length).toBe(trainer.lora!.length);
+      for (const t of init.targets) {
+        const bytes = async (k: string): Promise<Float32Array> => decodeToF32(await init.files.get('adapter_model.safetensors')!.read(k === 'a' ? t.a.begin : t.b.begin, k === 'a' ? t.a.byteLength : t.b.byteLength), 'F32');
+        expect(await bytes('a')).toEqual(weights.get(`${t.module}.lora_A.weight`));
+        expect(await bytes('b')).toEqual(weights.get(`${t.module}.lora_B.weight`));
+      }
+      const losses: number[] = [];
+      for (let s = 0; s < job.settings.steps; s++) losses.push(await trainer.trainStep());
+      const rel = losses.map((l, i) => Math.abs(l - torch[i]!) / torch[i]!);
+      const worst = Math.max(...rel);
+      console.log(
+        `${fixture} LoRA: ORT ${losses[0]!.toFixed(4)} -> ${losses.at(-1)!.toFixed(4)}, torch ${torch[0]!.toFixed(4)} -> ${torch.at(-1)!.toFixed(4)}; ` +
+          `max |ORT - torch| / torch = ${(100 * worst).toExponential(2)}% at step ${rel.indexOf(worst) + 1}`,
+      );
+      expect(worst).toBeLessThan(0.02);
+      const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
+      expect(mean(losses.slice(-5))).toBeLessThan(mean(losses.slice(0, 5)) - 0.3);
     } finally {
       await trainer.release();
     }
@@ -129,5 +167,6 @@ describe('fineTune', () => {
     expect(estimateTrainingMemory(ck.spec, params, new Set(params.map((p) => p.name)), 4, 16).bytes).toBeLessThan(4 * 1024 ** 3);
     const bigCk: Checkpoint = { ...ck, spec: big, tensors: new Map() };
     await expect(Trainer.create(ort, bigCk, job.tokens, { ...base, seqLen: 16 })).rejects.toThrow(/above the 4 GiB wasm32 limit/);
+    await expect(Trainer.create(ort, bigCk, job.tokens, { ...base, seqLen: 16 })).rejects.toThrow(/or a LoRA adapter \(the base frozen\)/);
   });
 });

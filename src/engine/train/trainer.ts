@@ -13,6 +13,7 @@ import type { ModelSpec } from '../io/spec.ts';
 import { layerOf } from '../io/weights.ts';
 import { DEFAULT_ADAMW, buildArtifacts, learningRate, type AdamWSettings, type TrainingArtifacts } from './artifacts.ts';
 import { batchTensors, planBatches, planData, type DataPlan } from './data.ts';
+import { initLoraFactors, loraFactors, loraParams, writeLoraAdapter, type LoraFactor, type LoraSelection } from './lora.ts';
 import { INPUT_IDS, LABELS, LOSS, checkTrainable, modelParams, type ParamInfo } from './model.ts';
 
 // ---- the slice of the onnxruntime-web training API used here (structural, so no import) ----
@@ -34,8 +35,8 @@ export interface OrtTrainingModule {
   };
 }
 
-/** Which parameters are trained; the rest are frozen. */
-export type TrainableSelection = { kind: 'all' } | { kind: 'no-embeddings' } | { kind: 'last-layers'; count: number };
+/** Which parameters are trained; the rest are frozen. 'lora' trains only added low-rank factors (train/lora.ts). */
+export type TrainableSelection = { kind: 'all' } | { kind: 'no-embeddings' } | { kind: 'last-layers'; count: number } | LoraSelection;
 
 export interface TrainSettings {
   steps: number;
@@ -96,7 +97,9 @@ export function estimateTrainingMemory(spec: ModelSpec, params: readonly ParamIn
   return { bytes: Object.values(parts).reduce((a, b) => a + b, 0) + 64 * 1024 ** 2, params: nParams, trainable: nTrain, parts };
 }
 
+/** The names trained under `sel` (for 'lora', `params` must include the factors: `trainingParams`). */
 export function resolveTrainable(spec: ModelSpec, params: readonly ParamInfo[], sel: TrainableSelection): Set<string> {
+  if (sel.kind === 'lora') return new Set(params.filter((p) => p.lora).map((p) => p.name));
   const emb = new Set(params.filter((p) => p.role === 'embed' || p.role === 'pos_embed').map((p) => p.name));
   let names: string[];
   if (sel.kind === 'all') names = params.map((p) => p.name);
@@ -130,6 +133,27 @@ function checkSettings(s: TrainSettings, spec: ModelSpec): void {
   if (!(Number.isInteger(s.snapshotEvery) && s.snapshotEvery >= 0)) throw new InputError(`snapshot-every must be >= 0, got ${s.snapshotEvery}`);
 }
 
+/**
+ * The graph's parameters under `sel`: the base's (`has`: which optional tensors exist) and, for
+ * a LoRA, its factors after them (null otherwise).
+ */
+export function trainingParams(spec: ModelSpec, has: (name: string) => boolean, sel: TrainableSelection): { params: ParamInfo[]; lora: LoraFactor[] | null } {
+  const base = modelParams(spec, has);
+  if (sel.kind !== 'lora') return { params: base, lora: null };
+  const lora = loraFactors(spec, base, sel);
+  return { params: [...base, ...loraParams(lora)], lora };
+}
+
+/**
+ * What a run writes from its current weights: the fine-tuned checkpoint folder, or for a LoRA
+ * the PEFT adapter folder of its factors (over `checkpoint`).
+ */
+export async function writeTrained(checkpoint: Checkpoint, sel: TrainableSelection, weights: ReadonlyMap<string, Float32Array>, metadata: Record<string, string> = {}): Promise<Map<string, Uint8Array>> {
+  if (sel.kind !== 'lora') return writeFineTuned(checkpoint, weights, metadata);
+  const { lora } = trainingParams(checkpoint.spec, (n) => checkpoint.tensors.has(n), sel);
+  return writeLoraAdapter(checkpoint, sel, lora!, weights, metadata);
+}
+
 /** The f32 values of every parameter the forward reads. */
 export async function loadParams(checkpoint: Checkpoint, params: readonly ParamInfo[], signal?: AbortSignal): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
@@ -155,6 +179,8 @@ export class Trainer {
     readonly artifacts: TrainingArtifacts,
     readonly memory: MemoryEstimate,
     private readonly initial: Map<string, Float32Array>,
+    /** The LoRA factors trained (null: the base's own weights are). */
+    readonly lora: LoraFactor[] | null,
     private readonly ort: OrtTrainingModule,
     private readonly session: OrtTrainingSessionLike,
   ) {}
@@ -171,17 +197,18 @@ export class Trainer {
       if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) throw new InputError(`token ${i} has id ${id}, outside the vocabulary [0, ${spec.vocabSize})`);
     }
     const data = planData(tokens, T, B, settings.heldOutFraction);
-    const params = modelParams(spec, (n) => checkpoint.tensors.has(n));
+    const { params, lora } = trainingParams(spec, (n) => checkpoint.tensors.has(n), settings.trainable);
     const trainable = resolveTrainable(spec, params, settings.trainable);
     if (trainable.size === 0) throw new InputError('no parameter is selected for training');
     const memory = estimateTrainingMemory(spec, params, trainable, B, T);
     if (memory.bytes > WASM_MEMORY_CAP) {
       const gib = (b: number): string => (b / 1024 ** 3).toFixed(2);
       throw new InputError(
-        `training '${checkpoint.name}' needs about ${gib(memory.bytes)} GiB (weights ${gib(memory.parts.weights)}, gradients + Adam moments ${gib(memory.parts.gradientsAndMoments)}, activations ${gib(memory.parts.activations)}), above the 4 GiB wasm32 limit: train fewer layers, or use a smaller batch or sequence length`,
+        `training '${checkpoint.name}' needs about ${gib(memory.bytes)} GiB (weights ${gib(memory.parts.weights)}, gradients + Adam moments ${gib(memory.parts.gradientsAndMoments)}, activations ${gib(memory.parts.activations)}), above the 4 GiB wasm32 limit: train fewer layers${settings.trainable.kind === 'lora' ? ' or a lower rank' : ' or a LoRA adapter (the base frozen)'}, or use a smaller batch or sequence length`,
       );
     }
-    const weights = await loadParams(checkpoint, params, signal);
+    const weights = await loadParams(checkpoint, params.filter((p) => !p.lora), signal);
+    if (lora) for (const [k, v] of initLoraFactors(lora, settings.seed)) weights.set(k, v);
     throwIfAborted(signal);
     const adamw: AdamWSettings = {
       ...DEFAULT_ADAMW,
@@ -199,7 +226,7 @@ export class Trainer {
       optimizerModel: artifacts.optimizerModel,
     });
     const batches = planBatches(data.windows.length, B, settings.steps, settings.seed);
-    return new Trainer(spec, settings, adamw, data, batches, artifacts, memory, weights, ort, session);
+    return new Trainer(spec, settings, adamw, data, batches, artifacts, memory, weights, lora, ort, session);
   }
 
   get step(): number {
@@ -303,7 +330,7 @@ export interface FineTuneJob {
 }
 
 export interface FineTuneResult {
-  /** Files of the fine-tuned checkpoint folder (model.safetensors, config.json, tokenizer.json). */
+  /** Files of the fine-tuned checkpoint folder (model.safetensors, config.json, tokenizer.json), or of the LoRA adapter folder. */
   files: Map<string, Uint8Array>;
   losses: number[];
   heldOut: { step: number; loss: number }[];
@@ -360,7 +387,7 @@ export async function fineTune(job: FineTuneJob): Promise<FineTuneResult> {
     throwIfAborted(signal);
     const weights = await trainer.weights();
     if (job.onSnapshot && settings.snapshotEvery > 0) await job.onSnapshot(settings.steps, weights);
-    const files = await writeFineTuned(job.checkpoint, weights, { dem_fine_tuned_from: job.checkpoint.name, dem_steps: String(settings.steps) });
+    const files = await writeTrained(job.checkpoint, settings.trainable, weights, { dem_fine_tuned_from: job.checkpoint.name, dem_steps: String(settings.steps) });
     throwIfAborted(signal);
     return { files, losses, heldOut, tokensPerSecond: (tokensPerStep * settings.steps) / (trainMs / 1000), memory: trainer.memory };
   } catch (e) {

@@ -4,6 +4,8 @@ import { createTrainHost } from '../../worker/trainHost.ts';
 import type { TrainReply } from '../../worker/trainProtocol.ts';
 import type { TrainSettings } from './index.ts';
 import { nodeOrt } from './testing.ts';
+import { openAdapter } from '../io/adapter.ts';
+import { bytesSource } from '../io/source.ts';
 
 // The training Worker host (src/worker/trainHost.ts) driven in Node; it lives here because
 // src/worker's lint rules keep Node APIs (needed to read the fixture) out of that folder.
@@ -29,6 +31,24 @@ describe('training Worker host', () => {
     if (done.kind !== 'train-done') return;
     expect(done.files.map((f) => f.path).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
     expect(done.heldOut.length).toBe(2);
+  });
+
+  it('a LoRA run snapshots and ends with PEFT adapter folders that read back over the base', async () => {
+    const replies: TrainReply[] = [];
+    const host = createTrainHost(nodeOrt, (r) => void replies.push(r));
+    const lora: TrainSettings = { ...settings, trainable: { kind: 'lora', rank: 2, alpha: 4, targets: ['c_attn'] } };
+    await host.handle({ kind: 'train-start', id: 4, name: 'tiny-gpt2', files, text, settings: lora });
+    const adapterFiles = ['adapter_config.json', 'adapter_model.safetensors'];
+    const snaps = replies.filter((r) => r.kind === 'train-snapshot');
+    expect(snaps.map((r) => r.kind === 'train-snapshot' && r.files.map((f) => f.path).sort())).toEqual([adapterFiles, adapterFiles]);
+    // Only the factors travel with a snapshot (2 layers × A and B of c_attn).
+    expect(snaps.map((r) => r.kind === 'train-snapshot' && Object.keys(r.weights).length)).toEqual([4, 4]);
+    const done = replies.at(-1)!;
+    if (done.kind !== 'train-done') throw new Error(`ended with ${done.kind}`);
+    expect(done.files.map((f) => f.path).sort()).toEqual(adapterFiles);
+    const adapter = await openAdapter(new Map(done.files.map((f) => [f.path, bytesSource(f.bytes, f.path)])), 'lora');
+    expect(adapter.targets.map((t) => t.module)).toEqual(['transformer.h.0.attn.c_attn', 'transformer.h.1.attn.c_attn']);
+    expect(adapter.config.base_model_name_or_path).toBe('tiny-gpt2');
   });
 
   it('ends a cancelled run with a cancelled error and no files', async () => {
