@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { chromium, type Page } from '@playwright/test';
 import { expect, isForeign, test } from './helpers/network.ts';
 import { readdir } from 'node:fs/promises';
@@ -84,8 +84,9 @@ test.describe('DEM Studio', () => {
       .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(FIXTURES, d.name, 'config.json')))
       .map((d) => d.name)
       .sort();
-    // LoRA adapter folders are picked too; read over the first checkpoint (tiny-gemma2, the base) they do not fit.
-    const adapters = (await readdir(FIXTURES, { withFileTypes: true })).filter((d) => d.isDirectory() && existsSync(join(FIXTURES, d.name, 'adapter_config.json'))).map((d) => d.name);
+    // LoRA adapter folders are picked too, at any depth (the loss-curve references keep the
+    // trainer's initial factors as adapters); read over the first checkpoint (tiny-gemma2, the base) they do not fit.
+    const adapters = (await readdir(FIXTURES, { recursive: true })).filter((p) => basename(p) === 'adapter_config.json').map((p) => basename(dirname(p)));
     expect(adapters.length).toBeGreaterThan(0);
     await openStudio(page);
     await addFolder(page, FIXTURES);
