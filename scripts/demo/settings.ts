@@ -7,9 +7,9 @@
 import type { CorpusBudget } from './corpora.ts';
 import type { Gpt2Shape } from './init.ts';
 
-export const CORPUS: CorpusBudget = { pretrainBytes: 2_000_000, trainBytes: 300_000, validationBytes: 800, testBytes: 24_000 };
+export const CORPUS: CorpusBudget = { pretrainBytes: 2_000_000, trainBytes: 300_000, validationBytes: 1600, testBytes: 24_000 };
 /** A smoke run's corpus (`--quick`): not for committing. */
-export const QUICK_CORPUS: CorpusBudget = { pretrainBytes: 100_000, trainBytes: 60_000, validationBytes: 800, testBytes: 4000 };
+export const QUICK_CORPUS: CorpusBudget = { pretrainBytes: 100_000, trainBytes: 60_000, validationBytes: 1600, testBytes: 4000 };
 
 /** Byte-level BPE: 256 bytes, merges, `<|endoftext|>`. */
 export const VOCAB_SIZE = 1024;

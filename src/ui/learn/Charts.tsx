@@ -696,7 +696,7 @@ function GenerationsChart({ step, params, demo, ready }: ChartProps) {
   const generate = useStudio(selectLearnGenerate);
   const generations = useStudio(selectLearnGenerations);
   const ids = demo.distributions.map((d) => d.id);
-  const prompts = promptsOf(demo, spec.prompts);
+  const prompts = promptsOf(demo);
   const dist = params.prompt && ids.includes(params.prompt) ? params.prompt : ids[0]!;
   const prompt = prompts[dist] ?? '';
   const sampling = demo.manifest.evaluation?.samples?.settings ?? { temperature: 0.8, topK: 40, seed: 1 };

@@ -198,7 +198,7 @@ function StepView({
               params={params}
               setParam={setParam}
               distributions={demo.distributions}
-              prompts={promptsOf(demo, step.chart.kind === 'generations' ? step.chart.prompts : undefined)}
+              prompts={promptsOf(demo)}
               hasSearch={!!searchBest}
             />
           </div>

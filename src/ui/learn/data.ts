@@ -91,9 +91,9 @@ export function useRun(key: string | null, points: Record<string, number>[] | nu
   return key ? runs[key] : undefined;
 }
 
-/** The prompt of each distribution: the demo's manifest's, else the lesson's own (`fallback`, by distribution id). */
-export function promptsOf(demo: LearnDemoInfo, fallback: Readonly<Record<string, string>> = {}): Record<string, string> {
-  return Object.fromEntries(demo.manifest.distributions.map((d) => [d.id, d.prompt ?? fallback[d.id] ?? '']));
+/** The prompt of each distribution, as make-demo chose and sampled it (manifest.json); none: generation starts from the start token. */
+export function promptsOf(demo: LearnDemoInfo): Record<string, string> {
+  return Object.fromEntries(demo.manifest.distributions.map((d) => [d.id, d.prompt ?? '']));
 }
 
 /** "0, 0.5, 1" → [0, 0.5, 1]; `fallback` when absent or not numbers. */

@@ -44,9 +44,8 @@ export type ChartSpec =
   /**
    * One prompt (the demo's prompt for a distribution) continued by three models side by side,
    * sampled as the demo's manifest samples (temperature, top-k, seed), `maxTokens` tokens.
-   * `prompts`: by distribution id, for a demo whose manifest names none (made before make-demo wrote them).
    */
-  | { kind: 'generations'; models: GenerationModel[]; maxTokens: number; prompts: Record<string, string> };
+  | { kind: 'generations'; models: GenerationModel[]; maxTokens: number };
 
 /** A model in the generation step: the base, the prompt's own fine-tune, the demo's best DEM merge, or data mixing. */
 export type GenerationModel = 'base' | 'vector' | 'best' | 'mixing';
@@ -195,7 +194,7 @@ export const STEPS: LearnStep[] = [
     ],
     tryIt: 'Pick the code prompt: which model writes something that looks like Python?',
     control: { kind: 'prompt', label: 'Prompt' },
-    chart: { kind: 'generations', models: ['base', 'vector', 'best'], maxTokens: 40, prompts: { prose: 'The whale', email: 'Subject: Re:', code: 'def ', arithmetic: '37 + 45 =' } },
+    chart: { kind: 'generations', models: ['base', 'vector', 'best'], maxTokens: 40 },
     preset: { prompt: 'prose' },
   },
 ];
