@@ -6,11 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { openCheckpoint, type Checkpoint } from '../io/checkpoint.ts';
 import { folderFileSet } from '../../node/files.ts';
-import { referenceForward } from '../model/reference.ts';
 import { buildEvalModel, buildGradientModel } from './artifacts.ts';
 import { mulberry32 } from '../random.ts';
 import { modelParams, type ParamInfo } from './model.ts';
-import { nodeOrt } from './testing.ts';
+import { batchFeeds, nodeOrt, referenceLoss } from './testing.ts';
 import { loadParams } from './trainer.ts';
 
 const FIXTURES = new URL('../../../e2e/fixtures/', import.meta.url).pathname;
@@ -26,28 +25,7 @@ async function setup(name: string): Promise<{ ck: Checkpoint; params: ParamInfo[
   return { ck, params, w, seqs };
 }
 
-function feeds(ort: Awaited<ReturnType<typeof nodeOrt>>, params: ParamInfo[], w: Map<string, Float32Array>, seqs: number[][]): Record<string, unknown> {
-  const Tensor = ort.Tensor as unknown as new (type: string, data: unknown, dims: readonly number[]) => unknown;
-  const out: Record<string, unknown> = {
-    input_ids: new Tensor('int64', BigInt64Array.from(seqs.flatMap((s) => s.slice(0, T).map(BigInt))), [B, T]),
-    labels: new Tensor('int64', BigInt64Array.from(seqs.flatMap((s) => s.slice(1).map(BigInt))), [B, T]),
-  };
-  for (const p of params) out[p.name] = new Tensor('float32', w.get(p.name)!, p.shape);
-  return out;
-}
 
-/** Mean NLL of the batch under the float64 reference with weights `w64`. */
-function refLoss(ck: Checkpoint, w64: Map<string, Float64Array>, seqs: number[][]): number {
-  let sum = 0;
-  let n = 0;
-  for (const s of seqs) {
-    for (const v of referenceForward(ck.spec, w64, s).nll) {
-      sum += v;
-      n++;
-    }
-  }
-  return sum / n;
-}
 
 const to64 = (w: Map<string, Float32Array>): Map<string, Float64Array> => new Map([...w].map(([k, v]) => [k, Float64Array.from(v)]));
 
@@ -56,8 +34,8 @@ describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3', 'tiny-llama
     const ort = await nodeOrt();
     const { ck, params, w, seqs } = await setup(fixture);
     const session = await ort.InferenceSession.create(buildEvalModel(ck.spec, params, { batch: B, seqLen: T }));
-    const got = (await session.run(feeds(ort, params, w, seqs))).loss!.data as Float32Array;
-    const want = refLoss(ck, to64(w), seqs);
+    const got = (await session.run(batchFeeds(ort, params, w, seqs))).loss!.data as Float32Array;
+    const want = referenceLoss(ck, to64(w), seqs);
     const rel = Math.abs(got[0]! - want) / want;
     console.log(`${fixture}: ORT loss ${got[0]} reference ${want} rel ${rel.toExponential(2)}`);
     expect(rel).toBeLessThan(1e-4);
@@ -68,7 +46,7 @@ describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3', 'tiny-llama
     const { ck, params, w, seqs } = await setup(fixture);
     const all = new Set(params.map((p) => p.name));
     const session = await ort.InferenceSession.create(buildGradientModel(ck.spec, params, all, { batch: B, seqLen: T }));
-    const out = await session.run(feeds(ort, params, w, seqs));
+    const out = await session.run(batchFeeds(ort, params, w, seqs));
     const w64 = to64(w);
     const rand = mulberry32(99);
     const h = 1e-3;
@@ -86,9 +64,9 @@ describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3', 'tiny-llama
       for (const i of idx) {
         const keep = base[i]!;
         base[i] = keep + h;
-        const up = refLoss(ck, w64, seqs);
+        const up = referenceLoss(ck, w64, seqs);
         base[i] = keep - h;
-        const down = refLoss(ck, w64, seqs);
+        const down = referenceLoss(ck, w64, seqs);
         base[i] = keep;
         const fd = (up - down) / (2 * h);
         err = Math.max(err, Math.abs(g[i]! - fd) / Math.max(Math.abs(fd), 0.05 * maxAbs, 1e-6));
@@ -106,10 +84,10 @@ it('eval-graph loss with a sliding window shorter than the sequence (tiny-phi3, 
   const { ck, params, w, seqs } = await setup('tiny-phi3');
   const windowed = { ...ck, spec: { ...ck.spec, slidingWindow: 5 } };
   const session = await ort.InferenceSession.create(buildEvalModel(windowed.spec, params, { batch: B, seqLen: T }));
-  const got = (await session.run(feeds(ort, params, w, seqs))).loss!.data as Float32Array;
-  const want = refLoss(windowed, to64(w), seqs);
+  const got = (await session.run(batchFeeds(ort, params, w, seqs))).loss!.data as Float32Array;
+  const want = referenceLoss(windowed, to64(w), seqs);
   const rel = Math.abs(got[0]! - want) / want;
-  console.log(`tiny-phi3, window 5: ORT loss ${got[0]} reference ${want} (full causal ${refLoss(ck, to64(w), seqs)}) rel ${rel.toExponential(2)}`);
+  console.log(`tiny-phi3, window 5: ORT loss ${got[0]} reference ${want} (full causal ${referenceLoss(ck, to64(w), seqs)}) rel ${rel.toExponential(2)}`);
   expect(rel).toBeLessThan(1e-4);
-  expect(Math.abs(refLoss(ck, to64(w), seqs) - want) / want).toBeGreaterThan(1e-3);
+  expect(Math.abs(referenceLoss(ck, to64(w), seqs) - want) / want).toBeGreaterThan(1e-3);
 });

@@ -11,12 +11,11 @@ import { bytesSource } from '../io/source.ts';
 import { decodeToF32 } from '../io/dtypes.ts';
 import { architecture } from '../io/weights.ts';
 import { folderFileSet } from '../../node/files.ts';
-import { referenceForward } from '../model/reference.ts';
 import { mulberry32 } from '../random.ts';
 import { buildEvalModel, buildGradientModel } from './artifacts.ts';
 import { loraFactors, loraParams, loraTargetNames, type LoraFactor, type LoraSelection } from './lora.ts';
-import { modelParams, type ParamInfo } from './model.ts';
-import { nodeOrt } from './testing.ts';
+import { modelParams } from './model.ts';
+import { batchFeeds, nodeOrt, referenceLoss } from './testing.ts';
 import { Trainer, WASM_MEMORY_CAP, estimateTrainingMemory, loadParams, resolveTrainable, trainingParams, writeTrained, type TrainSettings } from './trainer.ts';
 import { readFileSync } from 'node:fs';
 
@@ -44,27 +43,7 @@ function adapted(ck: Checkpoint, base: Map<string, Float32Array>, factors: reado
   return out;
 }
 
-function refLoss(ck: Checkpoint, w64: Map<string, Float64Array>, seqs: number[][]): number {
-  let sum = 0;
-  let n = 0;
-  for (const s of seqs) {
-    for (const v of referenceForward(ck.spec, w64, s).nll) {
-      sum += v;
-      n++;
-    }
-  }
-  return sum / n;
-}
 
-function feeds(ort: Awaited<ReturnType<typeof nodeOrt>>, params: readonly ParamInfo[], w: ReadonlyMap<string, Float32Array>, seqs: number[][]): Record<string, unknown> {
-  const Tensor = ort.Tensor as unknown as new (type: string, data: unknown, dims: readonly number[]) => unknown;
-  const out: Record<string, unknown> = {
-    input_ids: new Tensor('int64', BigInt64Array.from(seqs.flatMap((s) => s.slice(0, T).map(BigInt))), [B, T]),
-    labels: new Tensor('int64', BigInt64Array.from(seqs.flatMap((s) => s.slice(1).map(BigInt))), [B, T]),
-  };
-  for (const p of params) out[p.name] = new Tensor('float32', w.get(p.name)!, p.shape);
-  return out;
-}
 
 /** A fixture with a LoRA on every target, both factors random (B ≠ 0, so the update is felt). */
 async function setup(fixture: string, rslora = false) {
@@ -85,9 +64,9 @@ describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-qwen2', 'tiny-phi3', 'tiny-llama
     const ort = await nodeOrt();
     const { ck, base, factors, params, w, seqs } = await setup(fixture, fixture === 'tiny-llama');
     const session = await ort.InferenceSession.create(buildEvalModel(ck.spec, params, { batch: B, seqLen: T }));
-    const got = ((await session.run(feeds(ort, params, w, seqs))).loss!.data as Float32Array)[0]!;
-    const want = refLoss(ck, adapted(ck, new Map(base.map((p) => [p.name, w.get(p.name)!])), factors, w), seqs);
-    const without = refLoss(ck, adapted(ck, new Map(base.map((p) => [p.name, w.get(p.name)!])), [], w), seqs);
+    const got = ((await session.run(batchFeeds(ort, params, w, seqs))).loss!.data as Float32Array)[0]!;
+    const want = referenceLoss(ck, adapted(ck, new Map(base.map((p) => [p.name, w.get(p.name)!])), factors, w), seqs);
+    const without = referenceLoss(ck, adapted(ck, new Map(base.map((p) => [p.name, w.get(p.name)!])), [], w), seqs);
     const rel = Math.abs(got - want) / want;
     console.log(`${fixture}: targets ${loraTargetNames(ck.spec).join(', ')}; ORT ${got} reference ${want} (base ${without}) rel ${rel.toExponential(2)}`);
     expect(rel).toBeLessThan(1e-4);
@@ -102,7 +81,7 @@ describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-phi3'])('LoRA gradients for %s',
     const { ck, base, factors, params, w, seqs } = await setup(fixture);
     const lora = loraParams(factors);
     const session = await ort.InferenceSession.create(buildGradientModel(ck.spec, params, new Set(lora.map((p) => p.name)), { batch: B, seqLen: T }));
-    const out = await session.run(feeds(ort, params, w, seqs));
+    const out = await session.run(batchFeeds(ort, params, w, seqs));
     const baseW = new Map(base.map((p) => [p.name, w.get(p.name)!]));
     const w64 = new Map([...w].map(([k, v]) => [k, Float64Array.from(v)]));
     const rand = mulberry32(77);
@@ -118,9 +97,9 @@ describe.each(['tiny-gpt2', 'tiny-llama', 'tiny-phi3'])('LoRA gradients for %s',
       for (const i of idx) {
         const keep = x[i]!;
         x[i] = keep + h;
-        const up = refLoss(ck, adapted(ck, baseW, factors, w64), seqs);
+        const up = referenceLoss(ck, adapted(ck, baseW, factors, w64), seqs);
         x[i] = keep - h;
-        const down = refLoss(ck, adapted(ck, baseW, factors, w64), seqs);
+        const down = referenceLoss(ck, adapted(ck, baseW, factors, w64), seqs);
         x[i] = keep;
         const fd = (up - down) / (2 * h);
         worst = Math.max(worst, Math.abs(g[i]! - fd) / Math.max(Math.abs(fd), 0.05 * maxAbs, 1e-6));
@@ -204,16 +183,9 @@ describe.each([
       const dense = new Map<string, Float64Array>();
       for (const p of modelParams(ck.spec, (n) => ck.tensors.has(n))) dense.set(p.name, Float64Array.from(decodeToF32(await bound.read(p.name), bound.tensors.get(p.name)!.dtype)));
       const ortLoss = await trainer.evalLoss(probe);
-      let sum = 0;
-      let n = 0;
-      for (const s of seqs) {
-        for (const v of referenceForward(ck.spec, dense, s).nll) {
-          sum += v;
-          n++;
-        }
-      }
-      const lossRel = Math.abs(ortLoss - sum / n) / (sum / n);
-      console.log(`${fixture}: adapter round trip max |ΔPEFT - Δtrained| / max |Δ| = ${worst.toExponential(2)}; ORT loss ${ortLoss} vs reference on the read-back adapter ${sum / n} (rel ${lossRel.toExponential(2)})`);
+      const refMean = referenceLoss(ck, dense, seqs);
+      const lossRel = Math.abs(ortLoss - refMean) / refMean;
+      console.log(`${fixture}: adapter round trip max |ΔPEFT - Δtrained| / max |Δ| = ${worst.toExponential(2)}; ORT loss ${ortLoss} vs reference on the read-back adapter ${refMean} (rel ${lossRel.toExponential(2)})`);
       expect(worst).toBeLessThanOrEqual(1e-6);
       expect(lossRel).toBeLessThan(1e-4);
       expect(ortLoss).not.toBe(await full.evalLoss(probe));
